@@ -1,0 +1,8 @@
+// Package auth owns tenants, API keys and the authentication of bearer
+// credentials. A key is 256 random bits with a recognisable prefix, shown
+// once and stored only as its SHA-256 hash. Authenticate turns a presented
+// credential into a vargate.Principal; there is no anonymous principal and
+// no default tenant.
+//
+// It imports only the root package. Stores implement Store (internal/sqlstore).
+package auth
