@@ -66,7 +66,6 @@ func pgCode(err error) string {
 	return ""
 }
 
-
 func pgconnConfig(dsn string) (*pgx.ConnConfig, error) {
 	cfg, err := pgx.ParseConfig(dsn)
 	if err != nil {
