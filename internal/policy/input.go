@@ -1,0 +1,215 @@
+package policy
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"time"
+
+	"github.com/open-policy-agent/opa/v1/ast"
+
+	"github.com/vargate/vargate"
+	"github.com/vargate/vargate/internal/pii"
+)
+
+// Input is the document every decision is made from (`input` in Rego). It
+// is recorded with each governed call so that the call can be replayed
+// against any policy version, so its shape is kept small and stable: add
+// fields, never rename or remove them. docs/POLICY.md shows an example.
+type Input struct {
+	Tenant  Tenant        `json:"tenant"`
+	Agent   Agent         `json:"agent"`
+	Session Session       `json:"session"`
+	Call    Call          `json:"call"`
+	PII     []pii.Finding `json:"pii"`
+	// Time is when the call was made. Engine.Decide fills it in when zero.
+	Time time.Time `json:"time"`
+}
+
+// Tenant identifies the tenant the call belongs to.
+type Tenant struct {
+	ID string `json:"id"`
+}
+
+// Agent is the agent configuration that governs the call, as set in the
+// guide's agent config.
+type Agent struct {
+	ID string `json:"id"`
+	// AllowedTools lists the tool names the agent may call; any other tool
+	// is denied.
+	AllowedTools []string `json:"allowed_tools"`
+	// RequireHumanApproval lists glob patterns ("vargate_send_*"); a tool
+	// that matches one needs approval.
+	RequireHumanApproval []string          `json:"require_human_approval"`
+	GovernanceProfile    GovernanceProfile `json:"governance_profile"`
+	Delegation           Delegation        `json:"delegation"`
+}
+
+// GovernanceProfile is the agent config's governance_profile.
+type GovernanceProfile struct {
+	// RiskLevel is "strict", "standard" or "permissive". Empty means
+	// standard; any other value is treated as strict.
+	RiskLevel string `json:"risk_level"`
+	// PIIDetection makes the policy act on personal data found in the
+	// arguments. Secrets are denied whatever its value.
+	PIIDetection bool `json:"pii_detection"`
+}
+
+// Delegation places the agent in a chain of sub-agents.
+type Delegation struct {
+	// Depth is 0 for a root agent, 1 for its sub-agent, and so on.
+	Depth int `json:"depth"`
+	// MaxDepth is the config's max_delegation_depth.
+	MaxDepth int `json:"max_depth"`
+}
+
+// Session is what the gateway knows of the session so far, not counting
+// the call being decided.
+type Session struct {
+	ID         string  `json:"id"`
+	AgeSeconds float64 `json:"age_seconds"`
+	Calls      int     `json:"calls"`
+	Denials    int     `json:"denials"`
+	// AnomalyScore is between 0 (nothing unusual) and 1.
+	AnomalyScore float64 `json:"anomaly_score"`
+}
+
+// Call is the tool call being decided.
+type Call struct {
+	Tool string `json:"tool"`
+	// Arguments is the JSON object of the call's arguments.
+	Arguments json.RawMessage `json:"arguments"`
+	// ArgumentsDigest is Digest(Arguments).
+	ArgumentsDigest string `json:"arguments_digest"`
+
+	parsed *parsedArgs // set by NewCall, so the arguments are parsed once
+}
+
+type parsedArgs struct {
+	raw   []byte
+	value ast.Value
+}
+
+// NewCall returns the Call for a tool and its arguments, with the digest
+// filled in, and the personal data and secrets found in the arguments
+// (the Input's PII). It parses the arguments once for all three and for
+// the evaluation. Empty arguments are taken as {}.
+func NewCall(tool string, args json.RawMessage) (Call, []pii.Finding, error) {
+	if len(bytes.TrimSpace(args)) == 0 {
+		args = json.RawMessage(`{}`)
+	}
+	v, err := pii.Decode(args)
+	if err != nil {
+		return Call{}, nil, vargate.Invalid("arguments", "arguments are not valid JSON: %v", err)
+	}
+	value, err := ast.InterfaceToValue(v)
+	if err != nil {
+		return Call{}, nil, vargate.Invalid("arguments", "arguments: %v", err)
+	}
+	raw := bytes.Clone(args)
+	c := Call{
+		Tool:            tool,
+		Arguments:       raw,
+		ArgumentsDigest: digestValue(v),
+		parsed:          &parsedArgs{raw: raw, value: value},
+	}
+	return c, pii.ScanValue(v), nil
+}
+
+// Digest returns "sha256:" and the hex SHA-256 of the canonical form of a
+// JSON document: compact, object members sorted by key, strings escaped
+// the way encoding/json does, numbers as written. Two argument objects that
+// differ only in member order or whitespace have the same digest. A
+// document that is not valid JSON is hashed as it is.
+func Digest(args json.RawMessage) string {
+	v, err := pii.Decode(args)
+	if err != nil {
+		sum := sha256.Sum256(args)
+		return "sha256:" + hex.EncodeToString(sum[:])
+	}
+	return digestValue(v)
+}
+
+func digestValue(v any) string {
+	h := sha256.New()
+	enc := json.NewEncoder(h)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(v) // a decoded document always encodes; the hash never fails
+	return "sha256:" + hex.EncodeToString(h.Sum(nil))
+}
+
+// arguments returns the call's arguments as a Rego value, from the copy
+// parsed by NewCall when the arguments have not changed since.
+func (c *Call) arguments() (ast.Value, error) {
+	if p := c.parsed; p != nil && bytes.Equal(p.raw, c.Arguments) {
+		return p.value, nil
+	}
+	if len(bytes.TrimSpace(c.Arguments)) == 0 {
+		return ast.NewObject(), nil
+	}
+	v, err := pii.Decode(c.Arguments)
+	if err != nil {
+		return nil, err
+	}
+	return ast.InterfaceToValue(v)
+}
+
+// value returns the input as a Rego value, built directly rather than
+// through a JSON round trip.
+func (in *Input) value() (ast.Value, error) {
+	args, err := in.Call.arguments()
+	if err != nil {
+		return nil, err
+	}
+	findings := make([]*ast.Term, len(in.PII))
+	for i, f := range in.PII {
+		findings[i] = ast.ObjectTerm(
+			item("kind", ast.StringTerm(string(f.Kind))),
+			item("detector", ast.StringTerm(f.Detector)),
+			item("path", ast.StringTerm(f.Path)),
+			item("field", ast.StringTerm(f.Field)),
+		)
+	}
+	a := &in.Agent
+	return ast.NewObject(
+		item("tenant", ast.ObjectTerm(item("id", ast.StringTerm(in.Tenant.ID)))),
+		item("agent", ast.ObjectTerm(
+			item("id", ast.StringTerm(a.ID)),
+			item("allowed_tools", stringArray(a.AllowedTools)),
+			item("require_human_approval", stringArray(a.RequireHumanApproval)),
+			item("governance_profile", ast.ObjectTerm(
+				item("risk_level", ast.StringTerm(a.GovernanceProfile.RiskLevel)),
+				item("pii_detection", ast.BooleanTerm(a.GovernanceProfile.PIIDetection)),
+			)),
+			item("delegation", ast.ObjectTerm(
+				item("depth", ast.IntNumberTerm(a.Delegation.Depth)),
+				item("max_depth", ast.IntNumberTerm(a.Delegation.MaxDepth)),
+			)),
+		)),
+		item("session", ast.ObjectTerm(
+			item("id", ast.StringTerm(in.Session.ID)),
+			item("age_seconds", ast.FloatNumberTerm(in.Session.AgeSeconds)),
+			item("calls", ast.IntNumberTerm(in.Session.Calls)),
+			item("denials", ast.IntNumberTerm(in.Session.Denials)),
+			item("anomaly_score", ast.FloatNumberTerm(in.Session.AnomalyScore)),
+		)),
+		item("call", ast.ObjectTerm(
+			item("tool", ast.StringTerm(in.Call.Tool)),
+			item("arguments", ast.NewTerm(args)),
+			item("arguments_digest", ast.StringTerm(in.Call.ArgumentsDigest)),
+		)),
+		item("pii", ast.ArrayTerm(findings...)),
+		item("time", ast.StringTerm(in.Time.UTC().Format(time.RFC3339Nano))),
+	), nil
+}
+
+func item(k string, v *ast.Term) [2]*ast.Term { return [2]*ast.Term{ast.StringTerm(k), v} }
+
+func stringArray(ss []string) *ast.Term {
+	ts := make([]*ast.Term, len(ss))
+	for i, s := range ss {
+		ts[i] = ast.StringTerm(s)
+	}
+	return ast.ArrayTerm(ts...)
+}

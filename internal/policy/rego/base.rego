@@ -1,0 +1,124 @@
+# The Vargate base policy: the semantics of the agent configuration in the
+# Managed Agents setup guide. Every tenant policy version is evaluated
+# together with this module; tenant modules (package vargate.tenant and
+# below) can only add deny and require_approval reasons to it.
+#
+# Reasons are strings "code: message". The input document is described in
+# docs/POLICY.md.
+package vargate.base
+
+# risk is the effective governance_profile.risk_level: "standard" when the
+# profile does not set one, "strict" when it names a level we don't know.
+risk := "standard" if {
+	not input.agent.governance_profile.risk_level
+} else := "standard" if {
+	input.agent.governance_profile.risk_level == ""
+} else := level if {
+	level := input.agent.governance_profile.risk_level
+	level in {"strict", "standard", "permissive"}
+} else := "strict"
+
+# pii_detection is on unless the profile turns it off explicitly. Secrets
+# are acted on either way.
+pii_detection if not input.agent.governance_profile.pii_detection == false
+
+# Session anomaly scores (0 to 1) at which a call is denied or needs
+# approval, per risk level. Permissive never denies on the score.
+anomaly_deny_at := {"strict": 0.5, "standard": 0.8}
+
+anomaly_approval_at := {"strict": 0.3, "standard": 0.5, "permissive": 0.9}
+
+# Kinds of personal data that identify a person's money or identity.
+sensitive_kinds := {"card", "iban", "ssn"}
+
+# An e-mail tool needs recipients' addresses in these fields.
+email_fields := {"to", "cc", "bcc", "from", "reply_to"}
+
+email_tool if contains(lower(input.call.tool), "mail")
+
+search_tool if contains(lower(input.call.tool), "search")
+
+# expected(f) holds for personal data the tool needs to do its job.
+expected(f) if {
+	f.kind == "email"
+	f.field in email_fields
+	email_tool
+}
+
+# pii_findings are the findings the profile asks the policy to act on:
+# every kind but secrets (handled below at every level), minus the
+# expected ones.
+pii_findings contains f if {
+	pii_detection
+	some f in input.pii
+	f.kind != "secret"
+	not expected(f)
+}
+
+# --- deny -----------------------------------------------------------------
+
+deny contains "invalid_input: call.tool is missing" if not is_string(input.call.tool)
+
+deny contains sprintf("tool_not_allowed: tool %q is not in the agent's allowed_tools", [input.call.tool]) if {
+	not input.call.tool in input.agent.allowed_tools
+}
+
+deny contains sprintf("delegation_too_deep: delegation depth %d exceeds max_delegation_depth %d", [d.depth, d.max_depth]) if {
+	d := input.agent.delegation
+	d.depth > d.max_depth
+}
+
+deny contains sprintf("secret_in_arguments: argument %s contains a secret (%s)", [f.path, f.detector]) if {
+	some f in input.pii
+	f.kind == "secret"
+}
+
+deny contains sprintf("sensitive_data_in_search: argument %s of a search tool contains %s data", [f.path, f.kind]) if {
+	search_tool
+	some f in pii_findings
+	f.kind in sensitive_kinds
+}
+
+deny contains sprintf("anomaly_score: session anomaly score %v is at or above %v (%s)", [s, t, risk]) if {
+	t := anomaly_deny_at[risk]
+	s := input.session.anomaly_score
+	s >= t
+}
+
+# --- require_approval -------------------------------------------------------
+
+require_approval contains sprintf("human_approval_required: tool %q matches require_human_approval pattern %q", [input.call.tool, p]) if {
+	some p in input.agent.require_human_approval
+	glob.match(p, [], input.call.tool)
+}
+
+require_approval contains sprintf("sensitive_data: argument %s contains %s data (%s)", [f.path, f.kind, risk]) if {
+	risk != "permissive"
+	some f in pii_findings
+	f.kind in sensitive_kinds
+}
+
+require_approval contains sprintf("personal_data: argument %s contains %s data (strict)", [f.path, f.kind]) if {
+	risk == "strict"
+	some f in pii_findings
+	not f.kind in sensitive_kinds
+}
+
+require_approval contains sprintf("anomaly_score: session anomaly score %v is at or above %v (%s)", [s, t, risk]) if {
+	t := anomaly_approval_at[risk]
+	s := input.session.anomaly_score
+	s >= t
+}
+
+# --- tenant rules and the result -----------------------------------------
+
+# Tenant deny and require_approval rules, gathered from every tenant
+# package by a module the compiler generates.
+deny contains r if some r in data.vargate.system.tenant.deny
+
+require_approval contains r if some r in data.vargate.system.tenant.require_approval
+
+# result is what the gateway queries. A call is denied if deny is not
+# empty, needs approval if require_approval is not empty, and is allowed
+# otherwise.
+result := {"deny": deny, "require_approval": require_approval}
