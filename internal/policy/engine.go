@@ -92,6 +92,9 @@ func (e *Engine) Evaluate(ctx context.Context, v *Version, in *Input) (Decision,
 	if err != nil {
 		return failClosed(d, "policy_error: the input could not be read"), fmt.Errorf("policy input: %w", err)
 	}
+	if err := ctx.Err(); err != nil {
+		return failClosed(d, "policy_error: policy evaluation failed"), fmt.Errorf("evaluate policy %s: %w", v.Label, err)
+	}
 	timeout := e.timeout()
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

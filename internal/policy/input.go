@@ -27,6 +27,16 @@ type Input struct {
 	Time time.Time `json:"time"`
 }
 
+// MarshalJSON writes the input with empty lists as [] rather than null, the
+// same document the engine evaluates.
+func (in Input) MarshalJSON() ([]byte, error) {
+	type plain Input
+	if in.PII == nil {
+		in.PII = []pii.Finding{}
+	}
+	return json.Marshal(plain(in))
+}
+
 // Tenant identifies the tenant the call belongs to.
 type Tenant struct {
 	ID string `json:"id"`
@@ -44,6 +54,18 @@ type Agent struct {
 	RequireHumanApproval []string          `json:"require_human_approval"`
 	GovernanceProfile    GovernanceProfile `json:"governance_profile"`
 	Delegation           Delegation        `json:"delegation"`
+}
+
+// MarshalJSON writes empty lists as [] rather than null.
+func (a Agent) MarshalJSON() ([]byte, error) {
+	type plain Agent
+	if a.AllowedTools == nil {
+		a.AllowedTools = []string{}
+	}
+	if a.RequireHumanApproval == nil {
+		a.RequireHumanApproval = []string{}
+	}
+	return json.Marshal(plain(a))
 }
 
 // GovernanceProfile is the agent config's governance_profile.
