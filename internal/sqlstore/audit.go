@@ -1,0 +1,405 @@
+package sqlstore
+
+import (
+	"context"
+	"database/sql"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/vargate/vargate/internal/audit"
+)
+
+// AuditStore implements audit.Store.
+type AuditStore struct{ db *DB }
+
+var _ audit.Store = (*AuditStore)(nil)
+
+// NewAuditStore returns the audit trail store over db.
+func NewAuditStore(db *DB) *AuditStore { return &AuditStore{db: db} }
+
+const auditColumns = `tenant_id, seq, time, source, session_id, agent_id, action_id, tool, decision,
+	policy_version, decision_id, reasons, args_digest, args_redacted, result_digest, anomaly, actor,
+	detail, prev_hash, hash`
+
+const auditColumnCount = 20
+
+// auditInsertChunk is the most rows one INSERT statement carries.
+const auditInsertChunk = 64
+
+// Append seals and writes recs in one transaction, tenant by tenant in
+// ID order (a fixed lock order, so concurrent gateways cannot deadlock).
+// Each tenant's chain head row is locked first — FOR UPDATE on
+// PostgreSQL, the single write transaction on SQLite — so the sequence
+// numbers and prev hashes assigned here are the chain's true next ones
+// whichever process appends; UNIQUE (tenant_id, seq) backs that up.
+func (s *AuditStore) Append(ctx context.Context, recs []*audit.Record) error {
+	byTenant := map[string][]*audit.Record{}
+	var tenants []string
+	for _, r := range recs {
+		if _, ok := byTenant[r.TenantID]; !ok {
+			tenants = append(tenants, r.TenantID)
+		}
+		byTenant[r.TenantID] = append(byTenant[r.TenantID], r)
+	}
+	sort.Strings(tenants)
+	return s.db.InTx(ctx, func(tx *Tx) error {
+		for _, t := range tenants {
+			if err := appendTenant(ctx, tx, t, byTenant[t]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func appendTenant(ctx context.Context, tx *Tx, tenantID string, recs []*audit.Record) error {
+	head, err := lockHead(ctx, tx, tenantID)
+	if err != nil {
+		return err
+	}
+	var nodes []audit.Node
+	for _, r := range recs {
+		ns, err := head.Seal(r)
+		if err != nil {
+			return err
+		}
+		nodes = append(nodes, ns...)
+	}
+	for len(recs) > 0 {
+		n := min(len(recs), auditInsertChunk)
+		if err := insertRecords(ctx, tx, recs[:n]); err != nil {
+			return err
+		}
+		recs = recs[n:]
+	}
+	for _, n := range nodes {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_merkle_nodes (tenant_id, level, idx, hash) VALUES (?, ?, ?, ?)`,
+			tenantID, int64(n.Level), int64(n.Index), n.Hash); err != nil {
+			return fmt.Errorf("insert merkle node: %w", err)
+		}
+	}
+	if _, err := tx.ExecContext(ctx, `UPDATE audit_heads SET seq = ?, hash = ?, merkle = ? WHERE tenant_id = ?`,
+		head.Seq, head.Hash[:], head.MarshalRange(), tenantID); err != nil {
+		return fmt.Errorf("update audit chain head: %w", err)
+	}
+	return nil
+}
+
+// lockHead returns the tenant's chain head, locked for this transaction,
+// creating the row for a tenant's first record.
+func lockHead(ctx context.Context, tx *Tx, tenantID string) (audit.Head, error) {
+	head, err := selectHead(ctx, tx, tenantID)
+	if !errors.Is(err, sql.ErrNoRows) {
+		return head, err
+	}
+	var zero audit.Hash
+	if _, err := tx.ExecContext(ctx, `INSERT INTO audit_heads (tenant_id, seq, hash, merkle) VALUES (?, 0, ?, ?)
+		ON CONFLICT (tenant_id) DO NOTHING`, tenantID, zero[:], []byte{}); err != nil {
+		return audit.Head{}, fmt.Errorf("create audit chain head: %w", err)
+	}
+	return selectHead(ctx, tx, tenantID)
+}
+
+func selectHead(ctx context.Context, tx *Tx, tenantID string) (audit.Head, error) {
+	return scanHead(tx.QueryRowContext(ctx, `SELECT seq, hash, merkle FROM audit_heads WHERE tenant_id = ?`+tx.ForUpdate(), tenantID), tenantID)
+}
+
+func scanHead(row *sql.Row, tenantID string) (audit.Head, error) {
+	h := audit.Head{TenantID: tenantID}
+	var hash, merkle []byte
+	if err := row.Scan(&h.Seq, &hash, &merkle); err != nil {
+		return audit.Head{}, err
+	}
+	if len(hash) != len(h.Hash) {
+		return audit.Head{}, fmt.Errorf("audit chain head of tenant %q: hash of %d bytes", tenantID, len(hash))
+	}
+	copy(h.Hash[:], hash)
+	if err := h.UnmarshalRange(merkle); err != nil {
+		return audit.Head{}, err
+	}
+	return h, nil
+}
+
+func insertRecords(ctx context.Context, tx *Tx, recs []*audit.Record) error {
+	var q strings.Builder
+	q.WriteString(`INSERT INTO audit_log (` + auditColumns + `) VALUES `)
+	args := make([]any, 0, len(recs)*auditColumnCount)
+	for i, r := range recs {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		var reasons sql.NullString
+		if len(r.Reasons) > 0 {
+			b, err := json.Marshal(r.Reasons)
+			if err != nil {
+				return err
+			}
+			reasons = sql.NullString{String: string(b), Valid: true}
+		}
+		args = append(args, r.TenantID, r.Seq, Micros(r.Time), string(r.Source), r.SessionID, r.AgentID,
+			r.ActionID, r.Tool, r.Decision, r.PolicyVersion, r.DecisionID, reasons, r.ArgsDigest,
+			nullJSON(r.ArgsRedacted), r.ResultDigest, nullJSON(r.Anomaly), r.Actor, nullJSON(r.Detail),
+			r.PrevHash[:], r.Hash[:])
+	}
+	if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+		return fmt.Errorf("insert audit records: %w", err)
+	}
+	return nil
+}
+
+func nullJSON(b json.RawMessage) sql.NullString {
+	return sql.NullString{String: string(b), Valid: len(b) > 0}
+}
+
+// recordScanner scans audit_log rows, reusing its buffers.
+type recordScanner struct {
+	time                           int64
+	source                         string
+	reasons, args, anomaly, detail sql.RawBytes
+	prev, hash                     sql.RawBytes
+}
+
+// scan reads one row into rec. With keep false the JSON fields of rec
+// alias the row's buffers, valid only until the next row.
+func (sc *recordScanner) scan(rows *sql.Rows, rec *audit.Record, keep bool) error {
+	err := rows.Scan(&rec.TenantID, &rec.Seq, &sc.time, &sc.source, &rec.SessionID, &rec.AgentID, &rec.ActionID,
+		&rec.Tool, &rec.Decision, &rec.PolicyVersion, &rec.DecisionID, &sc.reasons, &rec.ArgsDigest, &sc.args,
+		&rec.ResultDigest, &sc.anomaly, &rec.Actor, &sc.detail, &sc.prev, &sc.hash)
+	if err != nil {
+		return err
+	}
+	rec.Time = FromMicros(sc.time)
+	rec.Source = audit.Source(sc.source)
+	rec.Reasons = nil
+	if len(sc.reasons) > 0 {
+		if err := json.Unmarshal(sc.reasons, &rec.Reasons); err != nil {
+			// A tampered reasons column must still verify as "altered",
+			// not abort the scan: keep the raw text as the only reason.
+			rec.Reasons = []string{string(sc.reasons)}
+		}
+	}
+	rec.ArgsRedacted = rawJSON(sc.args, keep)
+	rec.Anomaly = rawJSON(sc.anomaly, keep)
+	rec.Detail = rawJSON(sc.detail, keep)
+	// A hash column of the wrong length leaves a zeroed or truncated hash,
+	// which then fails verification like any other alteration.
+	rec.PrevHash, rec.Hash = audit.Hash{}, audit.Hash{}
+	copy(rec.PrevHash[:], sc.prev)
+	copy(rec.Hash[:], sc.hash)
+	return nil
+}
+
+func rawJSON(b sql.RawBytes, keep bool) json.RawMessage {
+	if len(b) == 0 {
+		return nil
+	}
+	if keep {
+		return append(json.RawMessage(nil), b...)
+	}
+	return json.RawMessage(b)
+}
+
+// Head returns the tenant's chain head, or the zero head.
+func (s *AuditStore) Head(ctx context.Context, tenantID string) (audit.Head, error) {
+	h, err := scanHead(s.db.QueryRowContext(ctx, `SELECT seq, hash, merkle FROM audit_heads WHERE tenant_id = ?`, tenantID), tenantID)
+	if errors.Is(err, sql.ErrNoRows) {
+		return audit.Head{TenantID: tenantID}, nil
+	}
+	return h, err
+}
+
+// Tenants returns the tenants with a chain, by ID.
+func (s *AuditStore) Tenants(ctx context.Context) ([]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT tenant_id FROM audit_heads ORDER BY tenant_id`)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var ts []string
+	for rows.Next() {
+		var t string
+		if err := rows.Scan(&t); err != nil {
+			return nil, err
+		}
+		ts = append(ts, t)
+	}
+	return ts, rows.Err()
+}
+
+// List returns the tenant's records matching f, newest first.
+func (s *AuditStore) List(ctx context.Context, tenantID string, f audit.Filter) ([]audit.Record, error) {
+	where := []string{"tenant_id = ?"}
+	args := []any{tenantID}
+	for _, c := range []struct {
+		col, v string
+	}{
+		{"session_id", f.SessionID}, {"source", string(f.Source)}, {"tool", f.Tool},
+		{"decision", f.Decision}, {"action_id", f.ActionID}, {"agent_id", f.AgentID},
+	} {
+		if c.v != "" {
+			where = append(where, c.col+" = ?")
+			args = append(args, c.v)
+		}
+	}
+	if !f.Since.IsZero() {
+		where = append(where, "time >= ?")
+		args = append(args, Micros(f.Since))
+	}
+	if !f.Until.IsZero() {
+		where = append(where, "time < ?")
+		args = append(args, Micros(f.Until))
+	}
+	if f.BeforeSeq > 0 {
+		where = append(where, "seq < ?")
+		args = append(args, f.BeforeSeq)
+	}
+	args = append(args, f.EffectiveLimit())
+	rows, err := s.db.QueryContext(ctx, `SELECT `+auditColumns+` FROM audit_log WHERE `+
+		strings.Join(where, " AND ")+` ORDER BY seq DESC LIMIT ?`, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list audit records: %w", err)
+	}
+	defer rows.Close()
+	var sc recordScanner
+	recs := []audit.Record{}
+	for rows.Next() {
+		var r audit.Record
+		if err := sc.scan(rows, &r, true); err != nil {
+			return nil, err
+		}
+		recs = append(recs, r)
+	}
+	return recs, rows.Err()
+}
+
+// Scan streams the tenant's records with seq in [from, to] (to 0: all).
+func (s *AuditStore) Scan(ctx context.Context, tenantID string, from, to int64, fn func(*audit.Record) error) error {
+	q := `SELECT ` + auditColumns + ` FROM audit_log WHERE tenant_id = ? AND seq >= ?`
+	args := []any{tenantID, from}
+	if to > 0 {
+		q += ` AND seq <= ?`
+		args = append(args, to)
+	}
+	rows, err := s.db.QueryContext(ctx, q+` ORDER BY seq`, args...)
+	if err != nil {
+		return fmt.Errorf("scan audit records: %w", err)
+	}
+	defer rows.Close()
+	var sc recordScanner
+	var rec audit.Record
+	for rows.Next() {
+		if err := sc.scan(rows, &rec, false); err != nil {
+			return err
+		}
+		if err := fn(&rec); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// Hashes returns the hashes of records [from, to) in seq order.
+func (s *AuditStore) Hashes(ctx context.Context, tenantID string, from, to int64) ([]audit.Hash, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT hash FROM audit_log WHERE tenant_id = ? AND seq >= ? AND seq < ? ORDER BY seq`,
+		tenantID, from, to)
+	if err != nil {
+		return nil, fmt.Errorf("read audit hashes: %w", err)
+	}
+	defer rows.Close()
+	hs := make([]audit.Hash, 0, max(0, min(to-from, 1<<20)))
+	var b sql.RawBytes
+	for rows.Next() {
+		if err := rows.Scan(&b); err != nil {
+			return nil, err
+		}
+		var h audit.Hash
+		copy(h[:], b)
+		hs = append(hs, h)
+	}
+	return hs, rows.Err()
+}
+
+// Nodes returns stored Merkle nodes at level with index in [from, to).
+func (s *AuditStore) Nodes(ctx context.Context, tenantID string, level uint, from, to uint64) ([][]byte, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT hash FROM audit_merkle_nodes WHERE tenant_id = ? AND level = ? AND idx >= ? AND idx < ? ORDER BY idx`,
+		tenantID, int64(level), int64(from), int64(to))
+	if err != nil {
+		return nil, fmt.Errorf("read merkle nodes: %w", err)
+	}
+	defer rows.Close()
+	var hs [][]byte
+	for rows.Next() {
+		var h []byte
+		if err := rows.Scan(&h); err != nil {
+			return nil, err
+		}
+		hs = append(hs, h)
+	}
+	return hs, rows.Err()
+}
+
+// SaveCheckpoint stores c unless the tenant has one of that size already.
+func (s *AuditStore) SaveCheckpoint(ctx context.Context, c audit.Checkpoint) error {
+	return s.db.InTx(ctx, func(tx *Tx) error {
+		_, err := tx.ExecContext(ctx, `INSERT INTO audit_checkpoints (tenant_id, tree_size, root_hash, note, created_at)
+			VALUES (?, ?, ?, ?, ?) ON CONFLICT (tenant_id, tree_size) DO NOTHING`,
+			c.TenantID, c.Size, c.Root[:], c.Note, Micros(c.Created))
+		return err
+	})
+}
+
+const checkpointColumns = `tenant_id, tree_size, root_hash, note, created_at`
+
+func scanCheckpoint(sc interface{ Scan(...any) error }) (audit.Checkpoint, error) {
+	var c audit.Checkpoint
+	var root []byte
+	var created int64
+	if err := sc.Scan(&c.TenantID, &c.Size, &root, &c.Note, &created); err != nil {
+		return audit.Checkpoint{}, err
+	}
+	copy(c.Root[:], root)
+	c.Created = FromMicros(created)
+	return c, nil
+}
+
+// LatestCheckpoint returns the tenant's largest checkpoint.
+func (s *AuditStore) LatestCheckpoint(ctx context.Context, tenantID string) (audit.Checkpoint, error) {
+	c, err := scanCheckpoint(s.db.QueryRowContext(ctx, `SELECT `+checkpointColumns+` FROM audit_checkpoints
+		WHERE tenant_id = ? ORDER BY tree_size DESC LIMIT 1`, tenantID))
+	if err != nil {
+		return audit.Checkpoint{}, notFound(err, "audit checkpoint")
+	}
+	return c, nil
+}
+
+// CheckpointAt returns the tenant's checkpoint of the given size.
+func (s *AuditStore) CheckpointAt(ctx context.Context, tenantID string, size int64) (audit.Checkpoint, error) {
+	c, err := scanCheckpoint(s.db.QueryRowContext(ctx, `SELECT `+checkpointColumns+` FROM audit_checkpoints
+		WHERE tenant_id = ? AND tree_size = ?`, tenantID, size))
+	if err != nil {
+		return audit.Checkpoint{}, notFound(err, "audit checkpoint")
+	}
+	return c, nil
+}
+
+// Checkpoints returns the tenant's checkpoints by size.
+func (s *AuditStore) Checkpoints(ctx context.Context, tenantID string) ([]audit.Checkpoint, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT `+checkpointColumns+` FROM audit_checkpoints WHERE tenant_id = ? ORDER BY tree_size`, tenantID)
+	if err != nil {
+		return nil, fmt.Errorf("read audit checkpoints: %w", err)
+	}
+	defer rows.Close()
+	var cs []audit.Checkpoint
+	for rows.Next() {
+		c, err := scanCheckpoint(rows)
+		if err != nil {
+			return nil, err
+		}
+		cs = append(cs, c)
+	}
+	return cs, rows.Err()
+}
