@@ -102,31 +102,41 @@ func (s *VaultStore) KEKUsage(ctx context.Context) ([]vault.KEKUsage, error) {
 	return us, rows.Err()
 }
 
-// LatestVersion returns the highest version of the tool and name, or 0.
-func (s *VaultStore) LatestVersion(ctx context.Context, tenantID, toolID, name string) (int, error) {
-	var v int
-	err := s.db.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM vault_credentials
-		WHERE tenant_id = ? AND tool_id = ? AND name = ?`, tenantID, toolID, name).Scan(&v)
-	return v, err
-}
-
-// InsertCredential supersedes the active version and inserts c, in one
-// transaction.
-func (s *VaultStore) InsertCredential(ctx context.Context, c vault.Sealed, at time.Time) error {
-	return s.db.InTx(ctx, func(tx *Tx) error {
+// InsertCredential assigns the next version, seals and inserts it, and
+// supersedes the previously active version, in one transaction. Locking
+// the tenant's data key row serialises a tenant's registrations on
+// PostgreSQL (SQLite's single writer already does).
+func (s *VaultStore) InsertCredential(ctx context.Context, m vault.Metadata, dataKeyID string, seal func(vault.Metadata) []byte) (vault.Metadata, error) {
+	err := s.db.InTx(ctx, func(tx *Tx) error {
+		var locked string
+		if err := tx.QueryRowContext(ctx, `SELECT id FROM vault_data_keys WHERE id = ? AND tenant_id = ?`+tx.ForUpdate(),
+			dataKeyID, m.TenantID).Scan(&locked); err != nil {
+			return notFound(err, "data key")
+		}
+		var latest int
+		if err := tx.QueryRowContext(ctx, `SELECT COALESCE(MAX(version), 0) FROM vault_credentials
+			WHERE tenant_id = ? AND tool_id = ? AND name = ?`, m.TenantID, m.ToolID, m.Name).Scan(&latest); err != nil {
+			return err
+		}
+		m.Version = latest + 1
+		sealed := seal(m)
 		// The superseded version's sealed value is destroyed, not kept.
 		if _, err := tx.ExecContext(ctx, `UPDATE vault_credentials
 			SET state = 'superseded', sealed = NULL, destroyed_at = ?
 			WHERE tenant_id = ? AND tool_id = ? AND name = ? AND state = 'active'`,
-			Micros(at), c.TenantID, c.ToolID, c.Name); err != nil {
+			Micros(m.CreatedAt), m.TenantID, m.ToolID, m.Name); err != nil {
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO vault_credentials
 			(id, tenant_id, tool_id, name, credential_type, version, state, data_key_id, sealed, fingerprint, created_at)
 			VALUES (?, ?, ?, ?, ?, ?, 'active', ?, ?, ?, ?)`,
-			c.ID, c.TenantID, c.ToolID, c.Name, string(c.Type), c.Version, c.DataKeyID, c.Value, c.Fingerprint, Micros(c.CreatedAt))
+			m.ID, m.TenantID, m.ToolID, m.Name, string(m.Type), m.Version, dataKeyID, sealed, m.Fingerprint, Micros(m.CreatedAt))
 		return err
 	})
+	if err != nil {
+		return vault.Metadata{}, err
+	}
+	return m, nil
 }
 
 const credentialColumns = `id, tenant_id, tool_id, name, credential_type, version, state, fingerprint, created_at, last_used_at, destroyed_at`

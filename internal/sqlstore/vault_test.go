@@ -73,33 +73,44 @@ func TestVaultStore(t *testing.T) {
 		}
 
 		// Credentials: versions, supersession, isolation.
-		cred := func(id string, version int, value string) vault.Sealed {
-			return vault.Sealed{
-				Metadata: vault.Metadata{ID: id, TenantID: "tenant-a", ToolID: "anthropic", Name: "default",
-					Type: vault.TypeAPIKey, Version: version, State: vault.StateActive, Fingerprint: "fp" + id, CreatedAt: at},
-				DataKeyID: "dek-a", Value: []byte(value),
+		meta := func(id string, at time.Time) vault.Metadata {
+			return vault.Metadata{ID: id, TenantID: "tenant-a", ToolID: "anthropic", Name: "default",
+				Type: vault.TypeAPIKey, State: vault.StateActive, Fingerprint: "fp" + id, CreatedAt: at}
+		}
+		var sealedFor []int
+		seal := func(value string) func(vault.Metadata) []byte {
+			return func(m vault.Metadata) []byte {
+				sealedFor = append(sealedFor, m.Version)
+				return []byte(value)
 			}
 		}
-		if v, err := s.LatestVersion(ctx, "tenant-a", "anthropic", "default"); err != nil || v != 0 {
-			t.Fatalf("LatestVersion before any: %d, %v", v, err)
-		}
-		c1 := cred("cred-1", 1, "sealed-1")
-		if err := s.InsertCredential(ctx, c1, at); err != nil {
+		c1, err := s.InsertCredential(ctx, meta("cred-1", at), "dek-a", seal("sealed-1"))
+		if err != nil {
 			t.Fatal(err)
 		}
-		if err := s.InsertCredential(ctx, cred("cred-dup", 1, "x"), at); !vargate.IsKind(err, vargate.KindConflict) {
-			t.Fatalf("duplicate version: got %v, want conflict", err)
+		if c1.Version != 1 {
+			t.Errorf("first version = %d", c1.Version)
+		}
+		if _, err := s.InsertCredential(ctx, meta("cred-1", at), "dek-a", seal("x")); !vargate.IsKind(err, vargate.KindConflict) {
+			t.Fatalf("duplicate ID: got %v, want conflict", err)
+		}
+		if _, err := s.InsertCredential(ctx, meta("cred-x", at), "dek-b", seal("x")); !vargate.IsKind(err, vargate.KindNotFound) {
+			t.Fatalf("another tenant's data key: got %v, want not found", err)
 		}
 		active, err := s.ActiveCredential(ctx, "tenant-a", "anthropic", "default")
 		if err != nil {
 			t.Fatal(err)
 		}
-		if diff := cmp.Diff(c1, active); diff != "" {
+		if diff := cmp.Diff(vault.Sealed{Metadata: c1, DataKeyID: "dek-a", Value: []byte("sealed-1")}, active); diff != "" {
 			t.Errorf("active credential (-want +got):\n%s", diff)
 		}
 		later := at.Add(time.Minute)
-		if err := s.InsertCredential(ctx, cred("cred-2", 2, "sealed-2"), later); err != nil {
+		c2, err := s.InsertCredential(ctx, meta("cred-2", later), "dek-a", seal("sealed-2"))
+		if err != nil {
 			t.Fatal(err)
+		}
+		if c2.Version != 2 || sealedFor[len(sealedFor)-1] != 2 {
+			t.Errorf("second version = %d, sealed for %v; want 2 both", c2.Version, sealedFor)
 		}
 		old, err := s.Credential(ctx, "tenant-a", "cred-1")
 		if err != nil {
@@ -111,9 +122,6 @@ func TestVaultStore(t *testing.T) {
 		var sealed []byte
 		if err := db.QueryRowContext(ctx, `SELECT sealed FROM vault_credentials WHERE id = 'cred-1'`).Scan(&sealed); err != nil || sealed != nil {
 			t.Errorf("superseded sealed value = %q (err %v), want NULL", sealed, err)
-		}
-		if v, _ := s.LatestVersion(ctx, "tenant-a", "anthropic", "default"); v != 2 {
-			t.Errorf("LatestVersion = %d, want 2", v)
 		}
 		list, err := s.ListCredentials(ctx, "tenant-a", vault.Filter{})
 		if err != nil {
@@ -169,8 +177,9 @@ func TestVaultStore(t *testing.T) {
 			t.Errorf("deleted sealed value = %q (err %v), want NULL", sealed, err)
 		}
 		// After deletion, a new registration continues the version sequence.
-		if v, _ := s.LatestVersion(ctx, "tenant-a", "anthropic", "default"); v != 2 {
-			t.Errorf("LatestVersion after delete = %d, want 2", v)
+		c3, err := s.InsertCredential(ctx, meta("cred-3", gone), "dek-a", seal("sealed-3"))
+		if err != nil || c3.Version != 3 {
+			t.Errorf("registration after delete: version %d (%v), want 3", c3.Version, err)
 		}
 	})
 }

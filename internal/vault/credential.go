@@ -276,4 +276,3 @@ func validHeaderName(s string) bool {
 	}
 	return true
 }
-

@@ -56,14 +56,13 @@ type Store interface {
 	// KEKUsage counts data keys per KEK.
 	KEKUsage(ctx context.Context) ([]KEKUsage, error)
 
-	// LatestVersion returns the highest version ever registered for the
-	// tenant's tool and name, in any state, or 0.
-	LatestVersion(ctx context.Context, tenantID, toolID, name string) (int, error)
-	// InsertCredential stores an active version and, in the same
-	// transaction, supersedes (destroying the sealed value of) the
-	// previously active version of the same tool and name. KindConflict if
-	// the version already exists.
-	InsertCredential(ctx context.Context, c Sealed, at time.Time) error
+	// InsertCredential stores the next version of m's tenant, tool and
+	// name. In one transaction, which serialises registrations per tenant,
+	// it sets m.Version to one more than the highest version ever stored
+	// for that tool and name, calls seal with the final metadata for the
+	// sealed value, supersedes the active version (destroying its sealed
+	// value) and inserts the new one. It returns the stored metadata.
+	InsertCredential(ctx context.Context, m Metadata, dataKeyID string, seal func(Metadata) []byte) (Metadata, error)
 	// Credential returns a credential's metadata, in any state.
 	Credential(ctx context.Context, tenantID, id string) (Metadata, error)
 	// ListCredentials returns the tenant's credentials by tool, name and

@@ -204,7 +204,8 @@ func (v *Vault) createDataKey(ctx context.Context, tenantID string) (*dataKey, e
 // Register seals and stores a credential. If the tenant already has an
 // active credential for the tool and name, the new one becomes the next
 // version and the old one's key material is destroyed in the same
-// transaction (rotation).
+// transaction (rotation). The registration is then audited; if that audit
+// write fails, the credential is stored but Register reports the error.
 func (v *Vault) Register(ctx context.Context, tenantID string, r Registration) (Metadata, error) {
 	if tenantID == "" {
 		return Metadata{}, vargate.Errorf(vargate.KindUnauthorized, "no tenant")
@@ -218,25 +219,12 @@ func (v *Vault) Register(ctx context.Context, tenantID string, r Registration) (
 	if err != nil {
 		return Metadata{}, err
 	}
-	var m Metadata
-	for attempt := 0; ; attempt++ {
-		latest, err := v.Store.LatestVersion(ctx, tenantID, r.ToolID, r.Name)
-		if err != nil {
-			return Metadata{}, err
-		}
-		m = Metadata{
-			ID: vargate.NewID("cred-", 8), TenantID: tenantID, ToolID: r.ToolID, Name: r.Name,
-			Type: r.Type, Version: latest + 1, State: StateActive,
-			Fingerprint: k.fingerprint(value), CreatedAt: v.Now(),
-		}
-		err = v.Store.InsertCredential(ctx, Sealed{Metadata: m, DataKeyID: k.id, Value: k.seal(m, value)}, m.CreatedAt)
-		if err == nil {
-			break
-		}
-		// A concurrent registration took this version number: try the next.
-		if !vargate.IsKind(err, vargate.KindConflict) || attempt == 4 {
-			return Metadata{}, err
-		}
+	m, err := v.Store.InsertCredential(ctx, Metadata{
+		ID: vargate.NewID("cred-", 8), TenantID: tenantID, ToolID: r.ToolID, Name: r.Name,
+		Type: r.Type, State: StateActive, Fingerprint: k.fingerprint(value), CreatedAt: v.Now(),
+	}, k.id, func(m Metadata) []byte { return k.seal(m, value) })
+	if err != nil {
+		return Metadata{}, err
 	}
 	v.Logger.LogAttrs(ctx, slog.LevelInfo, "credential registered",
 		slog.String(logKeyTenant, tenantID), slog.String(logKeyCredential, m.ID),
