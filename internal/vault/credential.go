@@ -117,6 +117,8 @@ type Registration struct {
 	Value []byte
 }
 
+var fieldNameRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,31}$`)
+
 var identRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$`)
 
 // validIdent reports whether s is a valid tool ID or credential name: 1–128
@@ -249,8 +251,13 @@ func decodeStrict(v []byte, dst any) error {
 		case errors.As(err, &te) && te.Field != "":
 			return vargate.Invalid("value."+te.Field, "wrong type")
 		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			// Echo the key only if it looks like a field name: a key inside
+			// a secret value may itself be a pasted secret.
 			name := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			return vargate.Invalid("value."+name, "unknown field")
+			if fieldNameRE.MatchString(name) {
+				return vargate.Invalid("value."+name, "unknown field")
+			}
+			return vargate.Invalid("value", "unknown field")
 		}
 		return vargate.Invalid("value", "must be a JSON object for this credential type")
 	}
