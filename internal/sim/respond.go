@@ -1,0 +1,96 @@
+package sim
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+)
+
+// maxBodyBytes bounds a request body; larger bodies get 413 request_too_large.
+const maxBodyBytes = 32 << 20
+
+// apiError is an error the simulator reports to the client, with the HTTP
+// status and error type the real API uses.
+type apiError struct {
+	status int
+	typ    string
+	msg    string
+}
+
+func (e *apiError) Error() string { return fmt.Sprintf("%d %s: %s", e.status, e.typ, e.msg) }
+
+func invalid(format string, args ...any) error {
+	return &apiError{http.StatusBadRequest, "invalid_request_error", fmt.Sprintf(format, args...)}
+}
+
+// conflict is a 409. The real API has no separate conflict type: it reports
+// invalid_request_error.
+func conflict(format string, args ...any) error {
+	return &apiError{http.StatusConflict, "invalid_request_error", fmt.Sprintf(format, args...)}
+}
+
+func notFound(format string, args ...any) error {
+	return &apiError{http.StatusNotFound, "not_found_error", fmt.Sprintf(format, args...)}
+}
+
+func unauthenticated(msg string) error {
+	return &apiError{http.StatusUnauthorized, "authentication_error", msg}
+}
+
+func unavailable(msg string) error {
+	return &apiError{529, "overloaded_error", msg}
+}
+
+// errorBody is the real API's error envelope.
+type errorBody struct {
+	Type      string      `json:"type"`
+	Error     errorDetail `json:"error"`
+	RequestID string      `json:"request_id"`
+}
+
+type errorDetail struct {
+	Type    string `json:"type"`
+	Message string `json:"message"`
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v) // the client went away; nothing to do
+}
+
+// writeError writes err as the real API's error body. Errors that are not
+// apiErrors are internal: the client sees a generic api_error.
+func writeError(w http.ResponseWriter, err error) {
+	var ae *apiError
+	if !errors.As(err, &ae) {
+		ae = &apiError{http.StatusInternalServerError, "api_error", "Internal server error"}
+	}
+	writeJSON(w, ae.status, errorBody{
+		Type:      "error",
+		Error:     errorDetail{Type: ae.typ, Message: ae.msg},
+		RequestID: w.Header().Get("request-id"),
+	})
+}
+
+// decodeBody decodes the JSON request body into v. An empty body decodes as
+// an empty object, as the SDK sends none for archive calls.
+func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return &apiError{http.StatusRequestEntityTooLarge, "request_too_large", "Request exceeds the maximum allowed number of bytes."}
+		}
+		return invalid("read request body: %v", err)
+	}
+	if len(body) == 0 {
+		body = []byte("{}")
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return invalid("The request body is not valid JSON: %v", err)
+	}
+	return nil
+}
