@@ -47,7 +47,7 @@ func (l *Log) Bundle(ctx context.Context, tenantID string, f Filter) (Bundle, er
 	f.Limit, f.BeforeSeq = 0, 0
 	if f == (Filter{}) {
 		err := l.Store.Scan(ctx, tenantID, 1, c.Size, func(rec *Record) error {
-			b.Records = append(b.Records, *rec)
+			b.Records = append(b.Records, rec.Clone())
 			return nil
 		})
 		if err != nil {

@@ -1,11 +1,13 @@
 package audit
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -105,6 +107,17 @@ type Record struct {
 	Detail   json.RawMessage `json:"detail,omitempty"`
 	PrevHash Hash            `json:"prev_hash"`
 	Hash     Hash            `json:"hash"`
+}
+
+// Clone returns a copy of rec that shares no memory with it, for keeping
+// a record that Store.Scan passed in.
+func (rec *Record) Clone() Record {
+	c := *rec
+	c.Reasons = slices.Clone(rec.Reasons)
+	c.ArgsRedacted = bytes.Clone(rec.ArgsRedacted)
+	c.Anomaly = bytes.Clone(rec.Anomaly)
+	c.Detail = bytes.Clone(rec.Detail)
+	return c
 }
 
 // Limits on record fields, so that one record cannot bloat the trail.
