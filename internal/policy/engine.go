@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
+	"github.com/open-policy-agent/opa/v1/metrics"
 	"github.com/open-policy-agent/opa/v1/rego"
+	"github.com/open-policy-agent/opa/v1/topdown"
 
 	"github.com/vargate/vargate"
 )
@@ -95,16 +97,24 @@ func (e *Engine) Evaluate(ctx context.Context, v *Version, in *Input) (Decision,
 	if err := ctx.Err(); err != nil {
 		return failClosed(d, "policy_error: policy evaluation failed"), fmt.Errorf("evaluate policy %s: %w", v.Label, err)
 	}
+	// Cancel the evaluation when it runs out of time or the caller gives
+	// up. A timer and a context callback do this without the goroutine
+	// per evaluation that OPA would otherwise start.
 	timeout := e.timeout()
-	ctx, cancel := context.WithTimeout(ctx, timeout)
-	defer cancel()
+	c := &canceller{Cancel: topdown.NewCancel()}
+	timer := time.AfterFunc(timeout, c.timeout)
+	stop := context.AfterFunc(ctx, c.Cancel.Cancel)
 	rs, err := v.query.Eval(ctx,
 		rego.EvalParsedInput(input),
 		rego.EvalTransaction(v.txn),
+		rego.EvalExternalCancel(c.Cancel),
+		rego.EvalMetrics(metrics.NoOp()),
 		rego.EvalGenerateJSON(keepTerm),
 	)
+	timer.Stop()
+	stop()
 	if err != nil {
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		if c.timedOut.Load() {
 			return failClosed(d, fmt.Sprintf("policy_timeout: policy evaluation did not finish within %v", timeout)),
 				fmt.Errorf("evaluate policy %s: timed out after %v: %w", v.Label, timeout, err)
 		}
@@ -123,6 +133,17 @@ func (e *Engine) Evaluate(ctx context.Context, v *Version, in *Input) (Decision,
 		d.Decision, d.Reasons = Allow, []string{}
 	}
 	return d, nil
+}
+
+// canceller stops one evaluation and remembers whether it was the timer.
+type canceller struct {
+	topdown.Cancel
+	timedOut atomic.Bool
+}
+
+func (c *canceller) timeout() {
+	c.timedOut.Store(true)
+	c.Cancel.Cancel()
 }
 
 // keepTerm hands the result over as the *ast.Term it is, skipping OPA's

@@ -187,46 +187,76 @@ func (in *Input) value() (ast.Value, error) {
 	findings := make([]*ast.Term, len(in.PII))
 	for i, f := range in.PII {
 		findings[i] = ast.ObjectTerm(
-			item("kind", ast.StringTerm(string(f.Kind))),
-			item("detector", ast.StringTerm(f.Detector)),
-			item("path", ast.StringTerm(f.Path)),
-			item("field", ast.StringTerm(f.Field)),
+			item(keyKind, ast.StringTerm(string(f.Kind))),
+			item(keyDetector, ast.StringTerm(f.Detector)),
+			item(keyPath, ast.StringTerm(f.Path)),
+			item(keyField, ast.StringTerm(f.Field)),
 		)
 	}
 	a := &in.Agent
 	return ast.NewObject(
-		item("tenant", ast.ObjectTerm(item("id", ast.StringTerm(in.Tenant.ID)))),
-		item("agent", ast.ObjectTerm(
-			item("id", ast.StringTerm(a.ID)),
-			item("allowed_tools", stringArray(a.AllowedTools)),
-			item("require_human_approval", stringArray(a.RequireHumanApproval)),
-			item("governance_profile", ast.ObjectTerm(
-				item("risk_level", ast.StringTerm(a.GovernanceProfile.RiskLevel)),
-				item("pii_detection", ast.BooleanTerm(a.GovernanceProfile.PIIDetection)),
+		item(keyTenant, ast.ObjectTerm(item(keyID, ast.StringTerm(in.Tenant.ID)))),
+		item(keyAgent, ast.ObjectTerm(
+			item(keyID, ast.StringTerm(a.ID)),
+			item(keyAllowedTools, stringArray(a.AllowedTools)),
+			item(keyRequireHumanApproval, stringArray(a.RequireHumanApproval)),
+			item(keyGovernanceProfile, ast.ObjectTerm(
+				item(keyRiskLevel, ast.StringTerm(a.GovernanceProfile.RiskLevel)),
+				item(keyPIIDetection, ast.BooleanTerm(a.GovernanceProfile.PIIDetection)),
 			)),
-			item("delegation", ast.ObjectTerm(
-				item("depth", ast.IntNumberTerm(a.Delegation.Depth)),
-				item("max_depth", ast.IntNumberTerm(a.Delegation.MaxDepth)),
+			item(keyDelegation, ast.ObjectTerm(
+				item(keyDepth, ast.IntNumberTerm(a.Delegation.Depth)),
+				item(keyMaxDepth, ast.IntNumberTerm(a.Delegation.MaxDepth)),
 			)),
 		)),
-		item("session", ast.ObjectTerm(
-			item("id", ast.StringTerm(in.Session.ID)),
-			item("age_seconds", ast.FloatNumberTerm(in.Session.AgeSeconds)),
-			item("calls", ast.IntNumberTerm(in.Session.Calls)),
-			item("denials", ast.IntNumberTerm(in.Session.Denials)),
-			item("anomaly_score", ast.FloatNumberTerm(in.Session.AnomalyScore)),
+		item(keySession, ast.ObjectTerm(
+			item(keyID, ast.StringTerm(in.Session.ID)),
+			item(keyAgeSeconds, ast.FloatNumberTerm(in.Session.AgeSeconds)),
+			item(keyCalls, ast.IntNumberTerm(in.Session.Calls)),
+			item(keyDenials, ast.IntNumberTerm(in.Session.Denials)),
+			item(keyAnomalyScore, ast.FloatNumberTerm(in.Session.AnomalyScore)),
 		)),
-		item("call", ast.ObjectTerm(
-			item("tool", ast.StringTerm(in.Call.Tool)),
-			item("arguments", ast.NewTerm(args)),
-			item("arguments_digest", ast.StringTerm(in.Call.ArgumentsDigest)),
+		item(keyCall, ast.ObjectTerm(
+			item(keyTool, ast.StringTerm(in.Call.Tool)),
+			item(keyArguments, ast.NewTerm(args)),
+			item(keyArgumentsDigest, ast.StringTerm(in.Call.ArgumentsDigest)),
 		)),
-		item("pii", ast.ArrayTerm(findings...)),
-		item("time", ast.StringTerm(in.Time.UTC().Format(time.RFC3339Nano))),
+		item(keyPII, ast.ArrayTerm(findings...)),
+		item(keyTime, ast.StringTerm(in.Time.UTC().Format(time.RFC3339Nano))),
 	), nil
 }
 
-func item(k string, v *ast.Term) [2]*ast.Term { return [2]*ast.Term{ast.StringTerm(k), v} }
+func item(k, v *ast.Term) [2]*ast.Term { return [2]*ast.Term{k, v} }
+
+// The keys of the input document, made once: terms are never modified.
+var (
+	keyAgeSeconds           = ast.StringTerm("age_seconds")
+	keyAgent                = ast.StringTerm("agent")
+	keyAllowedTools         = ast.StringTerm("allowed_tools")
+	keyAnomalyScore         = ast.StringTerm("anomaly_score")
+	keyArguments            = ast.StringTerm("arguments")
+	keyArgumentsDigest      = ast.StringTerm("arguments_digest")
+	keyCall                 = ast.StringTerm("call")
+	keyCalls                = ast.StringTerm("calls")
+	keyDelegation           = ast.StringTerm("delegation")
+	keyDenials              = ast.StringTerm("denials")
+	keyDepth                = ast.StringTerm("depth")
+	keyDetector             = ast.StringTerm("detector")
+	keyField                = ast.StringTerm("field")
+	keyGovernanceProfile    = ast.StringTerm("governance_profile")
+	keyID                   = ast.StringTerm("id")
+	keyKind                 = ast.StringTerm("kind")
+	keyMaxDepth             = ast.StringTerm("max_depth")
+	keyPath                 = ast.StringTerm("path")
+	keyPII                  = ast.StringTerm("pii")
+	keyPIIDetection         = ast.StringTerm("pii_detection")
+	keyRequireHumanApproval = ast.StringTerm("require_human_approval")
+	keyRiskLevel            = ast.StringTerm("risk_level")
+	keySession              = ast.StringTerm("session")
+	keyTenant               = ast.StringTerm("tenant")
+	keyTime                 = ast.StringTerm("time")
+	keyTool                 = ast.StringTerm("tool")
+)
 
 func stringArray(ss []string) *ast.Term {
 	ts := make([]*ast.Term, len(ss))
