@@ -28,9 +28,9 @@ func TestAgentLifecycle(t *testing.T) {
 
 	// Update: omitted fields are kept, arrays replaced whole, version bumped.
 	up, err := f.client.Beta.Agents.Update(ctx, a.ID, anthropic.BetaAgentUpdateParams{
-		Version: anthropic.Int(1),
-		System:  anthropic.String("new prompt"),
-		Tools:   []anthropic.BetaAgentUpdateParamsToolUnion{{OfAgentToolset20260401: &anthropic.BetaManagedAgentsAgentToolset20260401Params{}}},
+		Version:    anthropic.Int(1),
+		System:     anthropic.String("new prompt"),
+		Tools:      []anthropic.BetaAgentUpdateParamsToolUnion{{OfAgentToolset20260401: &anthropic.BetaManagedAgentsAgentToolset20260401Params{}}},
 		MCPServers: []anthropic.BetaManagedAgentsURLMCPServerParams{},
 	})
 	if err != nil {
@@ -107,7 +107,7 @@ func TestAgentOverrides(t *testing.T) {
 			ID:         a.ID,
 			System:     anthropic.String("governed session"),
 			MCPServers: []anthropic.BetaManagedAgentsURLMCPServerParams{{Name: "gw", URL: "https://gw.example/mcp/sesn"}},
-			Tools: []anthropic.BetaManagedAgentsAgentWithOverridesParamsToolUnion{{OfMCPToolset: &anthropic.BetaManagedAgentsMCPToolsetParams{MCPServerName: "gw"}}},
+			Tools:      []anthropic.BetaManagedAgentsAgentWithOverridesParamsToolUnion{{OfMCPToolset: &anthropic.BetaManagedAgentsMCPToolsetParams{MCPServerName: "gw"}}},
 		}},
 		EnvironmentID: env.ID,
 		Metadata:      map[string]string{"tenant": "acme"},
