@@ -9,14 +9,11 @@ package vargate.base
 
 # risk is the effective governance_profile.risk_level: "standard" when the
 # profile does not set one, "strict" when it names a level we don't know.
-risk := "standard" if {
-	not input.agent.governance_profile.risk_level
-} else := "standard" if {
-	input.agent.governance_profile.risk_level == ""
-} else := level if {
-	level := input.agent.governance_profile.risk_level
-	level in {"strict", "standard", "permissive"}
-} else := "strict"
+default risk := "strict"
+
+risk := risk_levels[object.get(input, ["agent", "governance_profile", "risk_level"], "")]
+
+risk_levels := {"": "standard", "strict": "strict", "standard": "standard", "permissive": "permissive"}
 
 # pii_detection is on unless the profile turns it off explicitly. Secrets
 # are acted on either way.
@@ -34,9 +31,11 @@ sensitive_kinds := {"card", "iban", "ssn"}
 # An e-mail tool needs recipients' addresses in these fields.
 email_fields := {"to", "cc", "bcc", "from", "reply_to"}
 
-email_tool if contains(lower(input.call.tool), "mail")
+# Tool names are matched as given: governed tools are named in lower case
+# (vargate_send_email).
+email_tool if contains(input.call.tool, "mail")
 
-search_tool if contains(lower(input.call.tool), "search")
+search_tool if contains(input.call.tool, "search")
 
 # expected(f) holds for personal data the tool needs to do its job.
 expected(f) if {
