@@ -73,6 +73,9 @@ func Verify(ctx context.Context, st Store, v *Verifier, tenantID string, trusted
 		r         = rangeFactory.NewEmptyRange(0)
 		next      = 0   // index into checks
 		vouchedTo int64 // records 1..vouchedTo match a signed checkpoint
+		// rootMismatch describes a checkpoint whose root differs, pending
+		// the next record's link check.
+		rootMismatch string
 	)
 	// A checkpoint of the empty tree needs no records.
 	for next < len(checks) && checks[next].size == 0 {
@@ -108,6 +111,13 @@ func Verify(ctx context.Context, st Store, v *Verifier, tenantID string, trusted
 			}
 			return errStopScan
 		}
+		// A root mismatch found at the previous record is reported only now,
+		// after this record's link to it checked out: had the previous
+		// record been altered and re-hashed, the link check names it exactly.
+		if rootMismatch != "" {
+			res.fail(vouchedTo+1, "%s", rootMismatch)
+			return errStopScan
+		}
 		if err := r.Append(LeafHash(h), nil); err != nil {
 			return err
 		}
@@ -117,9 +127,9 @@ func Verify(ctx context.Context, st Store, v *Verifier, tenantID string, trusted
 				return err
 			}
 			if !equalRoot(checks[next].root, root) {
-				res.fail(vouchedTo+1, "the merkle root of records 1..%d does not match the %s at that size: a record in %d..%d was rewritten and the chain re-linked after it",
+				rootMismatch = fmt.Sprintf("the merkle root of records 1..%d does not match the %s: a record in %d..%d was rewritten and the chain re-linked after it",
 					seq, checks[next].what, vouchedTo+1, seq)
-				return errStopScan
+				break
 			}
 			vouchedTo = seq
 			next++
@@ -137,9 +147,16 @@ func Verify(ctx context.Context, st Store, v *Verifier, tenantID string, trusted
 		return res, fmt.Errorf("verify audit chain of tenant %q: %w", tenantID, err)
 	}
 	n := expected - 1
-	if next < len(checks) {
+	// Signed evidence first: a checkpoint larger than the log.
+	if len(checks) > 0 && checks[len(checks)-1].size > n {
 		c := checks[len(checks)-1]
 		return res.fail(n+1, "tail truncated: the %s covers %d records but the log ends at %d", c.what, c.size, n), nil
+	}
+	if head.Seq == n && n > 0 && head.Hash != prev {
+		return res.fail(n, "the chain head's hash differs from record %d's: record %d was altered and its hash recomputed, or the head was", n, n), nil
+	}
+	if rootMismatch != "" {
+		return res.fail(vouchedTo+1, "%s", rootMismatch), nil
 	}
 	switch {
 	case head.Seq > n:
@@ -147,7 +164,7 @@ func Verify(ctx context.Context, st Store, v *Verifier, tenantID string, trusted
 	case head.Seq < n:
 		return res.fail(head.Seq+1, "records %d..%d lie beyond the chain head (%d): appended outside the gateway", head.Seq+1, n, head.Seq), nil
 	case head.Hash != prev:
-		return res.fail(n, "the chain head's hash differs from record %d's", n), nil
+		return res.fail(0, "the chain head's hash is not zero for an empty log"), nil
 	}
 	root, err := rangeRoot(uint64(n), r.Hashes())
 	if err != nil {
