@@ -1,0 +1,314 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"net/url"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is the gateway's whole configuration: defaults, then environment
+// variables, then flags, then Validate. Every setting is listed once, in
+// settings(), which also drives flags, help and `vargate config`.
+type Config struct {
+	Listen       string
+	DataDir      string
+	DatabaseURL  string
+	AutoMigrate  bool
+	LogLevel     string
+	LogFormat    string
+	MaxBodyBytes int64
+
+	TrustedProxies []netip.Prefix
+	MCPIPAllowlist []netip.Prefix
+	MCPServerURL   string
+
+	AnthropicAPIKey  string
+	AnthropicBaseURL string
+
+	DefaultMaxConcurrentSessions int
+	SSETimeout                   time.Duration
+
+	BootstrapTenant string
+}
+
+// setting is one configuration value with its names and parser.
+type setting struct {
+	env    string
+	flag   string
+	def    string
+	usage  string
+	secret bool
+	parse  func(string) error
+	show   func() string
+}
+
+func (c *Config) settings() []setting {
+	return []setting{
+		{env: "VARGATE_LISTEN", flag: "listen", def: "127.0.0.1:8000", usage: "address the gateway listens on",
+			parse: func(v string) error {
+				if _, _, err := net.SplitHostPort(v); err != nil {
+					return fmt.Errorf("want host:port: %w", err)
+				}
+				c.Listen = v
+				return nil
+			}, show: func() string { return c.Listen }},
+		{env: "VARGATE_DATA_DIR", flag: "data-dir", def: "./data", usage: "directory for the SQLite file and local keys",
+			parse: func(v string) error {
+				if v == "" {
+					return errors.New("must not be empty")
+				}
+				c.DataDir = v
+				return nil
+			}, show: func() string { return c.DataDir }},
+		{env: "DATABASE_URL", flag: "database-url", def: "", usage: "postgres://… for PostgreSQL; empty for the SQLite file in the data directory", secret: true,
+			parse: func(v string) error {
+				if v != "" && !strings.HasPrefix(v, "postgres://") && !strings.HasPrefix(v, "postgresql://") && !strings.HasPrefix(v, "sqlite:") {
+					return errors.New("want postgres://…, postgresql://…, sqlite:PATH or empty")
+				}
+				c.DatabaseURL = v
+				return nil
+			}, show: func() string { return maskURL(c.DatabaseURL) }},
+		{env: "VARGATE_AUTO_MIGRATE", flag: "migrate", def: "true", usage: "apply schema migrations at start-up",
+			parse: boolInto(&c.AutoMigrate), show: func() string { return strconv.FormatBool(c.AutoMigrate) }},
+		{env: "VARGATE_LOG_LEVEL", flag: "log-level", def: "info", usage: "debug, info, warn or error",
+			parse: oneOf(&c.LogLevel, "debug", "info", "warn", "error"), show: func() string { return c.LogLevel }},
+		{env: "VARGATE_LOG_FORMAT", flag: "log-format", def: "auto", usage: "text, json, or auto (text on a terminal)",
+			parse: oneOf(&c.LogFormat, "auto", "text", "json"), show: func() string { return c.LogFormat }},
+		{env: "VARGATE_MAX_BODY_BYTES", flag: "max-body-bytes", def: "1048576", usage: "largest request body accepted",
+			parse: func(v string) error {
+				n, err := strconv.ParseInt(v, 10, 64)
+				if err != nil || n < 1024 || n > 64<<20 {
+					return errors.New("want a byte count from 1024 to 67108864")
+				}
+				c.MaxBodyBytes = n
+				return nil
+			}, show: func() string { return strconv.FormatInt(c.MaxBodyBytes, 10) }},
+		{env: "VARGATE_TRUSTED_PROXIES", flag: "trusted-proxies", def: "", usage: "comma-separated addresses/CIDRs whose X-Forwarded-For is believed",
+			parse: prefixesInto(&c.TrustedProxies), show: func() string { return joinPrefixes(c.TrustedProxies) }},
+		{env: "MCP_IP_ALLOWLIST", flag: "mcp-ip-allowlist", def: "", usage: "comma-separated addresses/CIDRs allowed to call the MCP server (empty: any)",
+			parse: prefixesInto(&c.MCPIPAllowlist), show: func() string { return joinPrefixes(c.MCPIPAllowlist) }},
+		{env: "VARGATE_MCP_SERVER_URL", flag: "mcp-server-url", def: "", usage: "public URL of the MCP endpoint given to agents (default http://LISTEN/api/mcp/server)",
+			parse: func(v string) error {
+				if v != "" {
+					u, err := url.Parse(v)
+					if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+						return errors.New("want an absolute http(s) URL")
+					}
+				}
+				c.MCPServerURL = v
+				return nil
+			}, show: func() string { return c.MCPServerURL }},
+		{env: "ANTHROPIC_API_KEY", flag: "anthropic-api-key", def: "", usage: "fallback Anthropic key for tenants without an `anthropic` credential", secret: true,
+			parse: func(v string) error { c.AnthropicAPIKey = v; return nil }, show: func() string { return mask(c.AnthropicAPIKey) }},
+		{env: "ANTHROPIC_BASE_URL", flag: "anthropic-base-url", def: "https://api.anthropic.com", usage: "Anthropic API address (point at `vargate sim` for local use)",
+			parse: func(v string) error {
+				u, err := url.Parse(v)
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					return errors.New("want an absolute http(s) URL")
+				}
+				c.AnthropicBaseURL = strings.TrimRight(v, "/")
+				return nil
+			}, show: func() string { return c.AnthropicBaseURL }},
+		{env: "DEFAULT_MAX_CONCURRENT_SESSIONS", flag: "max-concurrent-sessions", def: "10", usage: "active sessions allowed per tenant",
+			parse: intInto(&c.DefaultMaxConcurrentSessions, 1, 100000), show: func() string { return strconv.Itoa(c.DefaultMaxConcurrentSessions) }},
+		{env: "SSE_TIMEOUT", flag: "sse-timeout", def: "300", usage: "seconds an event stream may stay silent before the consumer reconnects",
+			parse: func(v string) error {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 1 || n > 86400 {
+					return errors.New("want whole seconds from 1 to 86400")
+				}
+				c.SSETimeout = time.Duration(n) * time.Second
+				return nil
+			}, show: func() string { return strconv.Itoa(int(c.SSETimeout / time.Second)) }},
+		{env: "VARGATE_BOOTSTRAP_TENANT", flag: "bootstrap-tenant", def: "default", usage: "name of the tenant created (with an admin key printed once) when the database has none; empty to disable",
+			parse: func(v string) error { c.BootstrapTenant = v; return nil }, show: func() string { return c.BootstrapTenant }},
+	}
+}
+
+// LoadConfig builds the configuration from defaults, the environment and
+// the flags in args. Errors name the variable or flag at fault.
+func LoadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (*Config, []string, error) {
+	c := &Config{}
+	ss := c.settings()
+	flagVals := make([]*string, len(ss))
+	for i, s := range ss {
+		flagVals[i] = fs.String(s.flag, "", fmt.Sprintf("%s (env %s, default %q)", s.usage, s.env, s.def))
+	}
+	positional, err := parseInterspersed(fs, args)
+	if err != nil {
+		return nil, nil, err
+	}
+	var errs []error
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	for i, s := range ss {
+		v, from := s.def, "default of "+s.env
+		if e := getenv(s.env); e != "" {
+			v, from = e, s.env
+		}
+		if set[s.flag] {
+			v, from = *flagVals[i], "--"+s.flag
+		}
+		if err := s.parse(strings.TrimSpace(v)); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", from, err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return nil, nil, err
+	}
+	if c.MCPServerURL == "" {
+		c.MCPServerURL = "http://" + c.Listen + "/api/mcp/server"
+	}
+	return c, positional, nil
+}
+
+// SQLitePath is the database file used when DATABASE_URL is not PostgreSQL.
+func (c *Config) SQLitePath() string {
+	if p, ok := strings.CutPrefix(c.DatabaseURL, "sqlite:"); ok {
+		return p
+	}
+	return filepath.Join(c.DataDir, "vargate.db")
+}
+
+// UsesPostgres reports whether the store is PostgreSQL.
+func (c *Config) UsesPostgres() bool {
+	return strings.HasPrefix(c.DatabaseURL, "postgres://") || strings.HasPrefix(c.DatabaseURL, "postgresql://")
+}
+
+// Print writes the effective settings with secrets masked.
+func (c *Config) Print(w io.Writer) {
+	ss := c.settings()
+	sort.SliceStable(ss, func(i, j int) bool { return ss[i].env < ss[j].env })
+	for _, s := range ss {
+		fmt.Fprintf(w, "%s=%s\n", s.env, s.show())
+	}
+}
+
+func boolInto(dst *bool) func(string) error {
+	return func(v string) error {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return errors.New("want true or false")
+		}
+		*dst = b
+		return nil
+	}
+}
+
+func intInto(dst *int, lo, hi int) func(string) error {
+	return func(v string) error {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < lo || n > hi {
+			return fmt.Errorf("want a whole number from %d to %d", lo, hi)
+		}
+		*dst = n
+		return nil
+	}
+}
+
+func oneOf(dst *string, allowed ...string) func(string) error {
+	return func(v string) error {
+		for _, a := range allowed {
+			if v == a {
+				*dst = v
+				return nil
+			}
+		}
+		return fmt.Errorf("want one of %s", strings.Join(allowed, ", "))
+	}
+}
+
+// prefixesInto parses a comma-separated list of addresses and CIDRs.
+func prefixesInto(dst *[]netip.Prefix) func(string) error {
+	return func(v string) error {
+		*dst = nil
+		for _, part := range strings.Split(v, ",") {
+			part = strings.TrimSpace(part)
+			if part == "" {
+				continue
+			}
+			if p, err := netip.ParsePrefix(part); err == nil {
+				*dst = append(*dst, p.Masked())
+				continue
+			}
+			a, err := netip.ParseAddr(part)
+			if err != nil {
+				return fmt.Errorf("%q is not an IP address or CIDR", part)
+			}
+			*dst = append(*dst, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
+		}
+		return nil
+	}
+}
+
+func joinPrefixes(ps []netip.Prefix) string {
+	s := make([]string, len(ps))
+	for i, p := range ps {
+		s[i] = p.String()
+	}
+	return strings.Join(s, ",")
+}
+
+// mask hides a secret but says whether one is set.
+func mask(s string) string {
+	if s == "" {
+		return ""
+	}
+	return "****(set)"
+}
+
+// maskURL hides the password of a database URL, in the user part or as a
+// password= query parameter.
+func maskURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return mask(s)
+	}
+	masked := ""
+	if u.User != nil {
+		masked = u.User.Username() + "@"
+		if _, has := u.User.Password(); has {
+			masked = u.User.Username() + ":****@"
+		}
+	}
+	q := u.Query()
+	if q.Has("password") {
+		q.Set("password", "****")
+	}
+	u.User = nil
+	u.RawQuery = ""
+	out := strings.Replace(u.String(), "://", "://"+masked, 1)
+	if len(q) > 0 {
+		out += "?" + strings.ReplaceAll(q.Encode(), "%2A", "*")
+	}
+	return out
+}
+
+// parseInterspersed parses flags that may appear before, between or after
+// positional arguments ("tenant create acme --json"); "--" ends flags.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var positional []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return positional, nil
+		}
+		if len(args) > len(rest) && args[len(args)-len(rest)-1] == "--" {
+			return append(positional, rest...), nil
+		}
+		positional = append(positional, rest[0])
+		args = rest[1:]
+	}
+}

@@ -1,0 +1,97 @@
+package main
+
+import (
+	"flag"
+	"io"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestLoadConfig(t *testing.T) {
+	tests := []struct {
+		name    string
+		env     map[string]string
+		args    []string
+		wantErr string // substring naming the setting; "" for success
+		check   func(t *testing.T, c *Config)
+	}{
+		{name: "defaults", check: func(t *testing.T, c *Config) {
+			if c.Listen != "127.0.0.1:8000" || c.DataDir != "./data" || c.DefaultMaxConcurrentSessions != 10 || c.SSETimeout != 300*time.Second {
+				t.Errorf("defaults: %+v", c)
+			}
+			if c.MCPServerURL != "http://127.0.0.1:8000/api/mcp/server" {
+				t.Errorf("MCP URL default = %q", c.MCPServerURL)
+			}
+		}},
+		{name: "flag beats env", env: map[string]string{"VARGATE_LISTEN": "127.0.0.1:1"}, args: []string{"--listen", "127.0.0.1:2"},
+			check: func(t *testing.T, c *Config) {
+				if c.Listen != "127.0.0.1:2" {
+					t.Errorf("Listen = %q", c.Listen)
+				}
+			}},
+		{name: "allowlist", env: map[string]string{"MCP_IP_ALLOWLIST": "203.0.113.10, 10.0.0.0/8,::1"},
+			check: func(t *testing.T, c *Config) {
+				if got := joinPrefixes(c.MCPIPAllowlist); got != "203.0.113.10/32,10.0.0.0/8,::1/128" {
+					t.Errorf("allowlist = %s", got)
+				}
+			}},
+		{name: "bad allowlist", env: map[string]string{"MCP_IP_ALLOWLIST": "203.0.113.300"}, wantErr: "MCP_IP_ALLOWLIST"},
+		{name: "bad proxies", env: map[string]string{"VARGATE_TRUSTED_PROXIES": "proxy.local"}, wantErr: "VARGATE_TRUSTED_PROXIES"},
+		{name: "bad sessions", env: map[string]string{"DEFAULT_MAX_CONCURRENT_SESSIONS": "0"}, wantErr: "DEFAULT_MAX_CONCURRENT_SESSIONS"},
+		{name: "bad sse", env: map[string]string{"SSE_TIMEOUT": "-1"}, wantErr: "SSE_TIMEOUT"},
+		{name: "bad db url", env: map[string]string{"DATABASE_URL": "mysql://x"}, wantErr: "DATABASE_URL"},
+		{name: "bad log level", args: []string{"--log-level", "loud"}, wantErr: "--log-level"},
+		{name: "bad mcp url", env: map[string]string{"VARGATE_MCP_SERVER_URL": "vargate.ai/api"}, wantErr: "VARGATE_MCP_SERVER_URL"},
+		{name: "bad bool", env: map[string]string{"VARGATE_AUTO_MIGRATE": "sometimes"}, wantErr: "VARGATE_AUTO_MIGRATE"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fs := flag.NewFlagSet("t", flag.ContinueOnError)
+			fs.SetOutput(io.Discard)
+			c, _, err := LoadConfig(fs, tt.args, func(k string) string { return tt.env[k] })
+			if tt.wantErr != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+					t.Fatalf("err = %v, want one naming %s", err, tt.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tt.check(t, c)
+		})
+	}
+}
+
+func TestPrintConfigMasksSecrets(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	env := map[string]string{"ANTHROPIC_API_KEY": "sk-ant-canary-123", "DATABASE_URL": "postgres://u:hunter2@db/x?password=hunter3"}
+	c, _, err := LoadConfig(fs, nil, func(k string) string { return env[k] })
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	c.Print(&b)
+	out := b.String()
+	for _, secret := range []string{"sk-ant-canary-123", "hunter2", "hunter3"} {
+		if strings.Contains(out, secret) {
+			t.Errorf("config output contains %q:\n%s", secret, out)
+		}
+	}
+	if !strings.Contains(out, "ANTHROPIC_API_KEY=****(set)") {
+		t.Errorf("masked key should still say it is set:\n%s", out)
+	}
+}
+
+func TestInterspersedFlags(t *testing.T) {
+	fs := flag.NewFlagSet("t", flag.ContinueOnError)
+	j := fs.Bool("json", false, "")
+	pos, err := parseInterspersed(fs, []string{"acme", "--json", "--", "-x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !*j || strings.Join(pos, " ") != "acme -x" {
+		t.Errorf("json=%v pos=%q", *j, pos)
+	}
+}

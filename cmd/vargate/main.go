@@ -1,0 +1,115 @@
+// Command vargate is the Vargate governance gateway and its tools: one
+// binary whose subcommands serve the gateway, manage tenants and keys,
+// verify audit evidence, and run the Managed Agents simulator.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// command is one subcommand. run receives the arguments after the
+// subcommand's name.
+type command struct {
+	name    string
+	summary string
+	run     func(ctx context.Context, env *environment, args []string) error
+}
+
+// environment is what a subcommand may touch of the outside world.
+type environment struct {
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	getenv func(string) string
+}
+
+// commands lists every subcommand, in the order `vargate --help` shows them.
+func commands() []command {
+	return []command{
+		{"serve", "run the gateway", runServe},
+		{"migrate", "apply database migrations and exit", runMigrate},
+		{"config", "print the effective configuration with secrets masked", runConfig},
+		{"tenant", "create and list tenants", runTenant},
+		{"key", "create, list and revoke API keys", runKey},
+		{"policy", "test policy modules locally", runPolicy},
+		{"vault", "rotate the credential vault's key-encryption key", runVault},
+		{"version", "print the version", runVersion},
+	}
+}
+
+// errUsage marks an error that was already explained to the user.
+var errUsage = errors.New("usage")
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	env := &environment{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, getenv: os.Getenv}
+	err := run(ctx, env, os.Args[1:])
+	stop()
+	if err != nil {
+		if !errors.Is(err, errUsage) && !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "vargate:", err)
+		}
+		if errors.Is(err, flag.ErrHelp) {
+			os.Exit(0)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, env *environment, args []string) error {
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
+		usage(env.stdout)
+		if len(args) == 0 {
+			return errUsage
+		}
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, env, args[1:])
+		}
+	}
+	fmt.Fprintf(env.stderr, "vargate: unknown command %q\n\n", args[0])
+	usage(env.stderr)
+	return errUsage
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `vargate — a governance gateway for AI agents on Anthropic's Managed Agents API.
+
+Usage: vargate COMMAND [flags]
+
+Commands:
+`)
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+	}
+	fmt.Fprint(w, `
+Run "vargate COMMAND --help" for the flags of a command.
+Configuration comes from flags and environment variables; "vargate config" shows it.
+`)
+}
+
+// newFlagSet returns a flag set for a subcommand whose help text starts
+// with usage and description.
+func newFlagSet(env *environment, name, usageLine, description string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	fs.Usage = func() {
+		fmt.Fprintf(env.stderr, "Usage: vargate %s\n\n%s\n", usageLine, description)
+		var has bool
+		fs.VisitAll(func(*flag.Flag) { has = true })
+		if has {
+			fmt.Fprintln(env.stderr, "\nFlags:")
+			fs.PrintDefaults()
+		}
+	}
+	return fs
+}

@@ -1,0 +1,134 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/vargate/vargate"
+	"github.com/vargate/vargate/internal/auth"
+)
+
+const serveHelp = `Runs the gateway: the REST API, the MCP server and the event consumers.
+
+Every setting comes from a flag or an environment variable (flag wins).
+On first start with an empty database it creates the tenant named by
+VARGATE_BOOTSTRAP_TENANT and prints an admin API key once, to stderr.
+"vargate serve --print-config" prints the effective settings and exits.`
+
+func runServe(ctx context.Context, env *environment, args []string) error {
+	var printConfig bool
+	var readyFile string
+	cfg, _, err := loadConfig(env, "serve", "serve [flags]", serveHelp, args, func(fs *flag.FlagSet) {
+		fs.BoolVar(&printConfig, "print-config", false, "print the effective configuration (secrets masked) and exit")
+		fs.StringVar(&readyFile, "ready-file", "", "write the listening address to this file once serving (for scripts and tests)")
+	})
+	if err != nil {
+		return err
+	}
+	if printConfig {
+		cfg.Print(env.stdout)
+		return nil
+	}
+	log := newLogger(env.stderr, cfg)
+	a, err := newApp(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if err := a.Close(); err != nil {
+			log.Error("shutdown", slog.Any("error", err))
+		}
+	}()
+	if err := bootstrap(ctx, env, a); err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s (VARGATE_LISTEN): %w", cfg.Listen, err)
+	}
+	srv := &http.Server{
+		Handler:           a.handler,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       60 * time.Second,
+		// No WriteTimeout: MCP and event streams stay open; handlers bound
+		// their own work.
+		IdleTimeout: 120 * time.Second,
+		ErrorLog:    slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("vargate serving", slog.String("addr", ln.Addr().String()), slog.String("version", vargate.Version),
+		slog.String("store", storeName(cfg)))
+	if readyFile != "" {
+		if err := writeFileAtomic(readyFile, []byte(ln.Addr().String())); err != nil {
+			return err
+		}
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.Serve(ln) }()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down: finishing in-flight requests")
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := srv.Shutdown(shutdownCtx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func storeName(cfg *Config) string {
+	if cfg.UsesPostgres() {
+		return "postgres " + maskURL(cfg.DatabaseURL)
+	}
+	return "sqlite " + cfg.SQLitePath()
+}
+
+// bootstrap creates the first tenant and admin key on an empty database so
+// a newcomer can call the API at once. The key is printed once and is not
+// stored anywhere in readable form.
+func bootstrap(ctx context.Context, env *environment, a *app) error {
+	if a.cfg.BootstrapTenant == "" {
+		return nil
+	}
+	tenants, err := a.auth.Store.ListTenants(ctx)
+	if err != nil {
+		return err
+	}
+	if len(tenants) > 0 {
+		return nil
+	}
+	t, err := a.auth.CreateTenant(ctx, a.cfg.BootstrapTenant)
+	if err != nil {
+		if vargate.IsKind(err, vargate.KindConflict) {
+			return nil // another gateway on the same database won the race
+		}
+		return fmt.Errorf("bootstrap tenant: %w", err)
+	}
+	_, secret, err := a.auth.CreateKey(ctx, auth.KeyRequest{TenantID: t.ID, Role: vargate.RoleAdmin, Name: "bootstrap"})
+	if err != nil {
+		return fmt.Errorf("bootstrap key: %w", err)
+	}
+	fmt.Fprintf(env.stderr, `
+================================================================
+First start: created tenant %q (%s) and an admin API key:
+
+    %s
+
+It is shown only now. Vargate stores only its hash; save it in a
+secrets manager, e.g.  export VARGATE_API_KEY=%s
+================================================================
+
+`, t.Name, t.ID, secret, secret)
+	return nil
+}

@@ -1,0 +1,198 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+// syncBuffer is a bytes.Buffer safe for a server goroutine and the test.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// gateway is a `vargate serve` running in this process on a free port.
+type gateway struct {
+	URL    string
+	Key    string // the bootstrap admin key
+	Stderr *syncBuffer
+	cancel context.CancelFunc
+	done   chan error
+}
+
+// startServe runs `vargate serve` with a fresh data directory and extra
+// environment, waits until it listens, and stops it at cleanup.
+func startServe(t *testing.T, extraEnv map[string]string, args ...string) *gateway {
+	t.Helper()
+	dir := t.TempDir()
+	ready := filepath.Join(dir, "ready")
+	envVars := map[string]string{"VARGATE_DATA_DIR": filepath.Join(dir, "data"), "VARGATE_LISTEN": "127.0.0.1:0", "VARGATE_LOG_FORMAT": "json"}
+	for k, v := range extraEnv {
+		envVars[k] = v
+	}
+	stderr := &syncBuffer{}
+	env := &environment{stdin: strings.NewReader(""), stdout: io.Discard, stderr: stderr, getenv: func(k string) string { return envVars[k] }}
+	ctx, cancel := context.WithCancel(context.Background())
+	g := &gateway{Stderr: stderr, cancel: cancel, done: make(chan error, 1)}
+	go func() { g.done <- run(ctx, env, append([]string{"serve", "--ready-file", ready}, args...)) }()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		if b, err := os.ReadFile(ready); err == nil && len(b) > 0 {
+			g.URL = "http://" + string(b)
+			break
+		}
+		select {
+		case err := <-g.done:
+			t.Fatalf("serve exited early: %v\n%s", err, stderr)
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("serve did not start:\n%s", stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if i := strings.Index(stderr.String(), "vgk_"); i >= 0 {
+		g.Key = strings.Fields(stderr.String()[i:])[0]
+	}
+	t.Cleanup(func() { g.Stop(t) })
+	return g
+}
+
+// Stop cancels the server as SIGTERM would and waits for a clean exit.
+func (g *gateway) Stop(t *testing.T) {
+	t.Helper()
+	if g.cancel == nil {
+		return
+	}
+	g.cancel()
+	g.cancel = nil
+	select {
+	case err := <-g.done:
+		if err != nil {
+			t.Errorf("serve returned %v", err)
+		}
+	case <-time.After(40 * time.Second):
+		t.Error("serve did not shut down")
+	}
+}
+
+func (g *gateway) do(t *testing.T, method, path, key, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, g.URL+path, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if key != "" {
+		req.Header.Set("X-API-Key", key)
+	}
+	if body != "" {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var out map[string]any
+	raw, _ := io.ReadAll(resp.Body)
+	_ = json.Unmarshal(raw, &out)
+	return resp.StatusCode, out
+}
+
+func TestServeBootstrapHealthAndShutdown(t *testing.T) {
+	g := startServe(t, nil)
+	if !strings.HasPrefix(g.Key, "vgk_") {
+		t.Fatalf("first start printed no admin key:\n%s", g.Stderr)
+	}
+	for _, path := range []string{"/health", "/api/health"} {
+		code, body := g.do(t, "GET", path, "", "")
+		if code != 200 || body["status"] != "ok" || body["database"] != "ok" {
+			t.Errorf("GET %s = %d %v", path, code, body)
+		}
+	}
+	code, body := g.do(t, "GET", "/api/tenant", g.Key, "")
+	if code != 200 || body["name"] != "default" {
+		t.Errorf("GET /api/tenant with bootstrap key = %d %v", code, body)
+	}
+	if code, _ := g.do(t, "GET", "/api/tenant", "", ""); code != 401 {
+		t.Errorf("no key: %d, want 401", code)
+	}
+	if strings.Count(g.Stderr.String(), g.Key) != 2 {
+		t.Errorf("the bootstrap key should appear only in the one-time banner")
+	}
+
+	// A request in flight when shutdown starts is finished, not cut: its
+	// body is still arriving when the server is told to stop.
+	pr, pw := io.Pipe()
+	req, _ := http.NewRequest("POST", g.URL+"/api/keys", pr)
+	req.Header.Set("X-API-Key", g.Key)
+	req.Header.Set("Content-Type", "application/json")
+	type result struct {
+		code int
+		err  error
+	}
+	inflight := make(chan result, 1)
+	go func() {
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			inflight <- result{0, err}
+			return
+		}
+		resp.Body.Close()
+		inflight <- result{resp.StatusCode, nil}
+	}()
+	if _, err := pw.Write([]byte(`{"role":"aud`)); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(200 * time.Millisecond) // let the server start reading the body
+	stopped := make(chan struct{})
+	go func() { g.Stop(t); close(stopped) }()
+	time.Sleep(200 * time.Millisecond)
+	if _, err := pw.Write([]byte(`itor"}`)); err != nil {
+		t.Fatal(err)
+	}
+	pw.Close()
+	if r := <-inflight; r.err != nil || r.code != 201 {
+		t.Errorf("request in flight during shutdown: %d %v, want 201", r.code, r.err)
+	}
+	<-stopped
+	if _, err := http.Get(g.URL + "/health"); err == nil {
+		t.Error("server still answers after shutdown")
+	}
+}
+
+func TestServeRejectsInvalidConfig(t *testing.T) {
+	env := &environment{stdout: io.Discard, stderr: io.Discard, getenv: func(k string) string {
+		return map[string]string{"SSE_TIMEOUT": "soon", "VARGATE_LISTEN": "nowhere"}[k]
+	}}
+	err := run(t.Context(), env, []string{"serve"})
+	if err == nil {
+		t.Fatal("serve started with invalid settings")
+	}
+	for _, name := range []string{"SSE_TIMEOUT", "VARGATE_LISTEN"} {
+		if !strings.Contains(err.Error(), name) {
+			t.Errorf("error %q does not name %s", err, name)
+		}
+	}
+}

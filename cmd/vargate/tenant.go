@@ -1,0 +1,94 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+
+	"github.com/vargate/vargate"
+	"github.com/vargate/vargate/internal/auth"
+	"github.com/vargate/vargate/internal/sqlstore"
+)
+
+const tenantHelp = `Manages tenants directly in the configured database (the gateway may be
+running or not).
+
+  vargate tenant create NAME [--json]   create a tenant and its first admin key
+  vargate tenant list [--json]          list tenants
+
+The admin key is printed once; only its hash is stored.`
+
+func runTenant(ctx context.Context, env *environment, args []string) error {
+	if len(args) == 0 || (args[0] != "create" && args[0] != "list") {
+		fmt.Fprintf(env.stderr, "Usage: vargate tenant create NAME | list\n\n%s\n", tenantHelp)
+		return errUsage
+	}
+	sub := args[0]
+	var asJSON bool
+	cfg, pos, err := loadConfig(env, "tenant "+sub, "tenant "+sub+" [NAME] [flags]", tenantHelp, args[1:], func(fs *flag.FlagSet) {
+		fs.BoolVar(&asJSON, "json", false, "print machine-readable JSON")
+	})
+	if err != nil {
+		return err
+	}
+	svc, closeDB, err := adminService(ctx, cfg)
+	if err != nil {
+		return err
+	}
+	defer closeDB()
+	switch sub {
+	case "create":
+		if len(pos) != 1 {
+			fmt.Fprintf(env.stderr, "Usage: vargate %s\n", sub)
+			return errUsage
+		}
+		t, err := svc.CreateTenant(ctx, pos[0])
+		if err != nil {
+			return err
+		}
+		k, secret, err := svc.CreateKey(ctx, auth.KeyRequest{TenantID: t.ID, Role: vargate.RoleAdmin, Name: "initial"})
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			return printJSON(env.stdout, map[string]string{"tenant_id": t.ID, "name": t.Name, "api_key": secret, "key_id": k.ID, "role": string(k.Role)})
+		}
+		fmt.Fprintf(env.stdout, "tenant %s (%s) created\nadmin API key (shown once, not stored): %s\n", t.Name, t.ID, secret)
+	case "list":
+		ts, err := svc.Store.ListTenants(ctx)
+		if err != nil {
+			return err
+		}
+		if asJSON {
+			if ts == nil {
+				ts = []auth.Tenant{}
+			}
+			return printJSON(env.stdout, map[string]any{"tenants": ts})
+		}
+		for _, t := range ts {
+			fmt.Fprintf(env.stdout, "%s\t%s\t%s\n", t.ID, t.Name, t.CreatedAt.Format("2006-01-02T15:04:05Z"))
+		}
+	}
+	return nil
+}
+
+// adminService opens the migrated store for the admin subcommands.
+func adminService(ctx context.Context, cfg *Config) (*auth.Service, func(), error) {
+	db, err := openMigrated(ctx, cfg, discardLogger())
+	if err != nil {
+		return nil, nil, err
+	}
+	return auth.NewService(sqlstore.NewAuthStore(db)), func() { db.Close() }, nil
+}
+
+// resolveTenant accepts a tenant ID or name.
+func resolveTenant(ctx context.Context, svc *auth.Service, ref string) (auth.Tenant, error) {
+	if t, err := svc.Store.GetTenant(ctx, ref); err == nil {
+		return t, nil
+	}
+	t, err := svc.Store.GetTenantByName(ctx, ref)
+	if err != nil {
+		return auth.Tenant{}, fmt.Errorf("tenant %q: %w", ref, err)
+	}
+	return t, nil
+}

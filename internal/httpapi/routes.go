@@ -1,0 +1,21 @@
+package httpapi
+
+// routes is the whole REST API in one place. Every path is also served
+// under /api. Access: public (no credential), anyHuman (admin, approver,
+// auditor), decider (admin, approver), adminOnly. The agent role reaches
+// no route here: agents only call tools through the MCP server.
+func (s *Server) routes() []route {
+	return []route{
+		{"GET", "/health", public, s.health},
+
+		{"GET", "/tenant", anyHuman, s.getTenant},
+		{"GET", "/keys", adminOnly, s.listKeys},
+		{"POST", "/keys", adminOnly, s.createKey},
+		{"DELETE", "/keys/{id}", adminOnly, s.revokeKey},
+
+		{"POST", "/credentials/register", adminOnly, s.registerCredential},
+		{"GET", "/credentials", anyHuman, s.listCredentials},
+		{"GET", "/credentials/{id}", anyHuman, s.getCredential},
+		{"DELETE", "/credentials/{id}", adminOnly, s.deleteCredential},
+	}
+}

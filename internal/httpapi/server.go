@@ -1,0 +1,252 @@
+package httpapi
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/vargate/vargate"
+	"github.com/vargate/vargate/internal/auth"
+	"github.com/vargate/vargate/internal/vault"
+)
+
+// Log attribute keys.
+const (
+	logKeyRequestID = "request_id"
+	logKeyRoute     = "route"
+	logKeyMethod    = "method"
+	logKeyStatus    = "status"
+	logKeyDuration  = "duration_ms"
+	logKeyTenant    = "tenant_id"
+	logKeyError     = "error"
+)
+
+// Server serves the REST API. Set the exported fields, then call Handler.
+type Server struct {
+	Logger *slog.Logger
+	Auth   *auth.Service
+	// Vault serves /credentials; nil answers 503.
+	Vault *vault.Vault
+	// Ping reports whether the database answers; used by /health.
+	Ping func(ctx context.Context) error
+	// MaxBodyBytes bounds request bodies (DefaultMaxBodyBytes when zero).
+	MaxBodyBytes int64
+	// Registry receives the HTTP metrics and is served at /metrics
+	// (a fresh registry when nil).
+	Registry *prometheus.Registry
+	// Mount adds handlers owned by other adapters (the MCP server, the
+	// dashboard) to the same mux; called once by Handler.
+	Mount func(mux *http.ServeMux)
+
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+// DefaultMaxBodyBytes is the body limit when Server.MaxBodyBytes is zero.
+const DefaultMaxBodyBytes = 1 << 20
+
+// access says who may call a route.
+type access int
+
+const (
+	public   access = iota // no credential: health only
+	anyHuman               // admin, approver or auditor
+	decider                // admin or approver
+	adminOnly
+)
+
+// handler is an API handler: it returns an error instead of writing one.
+type handler func(w http.ResponseWriter, r *http.Request, p vargate.Principal) error
+
+// route is one entry of the route table.
+type route struct {
+	method  string
+	path    string
+	access  access
+	handler handler
+}
+
+// Handler returns the API with every route served both at the root and
+// under /api, so the guide's URLs work with or without a reverse proxy.
+func (s *Server) Handler() http.Handler {
+	if s.Logger == nil {
+		s.Logger = slog.New(slog.DiscardHandler)
+	}
+	if s.MaxBodyBytes == 0 {
+		s.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if s.Registry == nil {
+		s.Registry = prometheus.NewRegistry()
+	}
+	s.requests = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "vargate_http_requests_total", Help: "HTTP requests by route, method and status.",
+	}, []string{"route", "method", "status"})
+	s.latency = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "vargate_http_request_duration_seconds", Help: "HTTP request latency by route.",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10},
+	}, []string{"route", "method"})
+	s.Registry.MustRegister(s.requests, s.latency)
+
+	mux := http.NewServeMux()
+	for _, rt := range s.routes() {
+		h := s.wrap(rt)
+		mux.Handle(rt.method+" "+rt.path, h)
+		mux.Handle(rt.method+" /api"+rt.path, h)
+	}
+	mux.Handle("GET /metrics", s.authorize(anyHuman, promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{})))
+	if s.Mount != nil {
+		s.Mount(mux)
+	}
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		s.writeError(w, r, vargate.Errorf(vargate.KindNotFound, "no route for %s %s", r.Method, r.URL.Path))
+	})
+	return s.observe(mux)
+}
+
+// Routes lists "METHOD /path" for every API route, for documentation tests.
+func (s *Server) Routes() []string {
+	var out []string
+	for _, rt := range s.routes() {
+		out = append(out, rt.method+" "+rt.path)
+	}
+	return out
+}
+
+// wrap applies the route's access rule and turns a returned error into the
+// error response.
+func (s *Server) wrap(rt route) http.Handler {
+	return s.authorize(rt.access, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		p, _ := vargate.FromContext(r.Context())
+		r.Body = http.MaxBytesReader(w, r.Body, s.MaxBodyBytes)
+		if err := rt.handler(w, r, p); err != nil {
+			s.writeError(w, r, err)
+		}
+	}))
+}
+
+// authorize authenticates the request (unless public) and checks the role.
+func (s *Server) authorize(a access, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if a == public {
+			next.ServeHTTP(w, r)
+			return
+		}
+		p, err := s.Auth.Authenticate(r.Context(), credential(r))
+		if err != nil {
+			s.writeError(w, r, err)
+			return
+		}
+		if !allowed(a, p.Role) {
+			s.writeError(w, r, vargate.Errorf(vargate.KindForbidden, "the %s role may not do this", p.Role))
+			return
+		}
+		if rec, ok := w.(*recorder); ok {
+			rec.tenant = p.TenantID
+		}
+		next.ServeHTTP(w, r.WithContext(vargate.NewContext(r.Context(), p)))
+	})
+}
+
+func allowed(a access, role vargate.Role) bool {
+	switch a {
+	case anyHuman:
+		return role.Human()
+	case decider:
+		return role.CanDecide()
+	case adminOnly:
+		return role == vargate.RoleAdmin
+	}
+	return false
+}
+
+// credential returns the API key from X-API-Key or Authorization: Bearer.
+func credential(r *http.Request) string {
+	if k := r.Header.Get("X-API-Key"); k != "" {
+		return k
+	}
+	if v, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		return v
+	}
+	return ""
+}
+
+var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// recorder captures the status for logs and metrics.
+type recorder struct {
+	http.ResponseWriter
+	status int
+	tenant string
+}
+
+func (r *recorder) WriteHeader(code int) {
+	if r.status == 0 {
+		r.status = code
+	}
+	r.ResponseWriter.WriteHeader(code)
+}
+
+func (r *recorder) Write(b []byte) (int, error) {
+	if r.status == 0 {
+		r.status = http.StatusOK
+	}
+	return r.ResponseWriter.Write(b)
+}
+
+func (r *recorder) Flush() {
+	if f, ok := r.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
+
+// observe assigns the request ID, recovers panics, and records logs and
+// metrics for every request.
+func (s *Server) observe(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		id := r.Header.Get("X-Request-ID")
+		if !validRequestID.MatchString(id) {
+			id = vargate.NewID("req_", 12)
+		}
+		w.Header().Set("X-Request-ID", id)
+		r = r.WithContext(vargate.WithRequestID(r.Context(), id))
+		rec := &recorder{ResponseWriter: w}
+		defer func() {
+			if v := recover(); v != nil {
+				if v == http.ErrAbortHandler {
+					panic(v)
+				}
+				s.Logger.LogAttrs(r.Context(), slog.LevelError, "panic in handler",
+					slog.String(logKeyRequestID, id), slog.Any(logKeyError, v))
+				if rec.status == 0 {
+					s.writeError(rec, r, vargate.Errorf(vargate.KindInternal, "panic"))
+				}
+			}
+			status := rec.status
+			if status == 0 {
+				status = http.StatusOK
+			}
+			pattern := r.Pattern
+			if pattern == "" {
+				pattern = "unmatched"
+			}
+			dur := time.Since(start)
+			s.requests.WithLabelValues(pattern, r.Method, strconv.Itoa(status)).Inc()
+			s.latency.WithLabelValues(pattern, r.Method).Observe(dur.Seconds())
+			s.Logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
+				slog.String(logKeyRequestID, id), slog.String(logKeyMethod, r.Method),
+				slog.String(logKeyRoute, pattern), slog.Int(logKeyStatus, status),
+				slog.Float64(logKeyDuration, float64(dur.Microseconds())/1000),
+				slog.String(logKeyTenant, rec.tenant))
+		}()
+		next.ServeHTTP(rec, r)
+	})
+}
