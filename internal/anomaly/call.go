@@ -1,0 +1,649 @@
+package anomaly
+
+import (
+	"path"
+	"strings"
+
+	"mvdan.cc/sh/v3/syntax"
+)
+
+// arg is one argument of a call; w is nil for arguments that were not
+// parsed from shell words (wrapper payloads, container commands).
+type arg struct {
+	s string
+	w *word
+}
+
+// redir is a resolved redirection.
+type redir struct {
+	op     syntax.RedirOperator
+	fd     string
+	target string
+	w      word
+	node   *syntax.Redirect
+}
+
+// call is a simple command with its wrappers (sudo, env, timeout …)
+// stripped, its words resolved and its pipeline neighbours attached.
+type call struct {
+	st       *syntax.Stmt
+	args     []arg // args[0] is the command
+	name     string
+	nameWord *word // the word the command name came from, if parsed
+	env      []envAssign
+	redirs   []redir
+	sudo     bool   // runs as root through sudo, doas or pkexec
+	wrappers string // space-separated wrapper names, for messages
+	xargs    bool   // arguments also come from stdin (xargs)
+	prev     *call
+	next     *call
+	piped    bool
+	stdin    string // here-string or here-document content
+	hasStdin bool   // stdin content is known
+	stdout   string // file stdout is redirected to, if any
+	evidence string
+
+	written    *string // content written by a file tool (no shell command)
+	pipedText  string  // what the previous pipeline stages print, if known
+	pipedKnown bool
+	stdinItems []string // xargs: arguments arriving on stdin, if known
+}
+
+type envAssign struct {
+	name string
+	val  word
+}
+
+func (c *call) arg(i int) string {
+	if i < len(c.args) {
+		return c.args[i].s
+	}
+	return ""
+}
+
+// rest returns the arguments after the command name.
+func (c *call) rest() []arg {
+	if len(c.args) == 0 {
+		return nil
+	}
+	return c.args[1:]
+}
+
+func (c *call) has(flag string) bool {
+	for _, a := range c.rest() {
+		if a.s == flag {
+			return true
+		}
+	}
+	return false
+}
+
+// hasShort reports whether a short option letter appears alone or in a
+// group of short options (-rf).
+func (c *call) hasShort(letter byte) bool {
+	for _, a := range c.rest() {
+		if a.s == "--" {
+			return false
+		}
+		if len(a.s) >= 2 && a.s[0] == '-' && a.s[1] != '-' && strings.IndexByte(a.s[1:], letter) >= 0 {
+			return true
+		}
+	}
+	return false
+}
+
+// newCall resolves a simple command.
+func (s *scan) newCall(ce *syntax.CallExpr, st *syntax.Stmt) *call {
+	c := &call{st: st, evidence: s.text(st)}
+	for _, a := range ce.Assigns {
+		if a.Name == nil {
+			continue
+		}
+		var v word
+		if a.Value != nil {
+			v = s.word(a.Value)
+		} else if a.Array != nil {
+			s.scanNested(a.Array)
+		}
+		if len(ce.Args) == 0 {
+			s.assign(a.Name.Value, v, a.Value != nil, c.evidence)
+		} else {
+			c.env = append(c.env, envAssign{a.Name.Value, v})
+			s.assign(a.Name.Value, v, false, c.evidence)
+		}
+	}
+	c.args = make([]arg, 0, len(ce.Args))
+	for i, w := range ce.Args {
+		if i == 0 {
+			if parts, ok := braceCommand(w); ok {
+				s.flag(CategoryObfuscation, SeverityMedium, c.evidence, "command built by brace expansion (avoids spaces)")
+				for _, p := range parts {
+					c.args = append(c.args, arg{s: p})
+				}
+				continue
+			}
+		}
+		r := s.word(w)
+		if r.ifs {
+			for _, f := range strings.Fields(r.s) {
+				rc := r
+				c.args = append(c.args, arg{s: f, w: &rc})
+			}
+			continue
+		}
+		rc := r
+		c.args = append(c.args, arg{s: r.s, w: &rc})
+	}
+	if st != nil {
+		c.redirs = s.redirects(st)
+		for _, rd := range c.redirs {
+			switch rd.op {
+			case syntax.WordHdoc:
+				c.stdin, c.hasStdin = rd.target+"\n", !rd.w.dynamic || rd.w.substStatic
+			case syntax.Hdoc, syntax.DashHdoc:
+				c.stdin, c.hasStdin = rd.target, true
+			case syntax.RdrOut, syntax.AppOut, syntax.RdrClob, syntax.RdrAll, syntax.AppAll:
+				if (rd.fd == "" || rd.fd == "1") && c.stdout == "" {
+					c.stdout = rd.target
+				}
+			}
+		}
+	}
+	if len(c.args) > 0 {
+		c.nameWord = c.args[0].w
+	}
+	s.unwrap(c)
+	return c
+}
+
+// redirects resolves the redirections of a statement.
+func (s *scan) redirects(st *syntax.Stmt) []redir {
+	if len(st.Redirs) == 0 {
+		return nil
+	}
+	out := make([]redir, 0, len(st.Redirs))
+	for _, r := range st.Redirs {
+		rd := redir{op: r.Op, node: r}
+		if r.N != nil {
+			rd.fd = r.N.Value
+		}
+		if r.Hdoc != nil {
+			rd.w = s.word(r.Hdoc)
+			rd.target = rd.w.s
+		} else if r.Word != nil {
+			rd.w = s.word(r.Word)
+			rd.target = rd.w.s
+		}
+		out = append(out, rd)
+	}
+	return out
+}
+
+// braceCommand expands a first word like {cat,/etc/passwd}.
+func braceCommand(w *syntax.Word) ([]string, bool) {
+	lit := w.Lit()
+	if len(lit) < 4 || lit[0] != '{' || lit[len(lit)-1] != '}' || !strings.Contains(lit, ",") || strings.Contains(lit, "..") {
+		return nil, false
+	}
+	parts := strings.Split(lit[1:len(lit)-1], ",")
+	if parts[0] == "" {
+		return nil, false
+	}
+	return parts, true
+}
+
+// cmdName returns the command name of argv[0]: the base name, without
+// leading backslashes, with interpreter versions folded (python3.12 →
+// python3).
+func cmdName(s string) string {
+	s = strings.TrimLeft(s, `\`)
+	if i := strings.LastIndexByte(s, '/'); i >= 0 && i < len(s)-1 {
+		s = s[i+1:]
+	}
+	for _, p := range []string{"python3", "python2", "pip3", "perl5", "php", "ruby", "node", "lua"} {
+		if strings.HasPrefix(s, p) && len(s) > len(p) && (s[len(p)] == '.' || s[len(p)] >= '0' && s[len(p)] <= '9') {
+			return p
+		}
+	}
+	return s
+}
+
+// unwrap strips wrapper commands whose argument is another command.
+func (s *scan) unwrap(c *call) {
+	for range 8 {
+		if len(c.args) == 0 {
+			break
+		}
+		name := cmdName(c.args[0].s)
+		var restStart int
+		switch name {
+		case "sudo", "doas":
+			i, nonRoot, ok := skipSudoOpts(c.args)
+			if !ok || i >= len(c.args) {
+				c.name = name
+				c.sudo = !nonRoot
+				return
+			}
+			c.sudo = c.sudo || !nonRoot
+			restStart = i
+		case "pkexec":
+			c.sudo = true
+			i := 1
+			for i < len(c.args) && strings.HasPrefix(c.args[i].s, "-") {
+				if c.args[i].s == "--user" {
+					i++
+				}
+				i++
+			}
+			restStart = i
+		case "env":
+			i := 1
+			for i < len(c.args) {
+				a := c.args[i].s
+				if a == "--" {
+					i++
+					break
+				}
+				if a == "-u" || a == "-C" || a == "--unset" || a == "--chdir" {
+					i += 2
+					continue
+				}
+				if a == "-S" || a == "--split-string" {
+					if i+1 < len(c.args) {
+						s.nested(strings.Join(argStrings(c.args[i+1:]), " "), "env -S")
+					}
+					c.name = "env"
+					return
+				}
+				if strings.HasPrefix(a, "-") {
+					i++
+					continue
+				}
+				if eq := strings.IndexByte(a, '='); eq > 0 && syntax.ValidName(a[:eq]) {
+					var w word
+					if c.args[i].w != nil {
+						w = *c.args[i].w
+					}
+					w.s = a[eq+1:]
+					c.env = append(c.env, envAssign{a[:eq], w})
+					s.assign(a[:eq], w, false, c.evidence)
+					i++
+					continue
+				}
+				break
+			}
+			if i >= len(c.args) {
+				c.name = "env"
+				if len(c.args) > 1 {
+					c.name = "env-set"
+				}
+				return
+			}
+			restStart = i
+		case "nohup", "time", "builtin", "unbuffer", "caffeinate", "chronic", "setsid", "stdbuf", "nice", "ionice",
+			"strace", "ltrace", "command", "exec", "busybox", "proxychains", "proxychains4", "torsocks", "torify", "tsocks", "catchsegv", "eatmydata", "doppler", "op":
+			if (name == "command" || name == "exec") && len(c.args) > 1 && (c.args[1].s == "-v" || c.args[1].s == "-V") {
+				c.name = name
+				return
+			}
+			if name == "doppler" || name == "op" {
+				// secret managers: "doppler run -- cmd", "op run -- cmd"
+				j := indexOf(c.args, "--")
+				if j < 0 {
+					c.name = name
+					return
+				}
+				restStart = j + 1
+				break
+			}
+			if name == "proxychains" || name == "proxychains4" || name == "torsocks" || name == "torify" || name == "tsocks" {
+				s.flag(CategoryObfuscation, SeverityMedium, c.evidence, "routes traffic through "+name+" to hide its destination")
+			}
+			i := 1
+			for i < len(c.args) && strings.HasPrefix(c.args[i].s, "-") {
+				switch c.args[i].s {
+				case "-n", "-c", "-p", "-o", "-e", "-s", "-i", "-a", "-f", "-E", "-u", "-P", "-t":
+					if name != "exec" && name != "command" && name != "time" {
+						i++
+					}
+				}
+				i++
+			}
+			if i >= len(c.args) {
+				c.name = name
+				return
+			}
+			restStart = i
+		case "timeout":
+			i := 1
+			for i < len(c.args) && strings.HasPrefix(c.args[i].s, "-") {
+				if c.args[i].s == "-s" || c.args[i].s == "-k" || c.args[i].s == "--signal" || c.args[i].s == "--kill-after" {
+					i++
+				}
+				i++
+			}
+			restStart = i + 1 // the duration
+		case "xargs":
+			i := 1
+			for i < len(c.args) && strings.HasPrefix(c.args[i].s, "-") {
+				switch c.args[i].s {
+				case "-I", "-n", "-P", "-d", "-L", "-a", "-E", "-s", "--max-args", "--max-procs", "--delimiter", "--arg-file", "--replace":
+					i++
+				}
+				i++
+			}
+			if i >= len(c.args) {
+				c.args = []arg{{s: "echo"}}
+				c.name = "echo"
+				c.xargs = true
+				return
+			}
+			c.xargs = true
+			restStart = i
+		case "watch":
+			i := 1
+			for i < len(c.args) && strings.HasPrefix(c.args[i].s, "-") {
+				if c.args[i].s == "-n" || c.args[i].s == "--interval" || c.args[i].s == "-q" {
+					i++
+				}
+				i++
+			}
+			if i < len(c.args) {
+				s.nested(strings.Join(argStrings(c.args[i:]), " "), "watch")
+			}
+			c.name = "watch"
+			return
+		case "flock":
+			i := 1
+			for i < len(c.args) && strings.HasPrefix(c.args[i].s, "-") {
+				if c.args[i].s == "-c" && i+1 < len(c.args) {
+					s.nested(c.args[i+1].s, "flock -c")
+				}
+				if c.args[i].s == "-w" || c.args[i].s == "-E" || c.args[i].s == "-c" {
+					i++
+				}
+				i++
+			}
+			restStart = i + 1 // the lock file
+		default:
+			c.name = name
+			return
+		}
+		if restStart >= len(c.args) {
+			c.name = name
+			return
+		}
+		if c.wrappers != "" {
+			c.wrappers += " "
+		}
+		c.wrappers += name
+		c.args = c.args[restStart:]
+		c.nameWord = c.args[0].w
+	}
+	if len(c.args) > 0 {
+		c.name = cmdName(c.args[0].s)
+	}
+}
+
+// skipSudoOpts returns the index of the command after sudo's options and
+// whether -u names a user other than root.
+func skipSudoOpts(args []arg) (i int, nonRoot bool, ok bool) {
+	i = 1
+	for i < len(args) {
+		a := args[i].s
+		if a == "--" {
+			return i + 1, nonRoot, true
+		}
+		if !strings.HasPrefix(a, "-") || a == "-" {
+			return i, nonRoot, true
+		}
+		switch a {
+		case "-u", "--user":
+			if i+1 < len(args) && args[i+1].s != "root" && args[i+1].s != "0" && args[i+1].s != "#0" {
+				nonRoot = true
+			}
+			i += 2
+			continue
+		case "-g", "--group", "-C", "--close-from", "-D", "--chdir", "-h", "--host", "-p", "--prompt", "-r", "--role",
+			"-t", "--type", "-U", "--other-user", "-T", "--command-timeout", "-R", "--chroot":
+			i += 2
+			continue
+		}
+		if strings.HasPrefix(a, "--user=") {
+			u := strings.TrimPrefix(a, "--user=")
+			nonRoot = u != "root" && u != "0"
+		}
+		i++
+	}
+	return i, nonRoot, true
+}
+
+func argStrings(args []arg) []string {
+	out := make([]string, len(args))
+	for i, a := range args {
+		out[i] = a.s
+	}
+	return out
+}
+
+func indexOf(args []arg, s string) int {
+	for i, a := range args {
+		if a.s == s {
+			return i
+		}
+	}
+	return -1
+}
+
+// synthCall builds a call from plain strings (a container's command, a
+// find -exec command, an xargs payload).
+func (s *scan) synthCall(parent *call, argv []string) *call {
+	c := &call{evidence: parent.evidence, sudo: parent.sudo}
+	for _, a := range argv {
+		c.args = append(c.args, arg{s: a})
+	}
+	s.unwrap(c)
+	return c
+}
+
+// staticOutput computes what a pipeline of calls prints when that is
+// known without running it: echo/printf of literal text, here-strings,
+// through decoders (base64 -d, xxd -r, rev, rot13 tr). decoded reports
+// whether a decoding step was involved.
+func (s *scan) staticOutput(calls []*call) (out string, decoded bool, ok bool) {
+	if len(calls) == 0 || len(calls) > 8 {
+		return "", false, false
+	}
+	for i, c := range calls {
+		if i == 0 {
+			switch {
+			case c.name == "echo" || c.name == "printf":
+				o, enc, ok := echoOutput(c)
+				if !ok {
+					return "", false, false
+				}
+				out, decoded = o, enc
+				continue
+			case c.hasStdin:
+				out = c.stdin
+			default:
+				return "", false, false
+			}
+		}
+		o, dec, ok := transform(c, out)
+		if !ok {
+			return "", false, false
+		}
+		out, decoded = o, decoded || dec
+	}
+	return out, decoded, true
+}
+
+// echoOutput returns what echo or printf with static arguments prints.
+func echoOutput(c *call) (string, bool, bool) {
+	args := c.rest()
+	for _, a := range args {
+		if a.w != nil && a.w.dynamic && !a.w.substStatic {
+			return "", false, false
+		}
+	}
+	if c.name == "printf" {
+		if len(args) == 0 {
+			return "", false, false
+		}
+		i := 0
+		if args[0].s == "--" {
+			i++
+		}
+		if i < len(args) && args[i].s == "-v" {
+			return "", false, false
+		}
+		if i >= len(args) {
+			return "", false, false
+		}
+		o, enc, ok := printfFormat(args[i].s, argStrings(args[i+1:]))
+		return o, enc, ok
+	}
+	interp, newline := false, true
+	i := 0
+	for i < len(args) && len(args[i].s) >= 2 && args[i].s[0] == '-' && strings.Trim(args[i].s[1:], "neE") == "" {
+		if strings.Contains(args[i].s, "e") {
+			interp = true
+		}
+		if strings.Contains(args[i].s, "n") {
+			newline = false
+		}
+		i++
+	}
+	o := strings.Join(argStrings(args[i:]), " ")
+	enc := false
+	if interp {
+		o, enc = unescapeC(o)
+	}
+	if newline {
+		o += "\n"
+	}
+	return o, enc, true
+}
+
+// transform applies a filter command to known input.
+func transform(c *call, in string) (string, bool, bool) {
+	switch c.name {
+	case "cat", "tee":
+		if len(c.rest()) == 0 || c.name == "tee" {
+			return in, false, true
+		}
+	case "base64", "base32", "basenc":
+		if isDecodeCall(c) && c.name == "base64" {
+			o, ok := decodeBase64(in)
+			return o, true, ok
+		}
+	case "xxd":
+		if c.hasShort('r') {
+			o, ok := decodeHex(in)
+			return o, true, ok
+		}
+	case "rev":
+		lines := strings.Split(strings.TrimRight(in, "\n"), "\n")
+		for i, l := range lines {
+			lines[i] = reverse(l)
+		}
+		return strings.Join(lines, "\n") + "\n", true, true
+	case "tr":
+		if isRot13(c) {
+			return rot13(in), true, true
+		}
+	case "openssl":
+		if c.arg(1) == "base64" || c.arg(1) == "enc" {
+			o, ok := decodeBase64(in)
+			return o, true, ok
+		}
+	}
+	return "", false, false
+}
+
+// isDecodeCall reports whether c decodes or decompresses its input.
+func isDecodeCall(c *call) bool {
+	switch c.name {
+	case "base64", "base32", "basenc":
+		return c.hasShort('d') || c.has("--decode") || c.hasShort('D')
+	case "xxd":
+		return c.hasShort('r')
+	case "uudecode", "gunzip", "zcat", "bzcat", "xzcat", "zstdcat", "rev", "unxz", "lzcat":
+		return true
+	case "gzip", "bzip2", "xz", "zstd", "lz4", "brotli":
+		return c.hasShort('d') || c.has("--decompress")
+	case "openssl":
+		return c.has("-d") && (c.arg(1) == "enc" || c.arg(1) == "base64")
+	case "tr":
+		return isRot13(c)
+	case "python", "python3":
+		return false
+	}
+	return false
+}
+
+func isRot13(c *call) bool {
+	a, b := c.arg(1), c.arg(2)
+	return (strings.HasPrefix(a, "a-z") || strings.HasPrefix(a, "A-Z") || strings.HasPrefix(a, "[a-z]")) &&
+		(strings.HasPrefix(b, "n-z") || strings.HasPrefix(b, "N-Z") || strings.HasPrefix(b, "[n-z"))
+}
+
+// isShell reports whether name is a shell interpreter.
+func isShell(name string) bool {
+	switch name {
+	case "sh", "bash", "zsh", "dash", "ksh", "ash", "mksh", "fish", "csh", "tcsh", "rbash", "busybox-sh", "yash", "pwsh", "powershell":
+		return true
+	}
+	return false
+}
+
+// isInterpreter reports whether name runs a scripting language.
+func isInterpreter(name string) bool {
+	switch name {
+	case "python", "python2", "python3", "pypy", "pypy3", "perl", "ruby", "node", "nodejs", "bun", "deno", "php", "lua", "luajit", "tclsh", "Rscript", "osascript":
+		return true
+	}
+	return false
+}
+
+// readsScriptFromStdin reports whether an interpreter call executes
+// what arrives on its standard input.
+func readsScriptFromStdin(c *call) bool {
+	if !isShell(c.name) && !isInterpreter(c.name) {
+		return false
+	}
+	args := c.rest()
+	for i := 0; i < len(args); i++ {
+		a := args[i].s
+		switch {
+		case a == "-" || a == "-s" || a == "/dev/stdin":
+			return true
+		case a == "--":
+			return i+1 >= len(args) || args[i+1].s == "-"
+		case a == "-c" || a == "-e" || a == "-r" || a == "--eval" || a == "-E" || a == "-m":
+			return false
+		case strings.HasPrefix(a, "-"):
+			if len(a) > 2 && a[1] != '-' && strings.ContainsAny(a[1:], "ce") && (isShell(c.name) || c.name == "perl" || c.name == "ruby" || c.name == "node") {
+				return false // -ic, -le …
+			}
+			if (c.name == "ruby" || c.name == "perl") && (a == "-r" || strings.HasPrefix(a, "-r") || strings.HasPrefix(a, "-M")) {
+				continue
+			}
+			if a == "-O" || a == "-o" || a == "-W" || a == "-X" {
+				i++
+			}
+		default:
+			return false // a script file
+		}
+	}
+	return true
+}
+
+// cleanPathArg returns a cleaned path for comparing file names.
+func cleanPathArg(p string) string {
+	if p == "" {
+		return ""
+	}
+	return normalizePath(path.Clean(p))
+}

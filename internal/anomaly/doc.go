@@ -1,0 +1,56 @@
+// Package anomaly judges the built-in tool calls of a Claude agent (bash,
+// read, write, edit, glob, grep, web_fetch, web_search) for behaviour that
+// should stop a session: destructive commands, download-and-execute,
+// reverse shells, credential access, exfiltration, privilege escalation,
+// obfuscation, network scanning, persistence, defence evasion, sensitive
+// paths, path traversal and untrusted hosts.
+//
+// Shell commands are parsed with mvdan.cc/sh/v3 rather than matched with
+// regular expressions. Words are resolved (quotes, escapes, $'…',
+// variables assigned earlier in the command, $IFS, brace expansion,
+// statically computable $(echo …) and base64/hex/rot13/rev decodings), so
+// r''m -rf /, a=r;b=m;$a$b, {cat,/etc/shadow} and echo … | base64 -d | sh
+// are judged by what they run. Wrappers (sudo, env, timeout, nohup,
+// xargs, busybox …) are stripped, and code that runs further code is
+// analysed recursively: bash -c, eval, here-documents, ssh remote
+// commands, docker/kubectl exec, decoded payloads, files written and then
+// run, and the inline code of python/perl/ruby/node/php/lua/awk. A
+// command that does not parse is itself a low-severity obfuscation
+// finding, and is then analysed line by line.
+//
+// Usage:
+//
+//	d := anomaly.New(anomaly.Config{AllowedDomains: profile.AllowedDomains})
+//	score := anomaly.NewSessionScore(anomaly.RiskLevel(profile.RiskLevel))
+//	…
+//	v := d.Analyze(event.Name, event.Input)   // Verdict{Flags, Severity, Score}
+//	if _, crossed := score.Add(v, event.ProcessedAt); crossed {
+//		// interrupt the session
+//	}
+//
+// A Verdict lists Flags (category, severity, explanation, evidence); its
+// Severity is the worst flag's, and severity medium or above counts as
+// flagged. Its Score sums, per category, the weight of the worst flag.
+// SessionScore accumulates scores with exponential decay (DefaultHalfLife)
+// and reports when the threshold of the profile's risk level is crossed
+// (ThresholdStrict, ThresholdStandard, ThresholdPermissive). The caller
+// performs the interrupt.
+//
+// RunLines reads tool-use events as JSON lines and writes one verdict per
+// line; the vargate anomaly command is a thin wrapper around it.
+//
+// Quality: the labelled corpus in testdata/ (shell_*.txt, tools_*.jsonl)
+// must be classified with precision and recall of at least 0.95 each
+// (flagged = severity ≥ medium, positive = malicious), enforced by
+// TestCorpus. A separate holdout set (holdout_*.txt), written after the
+// rules were frozen, measures how the rules generalise; see TestHoldout
+// for its thresholds and docs/BENCHMARKS.md for measured figures.
+//
+// Detectors are immutable and safe for concurrent use. Nothing is
+// compiled per call; the only per-call allocation of note is the shell
+// parse. Analysis never panics on odd input (FuzzAnalyze).
+//
+// The package imports only the root vargate package (for error kinds)
+// and mvdan.cc/sh; it must not import storage, HTTP or other capability
+// packages. Audit of verdicts is the caller's concern.
+package anomaly
