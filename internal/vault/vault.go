@@ -72,6 +72,10 @@ type Auditor interface {
 	RecordCredentialAccess(ctx context.Context, a Access) error
 }
 
+// LastUsedResolution is how stale a credential's last_used_at may be: Use
+// rewrites it only when the stored time is at least this old.
+const LastUsedResolution = time.Minute
+
 // Defaults for Vault's zero fields.
 const (
 	DefaultCacheSize = 1024
@@ -314,13 +318,17 @@ func (v *Vault) Use(ctx context.Context, tenantID, toolID, name string, p Purpos
 		s.Wipe()
 		return Secret{}, err
 	}
+	// last_used_at is kept to LastUsedResolution: a write per use would
+	// cost a commit per tool call, and the audit trail has the exact times.
 	now := v.Now()
-	if err := v.Store.TouchCredential(ctx, tenantID, sealed.ID, now); err != nil {
-		// The access is audited; a stale last_used_at is not worth failing the action.
-		v.Logger.LogAttrs(ctx, slog.LevelWarn, "cannot record credential last use",
-			slog.String(logKeyCredential, sealed.ID), slog.String(logKeyError, err.Error()))
+	if last := sealed.LastUsedAt; last == nil || now.Sub(*last) >= LastUsedResolution || now.Before(*last) {
+		if err := v.Store.TouchCredential(ctx, tenantID, sealed.ID, now); err != nil {
+			// The access is audited; a stale last_used_at is not worth failing the action.
+			v.Logger.LogAttrs(ctx, slog.LevelWarn, "cannot record credential last use",
+				slog.String(logKeyCredential, sealed.ID), slog.String(logKeyError, err.Error()))
+		}
+		s.meta.LastUsedAt = &now
 	}
-	s.meta.LastUsedAt = &now
 	v.Logger.LogAttrs(ctx, slog.LevelDebug, "credential used",
 		slog.String(logKeyTenant, tenantID), slog.String(logKeyCredential, sealed.ID),
 		slog.String(logKeyTool, toolID), slog.Int(logKeyVersion, sealed.Version),

@@ -505,3 +505,31 @@ func TestUseOrFallback(t *testing.T) {
 		}
 	})
 }
+
+func TestLastUsedResolution(t *testing.T) {
+	f := newFixture(t, storetest.Open(t, sqlstore.SQLite))
+	ctx := t.Context()
+	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
+	f.v.Now = func() time.Time { return now }
+	m := register(t, f.v, "tenant-a", "crm", "", vault.TypeAPIKey, "k")
+	lastUsed := func() time.Time {
+		t.Helper()
+		got, err := f.v.Get(ctx, "tenant-a", m.ID)
+		if err != nil || got.LastUsedAt == nil {
+			t.Fatalf("last_used_at: %+v, %v", got, err)
+		}
+		return *got.LastUsedAt
+	}
+	use(t, f.v, "tenant-a", "crm", "")
+	first := now
+	now = now.Add(vault.LastUsedResolution - time.Second)
+	use(t, f.v, "tenant-a", "crm", "")
+	if got := lastUsed(); !got.Equal(first) {
+		t.Errorf("within the resolution: last_used_at = %v, want %v kept", got, first)
+	}
+	now = now.Add(2 * time.Second)
+	use(t, f.v, "tenant-a", "crm", "")
+	if got := lastUsed(); !got.Equal(now) {
+		t.Errorf("after the resolution: last_used_at = %v, want %v", got, now)
+	}
+}
