@@ -21,10 +21,7 @@ var update = flag.Bool("update", false, "rewrite the golden decision files under
 // rewrite the goldens after a deliberate policy change, and review the diff.
 func TestGolden(t *testing.T) {
 	ctx := t.Context()
-	e, err := policy.NewEngine(ctx, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := newEngine(t, nil)
 	tenant, err := policy.Compile(ctx, "v1", readModules(t, "testdata/tenant/policy"))
 	if err != nil {
 		t.Fatalf("compile sample tenant policy: %v", err)
