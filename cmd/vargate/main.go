@@ -40,6 +40,7 @@ func commands() []command {
 		{"key", "create, list and revoke API keys", runKey},
 		{"policy", "test policy modules locally", runPolicy},
 		{"vault", "rotate the credential vault's key-encryption key", runVault},
+		{"sim", "run the local Managed Agents API simulator", runSim},
 		{"version", "print the version", runVersion},
 	}
 }
