@@ -151,6 +151,12 @@ func isOutputFlag(a string) bool {
 // checkPaths flags sensitive files among the arguments.
 func (s *scan) checkPaths(c *call) {
 	role := commandRole(c.name)
+	if c.name == "openssl" {
+		switch c.arg(1) {
+		case "rsa", "pkey", "ec", "dsa", "pkcs12", "pkcs8", "enc", "base64", "asn1parse":
+			role = roleReader
+		}
+	}
 	if role == roleSkip {
 		return
 	}

@@ -200,6 +200,10 @@ func cmdName(s string) string {
 	if i := strings.LastIndexByte(s, '/'); i >= 0 && i < len(s)-1 {
 		s = s[i+1:]
 	}
+	switch s {
+	case "nc.traditional", "nc.openbsd", "netcat.traditional", "netcat.openbsd", "ncat.exe", "nc.exe":
+		return "nc"
+	}
 	for _, p := range []string{"python3", "python2", "pip3", "perl5", "php", "ruby", "node", "lua"} {
 		if strings.HasPrefix(s, p) && len(s) > len(p) && (s[len(p)] == '.' || s[len(p)] >= '0' && s[len(p)] <= '9') {
 			return p
@@ -438,7 +442,8 @@ func indexOf(args []arg, s string) int {
 // synthCall builds a call from plain strings (a container's command, a
 // find -exec command, an xargs payload).
 func (s *scan) synthCall(parent *call, argv []string) *call {
-	c := &call{evidence: parent.evidence, sudo: parent.sudo}
+	c := &call{evidence: parent.evidence, sudo: parent.sudo, prev: parent.prev, next: parent.next, piped: parent.piped,
+		xargs: parent.xargs, stdinItems: parent.stdinItems, stdout: parent.stdout}
 	for _, a := range argv {
 		c.args = append(c.args, arg{s: a})
 	}

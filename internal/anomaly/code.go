@@ -14,8 +14,8 @@ var (
 		"new socket", "tcpclient", "socket.connect", "require('socket')", "require 'socket'", "require \"socket\"", "use socket"}
 	codeExec = []string{"subprocess", "os.system", "os.popen", "pty.spawn", "os.exec", "exec(", "exec ", "system(", "system ",
 		"popen", "child_process", "spawn(", "execsync", "os.execute", "shell_exec", "passthru", "proc_open", "io.popen",
-		"/bin/sh", "/bin/bash", "cmd.exe", "`"}
-	codeDup   = []string{"dup2", ">&s", "open(stdin", ".pipe(", "<&3", ">&3", "<&%d", "|&", "fileno", "to_i"}
+		"/bin/sh", "/bin/bash", "cmd.exe", "`", "system$", "qx("}
+	codeDup   = []string{"dup2", ">&s", "open(stdin", ".pipe(", "<&3", ">&3", "<&%d", "|&", "fileno", "to_i", "fdopen"}
 	codeFetch = []string{"urlopen", "urllib", "requests.get", "http.get", "https.get", "lwp::simple", "get(\"http", "get('http",
 		"file_get_contents(\"http", "file_get_contents('http", "open-uri", "uri.open", "net::http", "fetch(", "curl_exec",
 		"http.request", "httpclient", "socket.http", "wget", "urlretrieve", "httpx.get"}

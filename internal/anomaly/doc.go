@@ -9,7 +9,7 @@
 // regular expressions. Words are resolved (quotes, escapes, $'…',
 // variables assigned earlier in the command, $IFS, brace expansion,
 // statically computable $(echo …) and base64/hex/rot13/rev decodings), so
-// r''m -rf /, a=r;b=m;$a$b, {cat,/etc/shadow} and echo … | base64 -d | sh
+// r”m -rf /, a=r;b=m;$a$b, {cat,/etc/shadow} and echo … | base64 -d | sh
 // are judged by what they run. Wrappers (sudo, env, timeout, nohup,
 // xargs, busybox …) are stripped, and code that runs further code is
 // analysed recursively: bash -c, eval, here-documents, ssh remote

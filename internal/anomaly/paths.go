@@ -293,6 +293,9 @@ func classifyWrite(p string) (writeInfo, bool) {
 			return writeInfo{CategoryPersistence, SeverityMedium, "user service or autostart entry", writeService}, true
 		}
 		if strings.HasPrefix(rel, ".ssh/") {
+			if rel == ".ssh/known_hosts" || strings.HasSuffix(rel, ".pub") {
+				return writeInfo{}, false
+			}
 			return writeInfo{CategorySensitivePath, SeverityMedium, "SSH directory", writeOther}, true
 		}
 		if i, ok := classifyRead(n); ok && i.sev >= SeverityHigh {

@@ -404,7 +404,8 @@ func (s *scan) sinkHost(c *call) hostInfo {
 // socatHost extracts the host of a socat address like TCP:host:port.
 func socatHost(a string) (string, bool) {
 	u := strings.ToUpper(a)
-	for _, p := range []string{"TCP:", "TCP4:", "TCP6:", "UDP:", "UDP4:", "UDP6:", "OPENSSL:", "SSL:"} {
+	for _, p := range []string{"TCP:", "TCP4:", "TCP6:", "UDP:", "UDP4:", "UDP6:", "OPENSSL:", "SSL:", "TCP-CONNECT:", "TCP4-CONNECT:",
+		"TCP6-CONNECT:", "UDP-CONNECT:", "UDP-SENDTO:", "OPENSSL-CONNECT:", "SCTP-CONNECT:", "SOCKS4:", "SOCKS4A:", "PROXY:"} {
 		if strings.HasPrefix(u, p) {
 			rest := a[len(p):]
 			if i := strings.LastIndexByte(rest, ':'); i > 0 {

@@ -549,6 +549,8 @@ func (s *scan) ruleNC(c *call) {
 			s.flag(CategoryNetworkScan, SeverityHigh, ev, "scans a range of ports on "+info.describe())
 		case s.loop > 0 && (strings.Contains(host, "$") || len(ports) > 0 && strings.Contains(ports[0], "$")):
 			s.flag(CategoryNetworkScan, SeverityHigh, ev, "probes ports in a loop")
+		case c.xargs:
+			s.flag(CategoryNetworkScan, SeverityHigh, ev, "probes a list of ports fed through xargs")
 		}
 		return
 	}

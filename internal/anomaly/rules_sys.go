@@ -9,6 +9,14 @@ import (
 func (s *scan) commandRules(c *call) {
 	if c.sudo {
 		s.flag(CategoryPrivilegeEscalation, SeverityLow, c.evidence, "runs as root through sudo")
+		if !isShell(c.name) {
+			for _, a := range c.rest() {
+				if strings.Contains(a.s, ":!") || strings.HasPrefix(a.s, "!") && len(a.s) > 1 || isShell(cmdName(a.s)) && strings.HasPrefix(a.s, "/") {
+					s.flag(CategoryPrivilegeEscalation, SeverityHigh, c.evidence, "escapes from "+c.name+" to a root shell")
+					break
+				}
+			}
+		}
 	}
 	if t := attackToolIn(c.name); t != "" {
 		s.flag(CategoryPrivilegeEscalation, SeverityHigh, c.evidence, "runs the attack tool "+t)
@@ -126,6 +134,14 @@ func (s *scan) commandRules(c *call) {
 		s.ruleChroot(c)
 	case "docker", "podman", "nerdctl":
 		s.ruleDocker(c)
+		if (c.arg(1) == "volume" && (c.arg(2) == "rm" || c.arg(2) == "prune")) || c.arg(1) == "system" && c.arg(2) == "prune" && c.has("--volumes") {
+			for _, a := range c.rest() {
+				if a.w != nil && a.w.hasSubst || a.s == "-a" || a.s == "--all" || c.arg(1) == "system" {
+					s.flag(CategoryDestructive, SeverityMedium, c.evidence, "deletes all container volumes and their data")
+					break
+				}
+			}
+		}
 	case "kubectl", "oc":
 		s.ruleKubectl(c)
 	case "terraform", "tofu":
@@ -148,6 +164,16 @@ func (s *scan) commandRules(c *call) {
 			s.flag(CategoryDestructive, SeverityHigh, c.evidence, "deletes an Azure resource group")
 		}
 	case "gh":
+		if c.arg(1) == "gist" && c.arg(2) == "create" {
+			public := c.has("--public") || c.has("-p")
+			for _, a := range nonFlagArgs(c)[2:] {
+				if info, ok := classifyRead(a.s); ok && info.sev >= SeverityMedium {
+					s.flag(CategoryExfiltration, SeverityHigh, c.evidence, "publishes "+info.what+" as a gist")
+				} else if public && a.s != "-" {
+					s.flag(CategoryExfiltration, SeverityLow, c.evidence, "publishes "+a.s+" as a public gist")
+				}
+			}
+		}
 		if c.arg(1) == "auth" && (c.arg(2) == "token" || c.arg(2) == "status" && (c.has("-t") || c.has("--show-token"))) {
 			s.flag(CategoryCredentialAccess, SeverityHigh, c.evidence, "prints the GitHub CLI token")
 		}
@@ -155,6 +181,21 @@ func (s *scan) commandRules(c *call) {
 		s.ruleGit(c)
 	case "psql", "mysql", "mariadb", "sqlite3", "mongo", "mongosh", "redis-cli", "clickhouse-client", "cqlsh", "sqlcmd":
 		s.ruleDB(c)
+	case "dropdb":
+		if db := nonFlagArgs(c); len(db) > 0 && !strings.Contains(strings.ToLower(db[len(db)-1].s), "test") {
+			s.flag(CategoryDestructive, SeverityHigh, c.evidence, "drops the database "+db[len(db)-1].s)
+		}
+	case "vault":
+		if (c.arg(1) == "kv" && c.arg(2) == "get") || c.arg(1) == "read" {
+			s.flag(CategoryCredentialAccess, SeverityMedium, c.evidence, "reads a secret from Vault")
+		}
+	case "install":
+		args := c.rest()
+		for i, a := range args {
+			if (a.s == "-m" || a.s == "--mode") && i+1 < len(args) && setuidMode(args[i+1].s) {
+				s.flag(CategoryPrivilegeEscalation, SeverityCritical, c.evidence, "installs a program with the setuid/setgid bit")
+			}
+		}
 	case "kill", "pkill", "killall", "killall5":
 		s.ruleKill(c)
 	case "shutdown", "reboot", "halt", "poweroff":

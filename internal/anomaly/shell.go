@@ -256,18 +256,26 @@ func (s *scan) funcDecl(fd *syntax.FuncDecl) {
 }
 
 func (s *scan) declClause(dc *syntax.DeclClause, st *syntax.Stmt) {
+	names, dumpFlag := 0, false
 	for _, a := range dc.Args {
 		if a.Name == nil {
 			if a.Value != nil {
-				s.word(a.Value)
+				v := s.word(a.Value)
+				if v.s == "-p" || v.s == "-x" && dc.Variant != nil && dc.Variant.Value != "export" {
+					dumpFlag = true
+				}
 			}
 			continue
 		}
+		names++
 		var val word
 		if a.Value != nil {
 			val = s.word(a.Value)
 		}
 		s.assign(a.Name.Value, val, a.Value != nil, s.text(st))
+	}
+	if dumpFlag && names == 0 || dc.Variant != nil && dc.Variant.Value == "export" && len(dc.Args) == 0 {
+		s.flag(CategoryCredentialAccess, SeverityMedium, s.text(st), "prints all exported variables, which hold secrets")
 	}
 }
 
