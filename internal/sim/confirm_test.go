@@ -1,6 +1,7 @@
 package sim_test
 
 import (
+	"fmt"
 	"net/http"
 	"slices"
 	"strings"
@@ -134,5 +135,63 @@ func TestParallelConfirmations(t *testing.T) {
 	}
 	if n := len(ofType(evs, "agent.tool_result")); n != 1 {
 		t.Errorf("built-in results = %d, want 1", n)
+	}
+}
+
+// Per-tool configs override the toolset default; the simulated auto policy
+// follows the step's auto_permission; a disabled tool is never used.
+func TestPermissionPolicies(t *testing.T) {
+	f := newFixture(t, sim.Options{Scenarios: []sim.Scenario{{Name: "policies", Steps: []sim.Step{
+		{Type: sim.StepTool, Name: "read", Input: map[string]any{"file_path": "a"}, Result: "A"},
+		{Type: sim.StepTool, Name: "grep", Input: map[string]any{"pattern": "x"}, AutoPermission: "deny"},
+		{Type: sim.StepTool, Name: "write", Input: map[string]any{"file_path": "b", "content": "B"}},
+		{Type: sim.StepTool, Name: "bash", Input: map[string]any{"command": "make"}, Result: "built"},
+		{Type: sim.StepEndTurn},
+	}}}})
+	a, err := f.client.Beta.Agents.New(t.Context(), anthropic.BetaAgentNewParams{
+		Name: "policies", Model: anthropic.BetaManagedAgentsModelConfigParams{ID: "claude-sonnet-4-6"},
+		Tools: []anthropic.BetaAgentNewParamsToolUnion{{OfAgentToolset20260401: &anthropic.BetaManagedAgentsAgentToolset20260401Params{
+			DefaultConfig: anthropic.BetaManagedAgentsAgentToolsetDefaultConfigParams{
+				PermissionPolicy: anthropic.BetaManagedAgentsAgentToolsetDefaultConfigParamsPermissionPolicyUnion{OfAuto: &anthropic.BetaManagedAgentsAutoPolicyParam{}},
+			},
+			Configs: []anthropic.BetaManagedAgentsAgentToolConfigParamsUnion{
+				{OfBash: &anthropic.BetaManagedAgentsBashToolConfigParams{PermissionPolicy: anthropic.BetaManagedAgentsBashToolConfigParamsPermissionPolicyUnion{
+					OfAlwaysAsk: &anthropic.BetaManagedAgentsAlwaysAskPolicyParam{},
+				}}},
+				{OfWrite: &anthropic.BetaManagedAgentsWriteToolConfigParams{Enabled: anthropic.Bool(false)}},
+			},
+		}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := a.Tools[0].Configs.OfBetaManagedAgentsAgentToolConfigArray; len(c) != 2 || c[0].Name != "bash" || c[0].PermissionPolicy.Type != "always_ask" || c[1].Enabled {
+		t.Errorf("resolved configs = %s", a.Tools[0].RawJSON())
+	}
+	sess := f.newSession(t, a.ID, "policies")
+	st := f.openStream(t, sess.ID, anthropic.BetaSessionEventStreamParams{})
+	f.send(t, sess.ID, userMessage("go"))
+	evs := st.waitIdle(t, 1)
+
+	type verdict struct{ name, permission, evaluation, verdict string }
+	var got []verdict
+	for _, e := range ofType(evs, "agent.tool_use") {
+		u := e.AsAgentToolUse()
+		got = append(got, verdict{u.Name, string(u.EvaluatedPermission), u.Evaluation.Type, u.Evaluation.EvaluatedPermission.Type})
+	}
+	want := []verdict{{"read", "allow", "auto", "allow"}, {"grep", "deny", "auto", "deny"}, {"bash", "ask", "always_ask", ""}}
+	if !slices.Equal(got, want) {
+		t.Fatalf("tool uses:\n got %v\nwant %v", got, want)
+	}
+	bash := ofType(evs, "agent.tool_use")[2]
+	f.send(t, sess.ID, confirmation(bash.ID, true, ""))
+	evs = st.waitIdle(t, 2)
+	var results []string
+	for _, e := range ofType(evs, "agent.tool_result") {
+		r := e.AsAgentToolResult()
+		results = append(results, fmt.Sprintf("%v:%s", r.IsError, r.Content[0].Text))
+	}
+	if want := []string{"false:A", "true:" + "This tool call was denied by the permission policy.", "false:built"}; !slices.Equal(results, want) {
+		t.Errorf("results:\n got %v\nwant %v", results, want)
 	}
 }

@@ -337,7 +337,11 @@ type mcpCall struct {
 	Args          map[string]any
 }
 
-func newMCPServer(t *testing.T) *mcpServer {
+func newMCPServer(t *testing.T) *mcpServer { return newMCPServerWithToken(t, "") }
+
+// newMCPServerWithToken is newMCPServer that answers 401 unless the request
+// carries "Bearer token" (when token is not empty).
+func newMCPServerWithToken(t *testing.T, token string) *mcpServer {
 	t.Helper()
 	m := &mcpServer{}
 	srv := mcp.NewServer(&mcp.Implementation{Name: "test-gateway", Version: "1"}, nil)
@@ -354,7 +358,13 @@ func newMCPServer(t *testing.T) *mcpServer {
 	}
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return srv }, &mcp.StreamableHTTPOptions{Stateless: true})
 	mux := http.NewServeMux()
-	mux.Handle("/mcp", h)
+	mux.Handle("/mcp", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if token != "" && r.Header.Get("Authorization") != "Bearer "+token {
+			http.Error(w, "Unauthorized", http.StatusUnauthorized)
+			return
+		}
+		h.ServeHTTP(w, r)
+	}))
 	ts := httptest.NewServer(mux)
 	t.Cleanup(ts.Close)
 	m.URL = ts.URL + "/mcp"

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"maps"
@@ -49,6 +50,20 @@ func (s *Server) Session(id string) (SessionInfo, error) {
 		return SessionInfo{}, vargate.NotFound("session " + id)
 	}
 	return s.info(sess), nil
+}
+
+// SessionIDs returns the IDs of the sessions that exist, oldest first: the
+// way to find a session that a gateway created on a test's behalf.
+func (s *Server) SessionIDs() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	list := slices.Collect(maps.Values(s.sessions))
+	slices.SortFunc(list, func(a, b *session) int { return cmp.Compare(a.seq, b.seq) })
+	ids := make([]string, 0, len(list))
+	for _, sess := range list {
+		ids = append(ids, sess.id)
+	}
+	return ids
 }
 
 // Events returns the session's processed events in order.

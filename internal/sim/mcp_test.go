@@ -86,3 +86,27 @@ func TestMCPConnectionFailure(t *testing.T) {
 		t.Errorf("agent messages after the failure: %d, want 1", n)
 	}
 }
+
+// A server that refuses the vault's token gives mcp_authentication_failed_error.
+func TestMCPAuthenticationFailure(t *testing.T) {
+	f := newFixture(t, sim.Options{Scenarios: []sim.Scenario{{Name: "one-call", Steps: []sim.Step{
+		{Type: sim.StepMCPTool, Name: "lookup"},
+	}}}})
+	srv := newMCPServerWithToken(t, "right-token")
+	ag := f.newAgent(t, srv.URL, true)
+	v := f.newVault(t, srv.URL, "stale-token")
+	sess := f.newSession(t, ag.ID, "one-call", v.ID)
+	st := f.openStream(t, sess.ID, anthropic.BetaSessionEventStreamParams{})
+	f.send(t, sess.ID, userMessage("go"))
+	evs := st.waitIdle(t, 1)
+	errs := ofType(evs, "session.error")
+	if len(errs) != 1 {
+		t.Fatalf("session.error events: %d; got %v", len(errs), types(evs))
+	}
+	if e := errs[0].AsSessionError().Error; e.Type != "mcp_authentication_failed_error" || e.MCPServerName != "vargate" {
+		t.Errorf("error = %s on %q, want mcp_authentication_failed_error on vargate", e.Type, e.MCPServerName)
+	}
+	if len(srv.Calls()) != 0 {
+		t.Error("the tool ran despite the refused token")
+	}
+}

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"fmt"
 	"strings"
 	"time"
 )
@@ -36,10 +37,9 @@ func (s *Server) runSession(sess *session) {
 type runner struct {
 	s      *Server
 	sess   *session
-	cursor int  // next step
-	turns  int  // user messages taken so far
-	dup    bool // deliver the current step's events twice
-	text   string
+	cursor int    // next step
+	dup    bool   // deliver the current step's events twice
+	text   string // the user message that started the turn
 }
 
 // next takes the first queued event. A user.message starts a turn: the
@@ -78,9 +78,8 @@ const (
 
 // playTurn plays steps from the cursor up to the end of the turn.
 func (r *runner) playTurn(msg *event) {
-	r.turns++
 	r.text = messageText(msg)
-	if r.turns == 1 {
+	if r.cursor == 0 { // the scenario has not started: the message may pick one
 		if name, ok := strings.CutPrefix(strings.TrimSpace(r.text), MessageScenarioPrefix); ok {
 			name, rest, _ := strings.Cut(strings.TrimSpace(name), " ")
 			if !r.chooseScenario(name) {
@@ -131,7 +130,7 @@ func (r *runner) chooseScenario(name string) bool {
 	}
 	s.mu.Unlock()
 	if !ok {
-		r.say("(simulator) Unknown scenario " + `"` + name + `"` + ". Known scenarios: " + strings.Join(known, ", ") + ".")
+		r.say(fmt.Sprintf("(simulator) Unknown scenario %q. Known scenarios: %s.", name, strings.Join(known, ", ")))
 		r.finish(endTurn)
 		return false
 	}

@@ -1,9 +1,11 @@
 package sim_test
 
 import (
+	"net/http/httptest"
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
 
@@ -54,6 +56,9 @@ func TestSessionUpdateArchiveDelete(t *testing.T) {
 
 	// Archive: history kept, no new events.
 	arch := f.newSession(t, ag.ID, "follow_up")
+	if ids := f.sim.SessionIDs(); !slices.Equal(ids, []string{arch.ID}) {
+		t.Errorf("SessionIDs = %v, want only %s", ids, arch.ID)
+	}
 	f.send(t, arch.ID, userMessage("hi"))
 	if err := f.sim.WaitIdle(ctxFor(t), arch.ID, "end_turn"); err != nil {
 		t.Fatal(err)
@@ -216,5 +221,47 @@ func TestEventHistory(t *testing.T) {
 	}
 	if only.Data[0].Name != "bash" || !strings.Contains(only.Data[0].RawJSON(), "git commit") {
 		t.Errorf("newest tool use = %s, want the git commit (desc order)", only.Data[0].RawJSON())
+	}
+}
+
+// Close stops every runner, whatever it is doing, and ends open streams.
+func TestCloseStopsRunners(t *testing.T) {
+	s, err := sim.New(sim.Options{StepDelay: time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts := httptest.NewServer(s)
+	defer ts.Close()
+	f := &fixture{sim: s, url: ts.URL, client: newClient(ts.URL, testKey)}
+	registerSlow(t, f)
+	srv := newMCPServer(t)
+	ag := f.newAgent(t, srv.URL, false)
+
+	waiting := f.newSession(t, ag.ID, "slow") // in a long wait
+	f.send(t, waiting.ID, userMessage("go"))
+	asking := f.newSession(t, ag.ID, "") // parked on a confirmation
+	f.send(t, asking.ID, userMessage("go"))
+	st := f.openStream(t, asking.ID, anthropic.BetaSessionEventStreamParams{})
+	if err := s.WaitIdle(ctxFor(t), asking.ID, "requires_action"); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.WaitFor(ctxFor(t), waiting.ID, func(i sim.SessionInfo, _ []sim.Event) bool { return i.Status == "running" }); err != nil {
+		t.Fatal(err)
+	}
+
+	closed := make(chan error, 1)
+	go func() { closed <- s.Close() }()
+	select {
+	case err := <-closed:
+		if err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	case <-time.After(waitTimeout):
+		t.Fatal("Close did not return: a runner is still going")
+	}
+	st.waitEnd(t)
+	_, err = f.client.Beta.Agents.List(t.Context(), anthropic.BetaAgentListParams{})
+	if ae := apiError(t, err); ae.StatusCode != 529 {
+		t.Errorf("request after Close: %d, want 529", ae.StatusCode)
 	}
 }
