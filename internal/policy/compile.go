@@ -42,7 +42,6 @@ var baseFS embed.FS
 
 var (
 	tenantRoot   = ast.MustParseRef("data.vargate.tenant")
-	collectPkg   = "vargate.system.tenant" // generated; gathers tenant rules
 	ruleNames    = []string{"deny", "require_approval"}
 	labelRE      = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9._\-]*$`)
 	moduleNameRE = regexp.MustCompile(`^[A-Za-z0-9_\-][A-Za-z0-9._\-/]*\.rego$`)
@@ -278,11 +277,13 @@ func parseTenant(modules map[string]string) (map[string]*ast.Module, error) {
 	return out, nil
 }
 
-// collectModule generates the module that gathers the deny and
-// require_approval rules of every tenant package for the base policy.
+// collectModule generates the module that adds the deny and
+// require_approval rules of every tenant package to the base policy's. It
+// is in package vargate.base, which tenants cannot use; for the base policy
+// alone it has no rules, so evaluation pays nothing for tenant support.
 func collectModule(tenant map[string]*ast.Module) (*ast.Module, error) {
 	var b strings.Builder
-	b.WriteString("package " + collectPkg + "\n\n")
+	b.WriteString("package vargate.base\n\n")
 	seen := map[string]bool{}
 	names := make([]string, 0, len(tenant))
 	for name := range tenant {

@@ -167,3 +167,18 @@ func TestTest(t *testing.T) {
 		t.Errorf("results:\n%s\nwant:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 }
+
+func TestBaseRegoTests(t *testing.T) {
+	results, err := policy.BaseTests(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(results) == 0 {
+		t.Fatal("no base policy tests ran")
+	}
+	for _, r := range results {
+		if !r.Pass {
+			t.Errorf("%s %s: %s %s", r.Location, r.Name, r.Message, r.Output)
+		}
+	}
+}

@@ -37,6 +37,9 @@ email_tool if contains(input.call.tool, "mail")
 
 search_tool if contains(input.call.tool, "search")
 
+# Kinds of personal data that identify or locate a person.
+personal_kinds := {"email", "phone", "ip"}
+
 # expected(f) holds for personal data the tool needs to do its job.
 expected(f) if {
 	f.kind == "email"
@@ -45,8 +48,9 @@ expected(f) if {
 }
 
 # pii_findings are the findings the profile asks the policy to act on:
-# every kind but secrets (handled below at every level), minus the
-# expected ones.
+# every kind but secrets (acted on at every level), minus the expected
+# ones. The rules below test the same conditions inline, which is cheaper;
+# the set is here for tenant rules.
 pii_findings contains f if {
 	pii_detection
 	some f in input.pii
@@ -56,7 +60,10 @@ pii_findings contains f if {
 
 # --- deny -----------------------------------------------------------------
 
-deny contains "invalid_input: call.tool is missing" if not is_string(input.call.tool)
+deny contains "invalid_input: call.tool is missing" if not tool_given
+
+# (A helper, because `not is_string(x)` is undefined, not true, when x is.)
+tool_given if is_string(input.call.tool)
 
 deny contains sprintf("tool_not_allowed: tool %q is not in the agent's allowed_tools", [input.call.tool]) if {
 	not input.call.tool in input.agent.allowed_tools
@@ -74,13 +81,15 @@ deny contains sprintf("secret_in_arguments: argument %s contains a secret (%s)",
 
 deny contains sprintf("sensitive_data_in_search: argument %s of a search tool contains %s data", [f.path, f.kind]) if {
 	search_tool
-	some f in pii_findings
+	pii_detection
+	some f in input.pii
 	f.kind in sensitive_kinds
 }
 
 deny contains sprintf("anomaly_score: session anomaly score %v is at or above %v (%s)", [s, t, risk]) if {
-	t := anomaly_deny_at[risk]
 	s := input.session.anomaly_score
+	s >= 0.5 # the lowest deny threshold: most calls stop here (see base_test.rego)
+	t := anomaly_deny_at[risk]
 	s >= t
 }
 
@@ -92,30 +101,32 @@ require_approval contains sprintf("human_approval_required: tool %q matches requ
 }
 
 require_approval contains sprintf("sensitive_data: argument %s contains %s data (%s)", [f.path, f.kind, risk]) if {
-	risk != "permissive"
-	some f in pii_findings
+	some f in input.pii
 	f.kind in sensitive_kinds
+	pii_detection
+	risk != "permissive"
 }
 
 require_approval contains sprintf("personal_data: argument %s contains %s data (strict)", [f.path, f.kind]) if {
 	risk == "strict"
-	some f in pii_findings
-	not f.kind in sensitive_kinds
+	pii_detection
+	some f in input.pii
+	f.kind in personal_kinds
+	not expected(f)
 }
 
 require_approval contains sprintf("anomaly_score: session anomaly score %v is at or above %v (%s)", [s, t, risk]) if {
-	t := anomaly_approval_at[risk]
 	s := input.session.anomaly_score
+	s >= 0.3 # the lowest approval threshold: most calls stop here (see base_test.rego)
+	t := anomaly_approval_at[risk]
 	s >= t
 }
 
 # --- tenant rules and the result -----------------------------------------
 
-# Tenant deny and require_approval rules, gathered from every tenant
-# package by a module the compiler generates.
-deny contains r if some r in data.vargate.system.tenant.deny
-
-require_approval contains r if some r in data.vargate.system.tenant.require_approval
+# Tenant deny and require_approval rules join these sets through a module
+# the compiler generates in this package, one rule per tenant package that
+# defines them.
 
 # result is what the gateway queries. A call is denied if deny is not
 # empty, needs approval if require_approval is not empty, and is allowed
