@@ -1,11 +1,13 @@
 package sim_test
 
 import (
+	"bufio"
 	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
 
@@ -116,5 +118,44 @@ func TestErrorsDecodeIntoSDKError(t *testing.T) {
 	})
 	if ae := apiError(t, err); ae.StatusCode != 400 || ae.Type() != "invalid_request_error" || !strings.Contains(ae.Message, "not referenced") {
 		t.Errorf("unreferenced MCP server: %d %s %q", ae.StatusCode, ae.Type(), ae.Message)
+	}
+}
+
+// The stream is text/event-stream with event: lines and ping heartbeats.
+func TestStreamWireFormat(t *testing.T) {
+	f := newFixture(t, sim.Options{HeartbeatInterval: 5 * time.Millisecond})
+	ag := f.newAgent(t, "", false)
+	sess := f.newSession(t, ag.ID, "follow_up")
+	req, err := http.NewRequestWithContext(t.Context(), "GET", f.url+"/v1/sessions/"+sess.ID+"/events/stream", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header = http.Header{"X-Api-Key": {testKey}, "Anthropic-Version": {"2023-06-01"}, "Anthropic-Beta": {sim.BetaHeader}}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); ct != "text/event-stream" {
+		t.Errorf("Content-Type = %q, want text/event-stream", ct)
+	}
+	f.send(t, sess.ID, userMessage("hi"))
+	sc := bufio.NewScanner(resp.Body)
+	var sawPing, sawMessage bool
+	var last string
+	for sc.Scan() && !(sawPing && sawMessage) {
+		line := sc.Text()
+		switch {
+		case line == "event: ping":
+			sawPing = true
+		case line == "event: agent.message":
+			sawMessage = true
+		case strings.HasPrefix(line, "data: ") && !strings.HasPrefix(last, "event: "):
+			t.Fatalf("data line without an event: line before it: %q", last)
+		}
+		last = line
+	}
+	if !sawPing || !sawMessage {
+		t.Errorf("stream ended without a ping (%v) and an agent.message (%v)", sawPing, sawMessage)
 	}
 }
