@@ -45,7 +45,7 @@ func itoa(n int) string {
 // loadShellCorpus reads one command per line; malicious files start each
 // line with comma-separated labels and a space. A line ending in a
 // backslash continues on the next line.
-func loadShellCorpus(t *testing.T, file string, malicious bool) []sample {
+func loadShellCorpus(t testing.TB, file string, malicious bool) []sample {
 	t.Helper()
 	f, err := os.Open("testdata/" + file)
 	if err != nil {
@@ -86,7 +86,7 @@ func loadShellCorpus(t *testing.T, file string, malicious bool) []sample {
 }
 
 // loadToolCorpus reads tool-use events as JSON lines with optional labels.
-func loadToolCorpus(t *testing.T, file string, malicious bool) []sample {
+func loadToolCorpus(t testing.TB, file string, malicious bool) []sample {
 	t.Helper()
 	data, err := os.ReadFile("testdata/" + file)
 	if err != nil {
@@ -110,7 +110,7 @@ func loadToolCorpus(t *testing.T, file string, malicious bool) []sample {
 	return out
 }
 
-func loadCorpus(t *testing.T) (malicious, benign []sample) {
+func loadCorpus(t testing.TB) (malicious, benign []sample) {
 	malicious = append(loadShellCorpus(t, "shell_malicious.txt", true), loadToolCorpus(t, "tools_malicious.jsonl", true)...)
 	benign = append(loadShellCorpus(t, "shell_benign.txt", false), loadToolCorpus(t, "tools_benign.jsonl", false)...)
 	return malicious, benign

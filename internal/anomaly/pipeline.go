@@ -117,7 +117,7 @@ func (s *scan) pipeline(st *syntax.Stmt) []*call {
 			calls = append(calls, c)
 		}
 	}
-	s.pipelineRules(stages)
+	s.pipelineRules(stages, s.text(st))
 	if len(calls) != len(stages) {
 		return nil
 	}
@@ -232,30 +232,28 @@ func isNetworkSink(c *call) bool {
 }
 
 // pipelineRules judges what flows between the stages of a pipeline.
-func (s *scan) pipelineRules(stages []stage) {
+func (s *scan) pipelineRules(stages []stage, ev string) {
 	for j := range stages {
 		sink := stages[j].c
 		execSink := stages[j].loopExec || sink != nil && readsScriptFromStdin(sink)
 		if execSink {
-			s.execSink(stages, j)
+			s.execSink(stages, j, ev)
 		}
 		if sink != nil && isNetworkSink(sink) && j > 0 {
-			s.networkSink(stages, j)
+			s.networkSink(stages, j, ev)
 		}
 		if sink != nil && sink.name == "crontab" && (sink.arg(1) == "-" || len(sink.rest()) == 0) && j > 0 {
 			text, known := sink.pipeIn()
-			s.persistence(sink, writeInfo{CategoryPersistence, SeverityMedium, "the user's cron table", writeCron}, "crontab", text, known && text != "")
+			c := *sink
+			c.evidence = ev
+			s.persistence(&c, writeInfo{CategoryPersistence, SeverityMedium, "the user's cron table", writeCron}, "crontab", text, known && text != "")
 		}
 	}
 }
 
 // execSink judges data piped into a shell or interpreter.
-func (s *scan) execSink(stages []stage, j int) {
+func (s *scan) execSink(stages []stage, j int, ev string) {
 	sink := stages[j].c
-	ev := ""
-	if sink != nil {
-		ev = sink.evidence
-	}
 	decoded, downloaded, reverse := false, false, false
 	var host hostInfo
 	for i := j - 1; i >= 0; i-- {
@@ -266,9 +264,6 @@ func (s *scan) execSink(stages []stage, j int) {
 		for _, p := range calls {
 			if dl, h := s.isDownloader(p); dl && !downloaded {
 				downloaded, host = true, h
-				if ev == "" {
-					ev = p.evidence
-				}
 			}
 			if s.netClient(p) {
 				reverse = true
@@ -314,19 +309,16 @@ func (s *scan) execSink(stages []stage, j int) {
 }
 
 // networkSink judges data piped into a network client.
-func (s *scan) networkSink(stages []stage, j int) {
+func (s *scan) networkSink(stages []stage, j int, ev string) {
 	sink := stages[j].c
 	host := s.sinkHost(sink)
 	sensitive := SeverityNone
 	archive := false
 	for i := 0; i < j; i++ {
 		st := stages[i]
-		if m := s.f.max(CategoryCredentialAccess, st.flagFrom); st.flagTo > st.flagFrom && m > sensitive {
-			// only findings of that stage count
-			for _, g := range s.f.flags[st.flagFrom:min(st.flagTo, len(s.f.flags))] {
-				if g.Category == CategoryCredentialAccess && g.Severity > sensitive {
-					sensitive = g.Severity
-				}
+		for _, g := range s.f.flags[min(st.flagFrom, len(s.f.flags)):min(st.flagTo, len(s.f.flags))] {
+			if g.Category == CategoryCredentialAccess && g.Severity > sensitive {
+				sensitive = g.Severity
 			}
 		}
 		if c := st.c; c != nil {
@@ -343,7 +335,7 @@ func (s *scan) networkSink(stages []stage, j int) {
 	}
 	if !host.untrusted() && host.class != hostNone {
 		if sensitive >= SeverityMedium && host.class != hostLocal {
-			s.flag(CategoryExfiltration, SeverityMedium, sink.evidence, "sends credentials to "+host.describe())
+			s.flag(CategoryExfiltration, SeverityMedium, ev, "sends credentials to "+host.describe())
 		}
 		return
 	}
@@ -360,7 +352,7 @@ func (s *scan) networkSink(stages []stage, j int) {
 			sev = SeverityCritical
 		}
 	}
-	s.flag(CategoryExfiltration, min(sev, SeverityCritical), sink.evidence, "pipes data to "+host.describe())
+	s.flag(CategoryExfiltration, min(sev, SeverityCritical), ev, "pipes data to "+host.describe())
 }
 
 // sinkHost returns the destination of a network client.

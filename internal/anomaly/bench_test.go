@@ -1,0 +1,72 @@
+package anomaly_test
+
+import (
+	"encoding/json"
+	"testing"
+	"time"
+
+	"github.com/vargate/vargate/internal/anomaly"
+)
+
+type benchEvent struct {
+	tool  string
+	input json.RawMessage
+}
+
+func benchEvents(b *testing.B, which string) []benchEvent {
+	malicious, benign := loadCorpus(b)
+	var samples []sample
+	switch which {
+	case "benign":
+		samples = benign
+	case "malicious":
+		samples = malicious
+	default:
+		samples = append(malicious, benign...)
+	}
+	out := make([]benchEvent, len(samples))
+	for i, s := range samples {
+		out[i] = benchEvent{s.tool, s.input}
+	}
+	return out
+}
+
+// BenchmarkAnalyze measures events per second through the detector and
+// the session score: JSON decoding of the input, shell parsing, rules and
+// scoring, cycling through the labelled corpus.
+func BenchmarkAnalyze(b *testing.B) {
+	for _, which := range []string{"corpus", "benign", "malicious"} {
+		b.Run(which, func(b *testing.B) {
+			events := benchEvents(b, which)
+			d := anomaly.New(anomaly.Config{AllowedDomains: corpusAllowedDomains})
+			score := anomaly.NewSessionScore(anomaly.RiskStandard)
+			now := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := range b.N {
+				ev := events[i%len(events)]
+				v := d.Analyze(ev.tool, ev.input)
+				score.Add(v, now.Add(time.Duration(i)*time.Millisecond))
+			}
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+		})
+	}
+}
+
+// BenchmarkAnalyzeParallel runs the corpus through one shared Detector
+// from all CPUs, as concurrent session consumers would.
+func BenchmarkAnalyzeParallel(b *testing.B) {
+	events := benchEvents(b, "corpus")
+	d := anomaly.New(anomaly.Config{AllowedDomains: corpusAllowedDomains})
+	b.ReportAllocs()
+	b.ResetTimer()
+	b.RunParallel(func(pb *testing.PB) {
+		i := 0
+		for pb.Next() {
+			ev := events[i%len(events)]
+			d.Analyze(ev.tool, ev.input)
+			i++
+		}
+	})
+	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "events/s")
+}
