@@ -41,6 +41,7 @@ func commands() []command {
 		{"policy", "test policy modules locally", runPolicy},
 		{"vault", "rotate the credential vault's key-encryption key", runVault},
 		{"sim", "run the local Managed Agents API simulator", runSim},
+		{"anomaly", "score built-in tool calls (JSON lines on stdin) with the anomaly rules", runAnomaly},
 		{"version", "print the version", runVersion},
 	}
 }
