@@ -1,0 +1,247 @@
+package agent
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+
+	"github.com/vargate/vargate"
+	"github.com/vargate/vargate/internal/audit"
+)
+
+// Auditor appends to the tenant's audit trail; *audit.Log implements it.
+type Auditor interface {
+	Append(ctx context.Context, rec audit.Record) (audit.Record, error)
+}
+
+// auditTimeout bounds an audit write that must outlive the request.
+const auditTimeout = 10 * time.Second
+
+// Service creates, versions and archives configurations. Set the exported
+// fields (New fills them), then use it from any goroutine.
+type Service struct {
+	Store Store
+	// Audit receives a control_plane record for every change.
+	Audit Auditor
+	Now   vargate.Clock
+}
+
+// New returns a Service over store that audits to log.
+func New(store Store, log Auditor) *Service {
+	return &Service{Store: store, Audit: log, Now: func() time.Time { return time.Now().UTC() }}
+}
+
+func invalid(field, format string, args ...any) error { return vargate.Invalid(field, format, args...) }
+
+// Create validates p over the defaults and stores version 1. actor is the
+// key ID of the caller, for the audit trail.
+func (s *Service) Create(ctx context.Context, tenantID, actor string, p Params) (Config, error) {
+	c := defaults()
+	p.apply(&c)
+	now := s.Now().UTC().Truncate(time.Microsecond)
+	c.ID = vargate.NewID("agent-", 6)
+	c.TenantID = tenantID
+	c.Version = 1
+	c.CreatedAt, c.UpdatedAt, c.CreatedBy = now, now, actor
+	if err := c.Validate(); err != nil {
+		return Config{}, err
+	}
+	if err := s.checkParent(ctx, c); err != nil {
+		return Config{}, err
+	}
+	if err := s.Store.Create(ctx, c); err != nil {
+		return Config{}, err
+	}
+	if err := s.audit(ctx, "agent.created", actor, c); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// Get returns the current version of the tenant's configuration.
+func (s *Service) Get(ctx context.Context, tenantID, id string) (Config, error) {
+	return s.Store.Get(ctx, tenantID, id)
+}
+
+// GetVersion returns one version of the tenant's configuration.
+func (s *Service) GetVersion(ctx context.Context, tenantID, id string, version int) (Config, error) {
+	return s.Store.GetVersion(ctx, tenantID, id, version)
+}
+
+// List returns the tenant's configurations, newest first.
+func (s *Service) List(ctx context.Context, tenantID string, f Filter) ([]Config, error) {
+	return s.Store.List(ctx, tenantID, f)
+}
+
+// Update applies p to the current version and stores the result as the
+// next version. Sessions already running keep the version they pinned.
+// An archived configuration cannot be updated.
+func (s *Service) Update(ctx context.Context, tenantID, id, actor string, p Params) (Config, error) {
+	cur, err := s.Store.Get(ctx, tenantID, id)
+	if err != nil {
+		return Config{}, err
+	}
+	if cur.Archived() {
+		return Config{}, vargate.Errorf(vargate.KindConflict, "agent %s is archived", id)
+	}
+	next := cur
+	p.apply(&next)
+	next.Version = cur.Version + 1
+	next.UpdatedAt = s.Now().UTC().Truncate(time.Microsecond)
+	next.CreatedBy = actor
+	if err := next.Validate(); err != nil {
+		return Config{}, err
+	}
+	if err := s.checkParent(ctx, next); err != nil {
+		return Config{}, err
+	}
+	if err := s.Store.Update(ctx, next); err != nil {
+		return Config{}, err
+	}
+	if err := s.audit(ctx, "agent.updated", actor, next); err != nil {
+		return next, err
+	}
+	return next, nil
+}
+
+// Archive stops new sessions of the configuration; running sessions go on.
+// Archiving twice is not an error.
+func (s *Service) Archive(ctx context.Context, tenantID, id, actor string) (Config, error) {
+	cur, err := s.Store.Get(ctx, tenantID, id)
+	if err != nil {
+		return Config{}, err
+	}
+	if cur.Archived() {
+		return cur, nil
+	}
+	c, err := s.Store.Archive(ctx, tenantID, id, s.Now().UTC().Truncate(time.Microsecond))
+	if err != nil {
+		return Config{}, err
+	}
+	if err := s.audit(ctx, "agent.archived", actor, c); err != nil {
+		return c, err
+	}
+	return c, nil
+}
+
+// Chain returns the configurations from the root of c's delegation chain
+// down to c itself (c last), reading the current version of each
+// ancestor. It fails if an ancestor is missing or archived, if the chain
+// loops, or if c sits deeper below an ancestor than that ancestor's
+// max_delegation_depth allows.
+func (s *Service) Chain(ctx context.Context, c Config) ([]Config, error) {
+	chain := []Config{c}
+	seen := map[string]bool{c.ID: true}
+	for cur := c; cur.ParentAgentID != ""; {
+		if seen[cur.ParentAgentID] {
+			return nil, invalid("parent_agent_id", "agent %s would be its own ancestor", c.ID)
+		}
+		if len(chain) > MaxDelegationDepth {
+			return nil, invalid("parent_agent_id", "delegation chain deeper than %d", MaxDelegationDepth)
+		}
+		parent, err := s.Store.Get(ctx, c.TenantID, cur.ParentAgentID)
+		if err != nil {
+			if vargate.IsKind(err, vargate.KindNotFound) {
+				return nil, invalid("parent_agent_id", "agent %s does not exist in this tenant", cur.ParentAgentID)
+			}
+			return nil, err
+		}
+		if parent.Archived() {
+			return nil, invalid("parent_agent_id", "agent %s is archived", parent.ID)
+		}
+		seen[parent.ID] = true
+		chain = append(chain, parent)
+		cur = parent
+	}
+	// chain is c, parent, grandparent, …; the ancestor at index i is i
+	// levels above c.
+	for i := 1; i < len(chain); i++ {
+		if a := chain[i]; i > a.MaxDelegationDepth {
+			return nil, invalid("parent_agent_id", "agent %s would sit %d levels below agent %s, whose max_delegation_depth is %d",
+				c.ID, i, a.ID, a.MaxDelegationDepth)
+		}
+	}
+	for i, j := 0, len(chain)-1; i < j; i, j = i+1, j-1 {
+		chain[i], chain[j] = chain[j], chain[i]
+	}
+	return chain, nil
+}
+
+// checkParent checks c's parent chain when c has a parent.
+func (s *Service) checkParent(ctx context.Context, c Config) error {
+	if c.ParentAgentID == "" {
+		return nil
+	}
+	if c.ParentAgentID == c.ID {
+		return invalid("parent_agent_id", "an agent cannot be its own parent")
+	}
+	_, err := s.Chain(ctx, c)
+	return err
+}
+
+// audit writes the change as a control_plane record with the whole
+// version in Detail. It outlives a client that disconnects: the change is
+// already committed, so its record must be written.
+func (s *Service) audit(ctx context.Context, event, actor string, c Config) error {
+	if s.Audit == nil {
+		return nil
+	}
+	detail, err := json.Marshal(map[string]any{"event": event, "agent": Document(c)})
+	if err != nil {
+		return err
+	}
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), auditTimeout)
+	defer cancel()
+	_, err = s.Audit.Append(actx, audit.Record{
+		TenantID: c.TenantID, Time: s.Now(), Source: audit.SourceControlPlane,
+		AgentID: c.ID, Decision: event, Actor: actor, Detail: detail,
+	})
+	if err != nil {
+		return vargate.Wrap(vargate.KindUnavailable, err,
+			"agent %s version %d was saved, but its audit record could not be written", c.ID, c.Version)
+	}
+	return nil
+}
+
+// Document is the JSON form of a configuration as the API shows it and
+// the audit trail records it (the setup guide's field names).
+func Document(c Config) map[string]any {
+	network := map[string]any{"type": c.GovernanceProfile.Network}
+	if c.GovernanceProfile.Network == NetworkLimited {
+		network["allowed_domains"] = nonNil(c.GovernanceProfile.AllowedDomains)
+	}
+	var parent any
+	if c.ParentAgentID != "" {
+		parent = c.ParentAgentID
+	}
+	return map[string]any{
+		"id":                     c.ID,
+		"tenant_id":              c.TenantID,
+		"version":                c.Version,
+		"name":                   c.Name,
+		"anthropic_model":        c.AnthropicModel,
+		"system_prompt":          c.SystemPrompt,
+		"allowed_tools":          nonNil(c.AllowedTools),
+		"require_human_approval": nonNil(c.RequireHumanApproval),
+		"max_session_hours":      c.MaxSessionHours,
+		"max_daily_sessions":     c.MaxDailySessions,
+		"max_delegation_depth":   c.MaxDelegationDepth,
+		"governance_profile": map[string]any{
+			"risk_level":     c.GovernanceProfile.RiskLevel,
+			"pii_detection":  c.GovernanceProfile.PIIDetection,
+			"network_access": network,
+		},
+		"parent_agent_id":        parent,
+		"governed_builtin_tools": nonNil(c.GovernedBuiltinTools),
+		"created_at":             c.CreatedAt,
+		"updated_at":             c.UpdatedAt,
+		"archived_at":            c.ArchivedAt,
+	}
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
