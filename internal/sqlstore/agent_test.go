@@ -28,7 +28,7 @@ func TestAgentStore(t *testing.T) {
 			AnthropicModel: "claude-sonnet-4-6", SystemPrompt: "You research.",
 			AllowedTools: []string{"vargate_web_search", "vargate_send_email"}, RequireHumanApproval: []string{"vargate_send_*"},
 			MaxSessionHours: 2.5, MaxDailySessions: 20, MaxDelegationDepth: 2,
-			GovernanceProfile: agent.GovernanceProfile{RiskLevel: "strict", PIIDetection: true, Network: "limited", AllowedDomains: []string{"*.example.com"}},
+			GovernanceProfile:    agent.GovernanceProfile{RiskLevel: "strict", PIIDetection: true, Network: "limited", AllowedDomains: []string{"*.example.com"}},
 			GovernedBuiltinTools: []string{"bash"}, CreatedAt: at, UpdatedAt: at, CreatedBy: "key-1",
 		}
 		if err := s.Create(ctx, v1); err != nil {
