@@ -1,0 +1,28 @@
+// Package approval owns the human-approval queue: a tool call that policy
+// sends to a human is queued here as an Action bound to the exact call
+// (session, agent, tool, arguments and their digest, policy version and
+// decision ID), and runs exactly once if a human approves it, never if not.
+//
+// States move only forward:
+//
+//	pending → approved → executing → executed | failed
+//	pending → rejected | expired
+//
+// Every move is one conditional update in the store (compare-and-set on
+// the status), so of concurrent deciders exactly one wins and the others
+// get a conflict. An approved action is marked executing — with a lease —
+// before the Executor is called; an action found executing after its
+// lease ran out (the gateway died mid-call) is marked failed with the
+// outcome unknown, never run again.
+//
+// Each move also writes an event row. The event is the outbox of the
+// move's side effects — an audit record (source approval), a webhook, and
+// for settled actions of a session a message through SessionNotifier — so
+// that a crash between the commit and a side effect is repaired by the
+// sweeper rather than lost.
+//
+// It imports the root package and internal/audit (for the record type).
+// The Executor (internal/govern), SessionNotifier (internal/session),
+// Emitter (internal/webhook) and Sealer (internal/vault) are interfaces
+// wired in by cmd; it must not import those packages or any adapter.
+package approval
