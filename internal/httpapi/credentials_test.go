@@ -211,6 +211,20 @@ func TestCredentialsAPI(t *testing.T) {
 	if _, err := e.vault.Use(t.Context(), e.tenA, "anthropic", "", vault.Purpose{ActionID: "a1"}); !vargate.IsKind(err, vargate.KindNotFound) {
 		t.Errorf("use after delete: %v", err)
 	}
+	// Changes are audited with the API key that made them.
+	var recs []vault.Access
+	dec := json.NewDecoder(bytes.NewReader(e.audit.buf.Bytes()))
+	for dec.More() {
+		var a vault.Access
+		if err := dec.Decode(&a); err != nil {
+			t.Fatal(err)
+		}
+		recs = append(recs, a)
+	}
+	if len(recs) == 0 || recs[0].Op != vault.OpRegister || !strings.HasPrefix(recs[0].Actor, "key-") ||
+		recs[len(recs)-1].Op != vault.OpDelete || recs[len(recs)-1].Actor != recs[0].Actor {
+		t.Errorf("audit records = %+v, want register … delete by the admin key", recs)
+	}
 	if status, _ := e.do(t, "a-admin", "GET", "/credentials/cred-nope", ""); status != http.StatusNotFound {
 		t.Errorf("unknown id: %d", status)
 	}

@@ -44,7 +44,8 @@ type Purpose struct {
 	// SessionID is the managed-agent session, if any.
 	SessionID string
 	// Actor is who triggered the use: the agent ID or key ID of the
-	// principal, or "system" for the gateway's own calls.
+	// principal, or "system" for the gateway's own calls. When empty, the
+	// key ID of the principal in the context is recorded.
 	Actor string
 }
 
@@ -367,6 +368,12 @@ func (v *Vault) openFailed(ctx context.Context, m Metadata, err error) error {
 func (v *Vault) audit(ctx context.Context, op Op, m Metadata, src Source, p Purpose) error {
 	if v.Auditor == nil {
 		return vargate.Errorf(vargate.KindUnavailable, "credential audit is not configured")
+	}
+	if p.Actor == "" {
+		// Register and Delete come from an authenticated request.
+		if pr, ok := vargate.FromContext(ctx); ok {
+			p.Actor = pr.KeyID
+		}
 	}
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
