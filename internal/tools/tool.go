@@ -1,0 +1,234 @@
+package tools
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"github.com/google/jsonschema-go/jsonschema"
+
+	"github.com/vargate/vargate"
+	"github.com/vargate/vargate/internal/audit"
+	"github.com/vargate/vargate/internal/vault"
+)
+
+// Names of the built-in tools.
+const (
+	WebSearch      = "vargate_web_search"
+	SendEmail      = "vargate_send_email"
+	ReadDatabase   = "vargate_read_database"
+	HTTPRequest    = "vargate_http_request"
+	ApprovalStatus = "vargate_approval_status"
+)
+
+// ReservedPrefix starts every built-in tool name; tenant tools may not use it.
+const ReservedPrefix = "vargate_"
+
+// Tool is one governed tool: what an agent sees in tools/list and the
+// connector that runs it.
+type Tool struct {
+	Name        string
+	Title       string
+	Description string
+	// Schema is the JSON Schema (2020-12) of the arguments, an object.
+	Schema *jsonschema.Schema
+	// ReadOnly says the tool does not change anything outside the gateway.
+	ReadOnly bool
+	// Tenant is set for a tool declared by a tenant.
+	Tenant bool
+	// Summary describes a call in a few words for people ("send an e-mail
+	// to bob@example.com"); optional.
+	Summary   func(args json.RawMessage) string
+	Connector Connector
+
+	resolved *jsonschema.Resolved
+}
+
+// NewTool returns a tool with its schema resolved for validation.
+func NewTool(t Tool) (*Tool, error) {
+	if t.Schema == nil || t.Schema.Type != "object" {
+		return nil, fmt.Errorf("tool %s: the input schema must be an object schema", t.Name)
+	}
+	if t.Connector == nil {
+		return nil, fmt.Errorf("tool %s: no connector", t.Name)
+	}
+	r, err := t.Schema.Resolve(nil)
+	if err != nil {
+		return nil, fmt.Errorf("tool %s: resolve input schema: %w", t.Name, err)
+	}
+	t.resolved = r
+	return &t, nil
+}
+
+// Validate checks args against the tool's schema and, when the connector
+// has its own checks (Validator), against those. Failures are KindInvalid
+// with a message for the agent.
+func (t *Tool) Validate(c *Call) error {
+	var v any
+	dec := json.NewDecoder(bytes.NewReader(c.Args))
+	if err := dec.Decode(&v); err != nil {
+		return vargate.Invalid("arguments", "not valid JSON")
+	}
+	m, ok := v.(map[string]any)
+	if !ok {
+		return vargate.Invalid("arguments", "must be a JSON object")
+	}
+	if err := t.resolved.Validate(m); err != nil {
+		return vargate.Invalid("arguments", "%s", schemaMessage(err))
+	}
+	if val, ok := t.Connector.(Validator); ok {
+		return val.Validate(c)
+	}
+	return nil
+}
+
+// schemaMessage shortens a jsonschema validation error: it names the
+// failing keyword and property but never repeats a long value.
+func schemaMessage(err error) string {
+	msg := err.Error()
+	msg = strings.TrimPrefix(msg, "validating root: ")
+	if len(msg) > 300 {
+		msg = msg[:300] + "…"
+	}
+	return msg
+}
+
+// Connector carries out a call that was allowed.
+type Connector interface {
+	Call(ctx context.Context, c *Call) (Result, error)
+}
+
+// Validator is implemented by connectors with checks beyond the schema,
+// run before the policy decides (and again by Call, since an approved call
+// runs later, under the configuration of that time).
+type Validator interface {
+	Validate(c *Call) error
+}
+
+// ConnectorFunc adapts a function to Connector.
+type ConnectorFunc func(ctx context.Context, c *Call) (Result, error)
+
+// Call implements Connector.
+func (f ConnectorFunc) Call(ctx context.Context, c *Call) (Result, error) { return f(ctx, c) }
+
+// Call is one tool call as a connector sees it.
+type Call struct {
+	TenantID  string
+	AgentID   string
+	SessionID string
+	// ActionID identifies the call in the audit trail; credentials are
+	// used for it.
+	ActionID string
+	// Actor is the key or session token that made the call.
+	Actor string
+	Tool  string
+	// Args is the JSON object of arguments, already schema-valid.
+	Args json.RawMessage
+	// AllowedDomains are the hosts vargate_http_request may reach: the
+	// agent configuration's governance_profile.allowed_domains.
+	AllowedDomains []string
+}
+
+// purpose is why a credential is used for this call.
+func (c *Call) purpose() vault.Purpose {
+	actor := c.AgentID
+	if actor == "" {
+		actor = c.Actor
+	}
+	return vault.Purpose{ActionID: c.ActionID, SessionID: c.SessionID, Actor: actor}
+}
+
+// Result is what a connector returns: Structured becomes the MCP result's
+// structuredContent and, as JSON, its text (unless Text is set).
+type Result struct {
+	Structured json.RawMessage
+	Text       string
+	// IsError marks a result that reports a failure of the target (an
+	// HTTP tool answering 500, say) rather than an answer.
+	IsError bool
+}
+
+// JSONResult marshals v into a Result.
+func JSONResult(v any) (Result, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return Result{}, fmt.Errorf("encode result: %w", err)
+	}
+	return Result{Structured: b}, nil
+}
+
+// Credentials releases a tenant's credential for one use (vault.Vault).
+type Credentials interface {
+	Use(ctx context.Context, tenantID, toolID, name string, p vault.Purpose) (vault.Secret, error)
+}
+
+// Auditor appends to the audit trail (audit.Log).
+type Auditor interface {
+	Append(ctx context.Context, rec audit.Record) (audit.Record, error)
+}
+
+// Failed returns an error for a call the target could not carry out; the
+// message is shown to the agent, err goes only to the log.
+func Failed(err error, format string, args ...any) error {
+	return vargate.Wrap(vargate.KindUpstream, err, format, args...)
+}
+
+// errNoCredential says a tool needs a credential the tenant has not
+// registered.
+func errNoCredential(toolID string) error {
+	return vargate.Errorf(vargate.KindUnavailable, "no credential is registered for %s: register one with tool_id %q", toolID, toolID)
+}
+
+// useCredential releases the tenant's credential for toolID, translating
+// "not found" into a message that says what to register.
+func useCredential(ctx context.Context, creds Credentials, c *Call, toolID, name string) (vault.Secret, error) {
+	if creds == nil {
+		return vault.Secret{}, errNoCredential(toolID)
+	}
+	s, err := creds.Use(ctx, c.TenantID, toolID, name, c.purpose())
+	if vargate.IsKind(err, vargate.KindNotFound) {
+		return vault.Secret{}, errNoCredential(toolID)
+	}
+	return s, err
+}
+
+var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
+
+// ValidName reports whether name is acceptable as a tool name: 1–64 lower
+// case letters, digits and '_', starting with a letter.
+func ValidName(name string) bool { return nameRE.MatchString(name) }
+
+// schemaFor infers the JSON Schema of an input type and lets edit adjust
+// it. It panics on a type that has no schema: inputs are fixed at compile
+// time.
+func schemaFor[T any](edit func(s *jsonschema.Schema)) *jsonschema.Schema {
+	s, err := jsonschema.For[T](nil)
+	if err != nil {
+		panic(err)
+	}
+	if edit != nil {
+		edit(s)
+	}
+	return s
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// decodeArgs unmarshals schema-valid arguments into an input struct.
+func decodeArgs(args json.RawMessage, v any) error {
+	if err := json.Unmarshal(args, v); err != nil {
+		return vargate.Invalid("arguments", "%v", err)
+	}
+	return nil
+}
+
+// isKind reports whether err is an *vargate.Error (a failure with a
+// message fit for the agent).
+func isKind(err error) bool {
+	var ve *vargate.Error
+	return errors.As(err, &ve)
+}
