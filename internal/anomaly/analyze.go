@@ -39,8 +39,11 @@ func (s *scan) analyzeCall(c *call) {
 			s.nested(content, "script written to "+c.args[0].s)
 		}
 	}
-	if hiddenOrTemp(c.args[0].s) && !strings.HasPrefix(c.args[0].s, "/tmp/go-build") {
-		s.flag(CategoryObfuscation, SeverityMedium, c.evidence, "runs a program from a temporary directory or hidden file")
+	switch p := c.args[0].s; {
+	case hiddenFile(p):
+		s.flag(CategoryObfuscation, SeverityMedium, c.evidence, "runs a hidden program ("+p+")")
+	case inTempDir(p) && !strings.HasPrefix(p, "/tmp/go-build"):
+		s.flag(CategoryObfuscation, SeverityLow, c.evidence, "runs a program from a temporary directory ("+p+")")
 	}
 	if p := cleanPathArg(c.args[0].s); strings.Contains(c.args[0].s, "/") {
 		if h, ok := s.st.downloads[p]; ok {
@@ -224,6 +227,13 @@ func (s *scan) readPath(c *call, p string, role pathRole, w *word) {
 		return
 	}
 	sev := info.sev
+	if s.inSubst > 0 {
+		// captured, not displayed: where the output goes decides
+		s.substRead = max(s.substRead, sev)
+		if sev > SeverityLow {
+			sev--
+		}
+	}
 	switch role {
 	case roleNeutral:
 		sev = SeverityLow
@@ -264,6 +274,9 @@ func (s *scan) checkSecretPrint(c *call) {
 		for _, a := range c.rest() {
 			if a.w != nil {
 				names = append(names, a.w.secretVars...)
+				if a.w.substReads >= SeverityMedium {
+					names = append(names, "(file read by a command substitution)")
+				}
 			}
 		}
 	case "printenv":

@@ -229,6 +229,26 @@ func (s *scan) unwrap(c *call) {
 				return
 			}
 			c.sudo = c.sudo || !nonRoot
+			for i < len(c.args) {
+				a := c.args[i].s
+				eq := strings.IndexByte(a, '=')
+				if eq <= 0 || !syntax.ValidName(a[:eq]) {
+					break
+				}
+				var w word
+				if c.args[i].w != nil {
+					w = *c.args[i].w
+				}
+				w.s = a[eq+1:]
+				c.env = append(c.env, envAssign{a[:eq], w})
+				s.assign(a[:eq], w, false, c.evidence)
+				i++
+			}
+			if i >= len(c.args) {
+				c.name = name
+				c.sudo = !nonRoot
+				return
+			}
 			restStart = i
 		case "pkexec":
 			c.sudo = true

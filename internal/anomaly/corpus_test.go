@@ -176,33 +176,37 @@ const (
 )
 
 func TestHoldout(t *testing.T) {
-	samples := loadShellCorpus(t, "holdout_shell.txt", true)
-	d := anomaly.New(anomaly.Config{AllowedDomains: corpusAllowedDomains})
-	var tp, fn, fp, tn int
-	for _, s := range samples {
-		benign := len(s.labels) == 1 && s.labels[0] == "benign"
-		v := d.Analyze(s.tool, s.input)
-		switch {
-		case benign && v.Flagged():
-			fp++
-			t.Logf("false positive: %s\n\tgot %+v", s, v.Flags)
-		case benign:
-			tn++
-		case v.Flagged():
-			tp++
-		default:
-			fn++
-			t.Logf("missed: %s\n\tgot %s %+v", s, v.Severity, v.Flags)
-		}
-	}
-	precision := float64(tp) / float64(max(tp+fp, 1))
-	recall := float64(tp) / float64(max(tp+fn, 1))
-	t.Logf("holdout: %d malicious, %d benign; TP=%d FN=%d FP=%d TN=%d; precision=%.3f recall=%.3f",
-		tp+fn, fp+tn, tp, fn, fp, tn, precision, recall)
-	if precision < minHoldoutPrecision {
-		t.Errorf("holdout precision = %.3f, want >= %.2f", precision, minHoldoutPrecision)
-	}
-	if recall < minHoldoutRecall {
-		t.Errorf("holdout recall = %.3f, want >= %.2f", recall, minHoldoutRecall)
+	for _, file := range []string{"holdout_shell.txt", "holdout2_shell.txt"} {
+		t.Run(file, func(t *testing.T) {
+			samples := loadShellCorpus(t, file, true)
+			d := anomaly.New(anomaly.Config{AllowedDomains: corpusAllowedDomains})
+			var tp, fn, fp, tn int
+			for _, s := range samples {
+				benign := len(s.labels) == 1 && s.labels[0] == "benign"
+				v := d.Analyze(s.tool, s.input)
+				switch {
+				case benign && v.Flagged():
+					fp++
+					t.Logf("false positive: %s\n\tgot %+v", s, v.Flags)
+				case benign:
+					tn++
+				case v.Flagged():
+					tp++
+				default:
+					fn++
+					t.Logf("missed: %s\n\tgot %s %+v", s, v.Severity, v.Flags)
+				}
+			}
+			precision := float64(tp) / float64(max(tp+fp, 1))
+			recall := float64(tp) / float64(max(tp+fn, 1))
+			t.Logf("%s: %d malicious, %d benign; TP=%d FN=%d FP=%d TN=%d; precision=%.3f recall=%.3f",
+				file, tp+fn, fp+tn, tp, fn, fp, tn, precision, recall)
+			if precision < minHoldoutPrecision {
+				t.Errorf("holdout precision = %.3f, want >= %.2f", precision, minHoldoutPrecision)
+			}
+			if recall < minHoldoutRecall {
+				t.Errorf("holdout recall = %.3f, want >= %.2f", recall, minHoldoutRecall)
+			}
+		})
 	}
 }

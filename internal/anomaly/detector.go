@@ -2,6 +2,7 @@ package anomaly
 
 import (
 	"encoding/json"
+	"sort"
 	"strings"
 	"sync"
 
@@ -226,8 +227,8 @@ func (d *Detector) generic(f *findings, tool string, in map[string]any) {
 		budget--
 		switch v := v.(type) {
 		case map[string]any:
-			for k, x := range v {
-				walk(strings.ToLower(k), x, depth+1)
+			for _, k := range sortedKeys(v) {
+				walk(strings.ToLower(k), v[k], depth+1)
 			}
 		case []any:
 			for _, x := range v {
@@ -237,9 +238,18 @@ func (d *Detector) generic(f *findings, tool string, in map[string]any) {
 			d.genericString(f, key, v, readTool)
 		}
 	}
-	for k, v := range in {
-		walk(strings.ToLower(k), v, 0)
+	for _, k := range sortedKeys(in) {
+		walk(strings.ToLower(k), in[k], 0)
 	}
+}
+
+func sortedKeys(m map[string]any) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	return keys
 }
 
 func (d *Detector) genericString(f *findings, key, v string, readTool bool) {

@@ -179,8 +179,8 @@ func findRoots(c *call) []string {
 	return roots
 }
 
-// secretNamePatterns are file names that find/glob searches for when
-// hunting credentials.
+// huntsSecrets reports whether a find/glob name pattern looks for
+// credential files, and how severe that search is.
 func huntsSecrets(pattern string) (Severity, bool) {
 	p := strings.ToLower(strings.Trim(pattern, `"'*/`))
 	switch {

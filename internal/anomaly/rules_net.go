@@ -471,10 +471,9 @@ func (s *scan) ruleURLs(c *call) {
 		}
 		s.checkURL(c, u, rep)
 	}
-	if ok, h := s.isDownloader(c); ok {
-		s.obs.download, s.obs.downloadHost = true, h
+	if ok, _ := s.isDownloader(c); ok {
+		s.obs.download, s.obs.downloadHost = true, host
 	}
-	_ = host
 }
 
 // ncHostPorts returns the host and port arguments of an nc command.

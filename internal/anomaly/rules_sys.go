@@ -63,7 +63,7 @@ func (s *scan) commandRules(c *call) {
 		s.ruleEval(c)
 	case "source", ".":
 		s.ruleSource(c)
-	case "python", "python2", "python3", "pypy", "pypy3", "perl", "ruby", "node", "nodejs", "bun", "deno", "php", "lua", "luajit", "Rscript", "osascript", "tclsh":
+	case "python", "python2", "python3", "pypy", "pypy3", "perl", "ruby", "node", "nodejs", "bun", "php", "lua", "luajit", "Rscript", "osascript", "tclsh":
 		s.ruleInterpreter(c)
 	case "awk", "gawk", "mawk", "nawk":
 		s.ruleAwk(c)
@@ -158,7 +158,7 @@ func (s *scan) commandRules(c *call) {
 		s.ruleGcloud(c)
 	case "az":
 		if c.arg(1) == "account" && c.arg(2) == "get-access-token" {
-			s.flag(CategoryCredentialAccess, SeverityHigh, c.evidence, "prints an Azure access token")
+			s.printsSecret(c, SeverityHigh, "prints an Azure access token")
 		}
 		if c.arg(1) == "group" && c.arg(2) == "delete" {
 			s.flag(CategoryDestructive, SeverityHigh, c.evidence, "deletes an Azure resource group")
@@ -175,7 +175,7 @@ func (s *scan) commandRules(c *call) {
 			}
 		}
 		if c.arg(1) == "auth" && (c.arg(2) == "token" || c.arg(2) == "status" && (c.has("-t") || c.has("--show-token"))) {
-			s.flag(CategoryCredentialAccess, SeverityHigh, c.evidence, "prints the GitHub CLI token")
+			s.printsSecret(c, SeverityHigh, "prints the GitHub CLI token")
 		}
 	case "git":
 		s.ruleGit(c)
@@ -184,6 +184,16 @@ func (s *scan) commandRules(c *call) {
 	case "dropdb":
 		if db := nonFlagArgs(c); len(db) > 0 && !strings.Contains(strings.ToLower(db[len(db)-1].s), "test") {
 			s.flag(CategoryDestructive, SeverityHigh, c.evidence, "drops the database "+db[len(db)-1].s)
+		}
+	case "deno", "npx", "bunx", "pnpx":
+		for _, a := range c.rest() {
+			if strings.Contains(a.s, "://") {
+				rep := s.d.inspectURL(a.s)
+				if rep.host.class != hostAllowed && rep.host.class != hostLocal {
+					s.flag(CategoryDownloadExec, rep.host.downloadExecSeverity(), c.evidence, c.name+" runs code straight from "+rep.host.describe())
+				}
+				break
+			}
 		}
 	case "vault":
 		if (c.arg(1) == "kv" && c.arg(2) == "get") || c.arg(1) == "read" {
@@ -208,6 +218,10 @@ func (s *scan) commandRules(c *call) {
 		s.ruleSystemctl(c)
 	case "crontab":
 		s.ruleCrontab(c)
+	case "trap":
+		if len(c.rest()) >= 2 {
+			s.nested(c.arg(1), "trap handler")
+		}
 	case "history":
 		if c.has("-c") || c.has("-cw") || c.has("-d") || c.has("-w") && c.has("/dev/null") {
 			s.flag(CategoryDefenseEvasion, SeverityMedium, c.evidence, "erases shell history")
@@ -314,7 +328,7 @@ func (s *scan) ruleShell(c *call) {
 				if w.substDecode {
 					s.flag(CategoryObfuscation, SeverityHigh, c.evidence, "runs decoded data as a script")
 				}
-				if w.dynamic && !w.substStatic {
+				if w.hasSubst && !w.substStatic {
 					return
 				}
 			}
@@ -602,7 +616,13 @@ func (s *scan) rulePasswd(c *call) {
 	case "chpasswd":
 		s.flag(CategoryPrivilegeEscalation, SeverityMedium, c.evidence, "sets account passwords in bulk")
 	case "visudo":
-		s.flag(CategoryPrivilegeEscalation, SeverityMedium, c.evidence, "edits sudo rules")
+		sev := SeverityMedium
+		if text, ok := c.pipeIn(); ok && (strings.Contains(text, "NOPASSWD") || strings.Contains(text, "ALL")) {
+			sev = SeverityCritical
+		} else if ok || len(c.env) > 0 {
+			sev = SeverityHigh
+		}
+		s.flag(CategoryPrivilegeEscalation, sev, c.evidence, "edits sudo rules")
 	}
 }
 
@@ -759,6 +779,15 @@ func (s *scan) ruleKubectl(c *call) {
 				}
 			}
 		}
+	case "run", "debug":
+		for _, a := range args {
+			l := strings.ReplaceAll(strings.ToLower(a.s), " ", "")
+			if a.s == "--privileged" || a.s == "--privileged=true" || strings.Contains(l, `"privileged":true`) || strings.Contains(l, `"hostpid":true`) ||
+				strings.Contains(l, `"hostnetwork":true`) || strings.Contains(l, `"hostpath"`) || a.s == "--profile=sysadmin" || strings.HasPrefix(a.s, "node/") {
+				s.flag(CategoryPrivilegeEscalation, SeverityHigh, c.evidence, "starts a privileged pod or one with access to the node")
+				break
+			}
+		}
 	case "create":
 		if c.arg(2) == "clusterrolebinding" && c.has("--clusterrole=cluster-admin") {
 			s.flag(CategoryPrivilegeEscalation, SeverityHigh, c.evidence, "grants cluster-admin")
@@ -788,10 +817,10 @@ func (s *scan) ruleAWS(c *call) {
 		s.flag(CategoryDestructive, SeverityHigh, c.evidence, "deletes cloud resources ("+svc+" "+op+")")
 	case "configure get":
 		if strings.Contains(strings.ToLower(c.arg(3)), "secret") || strings.Contains(strings.ToLower(c.arg(3)), "token") {
-			s.flag(CategoryCredentialAccess, SeverityHigh, c.evidence, "prints the AWS secret key")
+			s.printsSecret(c, SeverityHigh, "prints the AWS secret key")
 		}
-	case "configure export-credentials", "sts get-session-token", "iam create-access-key", "ecr get-login-password":
-		s.flag(CategoryCredentialAccess, SeverityMedium, c.evidence, "obtains AWS credentials ("+svc+" "+op+")")
+	case "configure export-credentials", "sts get-session-token", "sts assume-role", "sts get-federation-token", "iam create-access-key", "ecr get-login-password":
+		s.printsSecret(c, SeverityMedium, "obtains AWS credentials ("+svc+" "+op+")")
 	case "secretsmanager get-secret-value", "ssm get-parameter", "ssm get-parameters", "ssm get-parameters-by-path":
 		if svc == "secretsmanager" || c.has("--with-decryption") {
 			s.flag(CategoryCredentialAccess, SeverityMedium, c.evidence, "reads secrets from AWS")
@@ -803,7 +832,7 @@ func (s *scan) ruleGcloud(c *call) {
 	joined := strings.Join(argStrings(c.rest()), " ")
 	switch {
 	case strings.Contains(joined, "print-access-token") || strings.Contains(joined, "print-identity-token"):
-		s.flag(CategoryCredentialAccess, SeverityHigh, c.evidence, "prints a Google Cloud access token")
+		s.printsSecret(c, SeverityHigh, "prints a Google Cloud access token")
 	case strings.HasPrefix(joined, "projects delete") || strings.Contains(joined, "instances delete") || strings.Contains(joined, "clusters delete"):
 		s.flag(CategoryDestructive, SeverityHigh, c.evidence, "deletes Google Cloud resources")
 	case strings.HasPrefix(joined, "secrets versions access"):
@@ -841,6 +870,10 @@ func (s *scan) ruleGit(c *call) {
 			}
 		}
 		for j, p := range pos {
+			if strings.HasPrefix(p, ":") && j > 0 && protectedBranches[strings.TrimPrefix(p[1:], "refs/heads/")] {
+				s.flag(CategoryDestructive, SeverityMedium, c.evidence, "deletes the protected branch "+p[1:])
+				continue
+			}
 			ref := strings.TrimPrefix(p, "+")
 			if k := strings.IndexByte(ref, ':'); k >= 0 {
 				ref = ref[k+1:]
@@ -897,8 +930,8 @@ func (s *scan) ruleDB(c *call) {
 			sql = append(sql, a.s)
 		}
 	}
-	if c.hasStdin {
-		sql = append(sql, c.stdin)
+	if text, ok := c.pipeIn(); ok {
+		sql = append(sql, text)
 	}
 	for _, q := range sql {
 		u := strings.ToUpper(q)
@@ -933,7 +966,15 @@ func (s *scan) ruleKill(c *call) {
 		s.flag(CategoryDestructive, SeverityHigh, c.evidence, "kills every process")
 		return
 	}
-	joined := strings.ToLower(strings.Join(argStrings(args), " "))
+	var b strings.Builder
+	for _, a := range args {
+		b.WriteString(a.s)
+		b.WriteByte(' ')
+		if a.w != nil {
+			b.WriteString(a.w.raw)
+		}
+	}
+	joined := strings.ToLower(b.String())
 	for _, svc := range securityServices {
 		if strings.Contains(joined, svc) {
 			s.flag(CategoryDefenseEvasion, SeverityHigh, c.evidence, "kills the security or logging agent "+svc)
@@ -987,6 +1028,20 @@ func (s *scan) ruleCrontab(c *call) {
 		if f := nonFlagArgs(c); len(f) > 0 {
 			s.flag(CategoryPersistence, SeverityMedium, c.evidence, "installs a cron table from "+f[0].s)
 		}
+	}
+}
+
+// printsSecret flags a command that prints a credential, unless its
+// output is piped into a consumer (docker login --password-stdin …) or
+// captured by a command substitution.
+func (s *scan) printsSecret(c *call, sev Severity, why string) {
+	switch {
+	case c.next != nil && !isDisplayFilter(c.next) && !isNetworkSink(c.next),
+		s.inSubst > 0, c.stdout != "" && c.stdout != "/dev/stdout" && c.stdout != "/dev/stderr":
+		s.substRead = max(s.substRead, sev)
+		s.flag(CategoryCredentialAccess, SeverityLow, c.evidence, why+", passed on to another command")
+	default:
+		s.flag(CategoryCredentialAccess, sev, c.evidence, why)
 	}
 }
 

@@ -37,6 +37,9 @@ type scan struct {
 	origin string // how this text was reached ("bash -c", "decoded base64"); "" at top level
 	loop   int    // nesting of for/while loops
 	obs    observed
+
+	inSubst   int      // nesting of command substitutions
+	substRead Severity // worst sensitive read inside the current substitution
 }
 
 const maxNested = 64
@@ -309,6 +312,11 @@ func (s *scan) assign(name string, val word, hasValue bool, evidence string) {
 		if val.s == "*" {
 			s.flag(CategoryDefenseEvasion, SeverityMedium, evidence, "disables shell history")
 		}
+	case "PROMPT_COMMAND", "BASH_ENV", "ENV", "PS0":
+		if val.s != "" {
+			s.flag(CategoryPersistence, SeverityLow, evidence, name+" runs code on every prompt or shell start")
+			s.nested(val.s, name)
+		}
 	case "LD_PRELOAD", "LD_AUDIT", "DYLD_INSERT_LIBRARIES":
 		sev := SeverityLow
 		if hiddenOrTemp(val.s) || val.dynamic {
@@ -321,8 +329,21 @@ func (s *scan) assign(name string, val word, hasValue bool, evidence string) {
 // hiddenOrTemp reports whether p is in a world-writable temporary
 // directory or is a hidden file — where dropped payloads live.
 func hiddenOrTemp(p string) bool {
-	return strings.HasPrefix(p, "/tmp/") || strings.HasPrefix(p, "/dev/shm/") || strings.HasPrefix(p, "/var/tmp/") ||
-		strings.Contains(p, "/.") && !strings.Contains(p, "/./") && !strings.Contains(p, "/../") && !strings.HasPrefix(p, "~/.") && !strings.HasPrefix(p, "./.")
+	return inTempDir(p) || hiddenFile(p)
+}
+
+func inTempDir(p string) bool {
+	return strings.HasPrefix(p, "/tmp/") || strings.HasPrefix(p, "/dev/shm/") || strings.HasPrefix(p, "/var/tmp/")
+}
+
+// hiddenFile reports whether the last element of path p starts with a dot.
+func hiddenFile(p string) bool {
+	i := strings.LastIndexByte(p, '/')
+	if i < 0 {
+		return false
+	}
+	b := p[i+1:]
+	return len(b) > 1 && b[0] == '.' && b != ".."
 }
 
 // word is a shell word resolved as far as static analysis allows.
@@ -330,21 +351,22 @@ type word struct {
 	s           string
 	dynamic     bool // contains an expansion whose value is unknown
 	quoted      bool
-	quoteSplit  bool   // quotes inside a word between letters: r""m, c"u"rl
-	escaped     bool   // backslash before a letter inside the word: c\url
-	leadEscape  bool   // backslash before the first letter: \rm
-	ansi        bool   // $'…' escapes that spell printable characters
-	params      int    // parameter expansions
-	param       string // name of the first parameter expanded
-	resolved    int    // … of which were resolved
-	ifs         bool   // uses $IFS as a separator
-	slice       bool   // ${VAR:off:len}
-	glob        bool   // unquoted glob characters
-	hasSubst    bool   // command substitution
-	substStatic bool   // … whose output was computed statically
-	substDecode bool   // … which decoded data (base64 -d etc.)
-	substReads  Severity
-	substDown   bool // … which downloaded remote content
+	quoteSplit  bool     // quotes inside a word between letters: r""m, c"u"rl
+	escaped     bool     // backslash before a letter inside the word: c\url
+	leadEscape  bool     // backslash before the first letter: \rm
+	ansi        bool     // $'…' escapes that spell printable characters
+	params      int      // parameter expansions
+	param       string   // name of the first parameter expanded
+	resolved    int      // … of which were resolved
+	ifs         bool     // uses $IFS as a separator
+	slice       bool     // ${VAR:off:len}
+	glob        bool     // unquoted glob characters
+	hasSubst    bool     // command substitution
+	substStatic bool     // … whose output was computed statically
+	substDecode bool     // … which decoded data (base64 -d etc.)
+	substReads  Severity // worst sensitive read inside command substitutions
+	raw         string   // source text of the command substitutions
+	substDown   bool     // … which downloaded remote content
 	substHost   hostInfo
 	procSubst   []procSubst
 	secretVars  []string // names of expanded variables that hold credentials
@@ -607,9 +629,15 @@ func sliceIsFirstChar(sl *syntax.Slice) bool {
 
 func (s *scan) cmdSubst(r *word, b *strings.Builder, cs *syntax.CmdSubst) {
 	r.hasSubst = true
+	if r.raw == "" {
+		r.raw = s.text(cs)
+	} else if len(r.raw) < 1024 {
+		r.raw += " " + s.text(cs)
+	}
 	from := len(s.f.flags)
-	saved := s.obs
-	s.obs = observed{}
+	saved, savedRead := s.obs, s.substRead
+	s.obs, s.substRead = observed{}, SeverityNone
+	s.inSubst++
 	var calls []*call
 	for _, st := range cs.Stmts {
 		c := s.stmt(st)
@@ -617,9 +645,10 @@ func (s *scan) cmdSubst(r *word, b *strings.Builder, cs *syntax.CmdSubst) {
 			calls = c
 		}
 	}
-	inner := s.obs
-	s.obs = saved
-	if m := s.f.max(CategoryCredentialAccess, from); m > r.substReads {
+	inner, read := s.obs, s.substRead
+	s.obs, s.substRead = saved, max(savedRead, read)
+	s.inSubst--
+	if m := max(s.f.max(CategoryCredentialAccess, from), read); m > r.substReads {
 		r.substReads = m
 	}
 	if inner.download {
