@@ -25,7 +25,9 @@ anomaly_deny_at := {"strict": 0.5, "standard": 0.8}
 
 anomaly_approval_at := {"strict": 0.3, "standard": 0.5, "permissive": 0.9}
 
-# Kinds of personal data that identify a person's money or identity.
+# Kinds of personal data that identify a person's money or identity. The
+# rules below repeat this set (and personal_kinds) as literals, which
+# evaluate faster than a rule reference; base_test.rego checks they agree.
 sensitive_kinds := {"card", "iban", "ssn"}
 
 # An e-mail tool needs recipients' addresses in these fields.
@@ -60,10 +62,7 @@ pii_findings contains f if {
 
 # --- deny -----------------------------------------------------------------
 
-deny contains "invalid_input: call.tool is missing" if not tool_given
-
-# (A helper, because `not is_string(x)` is undefined, not true, when x is.)
-tool_given if is_string(input.call.tool)
+deny contains "invalid_input: call.tool is missing" if not input.call.tool
 
 deny contains sprintf("tool_not_allowed: tool %q is not in the agent's allowed_tools", [input.call.tool]) if {
 	not input.call.tool in input.agent.allowed_tools
@@ -80,10 +79,10 @@ deny contains sprintf("secret_in_arguments: argument %s contains a secret (%s)",
 }
 
 deny contains sprintf("sensitive_data_in_search: argument %s of a search tool contains %s data", [f.path, f.kind]) if {
+	some f in input.pii
+	f.kind in {"card", "iban", "ssn"}
 	search_tool
 	pii_detection
-	some f in input.pii
-	f.kind in sensitive_kinds
 }
 
 deny contains sprintf("anomaly_score: session anomaly score %v is at or above %v (%s)", [s, t, risk]) if {
@@ -102,16 +101,16 @@ require_approval contains sprintf("human_approval_required: tool %q matches requ
 
 require_approval contains sprintf("sensitive_data: argument %s contains %s data (%s)", [f.path, f.kind, risk]) if {
 	some f in input.pii
-	f.kind in sensitive_kinds
+	f.kind in {"card", "iban", "ssn"}
 	pii_detection
 	risk != "permissive"
 }
 
 require_approval contains sprintf("personal_data: argument %s contains %s data (strict)", [f.path, f.kind]) if {
+	some f in input.pii
+	f.kind in {"email", "phone", "ip"}
 	risk == "strict"
 	pii_detection
-	some f in input.pii
-	f.kind in personal_kinds
 	not expected(f)
 }
 

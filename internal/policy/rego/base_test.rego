@@ -62,3 +62,36 @@ test_pii_findings_skip_expected_and_secrets if {
 	}
 	findings == {{"kind": "email", "detector": "email", "path": "$.body", "field": "body"}}
 }
+
+finding_input(level, tool, kind) := {
+	"agent": {
+		"allowed_tools": [tool],
+		"governance_profile": {"risk_level": level, "pii_detection": true},
+		"delegation": {"depth": 0, "max_depth": 0},
+	},
+	"session": {"anomaly_score": 0},
+	"call": {"tool": tool, "arguments": {}},
+	"pii": [{"kind": kind, "detector": kind, "path": "$.q", "field": "q"}],
+}
+
+# The rules inline the kind sets; every kind in the named sets must take
+# effect, and no other.
+test_sensitive_kinds_need_approval if {
+	every kind in base.sensitive_kinds {
+		sprintf("sensitive_data: argument $.q contains %s data (standard)", [kind]) in base.require_approval with input as finding_input("standard", "db", kind)
+		sprintf("sensitive_data_in_search: argument $.q of a search tool contains %s data", [kind]) in base.deny with input as finding_input("standard", "web_search", kind)
+	}
+	every kind in base.personal_kinds {
+		count(base.require_approval) == 0 with input as finding_input("standard", "db", kind)
+		count(base.deny) == 0 with input as finding_input("standard", "web_search", kind)
+	}
+}
+
+test_personal_kinds_need_approval_when_strict if {
+	every kind in base.personal_kinds {
+		sprintf("personal_data: argument $.q contains %s data (strict)", [kind]) in base.require_approval with input as finding_input("strict", "db", kind)
+	}
+	every kind in base.sensitive_kinds {
+		not sprintf("personal_data: argument $.q contains %s data (strict)", [kind]) in base.require_approval with input as finding_input("strict", "db", kind)
+	}
+}
