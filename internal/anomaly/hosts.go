@@ -349,10 +349,23 @@ var secretPattern = regexp.MustCompile(`AKIA[0-9A-Z]{16}|ASIA[0-9A-Z]{16}|gh[pou
 	`sk-ant-[A-Za-z0-9_-]{20,}|sk-(?:proj-)?[A-Za-z0-9]{32,}|xox[abpr]-[A-Za-z0-9-]{10,}|AIza[0-9A-Za-z_-]{35}|` +
 	`glpat-[A-Za-z0-9_-]{20,}|npm_[A-Za-z0-9]{36}|-----BEGIN [A-Z ]*PRIVATE KEY-----|eyJ[A-Za-z0-9_-]{10,}\.eyJ[A-Za-z0-9_-]{10,}`)
 
+var secretPrefixes = []string{"AKIA", "ASIA", "gh", "github_pat_", "sk-", "xox", "AIza", "glpat-", "npm_", "-----BEGIN", "eyJ"}
+
 // containsSecret reports whether s contains a known credential format,
 // and returns it.
 func containsSecret(s string) (string, bool) {
 	if len(s) < 16 {
+		return "", false
+	}
+	// cheap prefilter: every format starts with one of these
+	hit := false
+	for _, p := range secretPrefixes {
+		if strings.Contains(s, p) {
+			hit = true
+			break
+		}
+	}
+	if !hit {
 		return "", false
 	}
 	m := secretPattern.FindString(s)
