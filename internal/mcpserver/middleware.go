@@ -1,0 +1,151 @@
+package mcpserver
+
+import (
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+
+	"github.com/vargate/vargate"
+	"github.com/vargate/vargate/internal/netguard"
+)
+
+// headers sets the response headers every answer carries. SSE responses
+// must not be buffered by a reverse proxy.
+func (s *Server) headers(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Accel-Buffering", "no")
+		w.Header().Set("Cache-Control", "no-store")
+		next.ServeHTTP(w, r)
+	})
+}
+
+// allowlist refuses clients outside the IP allowlist, before anything
+// else is looked at.
+func (s *Server) allowlist(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if len(s.IPAllowlist) > 0 {
+			addr := netguard.ClientAddr(r, s.TrustedProxies)
+			if !s.IPAllowlist.Allows(addr) {
+				s.Logger.LogAttrs(r.Context(), slog.LevelWarn, "MCP request from an address outside the allowlist",
+					slog.String(logKeyAddr, addrString(addr)))
+				writeRPCError(w, http.StatusForbidden, -32001, "forbidden: client address not allowed")
+				return
+			}
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+func addrString(a netip.Addr) string {
+	if !a.IsValid() {
+		return "invalid"
+	}
+	return a.String()
+}
+
+// origin refuses browser requests from origins not configured: a request
+// with an Origin header comes from a web page, and only listed pages may
+// call.
+func (s *Server) origin(next http.Handler) http.Handler {
+	allowed := map[string]bool{}
+	for _, o := range s.AllowedOrigins {
+		if n := normalizeOrigin(o); n != "" {
+			allowed[n] = true
+		}
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if o := r.Header.Get("Origin"); o != "" && !allowed[normalizeOrigin(o)] {
+			s.Logger.LogAttrs(r.Context(), slog.LevelWarn, "MCP request from a foreign origin", slog.String(logKeyOrigin, o))
+			writeRPCError(w, http.StatusForbidden, -32001, "forbidden: origin not allowed")
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// normalizeOrigin returns scheme://host[:port] in lower case with default
+// ports dropped, or "" for something that is not an origin ("null").
+func normalizeOrigin(o string) string {
+	u, err := url.Parse(strings.TrimSpace(o))
+	if err != nil || u.Host == "" || (u.Scheme != "http" && u.Scheme != "https") {
+		return ""
+	}
+	host := strings.ToLower(u.Hostname())
+	port := u.Port()
+	if (u.Scheme == "http" && port == "80") || (u.Scheme == "https" && port == "443") {
+		port = ""
+	}
+	if strings.Contains(host, ":") {
+		host = "[" + host + "]"
+	}
+	if port != "" {
+		host += ":" + port
+	}
+	return u.Scheme + "://" + host
+}
+
+// challenge is the WWW-Authenticate realm of the MCP endpoint.
+const realm = `Bearer realm="vargate-mcp"`
+
+// authenticate resolves the bearer token (and only the Authorization
+// header: never a query parameter) to a principal. Only the agent role may
+// call tools: human keys get 403.
+func (s *Server) authenticate(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		token, ok := bearer(r.Header.Get("Authorization"))
+		if !ok {
+			w.Header().Set("WWW-Authenticate", realm)
+			writeRPCError(w, http.StatusUnauthorized, -32001, "unauthorized: send Authorization: Bearer with a session token or an agent key")
+			return
+		}
+		p, err := s.Auth.Authenticate(r.Context(), token)
+		if err != nil {
+			if vargate.IsKind(err, vargate.KindUnauthorized) {
+				w.Header().Set("WWW-Authenticate", realm+`, error="invalid_token", error_description="invalid, revoked or expired token"`)
+				writeRPCError(w, http.StatusUnauthorized, -32001, "unauthorized: invalid, revoked or expired token")
+				return
+			}
+			s.Logger.LogAttrs(r.Context(), slog.LevelError, "MCP authentication failed", slog.String(logKeyError, err.Error()))
+			writeRPCError(w, http.StatusServiceUnavailable, -32603, "authentication is unavailable; try again")
+			return
+		}
+		if p.Role != vargate.RoleAgent || p.AgentID == "" {
+			w.Header().Set("WWW-Authenticate", realm+`, error="insufficient_scope", error_description="only agent credentials may call tools"`)
+			writeRPCError(w, http.StatusForbidden, -32001, "forbidden: only agent credentials (session tokens, agent keys) may call tools")
+			return
+		}
+		next.ServeHTTP(w, r.WithContext(vargate.NewContext(r.Context(), p)))
+	})
+}
+
+// bearer extracts the token of an "Authorization: Bearer" header.
+func bearer(h string) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(h), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
+}
+
+// rpcErrorBody is a JSON-RPC error response without an ID, the body the
+// transport spec allows for HTTP-level refusals.
+type rpcErrorBody struct {
+	JSONRPC string   `json:"jsonrpc"`
+	ID      any      `json:"id"`
+	Error   rpcError `json:"error"`
+}
+
+type rpcError struct {
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+}
+
+func writeRPCError(w http.ResponseWriter, status, code int, msg string) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(rpcErrorBody{JSONRPC: "2.0", Error: rpcError{Code: code, Message: msg}})
+}

@@ -1,0 +1,322 @@
+package mcpserver
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/netip"
+	"sync"
+
+	"github.com/modelcontextprotocol/go-sdk/auth"
+	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/vargate/vargate"
+	"github.com/vargate/vargate/internal/govern"
+	"github.com/vargate/vargate/internal/netguard"
+	"github.com/vargate/vargate/internal/tools"
+)
+
+// Paths the server is mounted at.
+const (
+	Path       = "/mcp/server"
+	APIPath    = "/api/mcp/server"
+	HealthPath = "/health" // below Path and APIPath
+)
+
+// ServerName is the implementation name given to clients.
+const ServerName = "vargate-governance"
+
+// DefaultMaxBodyBytes bounds a request body when Server.MaxBodyBytes is 0.
+const DefaultMaxBodyBytes = 4 << 20
+
+// Authenticator resolves a bearer credential (auth.Service).
+type Authenticator interface {
+	Authenticate(ctx context.Context, token string) (vargate.Principal, error)
+}
+
+// Server is the MCP endpoint. Set the fields, then call Handler or Mount.
+type Server struct {
+	Governor *govern.Governor
+	Auth     Authenticator
+	Logger   *slog.Logger
+	// IPAllowlist restricts callers by address (MCP_IP_ALLOWLIST); empty
+	// allows any.
+	IPAllowlist netguard.Allowlist
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
+	// believed (VARGATE_TRUSTED_PROXIES).
+	TrustedProxies []netip.Prefix
+	// AllowedOrigins are the browser origins ("https://app.example.com")
+	// that may call; a request without Origin (every agent runtime) is
+	// not a browser and passes. Any other Origin gets 403.
+	AllowedOrigins []string
+	MaxBodyBytes   int64
+
+	once    sync.Once
+	handler http.Handler
+	mu      sync.Mutex
+	servers map[string]*tenantServer // tenant ID → its MCP server
+}
+
+// tenantServer is one tenant's MCP server, built from one tool set.
+type tenantServer struct {
+	set *tools.Set
+	srv *mcp.Server
+}
+
+// Mount adds the endpoint, under /mcp/server and /api/mcp/server, and
+// their unauthenticated health checks to mux.
+func (s *Server) Mount(mux *http.ServeMux) {
+	h := s.Handler()
+	for _, p := range []string{Path, APIPath} {
+		mux.Handle(p, h)
+		mux.HandleFunc("GET "+p+HealthPath, s.health)
+	}
+}
+
+// HealthResponse is the body of GET /mcp/server/health.
+type HealthResponse struct {
+	Status           string   `json:"status"`
+	Server           string   `json:"server"`
+	Transport        string   `json:"transport"`
+	ProtocolVersions []string `json:"protocol_versions"`
+}
+
+func (s *Server) health(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(HealthResponse{
+		Status: "ok", Server: ServerName, Transport: "streamable-http", ProtocolVersions: mcp.SupportedProtocolVersions(),
+	})
+}
+
+// Handler returns the MCP endpoint with its checks in front.
+func (s *Server) Handler() http.Handler {
+	s.once.Do(func() {
+		if s.Logger == nil {
+			s.Logger = slog.New(slog.DiscardHandler)
+		}
+		max := s.MaxBodyBytes
+		if max <= 0 {
+			max = DefaultMaxBodyBytes
+		}
+		mcpHandler := mcp.NewStreamableHTTPHandler(s.serverFor, &mcp.StreamableHTTPOptions{
+			Stateless: true,
+			// The SDK's own logging at Info reports every request.
+			Logger:              warnOnly(s.Logger),
+			MaxRequestBodyBytes: max,
+			// Its DNS-rebinding check refuses a non-local Host arriving on
+			// a loopback address, which is every request behind a reverse
+			// proxy on the same machine. Rebinding is answered here by
+			// the Origin check and by the bearer token every request needs.
+			DisableLocalhostProtection: true,
+		})
+		// RequireBearerToken only moves the principal, already
+		// authenticated by s.authenticate, into the SDK's TokenInfo.
+		tokenInfo := auth.RequireBearerToken(principalTokenInfo, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true})
+		s.handler = s.headers(s.allowlist(s.origin(s.authenticate(tokenInfo(mcpHandler)))))
+	})
+	return s.handler
+}
+
+// principalKey holds the TokenInfo's principal.
+const principalKey = "vargate.principal"
+
+// principalTokenInfo turns the authenticated principal in the request's
+// context into the SDK's TokenInfo, which reaches tool handlers as
+// req.Extra.TokenInfo.
+func principalTokenInfo(ctx context.Context, _ string, _ *http.Request) (*auth.TokenInfo, error) {
+	p, ok := vargate.FromContext(ctx)
+	if !ok {
+		return nil, auth.ErrInvalidToken
+	}
+	return &auth.TokenInfo{UserID: p.TenantID + "/" + p.KeyID, Scopes: []string{"tools"}, Extra: map[string]any{principalKey: p}}, nil
+}
+
+// principalOf returns the principal of a tool request.
+func principalOf(extra *mcp.RequestExtra) (vargate.Principal, bool) {
+	if extra == nil || extra.TokenInfo == nil {
+		return vargate.Principal{}, false
+	}
+	p, ok := extra.TokenInfo.Extra[principalKey].(vargate.Principal)
+	return p, ok
+}
+
+// serverFor returns the MCP server of the request's tenant. The SDK calls
+// it twice per request, so it is a map lookup unless the tenant's tool set
+// changed.
+func (s *Server) serverFor(r *http.Request) *mcp.Server {
+	p, ok := vargate.FromContext(r.Context())
+	if !ok {
+		return nil
+	}
+	set, err := s.Governor.Tools.Set(r.Context(), p.TenantID)
+	if err != nil {
+		s.Logger.LogAttrs(r.Context(), slog.LevelError, "cannot load the tenant's tools",
+			slog.String(logKeyTenant, p.TenantID), slog.String(logKeyError, err.Error()))
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if ts := s.servers[p.TenantID]; ts != nil && ts.set == set {
+		return ts.srv
+	}
+	ts := &tenantServer{set: set, srv: s.newMCPServer(set)}
+	if s.servers == nil || len(s.servers) > 10000 {
+		s.servers = map[string]*tenantServer{}
+	}
+	s.servers[p.TenantID] = ts
+	return ts.srv
+}
+
+// Log attribute keys.
+const (
+	logKeyTenant = "tenant_id"
+	logKeyTool   = "tool"
+	logKeyError  = "error"
+	logKeyAddr   = "client_addr"
+	logKeyOrigin = "origin"
+)
+
+// newMCPServer builds the MCP server of one tool set.
+func (s *Server) newMCPServer(set *tools.Set) *mcp.Server {
+	srv := mcp.NewServer(&mcp.Implementation{Name: ServerName, Title: "Vargate governed tools", Version: vargate.Version}, &mcp.ServerOptions{
+		Instructions: "Tools served by the Vargate governance gateway. Every call is checked against your organisation's policy and recorded. " +
+			"A call may be denied (the result says why) or held for human approval (the result gives an action ID; check it with vargate_approval_status).",
+		Logger: warnOnly(s.Logger),
+		// No logging capability (deprecated); tools only. The list never
+		// changes during a request, so no list_changed.
+		Capabilities: &mcp.ServerCapabilities{Tools: &mcp.ToolCapabilities{}},
+		// Tool lists differ per agent configuration: never shared caches.
+		SetCacheable: func(_ context.Context, _ mcp.Request, c *mcp.Cacheable) { c.CacheScope = "private"; c.TTLMs = 0 },
+	})
+	for _, t := range set.Tools {
+		srv.AddTool(mcpTool(t), s.callTool)
+	}
+	srv.AddReceivingMiddleware(s.middleware(set))
+	return srv
+}
+
+// mcpTool describes a tool for tools/list.
+func mcpTool(t *tools.Tool) *mcp.Tool {
+	openWorld := t.Name != tools.ApprovalStatus // the others reach outside the gateway
+	destructive := !t.ReadOnly
+	return &mcp.Tool{
+		Name:        t.Name,
+		Title:       t.Title,
+		Description: t.Description,
+		InputSchema: t.Schema,
+		Annotations: &mcp.ToolAnnotations{
+			Title:           t.Title,
+			ReadOnlyHint:    t.ReadOnly,
+			DestructiveHint: &destructive,
+			OpenWorldHint:   &openWorld,
+		},
+	}
+}
+
+// middleware filters tools/list by the caller's agent configuration and
+// records calls of tools the tenant does not have before the SDK refuses
+// them.
+func (s *Server) middleware(set *tools.Set) mcp.Middleware {
+	return func(next mcp.MethodHandler) mcp.MethodHandler {
+		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			switch method {
+			case "tools/list":
+				p, ok := principalOf(req.GetExtra())
+				if !ok {
+					return nil, errUnauthenticated
+				}
+				visible, err := s.Governor.Visible(ctx, p)
+				if err != nil && !vargate.IsKind(err, vargate.KindNotFound) && !vargate.IsKind(err, vargate.KindForbidden) {
+					s.Logger.LogAttrs(ctx, slog.LevelError, "tools/list failed",
+						slog.String(logKeyTenant, p.TenantID), slog.String(logKeyError, err.Error()))
+					return nil, &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: "internal error"}
+				}
+				res, err := next(ctx, method, req)
+				if err != nil {
+					return res, err
+				}
+				if lr, ok := res.(*mcp.ListToolsResult); ok {
+					allowed := make(map[string]bool, len(visible))
+					for _, t := range visible {
+						allowed[t.Name] = true
+					}
+					kept := make([]*mcp.Tool, 0, len(visible))
+					for _, t := range lr.Tools {
+						if allowed[t.Name] {
+							kept = append(kept, t)
+						}
+					}
+					lr.Tools = kept
+				}
+				return res, nil
+			case "tools/call":
+				if params, ok := req.GetParams().(*mcp.CallToolParamsRaw); ok {
+					if _, known := set.Lookup(params.Name); !known {
+						if p, ok := principalOf(req.GetExtra()); ok {
+							if err := s.Governor.RecordUnknown(ctx, p, params.Name, params.Arguments); err != nil {
+								return nil, internalError(ctx, s.Logger, p, params.Name, err)
+							}
+						}
+					}
+				}
+			}
+			return next(ctx, method, req)
+		}
+	}
+}
+
+var errUnauthenticated = &jsonrpc.Error{Code: jsonrpc.CodeInvalidRequest, Message: "not authenticated"}
+
+// callTool is every tool's handler: the call goes through the governor.
+func (s *Server) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+	p, ok := principalOf(req.Extra)
+	if !ok {
+		return nil, errUnauthenticated
+	}
+	out, err := s.Governor.Call(ctx, p, req.Params.Name, req.Params.Arguments)
+	if err != nil {
+		if errors.Is(err, govern.ErrUnknownTool) {
+			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("unknown tool %q", req.Params.Name)}
+		}
+		return nil, internalError(ctx, s.Logger, p, req.Params.Name, err)
+	}
+	return toolResult(out), nil
+}
+
+// internalError logs err and returns a JSON-RPC error that says nothing
+// about it.
+func internalError(ctx context.Context, log *slog.Logger, p vargate.Principal, tool string, err error) error {
+	log.LogAttrs(ctx, slog.LevelError, "governed call failed",
+		slog.String(logKeyTenant, p.TenantID), slog.String(logKeyTool, tool), slog.String(logKeyError, err.Error()))
+	msg := "the gateway could not process this call"
+	if vargate.IsKind(err, vargate.KindUnavailable) || vargate.IsKind(err, vargate.KindRateLimited) {
+		var ve *vargate.Error
+		if errors.As(err, &ve) {
+			msg = ve.Message
+		}
+	}
+	return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: msg}
+}
+
+// warnOnly returns l limited to warnings and errors.
+func warnOnly(l *slog.Logger) *slog.Logger {
+	return slog.New(minLevel{l.Handler(), slog.LevelWarn})
+}
+
+type minLevel struct {
+	slog.Handler
+	min slog.Level
+}
+
+func (h minLevel) Enabled(ctx context.Context, l slog.Level) bool {
+	return l >= h.min && h.Handler.Enabled(ctx, l)
+}
+
+func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
+	return minLevel{h.Handler.WithAttrs(as), h.min}
+}
+func (h minLevel) WithGroup(n string) slog.Handler { return minLevel{h.Handler.WithGroup(n), h.min} }
