@@ -86,9 +86,12 @@ func (e *Engine) Replay(ctx context.Context, tenantID, label string, in *Input) 
 	return e.Evaluate(ctx, v, in)
 }
 
-// Evaluate evaluates the input against a version. Like Decide, it fails
-// closed: on error the decision is a deny.
+// Evaluate evaluates the input against a version (nil means the base
+// policy). Like Decide, it fails closed: on error the decision is a deny.
 func (e *Engine) Evaluate(ctx context.Context, v *Version, in *Input) (Decision, error) {
+	if v == nil {
+		v = e.base
+	}
 	d := Decision{PolicyVersion: v.Label, DecisionID: newDecisionID()}
 	input, err := in.value()
 	if err != nil {
@@ -259,7 +262,7 @@ func (e *Engine) ActiveVersion(ctx context.Context, tenantID string) (*Version, 
 	if v := ptr.Load(); v != nil {
 		return v, nil // loaded while we waited
 	}
-	sv, err := e.store.ActivePolicyVersion(ctx, tenantID)
+	sv, err := e.store.GetActivePolicyVersion(ctx, tenantID)
 	var v *Version
 	switch {
 	case vargate.IsKind(err, vargate.KindNotFound):
@@ -289,7 +292,7 @@ func (e *Engine) Version(ctx context.Context, tenantID, label string) (*Version,
 	if e.store == nil {
 		return nil, vargate.NotFound("policy version " + label)
 	}
-	sv, err := e.store.PolicyVersion(ctx, tenantID, label)
+	sv, err := e.store.GetPolicyVersion(ctx, tenantID, label)
 	if err != nil {
 		return nil, err
 	}

@@ -230,7 +230,7 @@ func (s *memStore) CreatePolicyVersion(_ context.Context, v policy.StoredVersion
 	return v, nil
 }
 
-func (s *memStore) PolicyVersion(_ context.Context, tenantID, label string) (policy.StoredVersion, error) {
+func (s *memStore) GetPolicyVersion(_ context.Context, tenantID, label string) (policy.StoredVersion, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil {
@@ -244,14 +244,14 @@ func (s *memStore) PolicyVersion(_ context.Context, tenantID, label string) (pol
 	return policy.StoredVersion{}, vargate.NotFound("policy version " + label)
 }
 
-func (s *memStore) PolicyVersions(_ context.Context, tenantID string) ([]policy.StoredVersion, error) {
+func (s *memStore) ListPolicyVersions(_ context.Context, tenantID string) ([]policy.StoredVersion, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.versions[tenantID], s.err
 }
 
 func (s *memStore) ActivatePolicyVersion(ctx context.Context, tenantID, label string) error {
-	if _, err := s.PolicyVersion(ctx, tenantID, label); err != nil {
+	if _, err := s.GetPolicyVersion(ctx, tenantID, label); err != nil {
 		return err
 	}
 	s.mu.Lock()
@@ -260,7 +260,7 @@ func (s *memStore) ActivatePolicyVersion(ctx context.Context, tenantID, label st
 	return nil
 }
 
-func (s *memStore) ActivePolicyVersion(ctx context.Context, tenantID string) (policy.StoredVersion, error) {
+func (s *memStore) GetActivePolicyVersion(ctx context.Context, tenantID string) (policy.StoredVersion, error) {
 	s.mu.Lock()
 	label, ok := s.active[tenantID]
 	err := s.err
@@ -271,7 +271,7 @@ func (s *memStore) ActivePolicyVersion(ctx context.Context, tenantID string) (po
 	if !ok {
 		return policy.StoredVersion{}, vargate.NotFound("active policy version")
 	}
-	return s.PolicyVersion(ctx, tenantID, label)
+	return s.GetPolicyVersion(ctx, tenantID, label)
 }
 
 var _ policy.Store = (*memStore)(nil)

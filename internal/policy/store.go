@@ -22,27 +22,28 @@ type StoredVersion struct {
 // version each tenant has active. Implementations: sqlite and postgres.
 type Store interface {
 	// CreatePolicyVersion saves a new version, which must already have
-	// passed Compile. An empty Label is assigned "v<N>", N being one more
-	// than the number of versions the tenant has. A label the tenant has
-	// used before is a KindConflict error. It returns the version as
-	// saved, with Label and CreatedAt set.
+	// passed Compile. An empty Label is assigned "v<N>": N is the
+	// tenant's number of versions plus one, or the next number whose
+	// label is free. A label the tenant has used before is a KindConflict
+	// error. It returns the version as saved, with Label and CreatedAt
+	// set.
 	CreatePolicyVersion(ctx context.Context, v StoredVersion) (StoredVersion, error)
 
-	// PolicyVersion returns a tenant's version by label, or a
+	// GetPolicyVersion returns a tenant's version by label, or a
 	// KindNotFound error.
-	PolicyVersion(ctx context.Context, tenantID, label string) (StoredVersion, error)
+	GetPolicyVersion(ctx context.Context, tenantID, label string) (StoredVersion, error)
 
-	// PolicyVersions lists a tenant's versions, newest first, without
+	// ListPolicyVersions lists a tenant's versions, newest first, without
 	// their Modules.
-	PolicyVersions(ctx context.Context, tenantID string) ([]StoredVersion, error)
+	ListPolicyVersions(ctx context.Context, tenantID string) ([]StoredVersion, error)
 
 	// ActivatePolicyVersion makes label the tenant's active version, or
 	// returns KindNotFound if the tenant has no such version. Activating
 	// an older version is how a tenant rolls back.
 	ActivatePolicyVersion(ctx context.Context, tenantID, label string) error
 
-	// ActivePolicyVersion returns the tenant's active version, or a
+	// GetActivePolicyVersion returns the tenant's active version, or a
 	// KindNotFound error when the tenant has never activated one (the
 	// base policy then applies).
-	ActivePolicyVersion(ctx context.Context, tenantID string) (StoredVersion, error)
+	GetActivePolicyVersion(ctx context.Context, tenantID string) (StoredVersion, error)
 }
