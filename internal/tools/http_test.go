@@ -194,7 +194,9 @@ func TestTenantToolCheck(t *testing.T) {
 		{"bad name", func(d *tools.TenantTool) { d.Name = "Lookup" }, "name", false},
 		{"no description", func(d *tools.TenantTool) { d.Description = " " }, "description", false},
 		{"schema not object", func(d *tools.TenantTool) { d.InputSchema = json.RawMessage(`{"type":"string"}`) }, "input_schema", false},
-		{"schema invalid", func(d *tools.TenantTool) { d.InputSchema = json.RawMessage(`{"type":"object","properties":{"a":{"$ref":"#/$defs/missing"}}}`) }, "input_schema", false},
+		{"schema invalid", func(d *tools.TenantTool) {
+			d.InputSchema = json.RawMessage(`{"type":"object","properties":{"a":{"$ref":"#/$defs/missing"}}}`)
+		}, "input_schema", false},
 		{"placeholder in host", func(d *tools.TenantTool) { d.Request.URL = "https://{id}.example.com/" }, "request.url", false},
 		{"unknown placeholder", func(d *tools.TenantTool) { d.Request.URL = "https://crm.example.com/{nope}" }, "request.url", false},
 		{"not http", func(d *tools.TenantTool) { d.Request.URL = "ftp://crm.example.com/" }, "request.url", false},
