@@ -9,7 +9,7 @@
 // regular expressions. Words are resolved (quotes, escapes, $'…',
 // variables assigned earlier in the command, $IFS, brace expansion,
 // statically computable $(echo …) and base64/hex/rot13/rev decodings), so
-// r”m -rf /, a=r;b=m;$a$b, {cat,/etc/shadow} and echo … | base64 -d | sh
+// r""m -rf /, a=r;b=m;$a$b, {cat,/etc/shadow} and echo … | base64 -d | sh
 // are judged by what they run. Wrappers (sudo, env, timeout, nohup,
 // xargs, busybox …) are stripped, and code that runs further code is
 // analysed recursively: bash -c, eval, here-documents, ssh remote
@@ -42,13 +42,14 @@
 // Quality: the labelled corpus in testdata/ (shell_*.txt, tools_*.jsonl)
 // must be classified with precision and recall of at least 0.95 each
 // (flagged = severity ≥ medium, positive = malicious), enforced by
-// TestCorpus. A separate holdout set (holdout_*.txt), written after the
-// rules were frozen, measures how the rules generalise; see TestHoldout
-// for its thresholds and docs/BENCHMARKS.md for measured figures.
+// TestCorpus. Two holdout sets (holdout_shell.txt, holdout2_shell.txt),
+// each committed before its first measurement, estimate how the rules
+// generalise; TestHoldout holds them at 0.85, and docs/BENCHMARKS.md
+// records their first, blind figures.
 //
 // Detectors are immutable and safe for concurrent use. Nothing is
-// compiled per call; the only per-call allocation of note is the shell
-// parse. Analysis never panics on odd input (FuzzAnalyze).
+// compiled per call; a call costs about 40 allocations, mostly the parse.
+// Analysis never panics on odd input (FuzzAnalyze).
 //
 // The package imports only the root vargate package (for error kinds)
 // and mvdan.cc/sh; it must not import storage, HTTP or other capability
