@@ -73,7 +73,7 @@ func (g *Governor) Call(ctx context.Context, p vargate.Principal, name string, a
 	}
 	out := Outcome{ActionID: uuid.NewString(), Tool: name}
 	rec := audit.Record{
-		TenantID: p.TenantID, Source: audit.SourceMCPGoverned, SessionID: p.SessionID, AgentID: p.AgentID,
+		TenantID: p.TenantID, Time: g.Now(), Source: audit.SourceMCPGoverned, SessionID: p.SessionID, AgentID: p.AgentID,
 		ActionID: out.ActionID, Tool: name, Actor: actor(p),
 	}
 	set, err := g.Tools.Set(ctx, p.TenantID)
@@ -134,6 +134,14 @@ func (g *Governor) Call(ctx context.Context, p vargate.Principal, name string, a
 			slog.String(logKeyDecision, d.DecisionID), slog.String(logKeyError, err.Error()))
 	}
 	out.Decision = d
+	if d.Decision != policy.Deny {
+		// The connector's own checks: a call that could never run is not
+		// worth running or queueing.
+		if err := tool.Precheck(call); err != nil {
+			out.Status, out.Message = Invalid, errMessage(err)
+			return g.finish(ctx, &out, rec, tr, in)
+		}
+	}
 	switch d.Decision {
 	case policy.Allow:
 		tr.connStart = time.Now()
@@ -173,7 +181,7 @@ func (g *Governor) RecordUnknown(ctx context.Context, p vargate.Principal, name 
 	out := Outcome{ActionID: uuid.NewString(), Tool: name, Status: Denied,
 		Decision: policy.Decision{Decision: policy.Deny, Reasons: []string{fmt.Sprintf("unknown_tool: tenant has no tool %q", name)}}}
 	rec := audit.Record{
-		TenantID: p.TenantID, Source: audit.SourceMCPGoverned, SessionID: p.SessionID, AgentID: p.AgentID,
+		TenantID: p.TenantID, Time: g.Now(), Source: audit.SourceMCPGoverned, SessionID: p.SessionID, AgentID: p.AgentID,
 		ActionID: out.ActionID, Tool: truncate(name, 256), Actor: actor(p), ArgsDigest: policy.Digest(args),
 	}
 	if len(args) > 0 && json.Valid(args) {

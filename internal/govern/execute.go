@@ -50,6 +50,9 @@ func (g *Governor) ExecuteApproved(ctx context.Context, a approval.Action) (json
 	if err := tool.Validate(call); err != nil {
 		return nil, &approval.PolicyDeniedError{Reasons: []string{"invalid_arguments: " + errMessage(err)}}
 	}
+	if err := tool.Precheck(call); err != nil {
+		return nil, &approval.PolicyDeniedError{Reasons: []string{"invalid_arguments: " + errMessage(err)}}
+	}
 	in, err := g.input(ctx, p, cfg, pcall, findings)
 	if err != nil {
 		return nil, err

@@ -68,6 +68,9 @@ func TestReadDatabase(t *testing.T) {
 		if err := tool.Validate(c); err != nil {
 			return tools.ReadDatabaseResult{}, err
 		}
+		if err := tool.Precheck(c); err != nil {
+			return tools.ReadDatabaseResult{}, err
+		}
 		res, err := tool.Connector.Call(t.Context(), c)
 		if err != nil {
 			return tools.ReadDatabaseResult{}, err

@@ -127,7 +127,7 @@ func TestSendEmail(t *testing.T) {
 	})
 	t.Run("bad addresses are invalid before sending", func(t *testing.T) {
 		for _, a := range []string{`{"to":"nobody","subject":"s","body":"b"}`, `{"to":"a@b.c","subject":"two\nlines","body":"b"}`} {
-			if err := tool.Validate(&tools.Call{Args: json.RawMessage(a)}); !vargate.IsKind(err, vargate.KindInvalid) {
+			if err := tool.Precheck(&tools.Call{Args: json.RawMessage(a)}); !vargate.IsKind(err, vargate.KindInvalid) {
 				t.Errorf("Validate(%s) = %v, want invalid", a, err)
 			}
 		}

@@ -60,6 +60,9 @@ func httpCall(t *testing.T, tool *tools.Tool, c *tools.Call) (map[string]any, to
 	if err := tool.Validate(c); err != nil {
 		return nil, tools.HTTPResponse{}, err
 	}
+	if err := tool.Precheck(c); err != nil {
+		return nil, tools.HTTPResponse{}, err
+	}
 	res, err := tool.Connector.Call(t.Context(), c)
 	if err != nil {
 		return nil, tools.HTTPResponse{}, err

@@ -64,9 +64,8 @@ func NewTool(t Tool) (*Tool, error) {
 	return &t, nil
 }
 
-// Validate checks args against the tool's schema and, when the connector
-// has its own checks (Validator), against those. Failures are KindInvalid
-// with a message for the agent.
+// Validate checks the call's arguments against the tool's schema.
+// Failures are KindInvalid with a message for the agent.
 func (t *Tool) Validate(c *Call) error {
 	var v any
 	dec := json.NewDecoder(bytes.NewReader(c.Args))
@@ -80,6 +79,13 @@ func (t *Tool) Validate(c *Call) error {
 	if err := t.resolved.Validate(m); err != nil {
 		return vargate.Invalid("arguments", "%s", schemaMessage(err))
 	}
+	return nil
+}
+
+// Precheck runs the connector's own checks of a schema-valid call
+// (Validator), if it has any: addresses that must parse, a host that must
+// be allowed. Failures are KindInvalid with a message for the agent.
+func (t *Tool) Precheck(c *Call) error {
 	if val, ok := t.Connector.(Validator); ok {
 		return val.Validate(c)
 	}
@@ -103,8 +109,9 @@ type Connector interface {
 }
 
 // Validator is implemented by connectors with checks beyond the schema,
-// run before the policy decides (and again by Call, since an approved call
-// runs later, under the configuration of that time).
+// run after the policy allowed a call or sent it to a human (and again by
+// Call, since an approved call runs later, under the configuration of
+// that time).
 type Validator interface {
 	Validate(c *Call) error
 }
