@@ -354,5 +354,5 @@ func checkOwner(g *gateway, tn tenant, actionID string) error {
 // nopTB lets helpers run from goroutines; they only call Helper.
 type nopTB struct{ testing.TB }
 
-func (nopTB) Helper()             {}
-func (nopTB) Fatal(args ...any)   { panic(fmt.Sprint(args...)) }
+func (nopTB) Helper()           {}
+func (nopTB) Fatal(args ...any) { panic(fmt.Sprint(args...)) }
