@@ -42,6 +42,7 @@ func commands() []command {
 		{"vault", "rotate the credential vault's key-encryption key", runVault},
 		{"sim", "run the local Managed Agents API simulator", runSim},
 		{"anomaly", "score built-in tool calls (JSON lines on stdin) with the anomaly rules", runAnomaly},
+		{"healthcheck", "exit 0 if the local gateway answers /health", runHealthcheck},
 		{"version", "print the version", runVersion},
 	}
 }
