@@ -13,7 +13,7 @@ import (
 )
 
 var (
-	_ auth.SessionTokens        = (*Service)(nil)
+	_ auth.SessionTokens       = (*Service)(nil)
 	_ approval.SessionNotifier = (*Service)(nil)
 )
 
