@@ -18,6 +18,13 @@ func (s *Server) routes() []route {
 		{"GET", "/credentials/{id}", anyHuman, s.getCredential},
 		{"DELETE", "/credentials/{id}", adminOnly, s.deleteCredential},
 
+		{"GET", "/audit", anyHuman, s.listAudit},
+		{"GET", "/audit/verify", anyHuman, s.verifyAudit},
+		{"GET", "/audit/checkpoint", anyHuman, s.getAuditCheckpoint},
+		{"GET", "/audit/proof/inclusion", anyHuman, s.getAuditInclusion},
+		{"GET", "/audit/proof/consistency", anyHuman, s.getAuditConsistency},
+		{"GET", "/audit/bundle", anyHuman, s.getAuditBundle},
+
 		{"POST", "/tools", adminOnly, s.createTool},
 		{"GET", "/tools", anyHuman, s.listTools},
 		{"GET", "/tools/{name}", anyHuman, s.getTool},

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/vargate/vargate"
+	"github.com/vargate/vargate/internal/audit"
 	"github.com/vargate/vargate/internal/auth"
 	"github.com/vargate/vargate/internal/tools"
 	"github.com/vargate/vargate/internal/vault"
@@ -34,6 +35,8 @@ type Server struct {
 	Auth   *auth.Service
 	// Vault serves /credentials; nil answers 503.
 	Vault *vault.Vault
+	// Audit serves /audit; nil answers 503.
+	Audit *audit.Log
 	// Tools serves /tools (tenant-defined tools); nil answers 503.
 	Tools *tools.Catalog
 	// Ping reports whether the database answers; used by /health.
