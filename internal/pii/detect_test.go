@@ -37,6 +37,10 @@ func TestFind(t *testing.T) {
 		{"email plus tag", "Ada.Lovelace+news@mail.example.co.uk", []string{"email/email:Ada.Lovelace+news@mail.example.co.uk"}},
 		{"no tld is not email", "user@localhost", nil},
 		{"handle is not email", "ping @ada on slack", nil},
+		{"email ending a sentence", "Write to ada@example.com.", []string{"email/email:ada@example.com"}},
+		{"email with dashed domain", "<ops@eu-west.example.org>", []string{"email/email:ops@eu-west.example.org"}},
+		{"digit tld is not email", "ada@example.c0m", nil},
+		{"two emails", "a@example.com,b@example.org", []string{"email/email:a@example.com", "email/email:b@example.org"}},
 
 		// Cards
 		{"visa", "card 4111111111111111 exp 12/29", []string{"card/card:4111111111111111"}},
@@ -72,12 +76,17 @@ func TestFind(t *testing.T) {
 		{"phone intl spaced", "+44 20 7946 0958", []string{"phone/phone:+44 20 7946 0958"}},
 		{"phone nanp dashed", "555-123-4567", []string{"phone/phone:555-123-4567"}},
 		{"phone nanp parens", "(415) 555-2671", []string{"phone/phone:(415) 555-2671"}},
+		{"phone nanp parens no space", "tel:(415)555-2671", []string{"phone/phone:(415)555-2671"}},
+		{"phone nanp dotted", "call 415.555.2671.", []string{"phone/phone:415.555.2671"}},
+		{"nanp area code starting with 1", "155-123-4567", nil},
 		{"phone too short", "+1234", nil},
 		{"bare digit run is not phone", "order 4155552671", nil},
 		{"date is not phone", "2026-04-11", nil},
 
 		// IP
 		{"ipv4", "host 10.0.0.12 down", []string{"ip/ipv4:10.0.0.12"}},
+		{"ipv4 with port and cidr", "10.0.0.1:8080 and 192.168.0.0/16", []string{"ip/ipv4:10.0.0.1", "ip/ipv4:192.168.0.0"}},
+		{"ipv4 octet 256", "10.0.0.256", nil},
 		{"ipv4 version-like alone is reported", "upgrade to 1.2.3.4 soon", []string{"ip/ipv4:1.2.3.4"}},
 		{"v-prefixed version is not ip", "release v1.2.3.4", nil},
 		{"five-part version is not ip", "build 1.2.3.4.5", nil},
