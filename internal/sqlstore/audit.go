@@ -8,17 +8,23 @@ import (
 	"fmt"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/vargate/vargate/internal/audit"
 )
 
 // AuditStore implements audit.Store.
-type AuditStore struct{ db *DB }
+type AuditStore struct {
+	db *DB
+
+	mu    sync.Mutex
+	stmts map[int]*sql.Stmt // INSERT of n records, prepared once
+}
 
 var _ audit.Store = (*AuditStore)(nil)
 
 // NewAuditStore returns the audit trail store over db.
-func NewAuditStore(db *DB) *AuditStore { return &AuditStore{db: db} }
+func NewAuditStore(db *DB) *AuditStore { return &AuditStore{db: db, stmts: map[int]*sql.Stmt{}} }
 
 const auditColumns = `tenant_id, seq, time, source, session_id, agent_id, action_id, tool, decision,
 	policy_version, decision_id, reasons, args_digest, args_redacted, result_digest, anomaly, actor,
@@ -26,8 +32,10 @@ const auditColumns = `tenant_id, seq, time, source, session_id, agent_id, action
 
 const auditColumnCount = 20
 
-// auditInsertChunk is the most rows one INSERT statement carries.
-const auditInsertChunk = 64
+// auditInsertChunks are the row counts of the prepared INSERT statements,
+// largest first. A batch is written with as few statements as these sizes
+// allow; preparing a fixed few keeps SQL parsing out of the append path.
+var auditInsertChunks = []int{64, 16, 4, 1}
 
 // Append seals and writes recs in one transaction, tenant by tenant in
 // ID order (a fixed lock order, so concurrent gateways cannot deadlock).
@@ -45,9 +53,12 @@ func (s *AuditStore) Append(ctx context.Context, recs []*audit.Record) error {
 		byTenant[r.TenantID] = append(byTenant[r.TenantID], r)
 	}
 	sort.Strings(tenants)
+	if err := s.prepare(ctx); err != nil {
+		return err
+	}
 	return s.db.InTx(ctx, func(tx *Tx) error {
 		for _, t := range tenants {
-			if err := appendTenant(ctx, tx, t, byTenant[t]); err != nil {
+			if err := s.appendTenant(ctx, tx, t, byTenant[t]); err != nil {
 				return err
 			}
 		}
@@ -55,7 +66,7 @@ func (s *AuditStore) Append(ctx context.Context, recs []*audit.Record) error {
 	})
 }
 
-func appendTenant(ctx context.Context, tx *Tx, tenantID string, recs []*audit.Record) error {
+func (s *AuditStore) appendTenant(ctx context.Context, tx *Tx, tenantID string, recs []*audit.Record) error {
 	head, err := lockHead(ctx, tx, tenantID)
 	if err != nil {
 		return err
@@ -68,12 +79,13 @@ func appendTenant(ctx context.Context, tx *Tx, tenantID string, recs []*audit.Re
 		}
 		nodes = append(nodes, ns...)
 	}
-	for len(recs) > 0 {
-		n := min(len(recs), auditInsertChunk)
-		if err := insertRecords(ctx, tx, recs[:n]); err != nil {
-			return err
+	for _, n := range auditInsertChunks {
+		for len(recs) >= n {
+			if err := s.insertRecords(ctx, tx, recs[:n]); err != nil {
+				return err
+			}
+			recs = recs[n:]
 		}
-		recs = recs[n:]
 	}
 	for _, n := range nodes {
 		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_merkle_nodes (tenant_id, level, idx, hash) VALUES (?, ?, ?, ?)`,
@@ -123,15 +135,44 @@ func scanHead(row *sql.Row, tenantID string) (audit.Head, error) {
 	return h, nil
 }
 
-func insertRecords(ctx context.Context, tx *Tx, recs []*audit.Record) error {
-	var q strings.Builder
-	q.WriteString(`INSERT INTO audit_log (` + auditColumns + `) VALUES `)
-	args := make([]any, 0, len(recs)*auditColumnCount)
-	for i, r := range recs {
-		if i > 0 {
-			q.WriteString(", ")
+// prepare prepares the INSERT statements once. It must run outside a
+// transaction: on SQLite the write pool's only connection would be taken.
+func (s *AuditStore) prepare(ctx context.Context) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, n := range auditInsertChunks {
+		if _, ok := s.stmts[n]; ok {
+			continue
 		}
-		q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		var q strings.Builder
+		q.WriteString(`INSERT INTO audit_log (` + auditColumns + `) VALUES `)
+		for i := range n {
+			if i > 0 {
+				q.WriteString(", ")
+			}
+			q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+		}
+		st, err := s.db.Write.PrepareContext(ctx, s.db.q(q.String()))
+		if err != nil {
+			return fmt.Errorf("prepare audit insert: %w", err)
+		}
+		s.stmts[n] = st
+	}
+	return nil
+}
+
+// insertStmt returns the prepared INSERT of n records, bound to tx.
+func (s *AuditStore) insertStmt(ctx context.Context, tx *Tx, n int) *sql.Stmt {
+	s.mu.Lock()
+	st := s.stmts[n]
+	s.mu.Unlock()
+	return tx.tx.StmtContext(ctx, st)
+}
+
+func (s *AuditStore) insertRecords(ctx context.Context, tx *Tx, recs []*audit.Record) error {
+	st := s.insertStmt(ctx, tx, len(recs))
+	args := make([]any, 0, len(recs)*auditColumnCount)
+	for _, r := range recs {
 		var reasons sql.NullString
 		if len(r.Reasons) > 0 {
 			b, err := json.Marshal(r.Reasons)
@@ -145,7 +186,7 @@ func insertRecords(ctx context.Context, tx *Tx, recs []*audit.Record) error {
 			nullJSON(r.ArgsRedacted), r.ResultDigest, nullJSON(r.Anomaly), r.Actor, nullJSON(r.Detail),
 			r.PrevHash[:], r.Hash[:])
 	}
-	if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+	if _, err := st.ExecContext(ctx, args...); err != nil {
 		return fmt.Errorf("insert audit records: %w", err)
 	}
 	return nil
