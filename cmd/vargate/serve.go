@@ -36,7 +36,7 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		return nil
 	}
 	log := newLogger(env.stderr, cfg)
-	a, err := newApp(ctx, cfg, log)
+	a, err := newApp(ctx, cfg, env.getenv, log)
 	if err != nil {
 		return err
 	}
