@@ -1,0 +1,7 @@
+package webhook
+
+// Exported for tests.
+var (
+	PublicAddr = publicAddr
+	CheckURL   = checkURL
+)

@@ -1,0 +1,138 @@
+package webhook_test
+
+import (
+	"context"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/vargate/vargate"
+	"github.com/vargate/vargate/internal/auth"
+	"github.com/vargate/vargate/internal/sqlstore"
+	"github.com/vargate/vargate/internal/storetest"
+	"github.com/vargate/vargate/internal/webhook"
+)
+
+// sealer is AES-GCM under one key, bound to tenant and purpose.
+type sealer struct{ aead cipher.AEAD }
+
+func newSealer() *sealer {
+	b, _ := aes.NewCipher([]byte("vargate-webhook-test-key-32bytes"))
+	g, _ := cipher.NewGCM(b)
+	return &sealer{g}
+}
+
+func (s *sealer) Seal(_ context.Context, tenantID, purpose string, pt []byte) ([]byte, error) {
+	nonce := make([]byte, s.aead.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return nil, err
+	}
+	return s.aead.Seal(nonce, nonce, pt, []byte(tenantID+"\x00"+purpose)), nil
+}
+
+func (s *sealer) Open(_ context.Context, tenantID, purpose string, sealed []byte) ([]byte, error) {
+	n := s.aead.NonceSize()
+	if len(sealed) < n {
+		return nil, errors.New("short")
+	}
+	return s.aead.Open(nil, sealed[:n], sealed[n:], []byte(tenantID+"\x00"+purpose))
+}
+
+type env struct {
+	db  *sqlstore.DB
+	ten string
+}
+
+func newEnv(t *testing.T, db *sqlstore.DB) *env {
+	t.Helper()
+	ten, err := auth.NewService(sqlstore.NewAuthStore(db)).CreateTenant(t.Context(), "acme")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{db: db, ten: ten.ID}
+}
+
+// service returns an opened delivery service (a gateway) over the env's
+// database with fast retries; private targets are allowed, as the test
+// receivers listen on loopback.
+func (e *env) service(t *testing.T) *webhook.Service {
+	t.Helper()
+	s := webhook.New(sqlstore.NewWebhookStore(e.db), newSealer(), nil)
+	s.AllowPrivate = true
+	s.PollInterval = 10 * time.Millisecond
+	s.BaseDelay, s.MaxDelay = 20*time.Millisecond, 200*time.Millisecond
+	s.Timeout = 5 * time.Second
+	if err := s.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func each(t *testing.T, fn func(t *testing.T, e *env)) {
+	storetest.Each(t, func(t *testing.T, db *sqlstore.DB) { fn(t, newEnv(t, db)) })
+}
+
+// request is what a receiver got.
+type request struct {
+	header http.Header
+	body   []byte
+}
+
+// receiver is a test endpoint that can be down (answering 503).
+type receiver struct {
+	srv  *httptest.Server
+	down atomic.Bool
+	code atomic.Int32 // answer when up (204 if 0)
+	mu   sync.Mutex
+	got  []request
+}
+
+func newReceiver(t *testing.T) *receiver {
+	r := &receiver{}
+	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		if r.down.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			return
+		}
+		r.mu.Lock()
+		r.got = append(r.got, request{req.Header.Clone(), body})
+		r.mu.Unlock()
+		code := int(r.code.Load())
+		if code == 0 {
+			code = http.StatusNoContent
+		}
+		w.WriteHeader(code)
+	}))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func (r *receiver) requests() []request {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]request(nil), r.got...)
+}
+
+// eventually polls cond until it holds or the deadline passes.
+func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func asErr(err error, target **vargate.Error) bool { return errors.As(err, target) }
