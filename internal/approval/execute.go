@@ -66,7 +66,8 @@ func (s *Service) run(ctx context.Context, rec Record) Record {
 	result, err := s.Executor.ExecuteApproved(xctx, a)
 	cancel()
 	if err != nil {
-		return s.finish(ctx, cur, result, s.failureOf(ctx, cur, err))
+		// Whatever came back with an error is not a result to hand on.
+		return s.finish(ctx, cur, nil, s.failureOf(ctx, cur, err))
 	}
 	return s.finish(ctx, cur, result, nil)
 }

@@ -114,11 +114,13 @@ func orDefault(d, def time.Duration) time.Duration {
 	return d
 }
 
-func (s *Service) ttl() time.Duration            { return orDefault(s.TTL, DefaultTTL) }
-func (s *Service) executeTimeout() time.Duration { return orDefault(s.ExecuteTimeout, DefaultExecuteTimeout) }
-func (s *Service) leaseSlack() time.Duration     { return orDefault(s.LeaseSlack, DefaultLeaseSlack) }
-func (s *Service) settleAfter() time.Duration    { return orDefault(s.SettleAfter, DefaultSettleAfter) }
-func (s *Service) resumeAfter() time.Duration    { return orDefault(s.ResumeAfter, DefaultResumeAfter) }
+func (s *Service) ttl() time.Duration { return orDefault(s.TTL, DefaultTTL) }
+func (s *Service) executeTimeout() time.Duration {
+	return orDefault(s.ExecuteTimeout, DefaultExecuteTimeout)
+}
+func (s *Service) leaseSlack() time.Duration  { return orDefault(s.LeaseSlack, DefaultLeaseSlack) }
+func (s *Service) settleAfter() time.Duration { return orDefault(s.SettleAfter, DefaultSettleAfter) }
+func (s *Service) resumeAfter() time.Duration { return orDefault(s.ResumeAfter, DefaultResumeAfter) }
 func (s *Service) sideTimeout() time.Duration {
 	return orDefault(s.SideEffectTimeout, DefaultSideEffectTimeout)
 }
