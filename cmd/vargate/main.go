@@ -40,6 +40,8 @@ func commands() []command {
 		{"key", "create, list and revoke API keys", runKey},
 		{"policy", "test policy modules locally", runPolicy},
 		{"vault", "rotate the credential vault's key-encryption key", runVault},
+		{"audit", "verify the audit trail in the database (gateway running or stopped)", runAudit},
+		{"verify", "verify an exported audit bundle offline against a public key", runVerify},
 		{"sim", "run the local Managed Agents API simulator", runSim},
 		{"anomaly", "score built-in tool calls (JSON lines on stdin) with the anomaly rules", runAnomaly},
 		{"healthcheck", "exit 0 if the local gateway answers /health", runHealthcheck},

@@ -105,6 +105,10 @@ func LoadOrCreateKey(path, name string) (*Signer, error) {
 	return loadKey(path)
 }
 
+// LoadKey returns the signer whose private key is in the file at path,
+// without creating one. A key file readable by group or others is refused.
+func LoadKey(path string) (*Signer, error) { return loadKey(path) }
+
 func loadKey(path string) (*Signer, error) {
 	fi, err := os.Stat(path)
 	if err != nil {
@@ -168,6 +172,9 @@ func NewVerifier(publicKey string) (*Verifier, error) {
 
 // PublicKey returns the key the verifier checks against.
 func (v *Verifier) PublicKey() string { return v.key }
+
+// Name returns the key's name: checkpoint origins are Name()+"/"+tenant ID.
+func (v *Verifier) Name() string { return v.v.Name() }
 
 // CheckpointBody is the signed content of a checkpoint.
 type CheckpointBody struct {
