@@ -19,7 +19,7 @@ func TestDeliverSigned(t *testing.T) {
 		ctx := t.Context()
 		s := e.service(t)
 		r := newReceiver(t)
-		_, secret, err := s.UpdateSettings(ctx, e.ten, webhook.Update{URL: ptr(r.srv.URL + "/hook")})
+		_, secret, err := s.UpdateSettings(ctx, e.ten, "key-admin", webhook.Update{URL: ptr(r.srv.URL + "/hook")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -66,7 +66,7 @@ func TestReceiverDownThenBack(t *testing.T) {
 		s := e.service(t)
 		r := newReceiver(t)
 		r.down.Store(true)
-		_, secret, err := s.UpdateSettings(ctx, e.ten, webhook.Update{URL: ptr(r.srv.URL)})
+		_, secret, err := s.UpdateSettings(ctx, e.ten, "key-admin", webhook.Update{URL: ptr(r.srv.URL)})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -130,7 +130,7 @@ func TestGiveUpAndRetry(t *testing.T) {
 		s.MaxAge = 150 * time.Millisecond
 		r := newReceiver(t)
 		r.down.Store(true)
-		if _, _, err := s.UpdateSettings(ctx, e.ten, webhook.Update{URL: ptr(r.srv.URL)}); err != nil {
+		if _, _, err := s.UpdateSettings(ctx, e.ten, "key-admin", webhook.Update{URL: ptr(r.srv.URL)}); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Emit(ctx, e.ten, webhook.EventDenied, nil); err != nil {
@@ -162,7 +162,7 @@ func TestGoneIsNotRetried(t *testing.T) {
 		s := e.service(t)
 		r := newReceiver(t)
 		r.code.Store(http.StatusGone)
-		if _, _, err := s.UpdateSettings(ctx, e.ten, webhook.Update{URL: ptr(r.srv.URL)}); err != nil {
+		if _, _, err := s.UpdateSettings(ctx, e.ten, "key-admin", webhook.Update{URL: ptr(r.srv.URL)}); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Emit(ctx, e.ten, webhook.EventDenied, nil); err != nil {
@@ -181,13 +181,13 @@ func TestRemovedWebhookCancelsPending(t *testing.T) {
 		s := e.service(t)
 		r := newReceiver(t)
 		r.down.Store(true)
-		if _, _, err := s.UpdateSettings(ctx, e.ten, webhook.Update{URL: ptr(r.srv.URL)}); err != nil {
+		if _, _, err := s.UpdateSettings(ctx, e.ten, "key-admin", webhook.Update{URL: ptr(r.srv.URL)}); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Emit(ctx, e.ten, webhook.EventDenied, nil); err != nil {
 			t.Fatal(err)
 		}
-		if _, _, err := s.UpdateSettings(ctx, e.ten, webhook.Update{URL: ptr("")}); err != nil {
+		if _, _, err := s.UpdateSettings(ctx, e.ten, "key-admin", webhook.Update{URL: ptr("")}); err != nil {
 			t.Fatal(err)
 		}
 		eventually(t, 10*time.Second, "cancellation", func() bool {
@@ -205,7 +205,7 @@ func TestPing(t *testing.T) {
 			t.Error("test ping without a webhook succeeded")
 		}
 		r := newReceiver(t)
-		if _, _, err := s.UpdateSettings(ctx, e.ten, webhook.Update{URL: ptr(r.srv.URL),
+		if _, _, err := s.UpdateSettings(ctx, e.ten, "key-admin", webhook.Update{URL: ptr(r.srv.URL),
 			Events: ptr([]string{webhook.EventDenied})}); err != nil {
 			t.Fatal(err)
 		}
@@ -246,7 +246,7 @@ func TestDialRefusesPrivateTargets(t *testing.T) {
 		}
 		t.Cleanup(func() { s.Close() })
 		port := r.srv.URL[strings.LastIndex(r.srv.URL, ":")+1:]
-		if _, _, err := s.UpdateSettings(ctx, e.ten, webhook.Update{URL: ptr(fmt.Sprintf("https://localhost:%s/hook", port))}); err != nil {
+		if _, _, err := s.UpdateSettings(ctx, e.ten, "key-admin", webhook.Update{URL: ptr(fmt.Sprintf("https://localhost:%s/hook", port))}); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Emit(ctx, e.ten, webhook.EventDenied, nil); err != nil {

@@ -18,7 +18,8 @@
 // when each connection is dialled (so DNS rebinding cannot slip past),
 // unless Service.AllowPrivate is set.
 //
-// It imports only the root package and libraries. Sealer (internal/vault)
-// and Store (internal/sqlstore) are interfaces wired in by cmd; it must
-// not import adapters or other capabilities.
+// It imports the root package, internal/audit (for the record type of
+// settings changes) and libraries. Sealer (internal/vault) and Store
+// (internal/sqlstore) are interfaces wired in by cmd; it must not import
+// adapters or other capabilities.
 package webhook

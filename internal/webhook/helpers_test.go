@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/vargate/vargate"
+	"github.com/vargate/vargate/internal/audit"
 	"github.com/vargate/vargate/internal/auth"
 	"github.com/vargate/vargate/internal/sqlstore"
 	"github.com/vargate/vargate/internal/storetest"
@@ -44,6 +45,19 @@ func (s *sealer) Open(_ context.Context, tenantID, purpose string, sealed []byte
 		return nil, errors.New("short")
 	}
 	return s.aead.Open(nil, sealed[:n], sealed[n:], []byte(tenantID+"\x00"+purpose))
+}
+
+// auditor records audit records in memory.
+type auditor struct {
+	mu   sync.Mutex
+	recs []audit.Record
+}
+
+func (a *auditor) Append(_ context.Context, r audit.Record) (audit.Record, error) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	a.recs = append(a.recs, r)
+	return r, nil
 }
 
 type env struct {

@@ -93,7 +93,7 @@ func TestStandardWebhooksNode(t *testing.T) {
 	secret := webhook.NewSecret()
 	url, lines := nodeReceiver(t, secret)
 	s := e.service(t)
-	if _, _, err := s.UpdateSettings(ctx, e.ten, webhook.Update{URL: &url, Secret: &secret}); err != nil {
+	if _, _, err := s.UpdateSettings(ctx, e.ten, "key-admin", webhook.Update{URL: &url, Secret: &secret}); err != nil {
 		t.Fatal(err)
 	}
 	for _, ev := range webhook.Events() {

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vargate/vargate"
+	"github.com/vargate/vargate/internal/audit"
 )
 
 // Defaults for Service's zero fields.
@@ -52,8 +53,10 @@ type Service struct {
 	Store Store
 	// Sealer seals signing secrets; without one, secrets cannot be set.
 	Sealer Sealer
-	Logger *slog.Logger
-	Now    vargate.Clock
+	// Auditor, when set, records settings changes (control_plane).
+	Auditor Auditor
+	Logger  *slog.Logger
+	Now     vargate.Clock
 	// AllowPrivate permits endpoints on private, loopback and link-local
 	// addresses, and plain http (VARGATE_WEBHOOK_ALLOW_PRIVATE).
 	AllowPrivate bool
@@ -298,9 +301,11 @@ type Update struct {
 	Events *[]string
 }
 
-// UpdateSettings applies u to the tenant's settings and returns them,
-// plus the signing secret if one was generated (it is never shown again).
-func (s *Service) UpdateSettings(ctx context.Context, tenantID string, u Update) (Settings, string, error) {
+// UpdateSettings applies u to the tenant's settings for actor (an API key
+// ID) and returns them, plus the signing secret if one was generated (it
+// is never shown again). The change is audited; if that fails the change
+// stands and the error says so.
+func (s *Service) UpdateSettings(ctx context.Context, tenantID, actor string, u Update) (Settings, string, error) {
 	cur, err := s.Store.Settings(ctx, tenantID)
 	exists := err == nil
 	if err != nil && !vargate.IsKind(err, vargate.KindNotFound) {
@@ -314,7 +319,8 @@ func (s *Service) UpdateSettings(ctx context.Context, tenantID string, u Update)
 			return Settings{}, "", err
 		}
 		s.forget(tenantID)
-		return Settings{TenantID: tenantID}, "", nil
+		err := s.audit(ctx, tenantID, actor, "webhook_settings.removed", map[string]any{"webhook_url": cur.URL})
+		return Settings{TenantID: tenantID}, "", err
 	}
 	next := cur
 	next.TenantID = tenantID
@@ -373,7 +379,43 @@ func (s *Service) UpdateSettings(ctx context.Context, tenantID string, u Update)
 		return Settings{}, "", err
 	}
 	s.forget(tenantID)
-	return next.Settings, generated, nil
+	// The record names what changed, never the secret.
+	err = s.audit(ctx, tenantID, actor, "webhook_settings.updated", map[string]any{
+		"webhook_url": next.URL, "webhook_events": nonNil(next.Events), "secret_changed": secret != "",
+		"secret_generated": generated != ""})
+	return next.Settings, generated, err
+}
+
+func nonNil(ss []string) []string {
+	if ss == nil {
+		return []string{}
+	}
+	return ss
+}
+
+// Auditor appends to the tenant's audit trail; *audit.Log implements it.
+type Auditor interface {
+	Append(ctx context.Context, rec audit.Record) (audit.Record, error)
+}
+
+// audit records a settings change. It outlives a client that disconnects:
+// the change is committed, so its record must be written.
+func (s *Service) audit(ctx context.Context, tenantID, actor, event string, detail map[string]any) error {
+	if s.Auditor == nil {
+		return nil
+	}
+	detail["event"] = event
+	b, err := json.Marshal(detail)
+	if err != nil {
+		return err
+	}
+	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if _, err := s.Auditor.Append(actx, audit.Record{TenantID: tenantID, Time: s.now(), Source: audit.SourceControlPlane,
+		Decision: event, Actor: actor, Detail: b}); err != nil {
+		return vargate.Wrap(vargate.KindUnavailable, err, "webhook settings saved, but their audit record could not be written")
+	}
+	return nil
 }
 
 // Deliveries returns the tenant's delivery log, newest first.

@@ -6,6 +6,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/vargate/vargate"
+	"github.com/vargate/vargate/internal/audit"
 	"github.com/vargate/vargate/internal/sqlstore"
 	"github.com/vargate/vargate/internal/webhook"
 )
@@ -16,7 +17,9 @@ func TestUpdateSettings(t *testing.T) {
 	each(t, func(t *testing.T, e *env) {
 		ctx := t.Context()
 		s := e.service(t)
-		set, secret, err := s.UpdateSettings(ctx, e.ten, webhook.Update{URL: ptr("http://127.0.0.1:1/hook")})
+		al := &auditor{}
+		s.Auditor = al
+		set, secret, err := s.UpdateSettings(ctx, e.ten, "key-admin", webhook.Update{URL: ptr("http://127.0.0.1:1/hook")})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -31,7 +34,7 @@ func TestUpdateSettings(t *testing.T) {
 			t.Error("secret stored in clear")
 		}
 		// Changing the events neither regenerates nor returns the secret.
-		set, again, err := s.UpdateSettings(ctx, e.ten, webhook.Update{Events: ptr([]string{webhook.EventDenied, webhook.EventDenied, webhook.EventPendingApproval})})
+		set, again, err := s.UpdateSettings(ctx, e.ten, "key-admin", webhook.Update{Events: ptr([]string{webhook.EventDenied, webhook.EventDenied, webhook.EventPendingApproval})})
 		if err != nil || again != "" {
 			t.Fatalf("update events: %v, secret %q", err, again)
 		}
@@ -44,7 +47,7 @@ func TestUpdateSettings(t *testing.T) {
 		}
 		// A given secret is stored, not echoed.
 		mine := webhook.NewSecret()
-		if _, got, err := s.UpdateSettings(ctx, e.ten, webhook.Update{Secret: &mine}); err != nil || got != "" {
+		if _, got, err := s.UpdateSettings(ctx, e.ten, "key-admin", webhook.Update{Secret: &mine}); err != nil || got != "" {
 			t.Errorf("set own secret: %v, echoed %q", err, got)
 		}
 
@@ -58,31 +61,45 @@ func TestUpdateSettings(t *testing.T) {
 			{"bad url", webhook.Update{URL: ptr("not a url")}, "webhook_url"},
 			{"remove with others", webhook.Update{URL: ptr(""), Events: ptr([]string{})}, "webhook_url"},
 		} {
-			_, _, err := s.UpdateSettings(ctx, e.ten, c.u)
+			_, _, err := s.UpdateSettings(ctx, e.ten, "key-admin", c.u)
 			var ve *vargate.Error
 			if !vargate.IsKind(err, vargate.KindInvalid) || !asErr(err, &ve) || ve.Field != c.field {
 				t.Errorf("%s: got %v, want invalid %s", c.name, err, c.field)
 			}
 		}
 
-		if _, _, err := s.UpdateSettings(ctx, e.ten, webhook.Update{URL: ptr("")}); err != nil {
+		if _, _, err := s.UpdateSettings(ctx, e.ten, "key-admin", webhook.Update{URL: ptr("")}); err != nil {
 			t.Fatal(err)
 		}
 		if _, err := s.Settings(ctx, e.ten); !vargate.IsKind(err, vargate.KindNotFound) {
 			t.Errorf("after removal: %v", err)
 		}
-		if _, _, err := s.UpdateSettings(ctx, e.ten, webhook.Update{Events: ptr([]string{})}); !vargate.IsKind(err, vargate.KindInvalid) {
+		var decisions []string
+		for _, r := range al.recs {
+			decisions = append(decisions, r.Decision)
+			if r.Source != audit.SourceControlPlane || r.Actor != "key-admin" || r.TenantID != e.ten {
+				t.Errorf("audit record: %+v", r)
+			}
+			if strings.Contains(string(r.Detail), secret[len(webhook.SecretPrefix):]) || strings.Contains(string(r.Detail), mine[len(webhook.SecretPrefix):]) {
+				t.Errorf("audit record holds a secret: %s", r.Detail)
+			}
+		}
+		want := []string{"webhook_settings.updated", "webhook_settings.updated", "webhook_settings.updated", "webhook_settings.removed"}
+		if diff := cmp.Diff(want, decisions); diff != "" {
+			t.Errorf("audited changes (-want +got):\n%s", diff)
+		}
+		if _, _, err := s.UpdateSettings(ctx, e.ten, "key-admin", webhook.Update{Events: ptr([]string{})}); !vargate.IsKind(err, vargate.KindInvalid) {
 			t.Errorf("events without a URL: got %v, want invalid", err)
 		}
 
 		// Private targets are refused unless allowed; secrets need a sealer.
 		strict := webhook.New(sqlstore.NewWebhookStore(e.db), newSealer(), nil)
-		if _, _, err := strict.UpdateSettings(ctx, e.ten, webhook.Update{URL: ptr("https://127.0.0.1/hook")}); !vargate.IsKind(err, vargate.KindInvalid) {
+		if _, _, err := strict.UpdateSettings(ctx, e.ten, "key-admin", webhook.Update{URL: ptr("https://127.0.0.1/hook")}); !vargate.IsKind(err, vargate.KindInvalid) {
 			t.Errorf("loopback target: got %v, want invalid", err)
 		}
 		unsealed := webhook.New(sqlstore.NewWebhookStore(e.db), nil, nil)
 		unsealed.AllowPrivate = true
-		if _, _, err := unsealed.UpdateSettings(ctx, e.ten, webhook.Update{URL: ptr("http://127.0.0.1/hook")}); !vargate.IsKind(err, vargate.KindUnavailable) {
+		if _, _, err := unsealed.UpdateSettings(ctx, e.ten, "key-admin", webhook.Update{URL: ptr("http://127.0.0.1/hook")}); !vargate.IsKind(err, vargate.KindUnavailable) {
 			t.Errorf("without a sealer: got %v, want unavailable", err)
 		}
 	})
@@ -103,7 +120,7 @@ func TestEmitWritesOnlyWhatIsWanted(t *testing.T) {
 		if err := s.Emit(ctx, e.ten, webhook.EventDenied, map[string]string{"tool": "x"}); err != nil || count() != 0 {
 			t.Errorf("emit without a webhook: %v, %d messages", err, count())
 		}
-		if _, _, err := s.UpdateSettings(ctx, e.ten, webhook.Update{URL: ptr("http://127.0.0.1:1/"),
+		if _, _, err := s.UpdateSettings(ctx, e.ten, "key-admin", webhook.Update{URL: ptr("http://127.0.0.1:1/"),
 			Events: ptr([]string{webhook.EventPendingApproval})}); err != nil {
 			t.Fatal(err)
 		}
