@@ -292,7 +292,7 @@ func (s *Service) mirror(ctx context.Context, c *Client, cfg agent.Config) (Mirr
 	m, err := s.Store.Mirror(ctx, cfg.ID, c.Account)
 	switch {
 	case vargate.IsKind(err, vargate.KindNotFound):
-		m = Mirror{AgentID: cfg.ID, Account: c.Account}
+		m, err = Mirror{AgentID: cfg.ID, Account: c.Account}, nil
 	case err != nil:
 		return Mirror{}, StepAgent, err
 	}
