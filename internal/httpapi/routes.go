@@ -18,6 +18,21 @@ func (s *Server) routes() []route {
 		{"GET", "/credentials/{id}", anyHuman, s.getCredential},
 		{"DELETE", "/credentials/{id}", adminOnly, s.deleteCredential},
 
+		{"POST", "/managed/agents", adminOnly, s.createAgent},
+		{"GET", "/managed/agents", anyHuman, s.listAgents},
+		{"GET", "/managed/agents/{id}", anyHuman, s.getAgent},
+		{"PATCH", "/managed/agents/{id}", adminOnly, s.updateAgent},
+		{"DELETE", "/managed/agents/{id}", adminOnly, s.archiveAgent},
+
+		{"POST", "/managed/sessions", adminOnly, s.createSession},
+		{"GET", "/managed/sessions", anyHuman, s.listSessions},
+		{"GET", "/managed/sessions/{id}", anyHuman, s.getSession},
+		{"GET", "/managed/sessions/{id}/status", anyHuman, s.sessionStatus},
+		{"GET", "/managed/sessions/{id}/audit", anyHuman, s.sessionAudit},
+		{"POST", "/managed/sessions/{id}/messages", adminOnly, s.sendSessionMessage},
+		{"GET", "/managed/settings", anyHuman, s.getSessionSettings},
+		{"PUT", "/managed/settings", adminOnly, s.putSessionSettings},
+
 		{"GET", "/audit", anyHuman, s.listAudit},
 		{"GET", "/audit/verify", anyHuman, s.verifyAudit},
 		{"GET", "/audit/checkpoint", anyHuman, s.getAuditCheckpoint},
@@ -29,5 +44,18 @@ func (s *Server) routes() []route {
 		{"GET", "/tools", anyHuman, s.listTools},
 		{"GET", "/tools/{name}", anyHuman, s.getTool},
 		{"DELETE", "/tools/{name}", adminOnly, s.deleteTool},
+
+		{"GET", "/approvals", anyHuman, s.listApprovals},
+		{"GET", "/approvals/{id}", anyHuman, s.getApproval},
+		{"POST", "/approve/{id}", decider, s.approve},
+		{"POST", "/reject/{id}", decider, s.reject},
+
+		{"GET", "/dashboard/settings", anyHuman, s.getDashboardSettings},
+		{"POST", "/dashboard/settings", adminOnly, s.updateDashboardSettings},
+		{"PATCH", "/dashboard/settings", adminOnly, s.updateDashboardSettings},
+		{"POST", "/webhooks/test", adminOnly, s.testWebhook},
+		{"GET", "/webhooks/deliveries", anyHuman, s.listWebhookDeliveries},
+		{"GET", "/webhooks/deliveries/{id}", anyHuman, s.getWebhookDelivery},
+		{"POST", "/webhooks/deliveries/{id}/retry", adminOnly, s.retryWebhookDelivery},
 	}
 }

@@ -12,10 +12,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/vargate/vargate"
+	"github.com/vargate/vargate/internal/agent"
+	"github.com/vargate/vargate/internal/approval"
 	"github.com/vargate/vargate/internal/audit"
 	"github.com/vargate/vargate/internal/auth"
+	"github.com/vargate/vargate/internal/session"
 	"github.com/vargate/vargate/internal/tools"
 	"github.com/vargate/vargate/internal/vault"
+	"github.com/vargate/vargate/internal/webhook"
 )
 
 // Log attribute keys.
@@ -35,10 +39,18 @@ type Server struct {
 	Auth   *auth.Service
 	// Vault serves /credentials; nil answers 503.
 	Vault *vault.Vault
+	// Agents serves /managed/agents; nil answers 503.
+	Agents *agent.Service
+	// Sessions serves /managed/sessions and /managed/settings; nil answers 503.
+	Sessions *session.Service
 	// Audit serves /audit; nil answers 503.
 	Audit *audit.Log
 	// Tools serves /tools (tenant-defined tools); nil answers 503.
 	Tools *tools.Catalog
+	// Approvals serves /approvals, /approve and /reject; nil answers 503.
+	Approvals *approval.Service
+	// Webhooks serves /dashboard/settings and /webhooks; nil answers 503.
+	Webhooks *webhook.Service
 	// Ping reports whether the database answers; used by /health.
 	Ping func(ctx context.Context) error
 	// MaxBodyBytes bounds request bodies (DefaultMaxBodyBytes when zero).
