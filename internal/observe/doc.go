@@ -1,0 +1,39 @@
+// Package observe owns the event consumer of Managed Agents sessions:
+// one consumer per active session reads the session's event stream
+// through the official SDK, stores every event once, audits each tool call
+// (mcp_observed), scores built-in tool calls with internal/anomaly and
+// interrupts the session when its score crosses the profile's threshold,
+// answers confirmation requests of governed built-in tools by policy
+// (allow, deny, or a human through the approval queue), and drives the
+// session's lifecycle from its status events.
+//
+// Reliability. The stream has no replay, so every connection opens the
+// stream first, back-fills the history (GET …/events) from shortly before
+// the stored cursor, then passes the live events on; the (session, event
+// ID) key of the stored events drops what was seen before, so reconnects,
+// back-fills and duplicated deliveries never double-count. A stream that
+// ends, errs, or stays silent for SSETimeout (heartbeats count) is
+// reconnected with exponential backoff. Each batch of events is stored in
+// one transaction with the tool uses and progress it changed; audit
+// records follow (group-committed by audit.Log), and a tool use is marked
+// audited only afterwards, so a crash in between is repaired on resume.
+//
+// Ownership. A session is consumed by the process holding its lease in the
+// database; every write of consumer state is fenced on the lease. Processes
+// renew their leases every third of LeaseTTL and claim sessions whose lease
+// lapsed, so a survivor takes over a dead process's sessions, and a
+// restarted gateway resumes the active sessions. Close releases leases.
+//
+// Interrupts. Service.Interrupt (POST /managed/sessions/{id}/interrupt) and
+// the automatic interrupt send user.interrupt, mark the session
+// interrupted through Lifecycle, audit who and why, and report the
+// interrupt confirmed only when the stored stream shows the session idle
+// after it (from any process), sending it again otherwise.
+//
+// Dependencies are interfaces wired by cmd: Store (internal/sqlstore),
+// Upstream and Lifecycle (internal/session), Auditor (internal/audit),
+// Decider (internal/policy), Approvals (internal/approval), Emitter
+// (internal/webhook). It imports the root package, the SDK and the domain
+// packages agent, anomaly, approval, audit, pii and policy; it must not
+// import adapters (sqlstore, httpapi, …) or cmd.
+package observe

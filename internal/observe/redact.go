@@ -1,0 +1,95 @@
+package observe
+
+import (
+	"bytes"
+	"encoding/json"
+	"strings"
+
+	"github.com/vargate/vargate/internal/pii"
+)
+
+// redactor removes sensitive values from what the audit trail keeps of a
+// tool call, per the profile: with PII detection on, every kind pii
+// detects; with it off, secrets only (a key in the trail is never wanted).
+type redactor struct{ all bool }
+
+// text redacts a string.
+func (r redactor) text(s string) string {
+	if r.all {
+		return pii.RedactString(s)
+	}
+	ms := pii.Find(s)
+	if len(ms) == 0 {
+		return s
+	}
+	var b strings.Builder
+	last := 0
+	for _, m := range ms {
+		if m.Kind != pii.Secret {
+			continue
+		}
+		b.WriteString(s[last:m.Start])
+		b.WriteString("[REDACTED:secret]")
+		last = m.End
+	}
+	if last == 0 {
+		return s
+	}
+	b.WriteString(s[last:])
+	return b.String()
+}
+
+// json redacts the strings of a JSON document. A document that does not
+// parse is replaced whole rather than kept.
+func (r redactor) json(doc json.RawMessage) json.RawMessage {
+	if len(bytes.TrimSpace(doc)) == 0 {
+		return nil
+	}
+	if r.all {
+		out, err := pii.Redact(doc)
+		if err != nil {
+			return json.RawMessage(`"[REDACTED:unparseable]"`)
+		}
+		return out
+	}
+	v, err := pii.Decode(doc)
+	if err != nil {
+		return json.RawMessage(`"[REDACTED:unparseable]"`)
+	}
+	v, changed := r.value(v)
+	if !changed {
+		return doc
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return json.RawMessage(`"[REDACTED:unparseable]"`)
+	}
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+}
+
+func (r redactor) value(v any) (any, bool) {
+	switch x := v.(type) {
+	case string:
+		s := r.text(x)
+		return s, s != x
+	case []any:
+		changed := false
+		for i, e := range x {
+			if n, c := r.value(e); c {
+				x[i], changed = n, true
+			}
+		}
+		return x, changed
+	case map[string]any:
+		changed := false
+		for k, e := range x {
+			if n, c := r.value(e); c {
+				x[k], changed = n, true
+			}
+		}
+		return x, changed
+	}
+	return v, false
+}
