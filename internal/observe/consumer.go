@@ -361,4 +361,3 @@ func (b *activityBody) Read(p []byte) (int, error) {
 	}
 	return n, err
 }
-

@@ -56,7 +56,9 @@ type fixture struct {
 // lateExecutor routes the approval queue's execution and settlement of
 // escalated confirmations to the consumer service made last (cmd routes
 // them the same way, by Owns).
-type lateExecutor struct{ s atomic.Pointer[observe.Service] }
+type lateExecutor struct {
+	s atomic.Pointer[observe.Service]
+}
 
 func (e *lateExecutor) ExecuteApproved(ctx context.Context, a approval.Action) (json.RawMessage, error) {
 	return e.s.Load().ExecuteApproved(ctx, a)

@@ -253,8 +253,10 @@ func (s *Service) historySlack() time.Duration { return orDefault(s.HistorySlack
 func (s *Service) interruptWait() time.Duration {
 	return orDefault(s.InterruptWait, DefaultInterruptWait)
 }
-func (s *Service) interruptAttempts() int { return orDefault(s.InterruptAttempts, DefaultInterruptAttempts) }
-func (s *Service) maxBatch() int          { return orDefault(s.MaxBatch, DefaultMaxBatch) }
+func (s *Service) interruptAttempts() int {
+	return orDefault(s.InterruptAttempts, DefaultInterruptAttempts)
+}
+func (s *Service) maxBatch() int { return orDefault(s.MaxBatch, DefaultMaxBatch) }
 func (s *Service) sideTimeout() time.Duration {
 	return orDefault(s.SideEffectTimeout, DefaultSideEffectTimeout)
 }
