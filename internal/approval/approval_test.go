@@ -246,3 +246,22 @@ func TestEnqueueValidates(t *testing.T) {
 		}
 	})
 }
+
+// TestWithoutExecutor: a gateway with no executor wired refuses to
+// approve (the action stays pending) but can still reject.
+func TestWithoutExecutor(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		ctx := t.Context()
+		e.svc.Executor = nil
+		a := e.enqueue(t, false)
+		if _, err := e.svc.Approve(ctx, e.principal(vargate.RoleApprover), a.ID, ""); !vargate.IsKind(err, vargate.KindUnavailable) {
+			t.Errorf("approve without an executor: got %v, want unavailable", err)
+		}
+		if got, _ := e.svc.Get(ctx, e.ten, a.ID); got.Status != approval.StatusPending {
+			t.Errorf("after a refused approval: %s", got.Status)
+		}
+		if got, err := e.svc.Reject(ctx, e.principal(vargate.RoleApprover), a.ID, "no"); err != nil || got.Status != approval.StatusRejected {
+			t.Errorf("reject without an executor: %s, %v", got.Status, err)
+		}
+	})
+}

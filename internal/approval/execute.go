@@ -28,8 +28,8 @@ func (s *Service) begin() bool {
 // the outcome. If another process claimed it first, run does nothing. It
 // returns the record as it stands afterwards.
 func (s *Service) run(ctx context.Context, rec Record) Record {
-	if !s.begin() {
-		return rec // closing: the sweeper of the next run starts it
+	if s.Executor == nil || !s.begin() {
+		return rec // closing (or nothing to run it): the sweeper starts it later
 	}
 	defer s.wg.Done()
 	start := s.now()
@@ -219,9 +219,12 @@ func (s *Service) Sweep(ctx context.Context) error {
 	step(StatusPending, now, func(r Record) error { _, err := s.expire(ctx, r); return err })
 	step(StatusExecuting, now, func(r Record) error { return s.orphan(ctx, r) })
 	// Started in the background: an execution may take minutes.
-	recs, err := s.Store.Due(ctx, StatusApproved, now.Add(-s.resumeAfter()), sweepBatch)
-	if err != nil {
-		errs = append(errs, err)
+	var recs []Record
+	var err error
+	if s.Executor != nil {
+		if recs, err = s.Store.Due(ctx, StatusApproved, now.Add(-s.resumeAfter()), sweepBatch); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	for _, rec := range recs {
 		s.Logger.LogAttrs(ctx, slog.LevelInfo, "starting approved action that never started",

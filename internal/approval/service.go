@@ -55,7 +55,10 @@ const (
 // Open; Open starts the sweeper, Close stops it and waits for executions
 // in flight.
 type Service struct {
-	Store    Store
+	Store Store
+	// Executor runs approved actions. Without one, approving answers
+	// unavailable and approved actions wait (listing, reading, rejecting
+	// and expiry still work).
 	Executor Executor
 	// Auditor receives one record per state change. It must be set in a
 	// gateway: an action whose intent to execute cannot be audited is not
@@ -132,8 +135,8 @@ func (s *Service) now() time.Time { return s.Now().UTC() }
 // actions that never started are started, and side effects that were not
 // completed are completed.
 func (s *Service) Open() error {
-	if s.Store == nil || s.Executor == nil {
-		return errors.New("approval: Store and Executor are required")
+	if s.Store == nil {
+		return errors.New("approval: Store is required")
 	}
 	if s.Logger == nil {
 		s.Logger = slog.New(slog.DiscardHandler)
@@ -395,6 +398,9 @@ func checkNote(note string) error {
 // a conflict. Execution is detached from ctx, so an approver who
 // disconnects does not cut it short.
 func (s *Service) Approve(ctx context.Context, p vargate.Principal, id, note string) (Action, error) {
+	if s.Executor == nil && p.Role.CanDecide() {
+		return Action{}, vargate.Errorf(vargate.KindUnavailable, "approved actions cannot run: no tool executor is configured")
+	}
 	rec, err := s.decide(ctx, p, id, note, StatusApproved)
 	if err != nil {
 		return Action{}, err
