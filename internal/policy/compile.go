@@ -48,8 +48,9 @@ var (
 )
 
 // Version is one compiled policy version: the base policy plus a tenant's
-// modules, with its query prepared for evaluation. A Version is immutable
-// and safe for concurrent use.
+// modules, with its query prepared for evaluation. It is safe for
+// concurrent use; apart from setting Label once, before the version is
+// used, it never changes.
 type Version struct {
 	// Label identifies the version within its tenant ("v3", "v3.2"), or
 	// is BaseLabel.
