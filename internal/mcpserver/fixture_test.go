@@ -183,7 +183,9 @@ func newGateway(tb testing.TB, o gatewayOptions) *gateway {
 		tb.Fatal(err)
 	}
 
-	g.server = &mcpserver.Server{Governor: g.gov, Auth: g.auth}
+	// No authentication cache, so that an ended session fails at once;
+	// TestAuthCache covers the cache.
+	g.server = &mcpserver.Server{Governor: g.gov, Auth: g.auth, AuthCacheTTL: -1}
 	if o.configure != nil {
 		o.configure(g.server)
 	}

@@ -7,7 +7,10 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/vargate/vargate"
+	"github.com/vargate/vargate/internal/auth"
 	"github.com/vargate/vargate/internal/mcpserver"
 	"github.com/vargate/vargate/internal/tools"
 )
@@ -206,5 +209,36 @@ func TestIPAllowlist(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+func TestAuthCache(t *testing.T) {
+	now := time.Date(2026, 4, 11, 14, 30, 0, 0, time.UTC)
+	g := newGateway(t, gatewayOptions{configure: func(s *mcpserver.Server) {
+		s.AuthCacheTTL = 0 // the default
+		s.Now = func() time.Time { return now }
+	}})
+	token, sessionID := g.sessionToken(g.acme)
+	if status, _, body := post(t, g.url, token, nil); status != 200 {
+		t.Fatalf("live session: %d %s", status, body)
+	}
+	g.sessions.end(sessionID)
+	now = now.Add(mcpserver.DefaultAuthCacheTTL / 2)
+	if status, _, _ := post(t, g.url, token, nil); status != 200 {
+		t.Errorf("within the cache TTL: %d, want 200 (cached)", status)
+	}
+	now = now.Add(mcpserver.DefaultAuthCacheTTL)
+	if status, _, _ := post(t, g.url, token, nil); status != 401 {
+		t.Errorf("after the cache TTL: %d, want 401", status)
+	}
+	// Failures are not cached: a token that did not work is asked about
+	// again, and works as soon as it is valid.
+	later := auth.NewToken(auth.SessionTokenPrefix)
+	if status, _, _ := post(t, g.url, later, nil); status != 401 {
+		t.Fatalf("unknown token: %d", status)
+	}
+	g.sessions.put(later, vargate.Principal{TenantID: g.acme.ID, Role: vargate.RoleAgent, AgentID: g.acme.AgentID, SessionID: "vs-later"})
+	if status, _, _ := post(t, g.url, later, nil); status != 200 {
+		t.Errorf("token once valid: %d, want 200", status)
 	}
 }

@@ -1,12 +1,15 @@
 package mcpserver
 
 import (
+	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/vargate/vargate"
 	"github.com/vargate/vargate/internal/netguard"
@@ -101,7 +104,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			writeRPCError(w, http.StatusUnauthorized, -32001, "unauthorized: send Authorization: Bearer with a session token or an agent key")
 			return
 		}
-		p, err := s.Auth.Authenticate(r.Context(), token)
+		p, err := s.principal(r.Context(), token)
 		if err != nil {
 			if vargate.IsKind(err, vargate.KindUnauthorized) {
 				w.Header().Set("WWW-Authenticate", realm+`, error="invalid_token", error_description="invalid, revoked or expired token"`)
@@ -148,4 +151,44 @@ func writeRPCError(w http.ResponseWriter, status, code int, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(rpcErrorBody{JSONRPC: "2.0", Error: rpcError{Code: code, Message: msg}})
+}
+
+// authEntry is a cached authentication.
+type authEntry struct {
+	p       vargate.Principal
+	expires time.Time
+}
+
+// principal authenticates token, reusing a recent success for the same
+// token (failures are never cached: a new key works at once).
+func (s *Server) principal(ctx context.Context, token string) (vargate.Principal, error) {
+	ttl := s.AuthCacheTTL
+	if ttl == 0 {
+		ttl = DefaultAuthCacheTTL
+	}
+	if ttl < 0 {
+		return s.Auth.Authenticate(ctx, token)
+	}
+	key := sha256.Sum256([]byte(token))
+	now := time.Now()
+	if s.Now != nil {
+		now = s.Now()
+	}
+	s.authMu.Lock()
+	e, ok := s.authed[key]
+	s.authMu.Unlock()
+	if ok && now.Before(e.expires) {
+		return e.p, nil
+	}
+	p, err := s.Auth.Authenticate(ctx, token)
+	if err != nil {
+		return p, err
+	}
+	s.authMu.Lock()
+	if s.authed == nil || len(s.authed) > 100000 {
+		s.authed = map[[32]byte]authEntry{}
+	}
+	s.authed[key] = authEntry{p: p, expires: now.Add(ttl)}
+	s.authMu.Unlock()
+	return p, nil
 }

@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/netip"
 	"sync"
+	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -33,6 +34,9 @@ const ServerName = "vargate-governance"
 // DefaultMaxBodyBytes bounds a request body when Server.MaxBodyBytes is 0.
 const DefaultMaxBodyBytes = 4 << 20
 
+// DefaultAuthCacheTTL is Server.AuthCacheTTL when zero.
+const DefaultAuthCacheTTL = time.Second
+
 // Authenticator resolves a bearer credential (auth.Service).
 type Authenticator interface {
 	Authenticate(ctx context.Context, token string) (vargate.Principal, error)
@@ -54,9 +58,18 @@ type Server struct {
 	// not a browser and passes. Any other Origin gets 403.
 	AllowedOrigins []string
 	MaxBodyBytes   int64
+	// AuthCacheTTL is how long a successful authentication is reused for
+	// the same token, sparing a database read per call; a revoked key or
+	// an ended session's token stops working within it. Zero means
+	// DefaultAuthCacheTTL; negative turns the cache off.
+	AuthCacheTTL time.Duration
+	// Now is the clock of the cache (time.Now if nil).
+	Now vargate.Clock
 
 	once    sync.Once
 	handler http.Handler
+	authMu  sync.Mutex
+	authed  map[[32]byte]authEntry
 	mu      sync.Mutex
 	servers map[string]*tenantServer // tenant ID → its MCP server
 }
@@ -203,11 +216,18 @@ func (s *Server) newMCPServer(set *tools.Set) *mcp.Server {
 func mcpTool(t *tools.Tool) *mcp.Tool {
 	openWorld := t.Name != tools.ApprovalStatus // the others reach outside the gateway
 	destructive := !t.ReadOnly
+	// The schema goes out as JSON made once: the SDK re-reads a tool's
+	// schema on every call (for x-mcp-header bindings), which costs a
+	// reflective marshal each time for a *jsonschema.Schema.
+	schema, err := json.Marshal(t.Schema)
+	if err != nil {
+		panic(fmt.Sprintf("tool %s: schema does not marshal: %v", t.Name, err)) // checked when the tool was made
+	}
 	return &mcp.Tool{
 		Name:        t.Name,
 		Title:       t.Title,
 		Description: t.Description,
-		InputSchema: t.Schema,
+		InputSchema: json.RawMessage(schema),
 		Annotations: &mcp.ToolAnnotations{
 			Title:           t.Title,
 			ReadOnlyHint:    t.ReadOnly,
