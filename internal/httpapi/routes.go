@@ -30,6 +30,7 @@ func (s *Server) routes() []route {
 		{"GET", "/managed/sessions/{id}/status", anyHuman, s.sessionStatus},
 		{"GET", "/managed/sessions/{id}/audit", anyHuman, s.sessionAudit},
 		{"POST", "/managed/sessions/{id}/messages", adminOnly, s.sendSessionMessage},
+		{"POST", "/managed/sessions/{id}/interrupt", decider, s.interruptSession},
 		{"GET", "/managed/settings", anyHuman, s.getSessionSettings},
 		{"PUT", "/managed/settings", adminOnly, s.putSessionSettings},
 

@@ -16,6 +16,7 @@ import (
 	"github.com/vargate/vargate/internal/approval"
 	"github.com/vargate/vargate/internal/audit"
 	"github.com/vargate/vargate/internal/auth"
+	"github.com/vargate/vargate/internal/observe"
 	"github.com/vargate/vargate/internal/session"
 	"github.com/vargate/vargate/internal/tools"
 	"github.com/vargate/vargate/internal/vault"
@@ -51,6 +52,8 @@ type Server struct {
 	Approvals *approval.Service
 	// Webhooks serves /dashboard/settings and /webhooks; nil answers 503.
 	Webhooks *webhook.Service
+	// Observe serves POST /managed/sessions/{id}/interrupt; nil answers 503.
+	Observe *observe.Service
 	// Ping reports whether the database answers; used by /health.
 	Ping func(ctx context.Context) error
 	// MaxBodyBytes bounds request bodies (DefaultMaxBodyBytes when zero).
