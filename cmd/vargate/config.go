@@ -30,6 +30,14 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	MCPIPAllowlist []netip.Prefix
 	MCPServerURL   string
+	// MCPAllowedOrigins are browser origins allowed to call the MCP server
+	// besides MCPServerURL's own.
+	MCPAllowedOrigins []string
+	// WebSearchURL is the vargate_web_search endpoint (Brave Search API shape).
+	WebSearchURL string
+	// AllowPrivateTargets lets governed tools reach private, loopback and
+	// link-local addresses (tests, single-host deployments).
+	AllowPrivateTargets bool
 
 	AnthropicAPIKey  string
 	AnthropicBaseURL string
@@ -38,6 +46,9 @@ type Config struct {
 	SSETimeout                   time.Duration
 
 	BootstrapTenant string
+
+	ApprovalTTL         time.Duration
+	WebhookAllowPrivate bool
 }
 
 // setting is one configuration value with its names and parser.
@@ -107,6 +118,32 @@ func (c *Config) settings() []setting {
 				c.MCPServerURL = v
 				return nil
 			}, show: func() string { return c.MCPServerURL }},
+		{env: "VARGATE_MCP_ALLOWED_ORIGINS", flag: "mcp-allowed-origins", def: "", usage: "comma-separated browser origins (https://host[:port]) allowed to call the MCP server besides the MCP server URL's own; requests without Origin are not browsers and always pass",
+			parse: func(v string) error {
+				c.MCPAllowedOrigins = nil
+				for _, o := range strings.Split(v, ",") {
+					if o = strings.TrimSpace(o); o == "" {
+						continue
+					}
+					u, err := url.Parse(o)
+					if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+						return fmt.Errorf("%q is not an origin (scheme://host[:port])", o)
+					}
+					c.MCPAllowedOrigins = append(c.MCPAllowedOrigins, o)
+				}
+				return nil
+			}, show: func() string { return strings.Join(c.MCPAllowedOrigins, ",") }},
+		{env: "VARGATE_WEB_SEARCH_URL", flag: "web-search-url", def: "https://api.search.brave.com/res/v1/web/search", usage: "web search API endpoint for vargate_web_search (Brave Search API shape; the tenant's key is registered with tool_id vargate_web_search)",
+			parse: func(v string) error {
+				u, err := url.Parse(v)
+				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+					return errors.New("want an absolute http(s) URL")
+				}
+				c.WebSearchURL = v
+				return nil
+			}, show: func() string { return c.WebSearchURL }},
+		{env: "VARGATE_ALLOW_PRIVATE_TARGETS", flag: "allow-private-targets", def: "false", usage: "let governed tools (HTTP, e-mail, database) reach private, loopback and link-local addresses: for tests and single-host deployments only",
+			parse: boolInto(&c.AllowPrivateTargets), show: func() string { return strconv.FormatBool(c.AllowPrivateTargets) }},
 		{env: "ANTHROPIC_API_KEY", flag: "anthropic-api-key", def: "", usage: "fallback Anthropic key for tenants without an `anthropic` credential", secret: true,
 			parse: func(v string) error { c.AnthropicAPIKey = v; return nil }, show: func() string { return mask(c.AnthropicAPIKey) }},
 		{env: "ANTHROPIC_BASE_URL", flag: "anthropic-base-url", def: "https://api.anthropic.com", usage: "Anthropic API address (point at `vargate sim` for local use)",
@@ -131,6 +168,20 @@ func (c *Config) settings() []setting {
 			}, show: func() string { return strconv.Itoa(int(c.SSETimeout / time.Second)) }},
 		{env: "VARGATE_BOOTSTRAP_TENANT", flag: "bootstrap-tenant", def: "default", usage: "name of the tenant created (with an admin key printed once) when the database has none; empty to disable",
 			parse: func(v string) error { c.BootstrapTenant = v; return nil }, show: func() string { return c.BootstrapTenant }},
+		{env: "VARGATE_APPROVAL_TTL", flag: "approval-ttl", def: "24h", usage: "how long a queued action waits for a human before it expires (a duration such as 24h or 90m, or seconds)",
+			parse: func(v string) error {
+				d, err := time.ParseDuration(v)
+				if n, nerr := strconv.Atoi(v); nerr == nil {
+					d, err = time.Duration(n)*time.Second, nil
+				}
+				if err != nil || d < time.Minute || d > 30*24*time.Hour {
+					return errors.New("want a duration from 1m to 720h (such as 24h), or whole seconds")
+				}
+				c.ApprovalTTL = d
+				return nil
+			}, show: func() string { return c.ApprovalTTL.String() }},
+		{env: "VARGATE_WEBHOOK_ALLOW_PRIVATE", flag: "webhook-allow-private", def: "false", usage: "allow webhook endpoints on private, loopback and link-local addresses, and plain http (tests, private deployments)",
+			parse: boolInto(&c.WebhookAllowPrivate), show: func() string { return strconv.FormatBool(c.WebhookAllowPrivate) }},
 	}
 }
 

@@ -40,6 +40,24 @@ func TestLoadConfig(t *testing.T) {
 		{name: "bad proxies", env: map[string]string{"VARGATE_TRUSTED_PROXIES": "proxy.local"}, wantErr: "VARGATE_TRUSTED_PROXIES"},
 		{name: "bad sessions", env: map[string]string{"DEFAULT_MAX_CONCURRENT_SESSIONS": "0"}, wantErr: "DEFAULT_MAX_CONCURRENT_SESSIONS"},
 		{name: "bad sse", env: map[string]string{"SSE_TIMEOUT": "-1"}, wantErr: "SSE_TIMEOUT"},
+		{name: "approval ttl and private webhooks", env: map[string]string{"VARGATE_APPROVAL_TTL": "90m", "VARGATE_WEBHOOK_ALLOW_PRIVATE": "true"},
+			check: func(t *testing.T, c *Config) {
+				if c.ApprovalTTL != 90*time.Minute || !c.WebhookAllowPrivate {
+					t.Errorf("ApprovalTTL = %v, WebhookAllowPrivate = %v", c.ApprovalTTL, c.WebhookAllowPrivate)
+				}
+			}},
+		{name: "approval ttl in seconds", env: map[string]string{"VARGATE_APPROVAL_TTL": "3600"},
+			check: func(t *testing.T, c *Config) {
+				if c.ApprovalTTL != time.Hour || c.WebhookAllowPrivate {
+					t.Errorf("ApprovalTTL = %v, WebhookAllowPrivate = %v", c.ApprovalTTL, c.WebhookAllowPrivate)
+				}
+			}},
+		{name: "approval ttl too short", env: map[string]string{"VARGATE_APPROVAL_TTL": "10s"}, wantErr: "VARGATE_APPROVAL_TTL"},
+		{name: "approval defaults", check: func(t *testing.T, c *Config) {
+			if c.ApprovalTTL != 24*time.Hour || c.WebhookAllowPrivate {
+				t.Errorf("ApprovalTTL = %v, WebhookAllowPrivate = %v", c.ApprovalTTL, c.WebhookAllowPrivate)
+			}
+		}},
 		{name: "bad db url", env: map[string]string{"DATABASE_URL": "mysql://x"}, wantErr: "DATABASE_URL"},
 		{name: "bad log level", args: []string{"--log-level", "loud"}, wantErr: "--log-level"},
 		{name: "bad mcp url", env: map[string]string{"VARGATE_MCP_SERVER_URL": "vargate.ai/api"}, wantErr: "VARGATE_MCP_SERVER_URL"},
