@@ -100,7 +100,7 @@ func (g *Governor) Call(ctx context.Context, p vargate.Principal, name string, a
 	rec.ArgsRedacted = redact(args, findings)
 	cfg, err := g.ConfigFor(ctx, p)
 	if err != nil {
-		if !vargate.IsKind(err, vargate.KindNotFound) && !vargate.IsKind(err, vargate.KindForbidden) && !vargate.IsKind(err, vargate.KindInvalid) {
+		if !unusable(err) {
 			return Outcome{}, fmt.Errorf("agent configuration of %s: %w", p.AgentID, err)
 		}
 		// The credential is valid but its configuration is gone: deny,
@@ -122,7 +122,12 @@ func (g *Governor) Call(ctx context.Context, p vargate.Principal, name string, a
 	}
 	in, err := g.input(ctx, p, cfg, pcall, findings)
 	if err != nil {
-		return Outcome{}, err
+		if !unusable(err) {
+			return Outcome{}, err
+		}
+		out.Status = Denied
+		out.Decision = policy.Decision{Decision: policy.Deny, Reasons: []string{"agent_unavailable: the caller's session or delegation chain could not be used: " + errMessage(err)}}
+		return g.finish(ctx, &out, rec, tr, nil)
 	}
 	tr.policyStart = time.Now()
 	d, err := g.Policy.Decide(ctx, in)
@@ -173,6 +178,17 @@ func (g *Governor) Call(ctx context.Context, p vargate.Principal, name string, a
 		out.Status = Denied
 	}
 	return g.finish(ctx, &out, rec, tr, in)
+}
+
+// unusable reports whether err says the caller's configuration, session
+// or chain cannot be used (a deny on the record) rather than that the
+// gateway failed (an error).
+func unusable(err error) bool {
+	switch vargate.KindOf(err) {
+	case vargate.KindNotFound, vargate.KindForbidden, vargate.KindInvalid:
+		return true
+	}
+	return false
 }
 
 // RecordUnknown audits a call of a tool the tenant does not have (a

@@ -26,7 +26,7 @@ func (g *Governor) ExecuteApproved(ctx context.Context, a approval.Action) (json
 	// Read the configuration afresh: an approval may come hours later.
 	cfg, err := g.Configs.ConfigFor(ctx, p)
 	if err != nil {
-		if vargate.IsKind(err, vargate.KindNotFound) || vargate.IsKind(err, vargate.KindForbidden) || vargate.IsKind(err, vargate.KindInvalid) {
+		if unusable(err) {
 			return nil, &approval.PolicyDeniedError{Reasons: []string{"agent_unavailable: the agent configuration could not be used: " + errMessage(err)}}
 		}
 		return nil, fmt.Errorf("agent configuration of %s: %w", a.AgentID, err)
@@ -55,6 +55,9 @@ func (g *Governor) ExecuteApproved(ctx context.Context, a approval.Action) (json
 	}
 	in, err := g.input(ctx, p, cfg, pcall, findings)
 	if err != nil {
+		if unusable(err) {
+			return nil, &approval.PolicyDeniedError{Reasons: []string{"agent_unavailable: the caller's session or delegation chain could not be used: " + errMessage(err)}}
+		}
 		return nil, err
 	}
 	d, err := g.Policy.Decide(ctx, in)
