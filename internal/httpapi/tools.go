@@ -12,7 +12,7 @@ import (
 // ToolRequest is the body of POST /tools: an HTTP tool the tenant
 // declares. Agents see name, description and input_schema in tools/list;
 // each call fills the request template with the arguments and sends it
-// with the referenced credential. docs/TOOLS.md describes the template.
+// with the referenced credential. docs/MCP.md describes the template.
 type ToolRequest struct {
 	Name        string              `json:"name"`
 	Description string              `json:"description"`
