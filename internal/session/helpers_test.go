@@ -52,11 +52,16 @@ func (c *clock) Advance(d time.Duration) {
 	c.mu.Unlock()
 }
 
-// keys hands out the test key as if the vault released it.
-type keys struct{}
+// keys hands out the operator's fallback key, one Secret shared by every
+// use as vault.UseOrFallback does.
+type keys struct{ fallback vault.Secret }
 
-func (keys) AnthropicKey(context.Context, string, vault.Purpose) (vault.Secret, error) {
-	return vault.EnvSecret(vault.AnthropicToolID, vault.TypeAPIKey, "ANTHROPIC_API_KEY", anthropicKey), nil
+func newKeys() keys {
+	return keys{vault.EnvSecret(vault.AnthropicToolID, vault.TypeAPIKey, "ANTHROPIC_API_KEY", anthropicKey)}
+}
+
+func (k keys) AnthropicKey(context.Context, string, vault.Purpose) (vault.Secret, error) {
+	return k.fallback, nil
 }
 
 // pending is a fake approval queue: the test sets how many actions of a
@@ -158,7 +163,7 @@ func newEnv(t *testing.T, d sqlstore.Dialect) *env {
 // newService builds a gateway's session service over env's store, as a
 // (re)started gateway would.
 func (e *env) newService() *session.Service {
-	up := &session.Upstream{BaseURL: e.simURL, Keys: keys{}}
+	up := &session.Upstream{BaseURL: e.simURL, Keys: newKeys()}
 	svc := session.New(sqlstore.NewSessionStore(e.db), e.agents, up, e.log, e.mcp.URL)
 	svc.Pending = e.pending
 	svc.Now = e.clock.Now

@@ -100,7 +100,11 @@ func (u *Upstream) Client(ctx context.Context, tenantID string, p vault.Purpose)
 		}
 		return nil, fmt.Errorf("step %s: %w", StepCredential, err)
 	}
-	defer secret.Wipe()
+	if secret.Source() == vault.SourceVault {
+		// A fallback from the environment shares its bytes with every
+		// later use; only a value released from the vault is ours to wipe.
+		defer secret.Wipe()
+	}
 	key := string(secret.Reveal())
 	if key == "" {
 		return nil, vargate.Errorf(vargate.KindUnavailable, "step %s: the tenant's Anthropic API key is empty", StepCredential)
@@ -132,6 +136,10 @@ func (u *Upstream) Client(ctx context.Context, tenantID string, p vault.Purpose)
 func upstreamError(step string, err error) error {
 	if err == nil {
 		return nil
+	}
+	var ve *vargate.Error
+	if errors.As(err, &ve) {
+		return err // already says what failed (the credential, the store)
 	}
 	var ae *anthropic.Error
 	if errors.As(err, &ae) {
