@@ -7,12 +7,15 @@ import (
 	"log/slog"
 	"net/http"
 	"path/filepath"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/vargate/vargate/internal/agent"
 	"github.com/vargate/vargate/internal/audit"
 	"github.com/vargate/vargate/internal/auth"
 	"github.com/vargate/vargate/internal/httpapi"
+	"github.com/vargate/vargate/internal/session"
 	"github.com/vargate/vargate/internal/sqlstore"
 	"github.com/vargate/vargate/internal/vault"
 )
@@ -27,8 +30,14 @@ type app struct {
 	audit   *audit.Log
 	vault   *vault.Vault
 	handler http.Handler
+	// mcp is the governed MCP server: tool catalog, governor, endpoint.
+	mcp *mcpWiring
 	// closers run in reverse order on Close, after the HTTP server stopped.
 	closers []func() error
+
+	// agents and sessions are the managed-agent control plane.
+	agents   *agent.Service
+	sessions *session.Service
 }
 
 // newApp opens the store and builds every component.
@@ -67,6 +76,33 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 	a.vault = v
 	a.closers = append(a.closers, closeKeys)
 
+	// Agent configurations and governed sessions: sessions run on the
+	// tenant's `anthropic` credential (or ANTHROPIC_API_KEY) against
+	// ANTHROPIC_BASE_URL, and their per-session MCP tokens authenticate
+	// through auth. Run re-attaches running sessions and sweeps expiry.
+	a.agents = agent.New(sqlstore.NewAgentStore(db), a.audit)
+	a.sessions = session.New(sqlstore.NewSessionStore(db), a.agents, &session.Upstream{
+		BaseURL:        cfg.AnthropicBaseURL,
+		Keys:           session.VaultKeys{Vault: a.vault, Fallback: anthropicFallback(cfg)},
+		MaxRetries:     2,
+		RequestTimeout: time.Minute,
+	}, a.audit, cfg.MCPServerURL)
+	a.sessions.Logger = log
+	a.sessions.MaxConcurrent = cfg.DefaultMaxConcurrentSessions
+	a.sessions.StreamIdleTimeout = cfg.SSETimeout
+	a.auth.Sessions = a.sessions
+	sessionsCtx, stopSessions := context.WithCancel(context.WithoutCancel(ctx))
+	sessionsDone := make(chan error, 1)
+	go func() { sessionsDone <- a.sessions.Run(sessionsCtx) }()
+	a.closers = append(a.closers, func() error {
+		stopSessions()
+		return errors.Join(<-sessionsDone, a.sessions.Close())
+	})
+
+	if a.mcp, err = openMCP(ctx, a, nil); err != nil {
+		return nil, err
+	}
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	api := &httpapi.Server{
@@ -75,7 +111,11 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 		Ping:         db.Ping,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Registry:     reg,
+		Tools:        a.mcp.catalog,
+		Mount:        a.mcp.server.Mount,
 		Vault:        a.vault,
+		Agents:       a.agents,
+		Sessions:     a.sessions,
 		Audit:        a.audit,
 	}
 	a.handler = api.Handler()
