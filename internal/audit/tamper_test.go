@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"github.com/vargate/vargate/internal/audit"
 	"github.com/vargate/vargate/internal/sqlstore"
 	"github.com/vargate/vargate/internal/storetest"
@@ -182,6 +183,18 @@ func tamperCases() []tamperCase {
 			trusted: true,
 		},
 		tamperCase{
+			name: "append a forged record past the chain head",
+			tamper: func(t *testing.T, e *tamperEnv, k int64) {
+				forged := e.recs[tamperN-1].Clone()
+				forged.Seq = tamperN + 1
+				forged.PrevHash = e.recs[tamperN-1].Hash
+				forged.Decision = "approved"
+				forged.Hash = forged.ComputeHash()
+				e.insert(t, forged)
+			},
+			want: func(int64) int64 { return tamperN + 1 },
+		},
+		tamperCase{
 			name: "store a checkpoint signed with another key",
 			tamper: func(t *testing.T, e *tamperEnv, k int64) {
 				other := newSigner(t)
@@ -248,8 +261,12 @@ func runTamper(t *testing.T, dialect sqlstore.Dialect, rng *rand.Rand, tc tamper
 		}
 		e.trusted = []string{c.Note}
 	}
-	if res, err := e.log.Verify(t.Context(), "t1"); err != nil || !res.Valid {
-		t.Fatalf("before tampering: %+v, %v", res, err)
+	before, err := e.log.Verify(t.Context(), "t1")
+	if err != nil || !before.Valid {
+		t.Fatalf("before tampering: %+v, %v", before, err)
+	}
+	if par, err := audit.VerifyWith(t.Context(), e.log.Store, e.signer.Verifier(), "t1", 16, 37); err != nil || par != before {
+		t.Fatalf("before tampering, in parallel: %+v, %v; sequential %+v", par, err, before)
 	}
 	e.dropTriggers(t, "audit_log")
 	tc.tamper(t, e, k)
@@ -257,9 +274,20 @@ func runTamper(t *testing.T, dialect sqlstore.Dialect, rng *rand.Rand, tc tamper
 	if tc.want != nil {
 		want = tc.want(k)
 	}
-	res, err := e.log.Verify(t.Context(), "t1", e.trusted...)
+	res, err := audit.VerifyWith(t.Context(), e.log.Store, e.signer.Verifier(), "t1", 1, 1, e.trusted...)
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Workers over ranges of a few dozen records, stitched, must reach
+	// exactly the sequential pass's verdict.
+	for _, per := range []int64{37, 100, 171} {
+		par, err := audit.VerifyWith(t.Context(), e.log.Store, e.signer.Verifier(), "t1", 16, per, e.trusted...)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(res, par); diff != "" {
+			t.Errorf("parallel verification (%d per worker) differs from sequential (-seq +par):\n%s", per, diff)
+		}
 	}
 	if res.Valid || res.FirstInvalidSeq != want {
 		t.Errorf("tampered at %d: valid=%v first_invalid_seq=%d, want invalid at %d (%s)", k, res.Valid, res.FirstInvalidSeq, want, res.Reason)
