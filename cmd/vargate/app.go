@@ -12,12 +12,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/vargate/vargate/internal/agent"
+	"github.com/vargate/vargate/internal/approval"
 	"github.com/vargate/vargate/internal/audit"
 	"github.com/vargate/vargate/internal/auth"
 	"github.com/vargate/vargate/internal/httpapi"
 	"github.com/vargate/vargate/internal/session"
 	"github.com/vargate/vargate/internal/sqlstore"
 	"github.com/vargate/vargate/internal/vault"
+	"github.com/vargate/vargate/internal/webhook"
 )
 
 // app is the wired gateway: every component built from one Config. Only
@@ -38,6 +40,10 @@ type app struct {
 	// agents and sessions are the managed-agent control plane.
 	agents   *agent.Service
 	sessions *session.Service
+
+	// approvals is the human-approval queue; webhooks the signed outbox.
+	approvals *approval.Service
+	webhooks  *webhook.Service
 }
 
 // newApp opens the store and builds every component.
@@ -76,6 +82,13 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 	a.vault = v
 	a.closers = append(a.closers, closeKeys)
 
+	// Signed webhooks: every capability that emits writes to the outbox;
+	// the delivery workers start below, once everything is wired.
+	sealer := dataSealer(a.vault, log)
+	a.webhooks = webhook.New(sqlstore.NewWebhookStore(db), sealer, log)
+	a.webhooks.Auditor = a.audit
+	a.webhooks.AllowPrivate = cfg.WebhookAllowPrivate
+
 	// Agent configurations and governed sessions: sessions run on the
 	// tenant's `anthropic` credential (or ANTHROPIC_API_KEY) against
 	// ANTHROPIC_BASE_URL, and their per-session MCP tokens authenticate
@@ -90,6 +103,7 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 	a.sessions.Logger = log
 	a.sessions.MaxConcurrent = cfg.DefaultMaxConcurrentSessions
 	a.sessions.StreamIdleTimeout = cfg.SSETimeout
+	a.sessions.Events = a.webhooks
 	a.auth.Sessions = a.sessions
 	sessionsCtx, stopSessions := context.WithCancel(context.WithoutCancel(ctx))
 	sessionsDone := make(chan error, 1)
@@ -102,6 +116,24 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 	if a.mcp, err = openMCP(ctx, a, nil); err != nil {
 		return nil, err
 	}
+
+	// Human approvals: the governor queues actions and runs approved ones
+	// (re-evaluating them against the active policy first); sessions hear
+	// how their actions settled. Opened last, so that the sweeper's
+	// recovery (executions orphaned by a crash, approved actions never
+	// started) runs against a fully wired gateway; closed first.
+	a.approvals = approval.New(sqlstore.NewApprovalStore(db), a.mcp.governor, log)
+	a.approvals.Auditor, a.approvals.Emitter, a.approvals.Notifier = a.audit, a.webhooks, a.sessions
+	a.approvals.Sealer, a.approvals.TTL = sealer, cfg.ApprovalTTL
+	a.mcp.governor.Queue, a.mcp.governor.Events = a.approvals, a.webhooks
+	if err := a.webhooks.Open(); err != nil {
+		return nil, fmt.Errorf("webhooks: %w", err)
+	}
+	a.closers = append(a.closers, a.webhooks.Close)
+	if err := a.approvals.Open(); err != nil {
+		return nil, fmt.Errorf("approvals: %w", err)
+	}
+	a.closers = append(a.closers, a.approvals.Close)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -117,6 +149,8 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 		Agents:       a.agents,
 		Sessions:     a.sessions,
 		Audit:        a.audit,
+		Approvals:    a.approvals,
+		Webhooks:     a.webhooks,
 	}
 	a.handler = api.Handler()
 	return a, nil
@@ -130,4 +164,17 @@ func (a *app) Close() error {
 		errs = append(errs, a.closers[i]())
 	}
 	return errors.Join(errs...)
+}
+
+// dataSealer returns the vault's sealing of values other than credentials
+// under the tenant's data key (approval arguments and results, webhook
+// signing secrets) if this vault offers it (Seal/Open as approval.Sealer
+// describes). Without it, sensitive approvals and webhook secrets are
+// refused rather than stored in clear.
+func dataSealer(v *vault.Vault, log *slog.Logger) approval.Sealer {
+	if s, ok := any(v).(approval.Sealer); ok {
+		return s
+	}
+	log.Warn("the credential vault cannot seal other data yet: approvals of calls with personal data or secrets, and webhook secrets, are refused")
+	return nil
 }
