@@ -44,6 +44,24 @@ func TestHashVector(t *testing.T) {
 	if got := rec.ComputeHash().String(); got != want {
 		t.Errorf("hash of the sample record = %s, want %s", got, want)
 	}
+	// The same record as docs/AUDIT.md prints it, with its JSON fields
+	// spaced out: Normalize brings them back to canonical form.
+	const doc = `{"tenant_id":"tenant-a","seq":7,"time":"2026-04-11T14:30:00.123456Z","source":"mcp_governed",
+	 "session_id":"sess-1","agent_id":"agent-1","action_id":"act-1","tool":"send_email","decision":"deny",
+	 "policy_version":"v3","decision_id":"dec-1","reasons":["external recipient"],"args_digest":"sha256:00",
+	 "args_redacted":{ "to" : "[REDACTED]" },"result_digest":"sha256:11","anomaly":{"score":2.5e-1},
+	 "actor":"key-1","detail":{"note":"x"},
+	 "prev_hash":"0102030000000000000000000000000000000000000000000000000000000000"}`
+	var fromDoc audit.Record
+	if err := json.Unmarshal([]byte(doc), &fromDoc); err != nil {
+		t.Fatal(err)
+	}
+	if err := fromDoc.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	if got := fromDoc.ComputeHash().String(); got != want {
+		t.Errorf("hash of the documented record = %s, want %s", got, want)
+	}
 }
 
 // Every field except Hash is covered by the hash: changing any one of them
