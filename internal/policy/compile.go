@@ -125,16 +125,24 @@ var baseModules = sync.OnceValues(func() (map[string]*ast.Module, error) {
 // test_ rules do not all pass. The label may be empty when the store is to
 // assign one; the caller then sets Version.Label.
 func Compile(ctx context.Context, label string, modules map[string]string) (*Version, error) {
+	v, _, err := CompileTested(ctx, label, modules)
+	return v, err
+}
+
+// CompileTested is Compile that also returns the results of the version's
+// test_ rules (none when it has no tests), so that an upload can show
+// them. When a test fails, the results come back with the error.
+func CompileTested(ctx context.Context, label string, modules map[string]string) (*Version, []TestResult, error) {
 	v, parsed, err := compile(ctx, label, modules)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	if !hasTests(parsed) {
-		return v, nil
+		return v, []TestResult{}, nil
 	}
 	results, err := runTests(ctx, parsed)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	var failed []string
 	for _, r := range results {
@@ -143,9 +151,9 @@ func Compile(ctx context.Context, label string, modules map[string]string) (*Ver
 		}
 	}
 	if len(failed) > 0 {
-		return nil, vargate.Invalid("modules", "%d of %d tests failed:\n%s", len(failed), len(results), strings.Join(failed, "\n"))
+		return nil, results, vargate.Invalid("modules", "%d of %d tests failed:\n%s", len(failed), len(results), strings.Join(failed, "\n"))
 	}
-	return v, nil
+	return v, results, nil
 }
 
 // Test runs the test_ rules of a tenant's modules, compiled together with

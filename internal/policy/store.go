@@ -47,3 +47,21 @@ type Store interface {
 	// base policy then applies).
 	GetActivePolicyVersion(ctx context.Context, tenantID string) (StoredVersion, error)
 }
+
+// Activation is one change of a tenant's active version, kept forever
+// like the versions themselves.
+type Activation struct {
+	TenantID string
+	// Seq numbers the tenant's activations from 1.
+	Seq int64
+	// Label is the version that became active.
+	Label string
+	// Previous is the version that was active just before (BaseLabel when
+	// none was).
+	Previous string
+	// Rollback is set when the activation undid an earlier one.
+	Rollback    bool
+	ActivatedAt time.Time
+	// ActivatedBy is the KeyID of the principal that made the change.
+	ActivatedBy string
+}
