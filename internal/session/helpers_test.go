@@ -90,7 +90,7 @@ func (p *pending) set(sessionID string, n int) {
 // simulator (behind a fault injector) and a small MCP server that
 // authenticates with the session tokens.
 type env struct {
-	t       *testing.T
+	t       testing.TB
 	db      *sqlstore.DB
 	log     *audit.Log
 	agents  *agent.Service
@@ -121,7 +121,7 @@ var scenarios = []sim.Scenario{
 	}},
 }
 
-func newEnv(t *testing.T, d sqlstore.Dialect) *env {
+func newEnv(t testing.TB, d sqlstore.Dialect) *env {
 	t.Helper()
 	db := storetest.Open(t, d)
 	ctx := t.Context()
@@ -332,7 +332,7 @@ type call struct {
 
 type principalKey struct{}
 
-func newMCPGateway(t *testing.T, e *env) *mcpGateway {
+func newMCPGateway(t testing.TB, e *env) *mcpGateway {
 	g := &mcpGateway{}
 	srv := mcp.NewServer(&mcp.Implementation{Name: "vargate-test", Version: "1"}, nil)
 	for _, name := range []string{"vargate_web_search", "vargate_send_email"} {

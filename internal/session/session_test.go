@@ -18,6 +18,7 @@ import (
 	"github.com/vargate/vargate/internal/approval"
 	"github.com/vargate/vargate/internal/audit"
 	"github.com/vargate/vargate/internal/auth"
+	"github.com/vargate/vargate/internal/policy"
 	"github.com/vargate/vargate/internal/session"
 	"github.com/vargate/vargate/internal/sim"
 	"github.com/vargate/vargate/internal/sqlstore"
@@ -499,5 +500,54 @@ func TestCreateValidation(t *testing.T) {
 	}
 	if n := len(e.upstreamSessions()); n != 0 {
 		t.Errorf("upstream sessions after refusals = %d", n)
+	}
+}
+
+// denyTools is a policy that denies the listed tools and fails on "boom".
+type denyTools map[string]bool
+
+func (d denyTools) Decide(_ context.Context, in *policy.Input) (policy.Decision, error) {
+	if in.Call.Tool == "boom" {
+		return policy.Decision{Decision: policy.Deny, Reasons: []string{"policy_error: x"}}, errors.New("evaluation failed")
+	}
+	if d[in.Call.Tool] {
+		return policy.Decision{Decision: policy.Deny, Reasons: []string{"tenant_rule: no " + in.Call.Tool}, PolicyVersion: "v1", DecisionID: "dec-1"}, nil
+	}
+	return policy.Decision{Decision: policy.Allow, Reasons: []string{}, PolicyVersion: "v1", DecisionID: "dec-2"}, nil
+}
+
+// TestPolicyCheck refuses a configuration the tenant's policy leaves no
+// tool to, and fails closed when the policy cannot be evaluated.
+func TestPolicyCheck(t *testing.T) {
+	e := newEnv(t, sqlstore.SQLite)
+	ctx := t.Context()
+	e.svc.Policy = denyTools{"vargate_web_search": true, "vargate_send_email": true}
+	cfg := e.newAgent(t, agent.Params{})
+	_, err := e.create(t, e.svc, cfg.ID, "scenario:quick hi")
+	if !vargate.IsKind(err, vargate.KindForbidden) || !strings.Contains(err.Error(), "tenant_rule: no vargate_send_email") {
+		t.Fatalf("every tool denied: %v", err)
+	}
+	boom := e.newAgent(t, agent.Params{AllowedTools: ptr([]string{"vargate_web_search", "boom"})})
+	if _, err := e.create(t, e.svc, boom.ID, "scenario:quick hi"); !vargate.IsKind(err, vargate.KindUnavailable) {
+		t.Errorf("policy error: %v, want unavailable (fail closed)", err)
+	}
+	if n := len(e.upstreamSessions()); n != 0 {
+		t.Errorf("refused configurations made %d upstream sessions", n)
+	}
+
+	e.svc.Policy = denyTools{"vargate_send_email": true}
+	s, err := e.create(t, e.svc, cfg.ID, "scenario:quick hi")
+	if err != nil {
+		t.Fatal(err)
+	}
+	trail, _ := e.svc.AuditTrail(ctx, e.tenant, s.ID, 0, 1)
+	var created struct {
+		Checks []struct {
+			Tool, Decision string
+		} `json:"policy_check"`
+	}
+	if err := json.Unmarshal(trail[0].Detail, &created); err != nil || len(created.Checks) != 2 ||
+		created.Checks[0].Decision != "allow" || created.Checks[1].Decision != "deny" {
+		t.Errorf("recorded policy check = %+v, %v", created.Checks, err)
 	}
 }
