@@ -31,6 +31,9 @@ func (s *Server) routes() []route {
 		{"GET", "/managed/sessions/{id}/audit", anyHuman, s.sessionAudit},
 		{"POST", "/managed/sessions/{id}/messages", adminOnly, s.sendSessionMessage},
 		{"POST", "/managed/sessions/{id}/interrupt", decider, s.interruptSession},
+		{"GET", "/managed/sessions/{id}/compliance", anyHuman, s.sessionCompliance},
+		{"POST", "/managed/sessions/{id}/replay", anyHuman, s.replaySession},
+		{"POST", "/policies/replay", anyHuman, s.replayTenant},
 		{"GET", "/managed/settings", anyHuman, s.getSessionSettings},
 		{"PUT", "/managed/settings", adminOnly, s.putSessionSettings},
 

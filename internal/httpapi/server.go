@@ -16,6 +16,7 @@ import (
 	"github.com/vargate/vargate/internal/approval"
 	"github.com/vargate/vargate/internal/audit"
 	"github.com/vargate/vargate/internal/auth"
+	"github.com/vargate/vargate/internal/compliance"
 	"github.com/vargate/vargate/internal/observe"
 	"github.com/vargate/vargate/internal/session"
 	"github.com/vargate/vargate/internal/tools"
@@ -54,6 +55,9 @@ type Server struct {
 	Webhooks *webhook.Service
 	// Observe serves POST /managed/sessions/{id}/interrupt; nil answers 503.
 	Observe *observe.Service
+	// Compliance serves the session compliance export and policy replay;
+	// nil answers 503.
+	Compliance *compliance.Service
 	// Ping reports whether the database answers; used by /health.
 	Ping func(ctx context.Context) error
 	// MaxBodyBytes bounds request bodies (DefaultMaxBodyBytes when zero).
