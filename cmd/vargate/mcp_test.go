@@ -1,0 +1,190 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/modelcontextprotocol/go-sdk/mcp"
+
+	"github.com/vargate/vargate/internal/sim"
+)
+
+// fakeSearch answers like the Brave Search API for the key "brave-key".
+func fakeSearch(t *testing.T) *httptest.Server {
+	t.Helper()
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("X-Subscription-Token") != "brave-key" {
+			w.WriteHeader(http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"web":{"results":[{"title":"Result for %s","url":"https://example.com/","description":"d"}]}}`, r.URL.Query().Get("q"))
+	}))
+	t.Cleanup(ts.Close)
+	return ts
+}
+
+type bearer struct{ token string }
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+b.token)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+func mcpConnect(ctx context.Context, url, token string) (*mcp.ClientSession, error) {
+	c := mcp.NewClient(&mcp.Implementation{Name: "serve-test", Version: "1"}, nil)
+	return c.Connect(ctx, &mcp.StreamableClientTransport{Endpoint: url, HTTPClient: &http.Client{Transport: bearer{token}}, MaxRetries: -1}, nil)
+}
+
+// TestServeMCP runs the governed MCP server inside `vargate serve`, set
+// up through the API as an operator would: an agent configuration, an
+// agent key bound to it, a brokered web search key, a tenant tool.
+func TestServeMCP(t *testing.T) {
+	search := fakeSearch(t)
+	crm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprintf(w, `{"contact":%q,"key":%q}`, r.URL.Path, r.Header.Get("X-Api-Key"))
+	}))
+	t.Cleanup(crm.Close)
+	g := startServe(t, map[string]string{"VARGATE_WEB_SEARCH_URL": search.URL, "VARGATE_ALLOW_PRIVATE_TARGETS": "true"})
+
+	code, agent := g.do(t, "POST", "/api/managed/agents", g.Key, `{"name":"Research Assistant","allowed_tools":["vargate_web_search","crm_lookup"]}`)
+	if code != 201 {
+		t.Fatalf("create agent = %d %v", code, agent)
+	}
+	code, key := g.do(t, "POST", "/api/keys", g.Key, `{"role":"agent","agent_id":"`+agent["id"].(string)+`"}`)
+	if code != 201 {
+		t.Fatalf("create agent key = %d %v", code, key)
+	}
+	agentKey, _ := key["api_key"].(string)
+	for _, body := range []string{
+		`{"tool_id":"vargate_web_search","credential_type":"api_key","value":"brave-key"}`,
+		`{"tool_id":"crm","credential_type":"api_key","value":"crm-key"}`,
+	} {
+		if code, out := g.do(t, "POST", "/api/credentials/register", g.Key, body); code != 201 {
+			t.Fatalf("register credential = %d %v", code, out)
+		}
+	}
+	code, tool := g.do(t, "POST", "/api/tools", g.Key, `{"name":"crm_lookup","description":"Look up a contact","input_schema":{"type":"object","properties":{"id":{"type":"string"}},"required":["id"]},`+
+		`"request":{"url":"`+crm.URL+`/contacts/{id}"},"credential":{"tool_id":"crm","in":"header","param":"X-Api-Key"},"read_only":true}`)
+	if code != 201 || tool["name"] != "crm_lookup" {
+		t.Fatalf("create tool = %d %v", code, tool)
+	}
+	if code, list := g.do(t, "GET", "/api/tools", g.Key, ""); code != 200 || list["count"] != 1.0 {
+		t.Errorf("GET /tools = %d %v", code, list)
+	}
+
+	ctx := t.Context()
+	cs, err := mcpConnect(ctx, g.URL+"/api/mcp/server", agentKey)
+	if err != nil {
+		t.Fatalf("connect: %v\n%s", err, g.Stderr)
+	}
+	defer cs.Close()
+	lt, err := cs.ListTools(ctx, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, tl := range lt.Tools {
+		names = append(names, tl.Name)
+	}
+	slices.Sort(names)
+	if want := []string{"crm_lookup", "vargate_approval_status", "vargate_web_search"}; !slices.Equal(names, want) {
+		t.Errorf("tools = %v, want %v", names, want)
+	}
+	for _, c := range []struct {
+		tool, args, want string
+		isError          bool
+	}{
+		{"vargate_web_search", `{"query":"governance"}`, "Result for governance", false},
+		{"crm_lookup", `{"id":"42"}`, `\"key\":\"crm-key\"`, false},
+		{"vargate_web_search", `{"query":"key sk-ant-api03-` + strings.Repeat("A", 60) + `"}`, "secret_in_arguments", true},
+	} {
+		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: c.tool, Arguments: json.RawMessage(c.args)})
+		if err != nil {
+			t.Fatalf("%s: %v", c.tool, err)
+		}
+		b, _ := json.Marshal(res)
+		if res.IsError != c.isError || !strings.Contains(string(b), c.want) {
+			t.Errorf("%s %s: %s, want isError=%v and %q", c.tool, c.args, b, c.isError, c.want)
+		}
+	}
+	if _, err := mcpConnect(ctx, g.URL+"/mcp/server", g.Key); err == nil || !strings.Contains(err.Error(), "Forbidden") {
+		t.Errorf("admin key on the MCP server: %v, want Forbidden", err)
+	}
+}
+
+// TestServeSessionCallsGovernedTool lets a simulated managed agent call
+// vargate_web_search on the gateway with its session's token, as the
+// Managed Agents platform does, and checks that the session counts the
+// governed call.
+func TestServeSessionCallsGovernedTool(t *testing.T) {
+	search := fakeSearch(t)
+	s, err := sim.New(sim.Options{APIKey: "sk-ant-serve", StepDelay: time.Millisecond, Scenarios: []sim.Scenario{{Name: "search", Steps: []sim.Step{
+		{Type: sim.StepMCPTool, Name: "vargate_web_search", Input: map[string]any{"query": "AI governance"}},
+		{Type: sim.StepMessage, Text: "Done."},
+		{Type: sim.StepEndTurn},
+	}}}, DefaultScenario: "search"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	simSrv := httptest.NewServer(s)
+	t.Cleanup(func() {
+		_ = s.Close()
+		simSrv.Close()
+	})
+	// The agent reaches the gateway at the URL the session registers, so
+	// the gateway needs a known port rather than :0.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	g := startServe(t, map[string]string{"ANTHROPIC_BASE_URL": simSrv.URL, "ANTHROPIC_API_KEY": "sk-ant-serve",
+		"VARGATE_WEB_SEARCH_URL": search.URL, "VARGATE_LISTEN": addr, "VARGATE_MCP_SERVER_URL": "http://" + addr + "/api/mcp/server"})
+	if code, out := g.do(t, "POST", "/api/credentials/register", g.Key, `{"tool_id":"vargate_web_search","credential_type":"api_key","value":"brave-key"}`); code != 201 {
+		t.Fatalf("register = %d %v", code, out)
+	}
+	code, agent := g.do(t, "POST", "/api/managed/agents", g.Key, `{"name":"Research Assistant","allowed_tools":["vargate_web_search"]}`)
+	if code != 201 {
+		t.Fatalf("create agent = %d %v", code, agent)
+	}
+	code, sess := g.do(t, "POST", "/api/managed/sessions", g.Key, `{"agent_id":"`+agent["id"].(string)+`","user_message":"Research AI governance."}`)
+	if code != 201 {
+		t.Fatalf("create session = %d %v\n%s", code, sess, g.Stderr)
+	}
+	id := sess["session_id"].(string)
+	var status map[string]any
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		_, status = g.do(t, "GET", "/api/managed/sessions/"+id+"/status", g.Key, "")
+		if status["status"] != "active" || time.Now().After(deadline) {
+			break
+		}
+	}
+	if status["status"] != "completed" || status["total_governed_calls"] != 1.0 || status["total_denied"] != 0.0 {
+		t.Errorf("status = %v, want completed with one governed call\n%s", status, g.Stderr)
+	}
+	events, err := s.Events(sess["anthropic_session_id"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var result string
+	for _, e := range events {
+		if e.Type == "agent.mcp_tool_result" {
+			result = string(e.JSON)
+		}
+	}
+	if !strings.Contains(result, "Result for AI governance") {
+		t.Errorf("the agent's MCP tool result = %s", result)
+	}
+}
