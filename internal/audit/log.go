@@ -17,6 +17,7 @@ const (
 	DefaultMaxBatch           = 512
 	DefaultQueueSize          = 4096
 	DefaultBatchTimeout       = 30 * time.Second
+	DefaultLinger             = 500 * time.Microsecond
 	DefaultCheckpointInterval = time.Minute
 )
 
@@ -45,6 +46,9 @@ type Log struct {
 	QueueSize int
 	// BatchTimeout bounds one batch's transaction.
 	BatchTimeout time.Duration
+	// Linger is the longest the writer waits for appenders to come back
+	// before committing a batch smaller than the last; 0 never waits.
+	Linger time.Duration
 	// CheckpointInterval is how often tenants that received records get a
 	// new signed checkpoint; negative disables periodic checkpoints (Close
 	// and Checkpoint still sign).
@@ -76,6 +80,7 @@ func New(store Store, signer *Signer) *Log {
 		MaxBatch:           DefaultMaxBatch,
 		QueueSize:          DefaultQueueSize,
 		BatchTimeout:       DefaultBatchTimeout,
+		Linger:             DefaultLinger,
 		CheckpointInterval: DefaultCheckpointInterval,
 	}
 }
@@ -170,28 +175,48 @@ func (l *Log) Append(ctx context.Context, rec Record) (Record, error) {
 	}
 }
 
-// write is the group-commit loop.
+// write is the group-commit loop. Appenders that were just acknowledged
+// come back a moment later, so a batch taken the instant the previous one
+// committed would catch only the quickest of them and the rest would wait
+// a whole commit more. So when fewer appends are waiting than the last
+// batch held, the writer lingers — at most Linger — until as many arrive;
+// a lone appender (last batch of one) never waits.
 func (l *Log) write() {
 	batch := make([]*appendReq, 0, l.MaxBatch)
 	recs := make([]*Record, 0, l.MaxBatch)
+	target := 1 // size of the last batch: how many appenders are active
+	timer := time.NewTimer(time.Hour)
+	timer.Stop()
 	for {
 		req, ok := <-l.reqs
 		if !ok {
 			return
 		}
 		batch = append(batch[:0], req)
-	drain:
-		for len(batch) < l.MaxBatch {
-			select {
-			case req, ok := <-l.reqs:
-				if !ok {
-					break drain
+		open := l.take(&batch, l.MaxBatch)
+		if open && len(batch) < target && l.Linger > 0 {
+			timer.Reset(l.Linger)
+		linger:
+			for len(batch) < target {
+				select {
+				case req, ok := <-l.reqs:
+					if !ok {
+						break linger
+					}
+					batch = append(batch, req)
+				case <-timer.C:
+					break linger
 				}
-				batch = append(batch, req)
-			default:
-				break drain
 			}
+			if !timer.Stop() {
+				select {
+				case <-timer.C:
+				default:
+				}
+			}
+			l.take(&batch, l.MaxBatch)
 		}
+		target = len(batch)
 		recs = recs[:0]
 		for _, r := range batch {
 			recs = append(recs, &r.rec)
@@ -204,6 +229,23 @@ func (l *Log) write() {
 			r.errc <- err
 		}
 	}
+}
+
+// take moves waiting appends into batch without blocking, up to limit. It
+// reports false once the queue is closed.
+func (l *Log) take(batch *[]*appendReq, limit int) bool {
+	for len(*batch) < limit {
+		select {
+		case req, ok := <-l.reqs:
+			if !ok {
+				return false
+			}
+			*batch = append(*batch, req)
+		default:
+			return true
+		}
+	}
+	return true
 }
 
 func (l *Log) commit(recs []*Record) error {
