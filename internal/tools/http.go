@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -39,6 +40,7 @@ type HTTPRunner struct {
 	MaxResponseBytes int
 	Timeout          time.Duration
 
+	once      sync.Once
 	transport http.RoundTripper
 }
 
@@ -50,7 +52,14 @@ type CredentialLister interface {
 
 // NewHTTPRunner returns a runner whose connections go through guard.
 func NewHTTPRunner(guard *netguard.Guard, creds CredentialLister) *HTTPRunner {
-	return &HTTPRunner{Guard: guard, Credentials: creds, transport: guard.Transport()}
+	return &HTTPRunner{Guard: guard, Credentials: creds}
+}
+
+// roundTripper returns the runner's one transport (pooled connections,
+// every dial through the guard).
+func (h *HTTPRunner) roundTripper() http.RoundTripper {
+	h.once.Do(func() { h.transport = h.Guard.Transport() })
+	return h.transport
 }
 
 // HTTPResponse is the structured result of an HTTP tool call.
@@ -192,7 +201,7 @@ func (h *HTTPRunner) do(ctx context.Context, o outbound) (Result, error) {
 	}
 	origin := u.Host
 	client := &http.Client{
-		Transport: h.transport,
+		Transport: h.roundTripper(),
 		CheckRedirect: func(r *http.Request, via []*http.Request) error {
 			if len(via) >= maxRedirects {
 				return errors.New("too many redirects")
@@ -206,9 +215,6 @@ func (h *HTTPRunner) do(ctx context.Context, o outbound) (Result, error) {
 			}
 			return nil
 		},
-	}
-	if client.Transport == nil {
-		client.Transport = h.Guard.Transport()
 	}
 	resp, err := client.Do(req)
 	if err != nil {
