@@ -21,7 +21,7 @@ func BenchmarkCall(b *testing.B) {
 		{"approval", tools.SendEmail, `{"to":"bob@example.com","subject":"Report","body":"Please find the summary below."}`, govern.Pending},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			f := newFixture(&testing.T{})
+			f := newFixture(b)
 			args := json.RawMessage(bc.args)
 			b.ReportAllocs()
 			b.ResetTimer()

@@ -129,7 +129,7 @@ type fixture struct {
 	p       vargate.Principal
 }
 
-func newFixture(t *testing.T) *fixture {
+func newFixture(t testing.TB) *fixture {
 	t.Helper()
 	engine, err := policy.NewEngine(t.Context(), nil)
 	if err != nil {
