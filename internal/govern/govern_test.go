@@ -135,6 +135,9 @@ func newFixture(t testing.TB) *fixture {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The machines tests run on are shared: a fail-closed timeout is not
+	// what these tests are about.
+	engine.Timeout = 10 * time.Second
 	f := &fixture{audit: &fakeAudit{}, queue: &fakeQueue{}, events: &fakeEvents{}, search: &recorder{}, email: &recorder{}}
 	f.configs = &fakeConfigs{cfg: agent.Config{
 		ID: "agent-a1", TenantID: "tenant-1", Version: 3,
