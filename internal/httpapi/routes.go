@@ -37,6 +37,13 @@ func (s *Server) routes() []route {
 		{"GET", "/managed/settings", anyHuman, s.getSessionSettings},
 		{"PUT", "/managed/settings", adminOnly, s.putSessionSettings},
 
+		{"POST", "/policies", adminOnly, s.uploadPolicy},
+		{"GET", "/policies", anyHuman, s.listPolicies},
+		{"GET", "/policies/active", anyHuman, s.getActivePolicy},
+		{"GET", "/policies/{version}", anyHuman, s.getPolicy},
+		{"POST", "/policies/{version}/activate", adminOnly, s.activatePolicy},
+		{"POST", "/policies/rollback", adminOnly, s.rollbackPolicy},
+
 		{"GET", "/audit", anyHuman, s.listAudit},
 		{"GET", "/audit/verify", anyHuman, s.verifyAudit},
 		{"GET", "/audit/checkpoint", anyHuman, s.getAuditCheckpoint},

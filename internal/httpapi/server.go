@@ -58,6 +58,9 @@ type Server struct {
 	// Compliance serves the session compliance export and policy replay;
 	// nil answers 503.
 	Compliance *compliance.Service
+	// Policies serves /policies (tenant policy versions, activation,
+	// rollback); nil answers 503. Changes are audited through Audit.
+	Policies *Policies
 	// Ping reports whether the database answers; used by /health.
 	Ping func(ctx context.Context) error
 	// MaxBodyBytes bounds request bodies (DefaultMaxBodyBytes when zero).

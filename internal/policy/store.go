@@ -2,6 +2,11 @@ package policy
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 )
 
@@ -64,4 +69,28 @@ type Activation struct {
 	ActivatedAt time.Time
 	// ActivatedBy is the KeyID of the principal that made the change.
 	ActivatedBy string
+}
+
+// ModulesDigest identifies a version's sources: "sha256:" and the SHA-256
+// of the lines "<hex SHA-256 of the source>  <file name>\n", one per
+// module in byte order of the names. That is what `sha256sum *.rego |
+// sha256sum` prints in a directory of the modules (with LC_ALL=C).
+func ModulesDigest(modules map[string]string) string {
+	names := make([]string, 0, len(modules))
+	for name := range modules {
+		names = append(names, name)
+	}
+	slices.Sort(names)
+	var b strings.Builder
+	for _, name := range names {
+		fmt.Fprintf(&b, "%s  %s\n", ModuleDigest(modules[name])[len("sha256:"):], name)
+	}
+	sum := sha256.Sum256([]byte(b.String()))
+	return "sha256:" + hex.EncodeToString(sum[:])
+}
+
+// ModuleDigest is "sha256:" and the SHA-256 of one module's source.
+func ModuleDigest(source string) string {
+	sum := sha256.Sum256([]byte(source))
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
