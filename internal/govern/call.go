@@ -113,9 +113,6 @@ func (g *Governor) Call(ctx context.Context, p vargate.Principal, name string, a
 		TenantID: p.TenantID, AgentID: p.AgentID, SessionID: p.SessionID, ActionID: out.ActionID,
 		Actor: actor(p), Tool: name, Args: args, AllowedDomains: cfg.GovernanceProfile.AllowedDomains,
 	}
-	if tool.Summary != nil {
-		out.Summary = tool.Summary(args)
-	}
 	if err := tool.Validate(call); err != nil {
 		out.Status, out.Message = Invalid, errMessage(err)
 		return g.finish(ctx, &out, rec, tr, nil)
@@ -174,6 +171,9 @@ func (g *Governor) Call(ctx context.Context, p vargate.Principal, name string, a
 		}
 		out.ActionID, rec.ActionID = a.ID, a.ID
 		out.Status = Pending
+		if tool.Summary != nil {
+			out.Summary = tool.Summary(args)
+		}
 	default:
 		out.Status = Denied
 	}
