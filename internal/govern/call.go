@@ -55,7 +55,7 @@ type Outcome struct {
 	Result tools.Result
 	// Message explains a Failed or Invalid outcome to the agent.
 	Message string
-	// Summary describes the call for people ("send an email to …").
+	// Summary describes a queued call for people ("send an email to …").
 	Summary string
 	// Audit is the call's audit record, as committed.
 	Audit audit.Record
