@@ -188,7 +188,7 @@ type env struct {
 	ten   string
 }
 
-func newEnv(t *testing.T, db *sqlstore.DB) *env {
+func newEnv(t testing.TB, db *sqlstore.DB) *env {
 	t.Helper()
 	ctx := t.Context()
 	ten, err := auth.NewService(sqlstore.NewAuthStore(db)).CreateTenant(ctx, "acme")
@@ -213,7 +213,7 @@ func newEnv(t *testing.T, db *sqlstore.DB) *env {
 
 // service returns another approval service (another gateway process) over
 // the env's database, sharing its clock, executor and fakes.
-func (e *env) service(t *testing.T) *approval.Service {
+func (e *env) service(t testing.TB) *approval.Service {
 	svc := approval.New(sqlstore.NewApprovalStore(e.db), e.exec, nil)
 	svc.Auditor, svc.Emitter, svc.Notifier, svc.Sealer = e.alog, e.emit, e.note, e.seal
 	svc.Now = e.clock.now
@@ -229,7 +229,7 @@ func (e *env) principal(role vargate.Role) vargate.Principal {
 	return vargate.Principal{TenantID: e.ten, Role: role, KeyID: "key-" + string(role)}
 }
 
-func (e *env) enqueue(t *testing.T, sensitive bool) approval.Action {
+func (e *env) enqueue(t testing.TB, sensitive bool) approval.Action {
 	t.Helper()
 	a, err := e.svc.Enqueue(t.Context(), approval.Request{
 		TenantID: e.ten, SessionID: "vs-1", AgentID: "agent-1", Tool: "send_email",

@@ -16,21 +16,15 @@ import (
 // client that disconnects (context.WithoutCancel plus a timeout each).
 func (s *Service) settle(ctx context.Context, rec Record, ev Event) bool {
 	ctx = context.WithoutCancel(ctx)
-	audited := ev.AuditedAt != nil
-	if !audited {
-		audited = s.audit(ctx, rec, ev)
-		if audited {
-			if err := s.Store.MarkAudited(ctx, ev.ID, s.now()); err != nil {
-				s.logSideEffect(ctx, "could not mark event audited", rec, ev, err)
-			}
+	newlyAudited := ev.AuditedAt == nil && s.audit(ctx, rec, ev)
+	newlyNotified := ev.NotifiedAt == nil && s.notify(ctx, rec, ev)
+	if newlyAudited || newlyNotified {
+		if err := s.Store.MarkSettled(ctx, ev.ID, newlyAudited, newlyNotified, s.now()); err != nil {
+			// The sweeper will redo what is unmarked: at least once.
+			s.logSideEffect(ctx, "could not mark event settled", rec, ev, err)
 		}
 	}
-	if ev.NotifiedAt == nil && s.notify(ctx, rec, ev) {
-		if err := s.Store.MarkNotified(ctx, ev.ID, s.now()); err != nil {
-			s.logSideEffect(ctx, "could not mark event notified", rec, ev, err)
-		}
-	}
-	return audited
+	return ev.AuditedAt != nil || newlyAudited
 }
 
 func (s *Service) logSideEffect(ctx context.Context, msg string, rec Record, ev Event, err error) {

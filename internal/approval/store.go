@@ -111,8 +111,7 @@ type Store interface {
 	// Unsettled returns events (any tenant) at or before before whose
 	// audit record or notifications are not yet done, oldest first.
 	Unsettled(ctx context.Context, before time.Time, limit int) ([]Event, error)
-	// MarkAudited and MarkNotified record that an event's side effects
-	// are done.
-	MarkAudited(ctx context.Context, eventID string, at time.Time) error
-	MarkNotified(ctx context.Context, eventID string, at time.Time) error
+	// MarkSettled records, in one write, that an event's audit record
+	// (audited) and/or notifications (notified) are done.
+	MarkSettled(ctx context.Context, eventID string, audited, notified bool, at time.Time) error
 }

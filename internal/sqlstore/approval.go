@@ -325,19 +325,26 @@ func (s *ApprovalStore) Unsettled(ctx context.Context, before time.Time, limit i
 		WHERE (audited_at IS NULL OR notified_at IS NULL) AND at <= ? ORDER BY at LIMIT ?`, Micros(before), limit)
 }
 
-// MarkAudited records that the event's audit record is written.
-func (s *ApprovalStore) MarkAudited(ctx context.Context, eventID string, at time.Time) error {
-	return s.mark(ctx, "audited_at", eventID, at)
-}
-
-// MarkNotified records that the event's notifications are sent.
-func (s *ApprovalStore) MarkNotified(ctx context.Context, eventID string, at time.Time) error {
-	return s.mark(ctx, "notified_at", eventID, at)
-}
-
-func (s *ApprovalStore) mark(ctx context.Context, col, eventID string, at time.Time) error {
+// MarkSettled records that the event's audit record and/or notifications
+// are done; a time already set is kept.
+func (s *ApprovalStore) MarkSettled(ctx context.Context, eventID string, audited, notified bool, at time.Time) error {
+	var sets []string
+	if audited {
+		sets = append(sets, "audited_at = COALESCE(audited_at, ?)")
+	}
+	if notified {
+		sets = append(sets, "notified_at = COALESCE(notified_at, ?)")
+	}
+	if len(sets) == 0 {
+		return nil
+	}
+	args := []any{}
+	for range sets {
+		args = append(args, Micros(at))
+	}
+	args = append(args, eventID)
 	return s.db.InTx(ctx, func(tx *Tx) error {
-		_, err := tx.ExecContext(ctx, `UPDATE approval_events SET `+col+` = COALESCE(`+col+`, ?) WHERE id = ?`, Micros(at), eventID)
+		_, err := tx.ExecContext(ctx, `UPDATE approval_events SET `+strings.Join(sets, ", ")+` WHERE id = ?`, args...)
 		return err
 	})
 }

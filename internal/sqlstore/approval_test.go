@@ -134,7 +134,7 @@ func TestApprovalStore(t *testing.T) {
 			t.Fatalf("unsettled: %d, %v", len(un), err)
 		}
 		for _, e := range un {
-			if err := s.MarkAudited(ctx, e.ID, lease); err != nil {
+			if err := s.MarkSettled(ctx, e.ID, true, false, lease); err != nil {
 				t.Fatal(err)
 			}
 		}
@@ -143,7 +143,7 @@ func TestApprovalStore(t *testing.T) {
 			t.Errorf("audited but not notified: %d unsettled, want 4", len(un))
 		}
 		for _, e := range un {
-			if err := s.MarkNotified(ctx, e.ID, lease); err != nil {
+			if err := s.MarkSettled(ctx, e.ID, false, true, lease); err != nil {
 				t.Fatal(err)
 			}
 		}
