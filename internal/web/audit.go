@@ -11,9 +11,13 @@ import (
 	"github.com/vargate/vargate/internal/audit"
 )
 
-// verifyTTL is how long a chain verification is reused: verifying reads
-// the tenant's whole log, so a page view does not start one each time.
-const verifyTTL = 30 * time.Second
+// Verifying reads the tenant's whole log, so a result is reused: for
+// verifyTTL by the overview (which polls), for verifyFresh by the audit page
+// (whose purpose it is).
+const (
+	verifyTTL   = 30 * time.Second
+	verifyFresh = 5 * time.Second
+)
 
 // auditPageSize is the number of records per search page.
 const auditPageSize = 50
@@ -29,12 +33,12 @@ type verified struct {
 	At     time.Time
 }
 
-func (s *Server) verify(ctx context.Context, tenantID string, fresh bool) (verified, error) {
+func (s *Server) verify(ctx context.Context, tenantID string, maxAge time.Duration) (verified, error) {
 	now := s.Now()
 	s.verified.mu.Lock()
 	v, ok := s.verified.m[tenantID]
 	s.verified.mu.Unlock()
-	if ok && !fresh && now.Sub(v.At) < verifyTTL {
+	if ok && now.Sub(v.At) < maxAge {
 		return v, nil
 	}
 	res, err := s.Audit.Verify(ctx, tenantID)
@@ -112,7 +116,11 @@ func (s *Server) auditPage(w http.ResponseWriter, r *http.Request, c *reqCtx) er
 		f.BeforeSeq = n
 	}
 	d := auditData{Query: aq, PublicKey: s.Audit.PublicKey(), Sources: auditSources}
-	if d.Verified, err = s.verify(r.Context(), c.P.TenantID, q.Get("verify") == "1"); err != nil {
+	maxAge := verifyFresh
+	if q.Get("verify") == "1" {
+		maxAge = 0
+	}
+	if d.Verified, err = s.verify(r.Context(), c.P.TenantID, maxAge); err != nil {
 		return err
 	}
 	if d.Checkpoint, err = s.Audit.LatestCheckpoint(r.Context(), c.P.TenantID); err != nil {

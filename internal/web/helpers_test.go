@@ -27,6 +27,7 @@ import (
 	"github.com/vargate/vargate/internal/storetest"
 	"github.com/vargate/vargate/internal/vault"
 	"github.com/vargate/vargate/internal/web"
+	"github.com/vargate/vargate/internal/webhook"
 )
 
 // fixture is the dashboard over real capability services on a fresh
@@ -41,7 +42,9 @@ type fixture struct {
 	exec   *executor
 	pol    *memPolicies
 	engine *policy.Engine
+	hooks  *webhook.Service
 	web    *web.Server
+	mux    *http.ServeMux
 	ts     *httptest.Server
 
 	tenant                            string
@@ -52,17 +55,45 @@ type fixture struct {
 	otherTenant, otherAdminKey        string
 }
 
-// executor runs approved actions by recording them.
+// executor runs approved actions by recording them, or through next
+// (the governor) when set.
 type executor struct {
-	mu  sync.Mutex
-	ran []string
+	mu   sync.Mutex
+	ran  []string
+	next approval.Executor
 }
 
-func (e *executor) ExecuteApproved(_ context.Context, a approval.Action) (json.RawMessage, error) {
+func (e *executor) ExecuteApproved(ctx context.Context, a approval.Action) (json.RawMessage, error) {
 	e.mu.Lock()
-	defer e.mu.Unlock()
 	e.ran = append(e.ran, a.ID)
+	next := e.next
+	e.mu.Unlock()
+	if next != nil {
+		return next.ExecuteApproved(ctx, a)
+	}
 	return json.RawMessage(`{"sent":true,"to":"jane.doe@example.com"}`), nil
+}
+
+func (e *executor) setNext(next approval.Executor) {
+	e.mu.Lock()
+	e.next = next
+	e.mu.Unlock()
+}
+
+// sealer is a stand-in for the vault's sealing of sensitive approval
+// arguments and webhook secrets: reversible, bound to tenant and purpose.
+type sealer struct{}
+
+func (sealer) Seal(_ context.Context, tenantID, purpose string, plaintext []byte) ([]byte, error) {
+	return append([]byte(tenantID+"|"+purpose+"|"), plaintext...), nil
+}
+
+func (sealer) Open(_ context.Context, tenantID, purpose string, sealed []byte) ([]byte, error) {
+	prefix := tenantID + "|" + purpose + "|"
+	if !strings.HasPrefix(string(sealed), prefix) {
+		return nil, fmt.Errorf("sealed for another tenant or purpose")
+	}
+	return sealed[len(prefix):], nil
 }
 
 func (e *executor) count() int {
@@ -112,6 +143,7 @@ func newFixture(t *testing.T) *fixture {
 
 	f.queue = approval.New(sqlstore.NewApprovalStore(f.db), f.exec, nil)
 	f.queue.Auditor = f.log
+	f.queue.Sealer = sealer{}
 	f.queue.SweepInterval = -1
 	if err := f.queue.Open(); err != nil {
 		t.Fatal(err)
@@ -142,11 +174,22 @@ func newFixture(t *testing.T) *fixture {
 	f.otherTenant = other.ID
 	_, f.otherAdminKey = f.key(t, other.ID, vargate.RoleAdmin, "")
 
+	f.hooks = webhook.New(sqlstore.NewWebhookStore(f.db), sealer{}, nil)
+	f.hooks.AllowPrivate = true
+	f.hooks.PollInterval = 50 * time.Millisecond
+	if err := f.hooks.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { f.hooks.Close() })
+
 	f.web = &web.Server{
 		Keys: f.auth, KeyStore: f.auth.Store, Approvals: f.queue, Audit: f.log, Records: f.log.Store,
 		Agents: f.agents, Credentials: f.vault, Policies: &web.PolicyVersions{Store: f.pol, Engine: f.engine, Audit: f.log},
+		Webhooks: f.hooks,
 	}
-	f.ts = httptest.NewServer(f.web.Handler())
+	f.mux = http.NewServeMux()
+	f.web.Mount(f.mux)
+	f.ts = httptest.NewServer(f.mux)
 	t.Cleanup(f.ts.Close)
 	return f
 }
@@ -337,4 +380,13 @@ func (m *memPolicies) GetActivePolicyVersion(ctx context.Context, tenantID strin
 		return policy.StoredVersion{}, vargate.NotFound("active policy version")
 	}
 	return m.GetPolicyVersion(ctx, tenantID, label)
+}
+
+// httptestServer serves h on a local port until the test ends and returns
+// its URL.
+func httptestServer(t *testing.T, h http.Handler) string {
+	t.Helper()
+	ts := httptest.NewServer(h)
+	t.Cleanup(ts.Close)
+	return ts.URL
 }

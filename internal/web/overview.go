@@ -18,12 +18,29 @@ type overviewData struct {
 }
 
 func (s *Server) overview(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
+	d, err := s.overviewData(r, c)
+	if err != nil {
+		return err
+	}
+	return s.render(w, r, c, http.StatusOK, "overview", "Overview", "overview", d)
+}
+
+// overviewStats is the figures fragment the overview polls.
+func (s *Server) overviewStats(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
+	d, err := s.overviewData(r, c)
+	if err != nil {
+		return err
+	}
+	return s.fragment(w, c, "overview_stats", d)
+}
+
+func (s *Server) overviewData(r *http.Request, c *reqCtx) (overviewData, error) {
 	d := overviewData{}
 	ctx := r.Context()
 	if s.Approvals != nil {
 		q, err := s.pendingQueue(r, c)
 		if err != nil {
-			return err
+			return d, err
 		}
 		d.Pending = len(q.Pending)
 		if len(q.Pending) > 5 {
@@ -35,7 +52,7 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request, c *reqCtx) err
 		for _, st := range []session.Status{session.StatusActive, session.StatusAwaitingApproval} {
 			list, err := s.Sessions.List(ctx, c.P.TenantID, session.Filter{Status: st, Limit: session.MaxListLimit})
 			if err != nil {
-				return err
+				return d, err
 			}
 			if st == session.StatusActive {
 				d.Running = len(list)
@@ -47,16 +64,16 @@ func (s *Server) overview(w http.ResponseWriter, r *http.Request, c *reqCtx) err
 	if s.Agents != nil {
 		list, err := s.Agents.List(ctx, c.P.TenantID, agent.Filter{Limit: agent.MaxListLimit})
 		if err != nil {
-			return err
+			return d, err
 		}
 		d.Agents = len(list)
 	}
 	if s.Audit != nil {
-		v, err := s.verify(ctx, c.P.TenantID, false)
+		v, err := s.verify(ctx, c.P.TenantID, verifyTTL)
 		if err != nil {
-			return err
+			return d, err
 		}
 		d.Verified = &v
 	}
-	return s.render(w, r, c, http.StatusOK, "overview", "Overview", "overview", d)
+	return d, nil
 }

@@ -97,7 +97,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, c *reqCtx, statu
 // fragment writes one partial template, for the page script.
 func (s *Server) fragment(w http.ResponseWriter, c *reqCtx, name string, data any) error {
 	var buf bytes.Buffer
-	v := view{Me: c.P, CSRF: c.CSRF, Has: s.features(), Data: data}
+	v := view{Me: c.P, Tenant: c.Tenant, CSRF: c.CSRF, Has: s.features(), Data: data}
 	if err := s.pages[""].t.ExecuteTemplate(&buf, name, v); err != nil {
 		return fmt.Errorf("render fragment %s: %w", name, err)
 	}
@@ -218,6 +218,7 @@ func funcs(st *staticFiles) template.FuncMap {
 		},
 		"json":   prettyJSON,
 		"add":    func(a, b int) int { return a + b },
+		"plural": plural,
 		"join":   strings.Join,
 		"short":  short,
 		"status": statusClass,
@@ -307,13 +308,26 @@ func short(s string) string {
 
 // statusClass is the badge colour of a status or decision word.
 func statusClass(s any) string {
-	switch fmt.Sprint(s) {
+	word := fmt.Sprint(s)
+	if i := strings.LastIndexByte(word, '.'); i >= 0 {
+		word = word[i+1:] // "session.interrupted"
+	}
+	switch word {
 	case "pending", "awaiting_approval", "require_approval", "approval", "creating", "executing", "approved":
 		return "badge warn"
-	case "executed", "active", "allow", "allowed", "delivered", "completed", "ok", "valid", "running":
+	case "executed", "active", "allow", "allowed", "delivered", "completed", "ok", "valid", "running", "resumed", "created", "interrupt_confirmed":
 		return "badge ok"
-	case "failed", "rejected", "deny", "denied", "interrupted", "invalid", "expired", "dead", "cancelled", "error":
+	case "failed", "rejected", "deny", "denied", "interrupted", "invalid", "expired", "dead", "cancelled", "error", "destroyed", "deleted", "interrupt_unconfirmed":
 		return "badge bad"
 	}
 	return "badge"
+}
+
+// plural is "1 record", "2 records".
+func plural(n any, word string) string {
+	s := fmt.Sprint(n)
+	if s != "1" {
+		word += "s"
+	}
+	return s + " " + word
 }

@@ -126,6 +126,7 @@ func (s *Server) routes() []route {
 		{"POST", "/ui/logout", reader, s.logout},
 
 		{"GET", "/ui/{$}", reader, s.overview},
+		{"GET", "/ui/overview/stats", reader, s.overviewStats},
 
 		{"GET", "/ui/approvals", reader, s.approvalsPage},
 		{"GET", "/ui/approvals/queue", reader, s.approvalsQueue},

@@ -99,7 +99,7 @@ type Credentials interface {
 // *webhook.Service implements it.
 type Webhooks interface {
 	Settings(ctx context.Context, tenantID string) (webhook.Settings, error)
-	UpdateSettings(ctx context.Context, tenantID string, u webhook.Update) (webhook.Settings, string, error)
+	UpdateSettings(ctx context.Context, tenantID, actor string, u webhook.Update) (webhook.Settings, string, error)
 	Deliveries(ctx context.Context, tenantID string, f webhook.MessageFilter) ([]webhook.Message, error)
 	Test(ctx context.Context, tenantID string) (webhook.Message, error)
 }

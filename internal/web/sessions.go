@@ -143,6 +143,9 @@ type event struct {
 	Args      string
 	Detail    string
 	Anomaly   *anomalyView
+	// Queued says the record is about an action in the approval queue
+	// (so its action has a page).
+	Queued bool
 }
 
 // anomalyView is the anomaly object of an observed call's record.
@@ -162,9 +165,10 @@ type anomalyView struct {
 var sourceLabels = map[audit.Source]string{
 	audit.SourceMCPGoverned:  "Governed call",
 	audit.SourceMCPObserved:  "Observed call",
-	audit.SourceControlPlane: "Session",
+	audit.SourceControlPlane: "Control plane",
 	audit.SourceApproval:     "Approval",
 	audit.SourceCredential:   "Credential",
+	audit.SourceSession:      "Session",
 }
 
 func viewEvent(rec audit.Record) event {
@@ -175,6 +179,7 @@ func viewEvent(rec audit.Record) event {
 	if e.Label == "" {
 		e.Label = string(rec.Source)
 	}
+	e.Queued = rec.Source == audit.SourceApproval || rec.Decision == "require_approval"
 	if len(rec.ArgsRedacted) > 0 {
 		e.Args = masked(rec.ArgsRedacted, nil)
 	}

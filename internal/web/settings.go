@@ -71,7 +71,7 @@ func (s *Server) saveWebhook(w http.ResponseWriter, r *http.Request, c *reqCtx) 
 		d.Error, d.Selected = "Enter the endpoint URL (use Remove to delete the webhook).", events
 		return s.render(w, r, c, http.StatusUnprocessableEntity, "webhook", "Webhook", "settings", d)
 	}
-	_, secret, err := s.Webhooks.UpdateSettings(r.Context(), c.P.TenantID, webhook.Update{URL: &u, Events: &events})
+	_, secret, err := s.Webhooks.UpdateSettings(r.Context(), c.P.TenantID, c.P.KeyID, webhook.Update{URL: &u, Events: &events})
 	d, derr := s.webhookData(r, c)
 	if derr != nil {
 		return derr
@@ -125,7 +125,7 @@ func (s *Server) deleteWebhook(w http.ResponseWriter, r *http.Request, c *reqCtx
 		return notConfigured("Webhooks")
 	}
 	empty := ""
-	if _, _, err := s.Webhooks.UpdateSettings(r.Context(), c.P.TenantID, webhook.Update{URL: &empty}); err != nil {
+	if _, _, err := s.Webhooks.UpdateSettings(r.Context(), c.P.TenantID, c.P.KeyID, webhook.Update{URL: &empty}); err != nil {
 		if !isUserError(err) {
 			return err
 		}

@@ -541,7 +541,7 @@ test_large_charge if {
 `
 	tok := b.csrf("/ui/policies")
 	p := b.post("/ui/policies", url.Values{"csrf_token": {tok}, "label": {"v1"}, "source": {module}})
-	if p.status != http.StatusOK || !strings.Contains(p.body, "test_large_charge") || !strings.Contains(p.body, "1 tests, 0 failed") {
+	if p.status != http.StatusOK || !strings.Contains(p.body, "test_large_charge") || !strings.Contains(p.body, "1 test, 0 failed") {
 		t.Fatalf("upload: %d\n%s", p.status, p.body)
 	}
 	broken := strings.Replace(module, `"large_amount" in r.require_approval`, `"other" in r.require_approval`, 1)
