@@ -16,6 +16,7 @@ import (
 	"github.com/vargate/vargate/internal/audit"
 	"github.com/vargate/vargate/internal/auth"
 	"github.com/vargate/vargate/internal/httpapi"
+	"github.com/vargate/vargate/internal/policy"
 	"github.com/vargate/vargate/internal/session"
 	"github.com/vargate/vargate/internal/sqlstore"
 	"github.com/vargate/vargate/internal/vault"
@@ -34,6 +35,10 @@ type app struct {
 	handler http.Handler
 	// mcp is the governed MCP server: tool catalog, governor, endpoint.
 	mcp *mcpWiring
+	// policy decides with each tenant's active policy version; one engine
+	// serves MCP calls, sessions, approvals, replay and /policies, so an
+	// activation holds for all of them at once.
+	policy *policy.Engine
 	// closers run in reverse order on Close, after the HTTP server stopped.
 	closers []func() error
 
@@ -113,7 +118,14 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 		return errors.Join(<-sessionsDone, a.sessions.Close())
 	})
 
-	if a.mcp, err = openMCP(ctx, a, nil); err != nil {
+	// Tenant policy versions: the engine compiles the base policy once and
+	// loads each tenant's active version from the store on first use.
+	policies := sqlstore.NewPolicyStore(db)
+	if a.policy, err = policy.NewEngine(ctx, policies); err != nil {
+		return nil, fmt.Errorf("policy engine: %w", err)
+	}
+
+	if a.mcp, err = openMCP(ctx, a, a.policy); err != nil {
 		return nil, err
 	}
 
@@ -149,6 +161,7 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 		Agents:       a.agents,
 		Sessions:     a.sessions,
 		Audit:        a.audit,
+		Policies:     &httpapi.Policies{Store: policies, Engine: a.policy},
 		Approvals:    a.approvals,
 		Webhooks:     a.webhooks,
 	}
