@@ -110,13 +110,6 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 	a.sessions.StreamIdleTimeout = cfg.SSETimeout
 	a.sessions.Events = a.webhooks
 	a.auth.Sessions = a.sessions
-	sessionsCtx, stopSessions := context.WithCancel(context.WithoutCancel(ctx))
-	sessionsDone := make(chan error, 1)
-	go func() { sessionsDone <- a.sessions.Run(sessionsCtx) }()
-	a.closers = append(a.closers, func() error {
-		stopSessions()
-		return errors.Join(<-sessionsDone, a.sessions.Close())
-	})
 
 	// Tenant policy versions: the engine compiles the base policy once and
 	// loads each tenant's active version from the store on first use.
@@ -128,6 +121,9 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 	if a.mcp, err = openMCP(ctx, a, a.policy); err != nil {
 		return nil, err
 	}
+	// A configuration is checked against the tenant's policy before each
+	// of its sessions starts.
+	a.sessions.Policy = a.policy
 
 	// Human approvals: the governor queues actions and runs approved ones
 	// (re-evaluating them against the active policy first); sessions hear
@@ -146,6 +142,18 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 		return nil, fmt.Errorf("approvals: %w", err)
 	}
 	a.closers = append(a.closers, a.approvals.Close)
+
+	// Sessions start last: Run re-attaches the sessions that were running
+	// and sweeps expiry, with the approval queue telling which sessions
+	// still wait for a human.
+	a.sessions.Pending = approvalPending{a.approvals}
+	sessionsCtx, stopSessions := context.WithCancel(context.WithoutCancel(ctx))
+	sessionsDone := make(chan error, 1)
+	go func() { sessionsDone <- a.sessions.Run(sessionsCtx) }()
+	a.closers = append(a.closers, func() error {
+		stopSessions()
+		return errors.Join(<-sessionsDone, a.sessions.Close())
+	})
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))

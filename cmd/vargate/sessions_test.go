@@ -1,6 +1,7 @@
 package main
 
 import (
+	"net"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -61,5 +62,104 @@ func TestServeManagedSession(t *testing.T) {
 	info, err := s.Session(sess["anthropic_session_id"].(string))
 	if err != nil || len(info.VaultIDs) != 1 {
 		t.Errorf("upstream session = %+v, %v", info, err)
+	}
+}
+
+// TestServeGovernedSessionThroughMCP runs the guide's default scenario
+// through a real gateway: the scripted agent calls the gateway's own MCP
+// endpoint with its session token, the call waits for a human, the
+// approval's outcome goes back to the agent, and the session completes.
+func TestServeGovernedSessionThroughMCP(t *testing.T) {
+	// The guide's flow with the search as the action that needs a human
+	// (queuing an e-mail, whose recipient is personal data, needs the
+	// vault's sealing key).
+	s, err := sim.New(sim.Options{APIKey: "sk-ant-serve", StepDelay: time.Millisecond, DefaultScenario: "governed",
+		Scenarios: []sim.Scenario{{Name: "governed", Steps: []sim.Step{
+			{Type: sim.StepTool, Name: "bash", Input: map[string]any{"command": "wc -l notes.md"}, Result: "3 notes.md"},
+			{Type: sim.StepMCPTool, Name: "vargate_web_search", Input: map[string]any{"query": "EU AI Act obligations"}},
+			{Type: sim.StepEndTurn},
+			{Type: sim.StepMessage, Text: "Noted: {{user_message}}"},
+			{Type: sim.StepEndTurn},
+		}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	simSrv := httptest.NewServer(s)
+	t.Cleanup(func() {
+		_ = s.Close()
+		simSrv.Close()
+	})
+	// The MCP URL handed to Anthropic must name the gateway's real port.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	g := startServe(t, map[string]string{"ANTHROPIC_BASE_URL": simSrv.URL, "ANTHROPIC_API_KEY": "sk-ant-serve",
+		"VARGATE_LISTEN": addr, "VARGATE_MCP_SERVER_URL": "http://" + addr + "/api/mcp/server"})
+
+	code, agent := g.do(t, "POST", "/api/managed/agents", g.Key, `{"name":"Research Assistant",
+		"allowed_tools":["vargate_web_search","vargate_send_email"],"require_human_approval":["vargate_web_*"]}`)
+	if code != 201 {
+		t.Fatalf("create agent = %d %v", code, agent)
+	}
+	code, sess := g.do(t, "POST", "/api/managed/sessions", g.Key, `{"agent_id":"`+agent["id"].(string)+`","user_message":"Research the EU AI Act and email the team."}`)
+	if code != 201 {
+		t.Fatalf("create session = %d %v\n%s", code, sess, g.Stderr)
+	}
+	id := sess["session_id"].(string)
+	status := waitSessionStatus(t, g, id, "awaiting_approval")
+	if status["total_governed_calls"] != float64(1) || status["total_observed_calls"] != float64(1) || status["total_pending"] != float64(1) {
+		t.Errorf("status while awaiting approval = %v", status)
+	}
+	code, list := g.do(t, "GET", "/api/approvals?session_id="+id, g.Key, "")
+	approvals, _ := list["approvals"].([]any)
+	if code != 200 || len(approvals) != 1 {
+		t.Fatalf("approvals = %d %v", code, list)
+	}
+	action := approvals[0].(map[string]any)
+	if action["tool"] != "vargate_web_search" {
+		t.Errorf("queued action = %v", action)
+	}
+	if code, body := g.do(t, "POST", "/api/approve/"+action["id"].(string), g.Key, ""); code >= 300 {
+		t.Fatalf("approve = %d %v", code, body)
+	}
+	// Executed or failed (no search credential is registered), the
+	// outcome is sent to the agent, which answers and ends its turn.
+	status = waitSessionStatus(t, g, id, "completed")
+	if status["total_pending"] != float64(0) {
+		t.Errorf("final status = %v", status)
+	}
+	evs, err := s.Events(sess["anthropic_session_id"].(string))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var told bool
+	for _, ev := range evs {
+		if ev.Type == "user.message" && strings.Contains(string(ev.JSON), action["id"].(string)) {
+			told = true
+		}
+	}
+	if !told {
+		t.Error("the approval's outcome was not sent to the agent")
+	}
+}
+
+func waitSessionStatus(t *testing.T, g *gateway, id, want string) map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		code, status := g.do(t, "GET", "/api/managed/sessions/"+id+"/status", g.Key, "")
+		if code != 200 {
+			t.Fatalf("status = %d %v", code, status)
+		}
+		if status["status"] == want {
+			return status
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("session is %v, want %s\n%s", status, want, g.Stderr)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
