@@ -82,6 +82,35 @@ func (s *WebhookStore) InsertMessage(ctx context.Context, m webhook.Message) (bo
 	return inserted, err
 }
 
+// InsertMessages adds messages in one transaction, skipping existing IDs,
+// with multi-row INSERTs (a round trip per 64 messages, not per message).
+func (s *WebhookStore) InsertMessages(ctx context.Context, ms []webhook.Message) error {
+	const chunk = 64
+	return s.db.InTx(ctx, func(tx *Tx) error {
+		for len(ms) > 0 {
+			n := min(len(ms), chunk)
+			var q strings.Builder
+			q.WriteString(`INSERT INTO webhook_messages (id, tenant_id, event, payload, status, attempts, created_at,
+				next_attempt_at, give_up_at) VALUES `)
+			args := make([]any, 0, n*9)
+			for i, m := range ms[:n] {
+				if i > 0 {
+					q.WriteString(", ")
+				}
+				q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?)")
+				args = append(args, m.ID, m.TenantID, m.Event, m.Payload, string(m.Status), m.Attempts,
+					Micros(m.CreatedAt), Micros(m.NextAttemptAt), Micros(m.GiveUpAt))
+			}
+			q.WriteString(" ON CONFLICT (id) DO NOTHING")
+			if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
+				return err
+			}
+			ms = ms[n:]
+		}
+		return nil
+	})
+}
+
 const webhookMessageColumns = `id, tenant_id, event, payload, status, attempts, created_at, next_attempt_at,
 	give_up_at, last_attempt_at, last_status_code, last_error, finished_at`
 

@@ -75,6 +75,12 @@ func TestWebhookOutboxStore(t *testing.T) {
 		if ok, err := s.InsertMessage(ctx, msg(3, "ten-a")); err != nil || ok {
 			t.Fatalf("duplicate insert: %v, %v; want false, nil", ok, err)
 		}
+		if err := s.InsertMessages(ctx, []webhook.Message{msg(4, "ten-a"), msg(10, "ten-b"), msg(11, "ten-b")}); err != nil {
+			t.Fatalf("batch insert with a duplicate: %v", err)
+		}
+		if list, _ := s.Messages(ctx, "ten-b", webhook.MessageFilter{}); len(list) != 2 {
+			t.Fatalf("batch insert: tenant b has %d messages, want 2", len(list))
+		}
 		got, err := s.Message(ctx, "ten-a", "msg-03")
 		if err != nil {
 			t.Fatal(err)
@@ -98,6 +104,11 @@ func TestWebhookOutboxStore(t *testing.T) {
 			t.Fatalf("claimed %d, want 5 due", len(claimed))
 		}
 		for _, m := range claimed {
+			if m.TenantID != "ten-a" {
+				t.Errorf("claimed %s of %s before it was due", m.ID, m.TenantID)
+			}
+		}
+		for _, m := range claimed {
 			if m.Attempts != 1 || !m.NextAttemptAt.Equal(lease) {
 				t.Errorf("claimed %s: attempts %d, next %v", m.ID, m.Attempts, m.NextAttemptAt)
 			}
@@ -105,8 +116,8 @@ func TestWebhookOutboxStore(t *testing.T) {
 		if again, _ := s.Claim(ctx, now, lease, 100); len(again) != 0 {
 			t.Errorf("claimed again within the lease: %d", len(again))
 		}
-		if again, _ := s.Claim(ctx, lease, lease.Add(time.Minute), 100); len(again) != 10 {
-			t.Errorf("after the lease: %d claimed, want all 10", len(again))
+		if again, _ := s.Claim(ctx, lease, lease.Add(time.Minute), 100); len(again) != 12 {
+			t.Errorf("after the lease: %d claimed, want all 12", len(again))
 		}
 
 		a := webhook.Attempt{MessageID: "msg-00", N: 2, TenantID: "ten-a", At: lease, URL: "https://x", StatusCode: 503,
@@ -169,8 +180,10 @@ func TestWebhookOutboxStore(t *testing.T) {
 		if len(list) != 1 || list[0].ID != "msg-00" {
 			t.Errorf("delivered list: %+v", list)
 		}
-		if list, _ := s.Messages(ctx, "ten-b", webhook.MessageFilter{}); len(list) != 0 {
-			t.Errorf("another tenant sees %d messages", len(list))
+		for _, m := range list {
+			if m.TenantID != "ten-a" {
+				t.Errorf("tenant a's log shows %s of %s", m.ID, m.TenantID)
+			}
 		}
 	})
 }

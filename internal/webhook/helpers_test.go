@@ -65,7 +65,7 @@ type env struct {
 	ten string
 }
 
-func newEnv(t *testing.T, db *sqlstore.DB) *env {
+func newEnv(t testing.TB, db *sqlstore.DB) *env {
 	t.Helper()
 	ten, err := auth.NewService(sqlstore.NewAuthStore(db)).CreateTenant(t.Context(), "acme")
 	if err != nil {
@@ -77,7 +77,7 @@ func newEnv(t *testing.T, db *sqlstore.DB) *env {
 // service returns an opened delivery service (a gateway) over the env's
 // database with fast retries; private targets are allowed, as the test
 // receivers listen on loopback.
-func (e *env) service(t *testing.T) *webhook.Service {
+func (e *env) service(t testing.TB) *webhook.Service {
 	t.Helper()
 	s := webhook.New(sqlstore.NewWebhookStore(e.db), newSealer(), nil)
 	s.AllowPrivate = true
@@ -110,7 +110,7 @@ type receiver struct {
 	got  []request
 }
 
-func newReceiver(t *testing.T) *receiver {
+func newReceiver(t testing.TB) *receiver {
 	r := &receiver{}
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)

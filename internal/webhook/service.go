@@ -74,6 +74,9 @@ type Service struct {
 	// Resolver checks endpoint hosts when settings are saved
 	// (net.DefaultResolver if nil).
 	Resolver Resolver
+	// MaxBatch caps the events one outbox transaction writes
+	// (DefaultMaxBatch if 0).
+	MaxBatch int
 	// Client sends deliveries; nil builds one whose dialer refuses
 	// non-public addresses (unless AllowPrivate). A custom client must do
 	// its own address checks.
@@ -86,6 +89,11 @@ type Service struct {
 	stop   context.CancelFunc
 	wg     sync.WaitGroup
 	wake   chan struct{}
+
+	wmu        sync.RWMutex // guards writes and wclosed
+	writes     chan *writeReq
+	wclosed    bool
+	writerDone chan struct{}
 
 	cacheMu sync.Mutex
 	cache   map[string]cachedSettings
@@ -140,11 +148,17 @@ func (s *Service) Open() error {
 	s.life, s.stop = context.WithCancel(context.Background())
 	s.wg.Add(1)
 	go s.dispatch()
+	s.wmu.Lock()
+	s.writes, s.writerDone = make(chan *writeReq, 1024), make(chan struct{})
+	s.wmu.Unlock()
+	go s.writer()
 	return nil
 }
 
-// Close stops the workers. Deliveries in flight are abandoned and their
-// messages made due again, so the next start sends them (at least once).
+// Close commits the events already accepted and stops the workers.
+// Deliveries in flight are abandoned and their messages made due again,
+// so the next start sends them (at least once). Emit keeps working after
+// Close, one transaction per event.
 func (s *Service) Close() error {
 	s.mu.Lock()
 	if !s.opened || s.closed {
@@ -152,8 +166,13 @@ func (s *Service) Close() error {
 		return nil
 	}
 	s.closed = true
-	s.stop()
 	s.mu.Unlock()
+	s.wmu.Lock()
+	s.wclosed = true
+	close(s.writes)
+	s.wmu.Unlock()
+	<-s.writerDone
+	s.stop()
 	s.wg.Wait()
 	return nil
 }
@@ -238,7 +257,7 @@ func (s *Service) insert(ctx context.Context, id, tenantID, event string, data a
 	}
 	m := Message{ID: id, TenantID: tenantID, Event: event, Payload: body, Status: StatusPending,
 		CreatedAt: now, NextAttemptAt: now, GiveUpAt: now.Add(orDefault(s.MaxAge, DefaultMaxAge))}
-	if _, err := s.Store.InsertMessage(ctx, m); err != nil {
+	if err := s.write(ctx, m); err != nil {
 		return fmt.Errorf("write webhook to outbox: %w", err)
 	}
 	s.kick()

@@ -140,3 +140,33 @@ func TestEmitWritesOnlyWhatIsWanted(t *testing.T) {
 		}
 	})
 }
+
+// TestConcurrentEmit: events emitted at once are all committed (in shared
+// transactions), and Close commits what it accepted.
+func TestConcurrentEmit(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		ctx := t.Context()
+		s := e.service(t)
+		if _, _, err := s.UpdateSettings(ctx, e.ten, "key-admin", webhook.Update{URL: ptr("http://127.0.0.1:1/")}); err != nil {
+			t.Fatal(err)
+		}
+		const n = 200
+		errs := make(chan error, n)
+		for i := range n {
+			go func() { errs <- s.Emit(ctx, e.ten, webhook.EventDenied, map[string]int{"n": i}) }()
+		}
+		for range n {
+			if err := <-errs; err != nil {
+				t.Fatal(err)
+			}
+		}
+		s.Close()
+		if err := s.Emit(ctx, e.ten, webhook.EventDenied, nil); err != nil {
+			t.Fatalf("emit after close: %v", err)
+		}
+		ms, err := s.Deliveries(ctx, e.ten, webhook.MessageFilter{Limit: 1000})
+		if err != nil || len(ms) != n+1 {
+			t.Errorf("outbox holds %d messages, want %d (%v)", len(ms), n+1, err)
+		}
+	})
+}

@@ -163,6 +163,9 @@ type Store interface {
 	// InsertMessage adds a message to the outbox. It reports false, and
 	// writes nothing, if a message with the same ID exists.
 	InsertMessage(ctx context.Context, m Message) (bool, error)
+	// InsertMessages adds messages in one transaction, skipping any whose
+	// ID exists.
+	InsertMessages(ctx context.Context, ms []Message) error
 	// Claim takes up to limit pending messages (any tenant) due at now:
 	// each gets its attempt count raised by one and its next attempt set
 	// to leaseUntil, so no other worker takes it meanwhile.
