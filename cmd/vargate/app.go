@@ -15,6 +15,7 @@ import (
 	"github.com/vargate/vargate/internal/approval"
 	"github.com/vargate/vargate/internal/audit"
 	"github.com/vargate/vargate/internal/auth"
+	"github.com/vargate/vargate/internal/compliance"
 	"github.com/vargate/vargate/internal/httpapi"
 	"github.com/vargate/vargate/internal/policy"
 	"github.com/vargate/vargate/internal/session"
@@ -155,6 +156,12 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 		return errors.Join(<-sessionsDone, a.sessions.Close())
 	})
 
+	// Compliance export and policy replay: reads over the sessions, their
+	// audit records and the policy engine (a draft replay is compiled on
+	// the side and never activated).
+	comp := compliance.New(a.sessions, a.agents, sqlstore.NewSessionStore(db), a.audit, a.policy)
+	comp.Logger = log
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	api := &httpapi.Server{
@@ -172,6 +179,7 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 		Policies:     &httpapi.Policies{Store: policies, Engine: a.policy},
 		Approvals:    a.approvals,
 		Webhooks:     a.webhooks,
+		Compliance:   comp,
 	}
 	a.handler = api.Handler()
 	return a, nil
