@@ -9,6 +9,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"slices"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -130,9 +131,10 @@ func BenchmarkGovernedCall(b *testing.B) {
 	}
 }
 
-// TestLatencyAtRate sends calls at a fixed rate (open loop) to the bare
-// and the governed endpoints and reports p50/p99 latency and what
-// governance adds. It measures, so it runs only with VARGATE_BENCH=1:
+// TestLatencyAtRate sends calls at a fixed rate (open loop; 1,000/s or
+// VARGATE_BENCH_RATE) to the bare and the governed endpoints and reports
+// p50/p99 latency and what governance adds. It measures, so it runs only
+// with VARGATE_BENCH=1:
 //
 //	VARGATE_BENCH=1 go test ./internal/mcpserver -run TestLatencyAtRate -v
 func TestLatencyAtRate(t *testing.T) {
@@ -140,6 +142,9 @@ func TestLatencyAtRate(t *testing.T) {
 		t.Skip("set VARGATE_BENCH=1 to measure")
 	}
 	rate, dur := 1000, 5*time.Second
+	if v, err := strconv.Atoi(os.Getenv("VARGATE_BENCH_RATE")); err == nil && v > 0 {
+		rate = v
+	}
 	results := map[string][2]time.Duration{}
 	for _, name := range []string{"bare", "sqlite", "postgres"} {
 		tg := map[string]func(testing.TB) target{
@@ -153,9 +158,9 @@ func TestLatencyAtRate(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		lat, errs := openLoop(tg, rate, dur)
+		lat, errs, first := openLoop(tg, rate, dur)
 		if errs > 0 {
-			t.Errorf("%s: %d failed calls", name, errs)
+			t.Errorf("%s: %d failed calls; the first: %v", name, errs, first)
 		}
 		p50, p99 := pct(lat, 50), pct(lat, 99)
 		results[name] = [2]time.Duration{p50, p99}
@@ -168,12 +173,13 @@ func TestLatencyAtRate(t *testing.T) {
 
 // openLoop starts one call every 1/rate for dur, whatever the previous
 // calls are doing, and returns each call's latency.
-func openLoop(tg target, rate int, dur time.Duration) ([]time.Duration, int) {
+func openLoop(tg target, rate int, dur time.Duration) ([]time.Duration, int, error) {
 	var (
-		mu   sync.Mutex
-		lat  []time.Duration
-		errs atomic.Int64
-		wg   sync.WaitGroup
+		mu    sync.Mutex
+		lat   []time.Duration
+		errs  atomic.Int64
+		first error
+		wg    sync.WaitGroup
 	)
 	interval := time.Second / time.Duration(rate)
 	n := int(dur / interval)
@@ -189,7 +195,11 @@ func openLoop(tg target, rate int, dur time.Duration) ([]time.Duration, int) {
 			err := tg.call(context.Background())
 			d := time.Since(t0)
 			if err != nil {
-				errs.Add(1)
+				if errs.Add(1) == 1 {
+					mu.Lock()
+					first = err
+					mu.Unlock()
+				}
 				return
 			}
 			mu.Lock()
@@ -198,7 +208,7 @@ func openLoop(tg target, rate int, dur time.Duration) ([]time.Duration, int) {
 		}()
 	}
 	wg.Wait()
-	return lat, int(errs.Load())
+	return lat, int(errs.Load()), first
 }
 
 func pct(ds []time.Duration, p int) time.Duration {
