@@ -199,7 +199,7 @@ func (s *Service) pending(ctx context.Context, tenantID, id string) (int, error)
 	return s.Pending.PendingActions(ctx, tenantID, id)
 }
 
-// Audit returns the session's audit records after afterSeq, oldest first.
+// AuditTrail returns the session's audit records after afterSeq, oldest first.
 func (s *Service) AuditTrail(ctx context.Context, tenantID, id string, afterSeq int64, limit int) ([]audit.Record, error) {
 	if _, err := s.Get(ctx, tenantID, id); err != nil {
 		return nil, err
