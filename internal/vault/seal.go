@@ -93,6 +93,15 @@ func dataKeyAAD(tenantID, id string) []byte {
 }
 
 func (k *dataKey) seal(m Metadata, plaintext []byte) []byte {
+	return k.sealAAD(credentialAAD(m), plaintext)
+}
+
+func (k *dataKey) open(m Metadata, sealed []byte) ([]byte, error) {
+	return k.openAAD(credentialAAD(m), sealed)
+}
+
+// sealAAD seals plaintext with the given additional data (sealV1 format).
+func (k *dataKey) sealAAD(aad, plaintext []byte) []byte {
 	out := make([]byte, 1, 1+k.aead.NonceSize()+len(plaintext)+k.aead.Overhead())
 	out[0] = sealV1
 	nonce := make([]byte, k.aead.NonceSize())
@@ -100,15 +109,16 @@ func (k *dataKey) seal(m Metadata, plaintext []byte) []byte {
 		panic("vault: crypto/rand failed: " + err.Error())
 	}
 	out = append(out, nonce...)
-	return k.aead.Seal(out, nonce, plaintext, credentialAAD(m))
+	return k.aead.Seal(out, nonce, plaintext, aad)
 }
 
-func (k *dataKey) open(m Metadata, sealed []byte) ([]byte, error) {
+// openAAD opens a value sealed by sealAAD with the same additional data.
+func (k *dataKey) openAAD(aad, sealed []byte) ([]byte, error) {
 	ns := k.aead.NonceSize()
 	if len(sealed) < 1+ns+k.aead.Overhead() || sealed[0] != sealV1 {
 		return nil, errOpen
 	}
-	pt, err := k.aead.Open(nil, sealed[1:1+ns], sealed[1+ns:], credentialAAD(m))
+	pt, err := k.aead.Open(nil, sealed[1:1+ns], sealed[1+ns:], aad)
 	if err != nil {
 		return nil, errOpen
 	}
