@@ -15,8 +15,10 @@ import (
 
 	"github.com/vargate/vargate"
 	"github.com/vargate/vargate/internal/approval"
+	"github.com/vargate/vargate/internal/compliance"
 	"github.com/vargate/vargate/internal/govern"
 	"github.com/vargate/vargate/internal/mcpserver"
+	"github.com/vargate/vargate/internal/observe"
 	"github.com/vargate/vargate/internal/session"
 	"github.com/vargate/vargate/internal/sim"
 	"github.com/vargate/vargate/internal/sqlstore"
@@ -157,6 +159,8 @@ func (p pendingActions) PendingActions(ctx context.Context, tenantID, sessionID 
 var dashboardScenario = sim.Scenario{Name: "dashboard", Steps: []sim.Step{
 	{Type: sim.StepMessage, Text: "Looking for the quarterly report."},
 	{Type: sim.StepMCPTool, Name: "vargate_web_search", Input: map[string]any{"query": "acme quarterly report"}},
+	{Type: sim.StepTool, Name: "bash", Input: map[string]any{"command": "ls -la reports/"}, Result: "q3.pdf"},
+	{Type: sim.StepTool, Name: "bash", Input: map[string]any{"command": "cat /etc/passwd"}, Result: "root:x:0:0:root:/root:/bin/bash"},
 	{Type: sim.StepMCPTool, Name: "vargate_send_email", Input: map[string]any{
 		"to": "jane.doe@example.com", "subject": "Quarterly report", "body": "Hi Jane, the report is attached. Call me on +1 415 555 0100."}},
 	{Type: sim.StepMessage, Text: "The e-mail waits for approval."},
@@ -200,12 +204,23 @@ func newGateway(t *testing.T) *gateway {
 	})
 	catalog := tools.NewCatalog(&search, &email)
 
-	g.sessions = session.New(sqlstore.NewSessionStore(f.db), f.agents, &session.Upstream{BaseURL: simTS, Keys: simKeys{}},
-		f.log, f.ts.URL+mcpserver.Path)
+	upstream := &session.Upstream{BaseURL: simTS, Keys: simKeys{}}
+	g.sessions = session.New(sqlstore.NewSessionStore(f.db), f.agents, upstream, f.log, f.ts.URL+mcpserver.Path)
 	g.sessions.Pending = pendingActions{f.queue}
 	g.sessions.StreamIdleTimeout = 10 * time.Second
 	t.Cleanup(func() { _ = g.sessions.Close() })
 	f.auth.Sessions = g.sessions
+
+	// The event consumer audits built-in tool calls with their anomaly
+	// verdicts and interrupts sessions.
+	obs := observe.New(sqlstore.NewObserveStore(f.db), observe.SessionUpstream{Upstream: upstream}, f.log, nil)
+	obs.Lifecycle, obs.Configs, obs.Policy, obs.Approvals, obs.AuditReader = g.sessions, f.agents, f.engine, f.queue, f.log.Store
+	obs.InterruptWait = 5 * time.Second
+	if err := obs.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = obs.Close() })
+	g.sessions.Observer = obs
 
 	g.gov = govern.New(catalog, g.sessions, f.engine, f.log, nil)
 	g.gov.Queue = f.queue
@@ -216,9 +231,10 @@ func newGateway(t *testing.T) *gateway {
 	(&mcpserver.Server{Governor: g.gov, Auth: f.auth}).Mount(f.mux)
 	f.web.Sessions = g.sessions
 	f.web.Interrupter = web.InterruptFunc(func(ctx context.Context, p vargate.Principal, id, reason string) error {
-		_, _, err := g.sessions.Interrupt(ctx, p.TenantID, id, reason, p.KeyID)
+		_, err := obs.Interrupt(ctx, p, id, reason)
 		return err
 	})
+	f.web.Compliance = compliance.New(g.sessions, f.agents, sqlstore.NewSessionStore(f.db), f.log, f.engine)
 	return g
 }
 
@@ -344,6 +360,37 @@ func TestBrowserApprovalFlow(t *testing.T) {
 	}
 	shot(t, tab, "09-session-interrupted")
 
+	// The observed calls are on the timeline, the flagged one marked.
+	if n := value(t, tab, "count flagged events", chromedp.Evaluate[int](`document.querySelectorAll('#timeline li.ev-flagged').length`)); n != 1 {
+		t.Errorf("%d flagged timeline entries, want 1 (cat /etc/passwd)", n)
+	}
+	run(t, tab, "replay against the base policy",
+		chromedp.SetValue(css(`#replay-version`), "base"),
+		chromedp.Submit(css(`#replay-version`)),
+		chromedp.WaitVisible(css(`#replay-result`)),
+	)
+	shot(t, tab, "10-session-replay")
+
+	// The compliance export downloads as JSON and as an HTML report.
+	hb := g.browser(t)
+	hb.signIn(g.auditorKey)
+	for _, format := range []string{"json", "html"} {
+		p := hb.get("/ui/sessions/" + sess.ID + "/export?format=" + format)
+		if p.status != http.StatusOK || !strings.HasPrefix(p.header.Get("Content-Disposition"), "attachment;") {
+			t.Errorf("export %s: %d, disposition %q", format, p.status, p.header.Get("Content-Disposition"))
+		}
+		if format == "json" {
+			var doc struct {
+				Format string `json:"format"`
+			}
+			if err := json.Unmarshal([]byte(p.body), &doc); err != nil || doc.Format != compliance.ExportFormat {
+				t.Errorf("JSON export: format %q (%v)", doc.Format, err)
+			}
+		} else if !strings.Contains(p.body, sess.ID) {
+			t.Error("the HTML report does not name the session")
+		}
+	}
+
 	// Settings, filled in through their forms.
 	receiver := httptestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) }))
 	run(t, tab, "save a webhook",
@@ -385,7 +432,7 @@ func TestBrowserApprovalFlow(t *testing.T) {
 
 	// The other main pages, for review.
 	for _, p := range []struct{ name, path, wait string }{
-		{"10-audit", "/ui/audit", "#chain-status"},
+		{"10-audit", "/ui/audit?source=mcp_observed", "#chain-status"},
 		{"11-agents", "/ui/agents", "table"},
 		{"12-agent", "/ui/agents/" + g.agentCfg.ID, "form"},
 		{"13-keys", "/ui/settings/keys", "table"},

@@ -40,7 +40,7 @@ type fixture struct {
 	agents *agent.Service
 	queue  *approval.Service
 	exec   *executor
-	pol    *memPolicies
+	pol    *sqlstore.PolicyStore
 	engine *policy.Engine
 	hooks  *webhook.Service
 	web    *web.Server
@@ -117,7 +117,8 @@ func (a vaultAuditor) RecordCredentialAccess(ctx context.Context, r vault.Access
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
 	ctx := t.Context()
-	f := &fixture{db: storetest.Open(t, sqlstore.SQLite), exec: &executor{}, pol: newMemPolicies()}
+	f := &fixture{db: storetest.Open(t, sqlstore.SQLite), exec: &executor{}}
+	f.pol = sqlstore.NewPolicyStore(f.db)
 
 	signer, err := audit.LoadOrCreateKey(filepath.Join(t.TempDir(), "audit.key"), "")
 	if err != nil {
@@ -306,80 +307,6 @@ func (b *browser) tryLogin(key string) page {
 	b.t.Helper()
 	tok := b.csrf("/ui/login")
 	return b.post("/ui/login", url.Values{"csrf_token": {tok}, "api_key": {key}})
-}
-
-// memPolicies is an in-memory policy.Store (the SQL one is not needed to
-// test the pages).
-type memPolicies struct {
-	mu       sync.Mutex
-	versions map[string][]policy.StoredVersion
-	active   map[string]string
-}
-
-func newMemPolicies() *memPolicies {
-	return &memPolicies{versions: map[string][]policy.StoredVersion{}, active: map[string]string{}}
-}
-
-var _ policy.Store = (*memPolicies)(nil)
-
-func (m *memPolicies) CreatePolicyVersion(_ context.Context, v policy.StoredVersion) (policy.StoredVersion, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if v.Label == "" {
-		v.Label = fmt.Sprintf("v%d", len(m.versions[v.TenantID])+1)
-	}
-	for _, o := range m.versions[v.TenantID] {
-		if o.Label == v.Label {
-			return policy.StoredVersion{}, vargate.Errorf(vargate.KindConflict, "label %q is taken", v.Label)
-		}
-	}
-	v.CreatedAt = time.Now().UTC()
-	m.versions[v.TenantID] = append(m.versions[v.TenantID], v)
-	return v, nil
-}
-
-func (m *memPolicies) GetPolicyVersion(_ context.Context, tenantID, label string) (policy.StoredVersion, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	for _, v := range m.versions[tenantID] {
-		if v.Label == label {
-			return v, nil
-		}
-	}
-	return policy.StoredVersion{}, vargate.NotFound("policy version")
-}
-
-func (m *memPolicies) ListPolicyVersions(_ context.Context, tenantID string) ([]policy.StoredVersion, error) {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	var out []policy.StoredVersion
-	vs := m.versions[tenantID]
-	for i := len(vs) - 1; i >= 0; i-- {
-		v := vs[i]
-		v.Modules = nil
-		out = append(out, v)
-	}
-	return out, nil
-}
-
-func (m *memPolicies) ActivatePolicyVersion(ctx context.Context, tenantID, label string) error {
-	if _, err := m.GetPolicyVersion(ctx, tenantID, label); err != nil {
-		return err
-	}
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	m.active[tenantID] = label
-	return nil
-}
-
-func (m *memPolicies) GetActivePolicyVersion(ctx context.Context, tenantID string) (policy.StoredVersion, error) {
-	m.mu.Lock()
-	label, ok := m.active[tenantID]
-	m.mu.Unlock()
-	if !ok {
-		return policy.StoredVersion{}, vargate.NotFound("active policy version")
-	}
-	return m.GetPolicyVersion(ctx, tenantID, label)
 }
 
 // httptestServer serves h on a local port until the test ends and returns

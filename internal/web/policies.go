@@ -7,8 +7,10 @@ import (
 	"io"
 	"net/http"
 	"path"
+	"slices"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vargate/vargate"
@@ -21,52 +23,69 @@ import (
 type Policies interface {
 	// Versions lists the tenant's versions, newest first, without modules.
 	Versions(ctx context.Context, tenantID string) ([]policy.StoredVersion, error)
+	Version(ctx context.Context, tenantID, label string) (policy.StoredVersion, error)
 	// Active returns the label of the tenant's active version
 	// (policy.BaseLabel when none was activated).
 	Active(ctx context.Context, tenantID string) (string, error)
-	Version(ctx context.Context, tenantID, label string) (policy.StoredVersion, error)
+	// History lists the latest activations, newest first.
+	History(ctx context.Context, tenantID string, limit int) ([]policy.Activation, error)
+	// RollbackTarget is the version a rollback would make active, or a
+	// KindConflict error when there is nothing to roll back to.
+	RollbackTarget(ctx context.Context, tenantID string) (string, error)
 	// Upload checks and stores a new version (not activated) and returns
-	// it with its test results.
+	// it with its test results; a failing test returns the results with
+	// the error.
 	Upload(ctx context.Context, p vargate.Principal, label string, modules map[string]string) (policy.StoredVersion, []policy.TestResult, error)
-	// Activate makes a version (or policy.BaseLabel) the active one.
-	Activate(ctx context.Context, p vargate.Principal, label string) error
+	// Activate makes a stored version the active one; changed is false
+	// when it already was.
+	Activate(ctx context.Context, p vargate.Principal, label string) (a policy.Activation, changed bool, err error)
+	// Rollback undoes the latest activation; to must be the target the
+	// page showed (else KindConflict: someone changed it meanwhile).
+	Rollback(ctx context.Context, p vargate.Principal, to string) (policy.Activation, error)
 }
 
-// PolicyStore is what PolicyVersions needs of the policy store; it is
-// policy.Store.
-type PolicyStore = policy.Store
+// PolicyStore is what PolicyVersions needs of the store: the versions and
+// the activation history (sqlstore.PolicyStore).
+type PolicyStore interface {
+	policy.Store
+	ActivatePolicyVersionBy(ctx context.Context, tenantID, label, by string) (a policy.Activation, changed bool, err error)
+	PolicyRollbackTarget(ctx context.Context, tenantID string) (string, error)
+	RollbackPolicyVersion(ctx context.Context, tenantID, to, by string) (policy.Activation, error)
+	GetPolicyActivation(ctx context.Context, tenantID string) (policy.Activation, error)
+	ListPolicyActivations(ctx context.Context, tenantID string, limit int) ([]policy.Activation, error)
+}
 
-// PolicyAuditor records uploads and activations; *audit.Log implements it.
+// PolicyAuditor records policy changes; *audit.Log implements it.
 type PolicyAuditor interface {
 	Append(ctx context.Context, rec audit.Record) (audit.Record, error)
 }
 
-// PolicyVersions uploads and activates policy versions the way
-// docs/POLICY.md describes for the API layer: compile (which runs the
-// version's tests) before storing, store, then activate in the store and
-// swap the engine's version. Every change is audited as a control_plane
-// record; an activation whose audit write fails is reported as failed.
+// PolicyVersions uploads, activates and rolls back policy versions with
+// the same steps and audit records as the REST API (POST /policies,
+// /policies/{version}/activate, /policies/rollback): compile with the
+// version's tests before storing; record an activation in the store, then
+// swap it into the engine; audit every change as a control_plane record
+// (policy.uploaded, policy.activated, policy.rolled_back), and report a
+// change whose record could not be written as failed.
 type PolicyVersions struct {
 	Store  PolicyStore
 	Engine *policy.Engine
 	Audit  PolicyAuditor
+
+	// mu keeps this dashboard's engine swaps in the order of its store
+	// writes.
+	mu sync.Mutex
 }
+
+// reservedPolicyLabels cannot be uploaded (the API's paths use them).
+var reservedPolicyLabels = []string{policy.BaseLabel, "active", "rollback", "replay"}
+
+// policyAuditTimeout bounds the audit write of a policy change.
+const policyAuditTimeout = 10 * time.Second
 
 // Versions implements Policies.
 func (pv *PolicyVersions) Versions(ctx context.Context, tenantID string) ([]policy.StoredVersion, error) {
 	return pv.Store.ListPolicyVersions(ctx, tenantID)
-}
-
-// Active implements Policies.
-func (pv *PolicyVersions) Active(ctx context.Context, tenantID string) (string, error) {
-	v, err := pv.Store.GetActivePolicyVersion(ctx, tenantID)
-	if vargate.IsKind(err, vargate.KindNotFound) {
-		return policy.BaseLabel, nil
-	}
-	if err != nil {
-		return "", err
-	}
-	return v.Label, nil
 }
 
 // Version implements Policies.
@@ -74,78 +93,162 @@ func (pv *PolicyVersions) Version(ctx context.Context, tenantID, label string) (
 	return pv.Store.GetPolicyVersion(ctx, tenantID, label)
 }
 
+// Active implements Policies.
+func (pv *PolicyVersions) Active(ctx context.Context, tenantID string) (string, error) {
+	a, err := pv.Store.GetPolicyActivation(ctx, tenantID)
+	if vargate.IsKind(err, vargate.KindNotFound) {
+		return policy.BaseLabel, nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return a.Label, nil
+}
+
+// History implements Policies.
+func (pv *PolicyVersions) History(ctx context.Context, tenantID string, limit int) ([]policy.Activation, error) {
+	return pv.Store.ListPolicyActivations(ctx, tenantID, limit)
+}
+
+// RollbackTarget implements Policies.
+func (pv *PolicyVersions) RollbackTarget(ctx context.Context, tenantID string) (string, error) {
+	return pv.Store.PolicyRollbackTarget(ctx, tenantID)
+}
+
 // Upload implements Policies.
 func (pv *PolicyVersions) Upload(ctx context.Context, p vargate.Principal, label string, modules map[string]string) (policy.StoredVersion, []policy.TestResult, error) {
-	if label == policy.BaseLabel {
-		return policy.StoredVersion{}, nil, vargate.Invalid("label", "%q is reserved for the built-in policy", label)
+	if slices.Contains(reservedPolicyLabels, label) {
+		return policy.StoredVersion{}, nil, vargate.Invalid("label", "label %q is reserved", label)
 	}
-	results, err := policy.Test(ctx, modules)
+	if pv.Audit == nil {
+		return policy.StoredVersion{}, nil, vargate.Errorf(vargate.KindUnavailable, "policy changes need the audit trail, which is not configured")
+	}
+	_, results, err := policy.CompileTested(ctx, label, modules)
 	if err != nil {
-		return policy.StoredVersion{}, nil, err
-	}
-	if _, err := policy.Compile(ctx, label, modules); err != nil {
 		return policy.StoredVersion{}, results, err
 	}
 	sv, err := pv.Store.CreatePolicyVersion(ctx, policy.StoredVersion{TenantID: p.TenantID, Label: label, Modules: modules, CreatedBy: p.KeyID})
 	if err != nil {
 		return policy.StoredVersion{}, results, err
 	}
-	files := make([]string, 0, len(modules))
-	for f := range modules {
-		files = append(files, f)
+	files := make(map[string]string, len(sv.Modules))
+	for name, src := range sv.Modules {
+		files[name] = policy.ModuleDigest(src)
 	}
-	sort.Strings(files)
-	err = pv.audit(ctx, p, "policy.uploaded", sv.Label, map[string]any{"label": sv.Label, "modules": files, "tests": len(results)})
-	return sv, results, err
+	passed := 0
+	for _, t := range results {
+		if t.Pass {
+			passed++
+		}
+	}
+	if err := pv.audit(ctx, p, "policy.uploaded", sv.Label, map[string]any{
+		"digest": policy.ModulesDigest(sv.Modules), "modules": files, "tests": len(results), "tests_passed": passed, "activate": false,
+	}); err != nil {
+		return sv, results, vargate.Wrap(vargate.KindUnavailable, err, "policy version %s was saved, but its audit record could not be written", sv.Label)
+	}
+	return sv, results, nil
 }
 
 // Activate implements Policies.
-func (pv *PolicyVersions) Activate(ctx context.Context, p vargate.Principal, label string) error {
+func (pv *PolicyVersions) Activate(ctx context.Context, p vargate.Principal, label string) (policy.Activation, bool, error) {
 	if label == policy.BaseLabel {
-		return vargate.Invalid("label", "the built-in policy cannot be activated on its own; roll back by activating an earlier version")
+		return policy.Activation{}, false, vargate.Invalid("version", "the base policy cannot be activated on its own: roll back, activate an earlier version, or upload one with no modules")
 	}
-	sv, err := pv.Store.GetPolicyVersion(ctx, p.TenantID, label)
+	if pv.Audit == nil {
+		return policy.Activation{}, false, vargate.Errorf(vargate.KindUnavailable, "policy changes need the audit trail, which is not configured")
+	}
+	// Compile first, so that a version that no longer compiles is refused
+	// rather than made active.
+	v, err := pv.Engine.Version(ctx, p.TenantID, label)
 	if err != nil {
-		return err
+		return policy.Activation{}, false, err
 	}
-	v, err := policy.Compile(ctx, sv.Label, sv.Modules)
-	if err != nil {
-		return err
-	}
-	if err := pv.Store.ActivatePolicyVersion(ctx, p.TenantID, sv.Label); err != nil {
-		return err
-	}
-	if pv.Engine != nil {
+	pv.mu.Lock()
+	a, changed, err := pv.Store.ActivatePolicyVersionBy(ctx, p.TenantID, v.Label, p.KeyID)
+	if err == nil {
 		pv.Engine.Activate(p.TenantID, v)
 	}
-	return pv.audit(ctx, p, "policy.activated", label, map[string]any{"label": label})
+	pv.mu.Unlock()
+	if err != nil || !changed {
+		return a, changed, err
+	}
+	if err := pv.audit(ctx, p, "policy.activated", a.Label, activationDetail(a, v)); err != nil {
+		return a, changed, vargate.Wrap(vargate.KindUnavailable, err, "policy version %s is active, but the audit record of the activation could not be written", a.Label)
+	}
+	return a, changed, nil
 }
 
-func (pv *PolicyVersions) audit(ctx context.Context, p vargate.Principal, what, label string, detail map[string]any) error {
+// Rollback implements Policies.
+func (pv *PolicyVersions) Rollback(ctx context.Context, p vargate.Principal, to string) (policy.Activation, error) {
 	if pv.Audit == nil {
-		return nil
+		return policy.Activation{}, vargate.Errorf(vargate.KindUnavailable, "policy changes need the audit trail, which is not configured")
 	}
-	detail["event"] = what
+	pv.mu.Lock()
+	a, v, err := pv.rollback(ctx, p, to)
+	pv.mu.Unlock()
+	if err != nil {
+		return a, err
+	}
+	if err := pv.audit(ctx, p, "policy.rolled_back", a.Label, activationDetail(a, v)); err != nil {
+		return a, vargate.Wrap(vargate.KindUnavailable, err, "policy version %s is active again, but the audit record of the rollback could not be written", a.Label)
+	}
+	return a, nil
+}
+
+// rollback compiles the version a rollback returns to, records the
+// rollback and swaps the version in. The caller holds pv.mu.
+func (pv *PolicyVersions) rollback(ctx context.Context, p vargate.Principal, to string) (policy.Activation, *policy.Version, error) {
+	target, err := pv.Store.PolicyRollbackTarget(ctx, p.TenantID)
+	if err != nil {
+		return policy.Activation{}, nil, err
+	}
+	if to != "" && to != target {
+		return policy.Activation{}, nil, vargate.Errorf(vargate.KindConflict, "the policy changed meanwhile: a rollback would now return to %s; reload the page", target)
+	}
+	v, err := pv.Engine.Version(ctx, p.TenantID, target)
+	if err != nil {
+		return policy.Activation{}, nil, err
+	}
+	a, err := pv.Store.RollbackPolicyVersion(ctx, p.TenantID, target, p.KeyID)
+	if err != nil {
+		return policy.Activation{}, nil, err
+	}
+	pv.Engine.Activate(p.TenantID, v)
+	return a, v, nil
+}
+
+func activationDetail(a policy.Activation, v *policy.Version) map[string]any {
+	return map[string]any{
+		"previous": a.Previous, "activation_seq": a.Seq, "rollback": a.Rollback,
+		"digest": policy.ModulesDigest(v.Modules), "activated_at": a.ActivatedAt,
+	}
+}
+
+// audit writes the change's record; it must be written even if the
+// browser goes away.
+func (pv *PolicyVersions) audit(ctx context.Context, p vargate.Principal, event, label string, detail map[string]any) error {
+	detail["event"] = event
+	detail["label"] = label
 	b, err := json.Marshal(detail)
 	if err != nil {
 		return fmt.Errorf("encode audit detail: %w", err)
 	}
-	// The record must be written even if the browser goes away.
-	actx, cancel := detached(ctx, 10*time.Second)
+	actx, cancel := detached(ctx, policyAuditTimeout)
 	defer cancel()
 	_, err = pv.Audit.Append(actx, audit.Record{
-		TenantID: p.TenantID, Source: audit.SourceControlPlane, Decision: what, PolicyVersion: label, Actor: p.KeyID, Detail: b,
+		TenantID: p.TenantID, Source: audit.SourceControlPlane, Decision: event, PolicyVersion: label, Actor: p.KeyID, Detail: b,
 	})
-	if err != nil {
-		return fmt.Errorf("audit %s: %w", what, err)
-	}
-	return nil
+	return err
 }
 
 // policiesData is the policies page.
 type policiesData struct {
 	Active   string
 	Versions []policy.StoredVersion
+	History  []policy.Activation
+	// RollbackTo is the version a rollback would make active ("" when
+	// there is nothing to roll back to).
+	RollbackTo string
 	// Uploaded is the version just uploaded, with its tests.
 	Uploaded *uploadResult
 	Label    string
@@ -165,9 +268,21 @@ func (s *Server) policiesData(r *http.Request, c *reqCtx) (policiesData, error) 
 	if d.Active, err = s.Policies.Active(r.Context(), c.P.TenantID); err != nil {
 		return d, err
 	}
-	d.Versions, err = s.Policies.Versions(r.Context(), c.P.TenantID)
+	if d.Versions, err = s.Policies.Versions(r.Context(), c.P.TenantID); err != nil {
+		return d, err
+	}
+	if d.History, err = s.Policies.History(r.Context(), c.P.TenantID, policyHistoryShown); err != nil {
+		return d, err
+	}
+	d.RollbackTo, err = s.Policies.RollbackTarget(r.Context(), c.P.TenantID)
+	if vargate.IsKind(err, vargate.KindConflict) || vargate.IsKind(err, vargate.KindNotFound) {
+		d.RollbackTo, err = "", nil
+	}
 	return d, err
 }
+
+// policyHistoryShown is how many activations the page lists.
+const policyHistoryShown = 10
 
 func (s *Server) policiesPage(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
 	if s.Policies == nil {
@@ -291,13 +406,32 @@ func (s *Server) activatePolicy(w http.ResponseWriter, r *http.Request, c *reqCt
 		return notConfigured("Policy management")
 	}
 	label := r.PathValue("label")
-	if err := s.Policies.Activate(r.Context(), c.P, label); err != nil {
-		if !isUserError(err) {
-			return err
-		}
+	_, changed, err := s.Policies.Activate(r.Context(), c.P, label)
+	switch {
+	case err != nil && !isUserError(err):
+		return err
+	case err != nil:
 		s.flashError(c, "Not activated: "+userMessage(err))
-		return redirect(w, r, "/ui/policies")
+	case !changed:
+		s.flashOK(c, "Policy "+label+" was already active.")
+	default:
+		s.flashOK(c, "Policy "+label+" is now active for new decisions.")
 	}
-	s.flashOK(c, "Policy "+label+" is now active for new decisions.")
+	return redirect(w, r, "/ui/policies")
+}
+
+func (s *Server) rollbackPolicy(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
+	if s.Policies == nil {
+		return notConfigured("Policy management")
+	}
+	a, err := s.Policies.Rollback(r.Context(), c.P, r.PostFormValue("to"))
+	switch {
+	case err != nil && !isUserError(err):
+		return err
+	case err != nil:
+		s.flashError(c, "Not rolled back: "+userMessage(err))
+	default:
+		s.flashOK(c, "Rolled back: "+a.Label+" is active again.")
+	}
 	return redirect(w, r, "/ui/policies")
 }

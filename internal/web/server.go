@@ -138,7 +138,7 @@ func (s *Server) routes() []route {
 		{"GET", "/ui/sessions/{id}", reader, s.sessionPage},
 		{"GET", "/ui/sessions/{id}/status", reader, s.sessionStatus},
 		{"GET", "/ui/sessions/{id}/timeline", reader, s.sessionTimeline},
-		{"POST", "/ui/sessions/{id}/interrupt", admin, s.interrupt},
+		{"POST", "/ui/sessions/{id}/interrupt", decider, s.interrupt},
 		{"GET", "/ui/sessions/{id}/export", reader, s.exportSession},
 		{"POST", "/ui/sessions/{id}/replay", reader, s.replaySession},
 
@@ -153,6 +153,7 @@ func (s *Server) routes() []route {
 
 		{"GET", "/ui/policies", reader, s.policiesPage},
 		{"POST", "/ui/policies", admin, s.uploadPolicy},
+		{"POST", "/ui/policies/rollback", admin, s.rollbackPolicy},
 		{"GET", "/ui/policies/{label}", reader, s.policyPage},
 		{"POST", "/ui/policies/{label}/activate", admin, s.activatePolicy},
 

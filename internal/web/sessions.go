@@ -107,7 +107,7 @@ type sessionData struct {
 	Timeline timelineData
 	// Versions are the policy versions a replay may run against.
 	Versions []string
-	Replay   *ReplayResult
+	Replay   *replayView
 }
 
 // statusData is the session's status cards (a polled fragment).
@@ -231,21 +231,27 @@ func (s *Server) sessionPage(w http.ResponseWriter, r *http.Request, c *reqCtx) 
 		return notConfigured("Managed sessions")
 	}
 	id := r.PathValue("id")
-	st, err := s.status(r, c, id)
+	d, err := s.sessionData(r, c, id)
 	if err != nil {
 		return err
-	}
-	tl, err := s.timeline(r, c, id, 0)
-	if err != nil {
-		return err
-	}
-	d := sessionData{Status: st, Timeline: tl}
-	if s.Compliance != nil {
-		if d.Versions, err = s.replayVersions(r, c); err != nil {
-			return err
-		}
 	}
 	return s.render(w, r, c, http.StatusOK, "session", "Session "+id, "sessions", d)
+}
+
+// sessionData is everything a session page shows but a replay.
+func (s *Server) sessionData(r *http.Request, c *reqCtx, id string) (sessionData, error) {
+	var d sessionData
+	var err error
+	if d.Status, err = s.status(r, c, id); err != nil {
+		return d, err
+	}
+	if d.Timeline, err = s.timeline(r, c, id, 0); err != nil {
+		return d, err
+	}
+	if s.Compliance != nil {
+		d.Versions, err = s.replayVersions(r, c)
+	}
+	return d, err
 }
 
 // sessionStatus is the status cards fragment.

@@ -11,6 +11,7 @@ import (
 
 	"github.com/vargate/vargate/internal/agent"
 	"github.com/vargate/vargate/internal/approval"
+	"github.com/vargate/vargate/internal/audit"
 	"github.com/vargate/vargate/internal/auth"
 	"github.com/vargate/vargate/internal/vault"
 )
@@ -239,7 +240,8 @@ func TestRolesOnEveryForm(t *testing.T) {
 	f := newFixture(t)
 	a := f.enqueue(t, "vargate_send_email", `{"to":"jane.doe@example.com"}`)
 	// Routes an approver may post to besides sign-out.
-	approverMay := map[string]bool{"/ui/approvals/" + a.ID + "/approve": true, "/ui/approvals/" + a.ID + "/reject": true}
+	approverMay := map[string]bool{"/ui/approvals/" + a.ID + "/approve": true, "/ui/approvals/" + a.ID + "/reject": true,
+		"/ui/sessions/" + a.ID + "/interrupt": true}
 	readOnly := map[string]bool{"/ui/sessions/" + a.ID + "/replay": true, "/ui/logout": true, "/ui/login": true}
 	for _, role := range []struct {
 		name string
@@ -559,5 +561,46 @@ test_large_charge if {
 	}
 	if p = b.get("/ui/policies/v1"); !strings.Contains(p.body, "large_amount") {
 		t.Error("the version page does not show the module")
+	}
+
+	// v2, activated, then rolled back to v1.
+	if p = b.post("/ui/policies", url.Values{"csrf_token": {tok}, "label": {"v2"}, "source": {"package vargate.tenant\n"}}); p.status != http.StatusOK {
+		t.Fatalf("upload v2: %d", p.status)
+	}
+	b.post("/ui/policies/v2/activate", url.Values{"csrf_token": {tok}})
+	if label, _ := f.web.Policies.Active(t.Context(), f.tenant); label != "v2" {
+		t.Fatalf("active version %q, want v2", label)
+	}
+	// A rollback aimed at the wrong target is refused.
+	b.post("/ui/policies/rollback", url.Values{"csrf_token": {tok}, "to": {"v7"}})
+	if label, _ := f.web.Policies.Active(t.Context(), f.tenant); label != "v2" {
+		t.Fatalf("after a stale rollback the active version is %q, want v2", label)
+	}
+	if p = b.post("/ui/policies/rollback", url.Values{"csrf_token": {tok}, "to": {"v1"}}); p.status != http.StatusSeeOther {
+		t.Fatalf("rollback: %d", p.status)
+	}
+	if v, err := f.engine.ActiveVersion(t.Context(), f.tenant); err != nil || v.Label != "v1" {
+		t.Errorf("after the rollback the engine's version is %v (%v), want v1", v, err)
+	}
+	p = b.get("/ui/policies")
+	for _, want := range []string{"Rolled back: v1 is active again", "Activation history", "rollback</span>"} {
+		if !strings.Contains(p.body, want) {
+			t.Errorf("policies page lacks %q", want)
+		}
+	}
+	// Every change is in the audit trail.
+	recs, err := f.log.Store.List(t.Context(), f.tenant, audit.Filter{Source: audit.SourceControlPlane})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var events []string
+	for _, r := range recs {
+		if strings.HasPrefix(r.Decision, "policy.") {
+			events = append(events, r.Decision+" "+r.PolicyVersion)
+		}
+	}
+	want := "policy.rolled_back v1,policy.activated v2,policy.uploaded v2,policy.activated v1,policy.uploaded v1"
+	if got := strings.Join(events, ","); got != want {
+		t.Errorf("audit records\n got %s\nwant %s", got, want)
 	}
 }
