@@ -32,6 +32,13 @@ const auditColumns = `tenant_id, seq, time, source, session_id, agent_id, action
 
 const auditColumnCount = 20
 
+// auditReadColumns are the columns read back: all but tenant_id, which
+// every query fixes in its WHERE clause (a record moved to another tenant
+// simply goes missing from this one's chain).
+const auditReadColumns = `seq, time, source, session_id, agent_id, action_id, tool, decision,
+	policy_version, decision_id, reasons, args_digest, args_redacted, result_digest, anomaly, actor,
+	detail, prev_hash, hash`
+
 // auditInsertChunks are the row counts of the prepared INSERT statements,
 // largest first. A batch is written with as few statements as these sizes
 // allow; preparing a fixed few keeps SQL parsing out of the append path.
@@ -204,13 +211,23 @@ type recordScanner struct {
 	prev, hash                     sql.RawBytes
 }
 
-// scan reads one row into rec. With keep false the JSON fields of rec
-// alias the row's buffers, valid only until the next row.
+// scan reads one row of auditColumns into rec. With keep false the JSON
+// fields of rec alias the row's buffers, valid only until the next row.
 func (sc *recordScanner) scan(rows *sql.Rows, rec *audit.Record, keep bool) error {
-	err := rows.Scan(&rec.TenantID, &rec.Seq, &sc.time, &sc.source, &rec.SessionID, &rec.AgentID, &rec.ActionID,
+	return sc.fill(rows, rec, keep, &rec.TenantID)
+}
+
+// scanOf reads one row of auditReadColumns (no tenant_id) of tenantID.
+func (sc *recordScanner) scanOf(rows *sql.Rows, tenantID string, rec *audit.Record, keep bool) error {
+	rec.TenantID = tenantID
+	return sc.fill(rows, rec, keep)
+}
+
+func (sc *recordScanner) fill(rows *sql.Rows, rec *audit.Record, keep bool, lead ...any) error {
+	dest := append(lead, &rec.Seq, &sc.time, &sc.source, &rec.SessionID, &rec.AgentID, &rec.ActionID,
 		&rec.Tool, &rec.Decision, &rec.PolicyVersion, &rec.DecisionID, &sc.reasons, &rec.ArgsDigest, &sc.args,
 		&rec.ResultDigest, &sc.anomaly, &rec.Actor, &sc.detail, &sc.prev, &sc.hash)
-	if err != nil {
+	if err := rows.Scan(dest...); err != nil {
 		return err
 	}
 	rec.Time = FromMicros(sc.time)
@@ -299,7 +316,7 @@ func (s *AuditStore) List(ctx context.Context, tenantID string, f audit.Filter) 
 		args = append(args, f.BeforeSeq)
 	}
 	args = append(args, f.EffectiveLimit())
-	rows, err := s.db.QueryContext(ctx, `SELECT `+auditColumns+` FROM audit_log WHERE `+
+	rows, err := s.db.QueryContext(ctx, `SELECT `+auditReadColumns+` FROM audit_log WHERE `+
 		strings.Join(where, " AND ")+` ORDER BY seq DESC LIMIT ?`, args...)
 	if err != nil {
 		return nil, fmt.Errorf("list audit records: %w", err)
@@ -309,7 +326,7 @@ func (s *AuditStore) List(ctx context.Context, tenantID string, f audit.Filter) 
 	recs := []audit.Record{}
 	for rows.Next() {
 		var r audit.Record
-		if err := sc.scan(rows, &r, true); err != nil {
+		if err := sc.scanOf(rows, tenantID, &r, true); err != nil {
 			return nil, err
 		}
 		recs = append(recs, r)
@@ -319,7 +336,7 @@ func (s *AuditStore) List(ctx context.Context, tenantID string, f audit.Filter) 
 
 // Scan streams the tenant's records with seq in [from, to] (to 0: all).
 func (s *AuditStore) Scan(ctx context.Context, tenantID string, from, to int64, fn func(*audit.Record) error) error {
-	q := `SELECT ` + auditColumns + ` FROM audit_log WHERE tenant_id = ? AND seq >= ?`
+	q := `SELECT ` + auditReadColumns + ` FROM audit_log WHERE tenant_id = ? AND seq >= ?`
 	args := []any{tenantID, from}
 	if to > 0 {
 		q += ` AND seq <= ?`
@@ -333,7 +350,7 @@ func (s *AuditStore) Scan(ctx context.Context, tenantID string, from, to int64, 
 	var sc recordScanner
 	var rec audit.Record
 	for rows.Next() {
-		if err := sc.scan(rows, &rec, false); err != nil {
+		if err := sc.scanOf(rows, tenantID, &rec, false); err != nil {
 			return err
 		}
 		if err := fn(&rec); err != nil {
