@@ -2,6 +2,7 @@ package observe
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
 	"github.com/anthropics/anthropic-sdk-go/v2/option"
+	"github.com/anthropics/anthropic-sdk-go/v2/packages/ssestream"
 )
 
 // errFinished ends a consumer whose session ended.
@@ -187,14 +189,23 @@ func (c *consumer) connect(ctx context.Context, st *state) error {
 	defer scancel()
 	act := &activity{}
 	act.touch()
-	stream := client.Beta.Sessions.Events.StreamEvents(sctx, st.sess.UpstreamID, anthropic.BetaSessionEventStreamParams{},
-		option.WithMiddleware(act.middleware))
-	if err := stream.Err(); err != nil {
+	// The SDK opens the stream; its typed stream decodes each event into
+	// a large union (≈25 µs an event), so the same response is read
+	// through the SDK's SSE decoder as raw JSON instead, and the consumer
+	// decodes only the fields it needs.
+	var resp *http.Response
+	typed := client.Beta.Sessions.Events.StreamEvents(sctx, st.sess.UpstreamID, anthropic.BetaSessionEventStreamParams{},
+		option.WithMiddleware(act.middleware), option.WithResponseInto(&resp))
+	if err := typed.Err(); err != nil {
 		return c.upstreamErr(ctx, st, err)
 	}
+	defer typed.Close()
+	if resp == nil {
+		return errors.New("observe: the SDK returned no stream response")
+	}
+	stream := ssestream.NewStream[json.RawMessage](ssestream.NewDecoder(resp), nil)
 	c.s.stats.connections.Add(1)
 
-	defer stream.Close()
 
 	in := make(chan item, c.s.maxBatch()*2)
 	procDone := make(chan struct{})
@@ -225,7 +236,7 @@ func (c *consumer) connect(ctx context.Context, st *state) error {
 		defer close(live)
 		for stream.Next() {
 			select {
-			case live <- item{raw: []byte(stream.Current().RawJSON())}:
+			case live <- item{raw: stream.Current()}:
 			case <-sctx.Done():
 				return
 			}

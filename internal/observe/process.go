@@ -13,7 +13,6 @@ import (
 
 	"github.com/vargate/vargate/internal/anomaly"
 	"github.com/vargate/vargate/internal/audit"
-	"github.com/vargate/vargate/internal/policy"
 	"github.com/vargate/vargate/internal/session"
 )
 
@@ -97,6 +96,11 @@ type processor struct {
 	sctx   context.Context // the connection's context, for thread readers
 	send   func(item) bool
 
+	// audited are tool uses audited but not yet marked so in the store.
+	audited []string
+	// inflight is the outcome of the audit running in the background.
+	inflight chan auditResult
+
 	threadMu      sync.Mutex
 	threads       map[string]bool
 	threadsClosed bool
@@ -141,6 +145,17 @@ func (p *processor) run(ctx context.Context, in <-chan item) error {
 		if err := p.handle(ctx, batch); err != nil {
 			return err
 		}
+		if closed || len(batch) < maxBatch {
+			// Caught up with the stream: finish the audit and write the
+			// marks now rather than with a batch that may be long in
+			// coming.
+			if err := p.waitAudit(); err != nil {
+				return err
+			}
+			if err := p.flushAudited(ctx); err != nil {
+				return err
+			}
+		}
 		if closed {
 			return nil
 		}
@@ -165,6 +180,9 @@ func (p *processor) recover(ctx context.Context) error {
 	}
 	if len(done) > 0 {
 		if err := p.audit(ctx, done, true); err != nil {
+			return err
+		}
+		if err := p.flushAudited(ctx); err != nil {
 			return err
 		}
 	}
@@ -255,14 +273,26 @@ func (p *processor) handle(ctx context.Context, items []item) error {
 	b.UpstreamStatus = st.sess.UpstreamStatus
 	b.AutoInterrupted = st.sess.AutoInterrupted
 	b.PendingStep = fx.step
+	b.Audited = p.audited
 	if err := s.Store.Commit(ctx, b); err != nil {
 		return fmt.Errorf("store events: %w", err)
 	}
+	p.audited = nil
 	s.stats.events.Add(int64(len(b.Events)))
 	s.notify(st.sess.SessionID)
 
-	if err := p.audit(ctx, fx.audits, false); err != nil {
+	// The previous batch's audit overlapped with this batch's parsing and
+	// storing; this batch's overlaps with the next one's.
+	if err := p.waitAudit(); err != nil {
 		return err
+	}
+	p.startAudit(ctx, fx.audits, false)
+	if fx.step != "" || len(fx.asks) > 0 || fx.checkFinal || p.c.detached() {
+		// Whatever follows from the batch (a turn's end, a decision)
+		// comes after its records.
+		if err := p.waitAudit(); err != nil {
+			return err
+		}
 	}
 	for _, ev := range fx.errors {
 		p.recordError(ctx, &ev)
@@ -359,14 +389,16 @@ func (p *processor) toolUse(ev *wireEvent, thread string, at time.Time, fx *effe
 	u := &use{ToolUse: ToolUse{
 		SessionID: st.sess.SessionID, ToolUseID: ev.ID, TenantID: st.sess.TenantID, ThreadID: thread,
 		Tool: ev.Name, Permission: ev.EvaluatedPermission, UsedAt: at,
-		ArgsDigest: policy.Digest(input), InputRedacted: st.red.json(input),
 	}}
 	if ev.Type == typeMCPToolUse {
 		u.MCPServer = ev.MCPServerName
 	}
 	st.calls++
-	if !p.ownServer(u.MCPServer) {
-		v := st.det.Analyze(ev.Name, input)
+	own := p.ownServer(u.MCPServer)
+	j := judge(st.det, st.red, ev.Name, input, !own)
+	u.ArgsDigest, u.InputRedacted = j.digest, j.redacted
+	if !own {
+		v := j.verdict
 		total, crossed := st.score.Add(v, at)
 		if at.After(st.sess.ScoreAt) {
 			st.sess.ScoreAt = at
@@ -441,20 +473,69 @@ func anomalyJSON(v anomaly.Verdict, total, threshold float64, red redactor) json
 
 func round(f float64) float64 { return float64(int64(f*1e4+0.5)) / 1e4 }
 
-// audit writes the mcp_observed record of each finished tool use, then
-// marks them audited. With check set (recovery), a use whose record is
-// already in the trail is only marked.
+// audit writes the mcp_observed record of each finished tool use and
+// waits for them; see startAudit.
 func (p *processor) audit(ctx context.Context, uses []*use, check bool) error {
+	if err := p.waitAudit(); err != nil {
+		return err
+	}
+	p.startAudit(ctx, uses, check)
+	return p.waitAudit()
+}
+
+// auditResult is the outcome of one background audit.
+type auditResult struct {
+	ok  []string // tool use IDs whose record is written
+	err error
+}
+
+// startAudit writes the mcp_observed record of each finished tool use in
+// the background, so that the next batch is parsed and stored meanwhile;
+// waitAudit collects the outcome. At most one audit is in flight. The
+// records are built from copies: the processor goes on with its state.
+// They are marked audited with a later batch or by flushAudited. With
+// check set (recovery), a use whose record is already in the trail is
+// only marked.
+func (p *processor) startAudit(ctx context.Context, uses []*use, check bool) {
 	if len(uses) == 0 {
+		return
+	}
+	snap := make([]ToolUse, len(uses))
+	for i, u := range uses {
+		snap[i] = u.ToolUse
+	}
+	done := make(chan auditResult, 1)
+	p.inflight = done
+	go func() { done <- p.writeAudit(ctx, snap, check) }()
+}
+
+// waitAudit waits for the audit in flight, if any, and applies its
+// outcome: audited uses leave the state and are to be marked.
+func (p *processor) waitAudit() error {
+	if p.inflight == nil {
 		return nil
 	}
+	r := <-p.inflight
+	p.inflight = nil
+	for _, id := range r.ok {
+		delete(p.st.uses, id)
+	}
+	// The marks ride with the next batch (one transaction fewer per
+	// batch under load) or are flushed when the stream is quiet.
+	p.audited = append(p.audited, r.ok...)
+	p.c.s.stats.observed.Add(int64(len(r.ok)))
+	return r.err
+}
+
+func (p *processor) writeAudit(ctx context.Context, uses []ToolUse, check bool) auditResult {
 	s := p.c.s
 	actx, cancel := s.sideCtx(ctx)
 	defer cancel()
 	errs := make([]error, len(uses))
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 256)
-	for i, u := range uses {
+	for i := range uses {
+		u := &uses[i]
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
@@ -462,32 +543,32 @@ func (p *processor) audit(ctx context.Context, uses []*use, check bool) error {
 			if check && s.recorded(actx, u.TenantID, u.ToolUseID) {
 				return
 			}
-			rec := p.observedRecord(actx, u)
-			_, errs[i] = s.Audit.Append(actx, rec)
+			_, errs[i] = s.Audit.Append(actx, p.observedRecord(actx, u))
 		}()
 	}
 	wg.Wait()
-	ids := make([]string, 0, len(uses))
-	var firstErr error
-	for i, u := range uses {
+	var r auditResult
+	for i := range uses {
 		if errs[i] != nil {
-			if firstErr == nil {
-				firstErr = errs[i]
+			if r.err == nil {
+				r.err = fmt.Errorf("audit observed tool use: %w", errs[i])
 			}
 			continue
 		}
-		ids = append(ids, u.ToolUseID)
-		delete(p.st.uses, u.ToolUseID)
-		s.stats.observed.Add(1)
+		r.ok = append(r.ok, uses[i].ToolUseID)
 	}
-	if len(ids) > 0 {
-		if err := s.Store.MarkAudited(actx, p.st.sess.SessionID, ids, s.now()); err != nil {
-			return fmt.Errorf("mark tool uses audited: %w", err)
-		}
+	return r
+}
+
+// flushAudited marks the audited tool uses in the store.
+func (p *processor) flushAudited(ctx context.Context) error {
+	if len(p.audited) == 0 {
+		return nil
 	}
-	if firstErr != nil {
-		return fmt.Errorf("audit observed tool use: %w", firstErr)
+	if err := p.c.s.Store.MarkAudited(ctx, p.st.sess.SessionID, p.audited, p.c.s.now()); err != nil {
+		return fmt.Errorf("mark tool uses audited: %w", err)
 	}
+	p.audited = nil
 	return nil
 }
 
@@ -529,7 +610,7 @@ type observedDetail struct {
 }
 
 // observedRecord is the mcp_observed audit record of a tool use.
-func (p *processor) observedRecord(ctx context.Context, u *use) audit.Record {
+func (p *processor) observedRecord(ctx context.Context, u *ToolUse) audit.Record {
 	st := p.st
 	d := observedDetail{
 		EventID: u.ToolUseID, ThreadID: u.ThreadID, MCPServer: u.MCPServer,
@@ -696,6 +777,9 @@ func (p *processor) finish(ctx context.Context, outcome string) error {
 		open = append(open, u)
 	}
 	if err := p.audit(ctx, open, true); err != nil {
+		return err
+	}
+	if err := p.flushAudited(ctx); err != nil {
 		return err
 	}
 	if err := s.Store.Finish(ctx, s.Owner, st.sess.SessionID, outcome, s.now()); err != nil {

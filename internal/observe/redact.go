@@ -45,13 +45,6 @@ func (r redactor) json(doc json.RawMessage) json.RawMessage {
 	if len(bytes.TrimSpace(doc)) == 0 {
 		return nil
 	}
-	if r.all {
-		out, err := pii.Redact(doc)
-		if err != nil {
-			return json.RawMessage(`"[REDACTED:unparseable]"`)
-		}
-		return out
-	}
 	v, err := pii.Decode(doc)
 	if err != nil {
 		return json.RawMessage(`"[REDACTED:unparseable]"`)
@@ -60,13 +53,7 @@ func (r redactor) json(doc json.RawMessage) json.RawMessage {
 	if !changed {
 		return doc
 	}
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	enc.SetEscapeHTML(false)
-	if err := enc.Encode(v); err != nil {
-		return json.RawMessage(`"[REDACTED:unparseable]"`)
-	}
-	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
+	return encodeJSON(v, doc)
 }
 
 func (r redactor) value(v any) (any, bool) {
@@ -74,6 +61,15 @@ func (r redactor) value(v any) (any, bool) {
 	case string:
 		s := r.text(x)
 		return s, s != x
+	case json.Number:
+		// A number is sensitive only as a whole card number.
+		if r.all {
+			for _, m := range pii.Find(string(x)) {
+				if m.Kind == pii.Card && m.Start == 0 && m.End == len(x) {
+					return "[REDACTED:card]", true
+				}
+			}
+		}
 	case []any:
 		changed := false
 		for i, e := range x {

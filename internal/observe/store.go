@@ -106,6 +106,9 @@ type Batch struct {
 	Events []Event
 	// ToolUses are inserted or replaced whole.
 	ToolUses []ToolUse
+	// Audited are tool uses whose audit record was written since the
+	// last batch: their audited_at is set (to At).
+	Audited []string
 	// The consumer's progress after the batch.
 	Cursor         time.Time
 	NextSeq        int64

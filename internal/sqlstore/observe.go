@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vargate/vargate"
@@ -14,12 +15,68 @@ import (
 )
 
 // ObserveStore implements observe.Store.
-type ObserveStore struct{ db *DB }
+type ObserveStore struct {
+	db *DB
+
+	mu    sync.Mutex
+	stmts map[string]*sql.Stmt // the batch statements, prepared once
+}
 
 var _ observe.Store = (*ObserveStore)(nil)
 
 // NewObserveStore returns the event consumer's store over db.
 func NewObserveStore(db *DB) *ObserveStore { return &ObserveStore{db: db} }
+
+// observeChunks are the row counts of the prepared multi-row statements;
+// a batch is written as a sum of them.
+var observeChunks = []int{64, 16, 4, 1}
+
+// stmt returns the prepared statement of query, preparing it once. It
+// must run outside a transaction: on SQLite the write pool's only
+// connection would be taken.
+func (s *ObserveStore) stmt(ctx context.Context, query string) (*sql.Stmt, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if st, ok := s.stmts[query]; ok {
+		return st, nil
+	}
+	st, err := s.db.Write.PrepareContext(ctx, s.db.q(query))
+	if err != nil {
+		return nil, fmt.Errorf("prepare observe statement: %w", err)
+	}
+	if s.stmts == nil {
+		s.stmts = map[string]*sql.Stmt{}
+	}
+	s.stmts[query] = st
+	return st, nil
+}
+
+// multiRow returns "prefix (?, …), (?, …) suffix" for n rows of cols.
+func multiRow(prefix string, cols, n int, suffix string) string {
+	var q strings.Builder
+	q.WriteString(prefix)
+	row := "(" + placeholders(cols) + ")"
+	for i := range n {
+		if i > 0 {
+			q.WriteString(", ")
+		}
+		q.WriteString(row)
+	}
+	q.WriteString(suffix)
+	return q.String()
+}
+
+// chunks splits n rows into the prepared chunk sizes, largest first.
+func chunks(n int) []int {
+	var out []int
+	for _, c := range observeChunks {
+		for n >= c {
+			out = append(out, c)
+			n -= c
+		}
+	}
+	return out
+}
 
 const observeSessionColumns = `session_id, tenant_id, upstream_id, agent_id, target, state, outcome, pending_step,
 	owner, lease_until, cursor_at, next_seq, score, score_at, upstream_status, auto_interrupted, interrupt_event,
@@ -217,17 +274,54 @@ func (s *ObserveStore) Release(ctx context.Context, owner, sessionID string) err
 	})
 }
 
-// Commit writes a batch fenced on the lease.
+const (
+	observeProgressSQL = `UPDATE observe_sessions SET cursor_at = ?, next_seq = ?, score = ?, score_at = ?,
+			upstream_status = ?, auto_interrupted = CASE WHEN ? = 1 THEN 1 ELSE auto_interrupted END,
+			pending_step = CASE WHEN ? <> '' THEN ? ELSE pending_step END, updated_at = ?
+		WHERE session_id = ? AND owner = ? AND state = 'active'`
+	observeEventsPrefix = `INSERT INTO observe_events (session_id, event_id, tenant_id, seq, type, thread_id, processed_at, received_at) VALUES `
+	observeEventCols    = 8
+	observeAuditedSQL   = `UPDATE observe_tool_uses SET audited_at = ? WHERE session_id = ? AND audited_at IS NULL AND tool_use_id IN (`
+)
+
+// Commit writes a batch fenced on the lease, with statements prepared
+// once (a batch of 512 events would otherwise re-parse dozens of them).
 func (s *ObserveStore) Commit(ctx context.Context, b observe.Batch) error {
+	progress, err := s.stmt(ctx, observeProgressSQL)
+	if err != nil {
+		return err
+	}
+	auditedStmts := map[int]*sql.Stmt{}
+	for _, n := range chunks(len(b.Audited)) {
+		if auditedStmts[n] == nil {
+			if auditedStmts[n], err = s.stmt(ctx, observeAuditedSQL+placeholders(n)+`)`); err != nil {
+				return err
+			}
+		}
+	}
+	evStmts := map[int]*sql.Stmt{}
+	for _, n := range chunks(len(b.Events)) {
+		if evStmts[n] == nil {
+			if evStmts[n], err = s.stmt(ctx, multiRow(observeEventsPrefix, observeEventCols, n, ` ON CONFLICT (session_id, event_id) DO NOTHING`)); err != nil {
+				return err
+			}
+		}
+	}
+	useStmts := map[int]*sql.Stmt{}
+	for _, n := range chunks(len(b.ToolUses)) {
+		if useStmts[n] == nil {
+			if useStmts[n], err = s.stmt(ctx, multiRow(`INSERT INTO observe_tool_uses (`+toolUseColumns+`) VALUES `, toolUseCols, n,
+				` ON CONFLICT (session_id, tool_use_id) DO UPDATE SET `+toolUseUpdates)); err != nil {
+				return err
+			}
+		}
+	}
 	return s.db.InTx(ctx, func(tx *Tx) error {
 		auto := 0
 		if b.AutoInterrupted {
 			auto = 1
 		}
-		res, err := tx.ExecContext(ctx, `UPDATE observe_sessions SET cursor_at = ?, next_seq = ?, score = ?, score_at = ?,
-				upstream_status = ?, auto_interrupted = CASE WHEN ? = 1 THEN 1 ELSE auto_interrupted END,
-				pending_step = CASE WHEN ? <> '' THEN ? ELSE pending_step END, updated_at = ?
-			WHERE session_id = ? AND owner = ? AND state = 'active'`,
+		res, err := tx.tx.StmtContext(ctx, progress).ExecContext(ctx,
 			microsOrZero(b.Cursor), b.NextSeq, b.Score, microsOrZero(b.ScoreAt), b.UpstreamStatus, auto,
 			b.PendingStep, b.PendingStep, Micros(b.At), b.SessionID, b.Owner)
 		if err != nil {
@@ -236,33 +330,42 @@ func (s *ObserveStore) Commit(ctx context.Context, b observe.Batch) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return observe.ErrLeaseLost
 		}
-		if err := insertObserveEvents(ctx, tx, b.Events); err != nil {
-			return err
-		}
-		return upsertToolUses(ctx, tx, b.ToolUses)
-	})
-}
-
-func insertObserveEvents(ctx context.Context, tx *Tx, evs []observe.Event) error {
-	const cols = 8
-	for start := 0; start < len(evs); start += 100 {
-		chunk := evs[start:min(start+100, len(evs))]
-		var q strings.Builder
-		q.WriteString(`INSERT INTO observe_events (session_id, event_id, tenant_id, seq, type, thread_id, processed_at, received_at) VALUES `)
-		args := make([]any, 0, len(chunk)*cols)
-		for i, e := range chunk {
-			if i > 0 {
-				q.WriteString(", ")
+		args := make([]any, 0, 64*toolUseCols)
+		evs := b.Events
+		for _, n := range chunks(len(evs)) {
+			args = args[:0]
+			for _, e := range evs[:n] {
+				args = append(args, e.SessionID, e.EventID, e.TenantID, e.Seq, e.Type, e.ThreadID, Micros(e.ProcessedAt), Micros(e.ReceivedAt))
 			}
-			q.WriteString("(" + placeholders(cols) + ")")
-			args = append(args, e.SessionID, e.EventID, e.TenantID, e.Seq, e.Type, e.ThreadID, Micros(e.ProcessedAt), Micros(e.ReceivedAt))
+			if _, err := tx.tx.StmtContext(ctx, evStmts[n]).ExecContext(ctx, args...); err != nil {
+				return fmt.Errorf("insert observed events: %w", err)
+			}
+			evs = evs[n:]
 		}
-		q.WriteString(` ON CONFLICT (session_id, event_id) DO NOTHING`)
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
-			return fmt.Errorf("insert observed events: %w", err)
+		uses := b.ToolUses
+		for _, n := range chunks(len(uses)) {
+			args = args[:0]
+			for _, u := range uses[:n] {
+				args = appendToolUse(args, u)
+			}
+			if _, err := tx.tx.StmtContext(ctx, useStmts[n]).ExecContext(ctx, args...); err != nil {
+				return fmt.Errorf("store tool uses: %w", err)
+			}
+			uses = uses[n:]
 		}
-	}
-	return nil
+		ids := b.Audited
+		for _, n := range chunks(len(ids)) {
+			args = append(args[:0], Micros(b.At), b.SessionID)
+			for _, id := range ids[:n] {
+				args = append(args, id)
+			}
+			if _, err := tx.tx.StmtContext(ctx, auditedStmts[n]).ExecContext(ctx, args...); err != nil {
+				return fmt.Errorf("mark tool uses audited: %w", err)
+			}
+			ids = ids[n:]
+		}
+		return nil
+	})
 }
 
 const toolUseColumns = `session_id, tool_use_id, tenant_id, thread_id, tool, mcp_server, permission, args_digest,
@@ -283,32 +386,16 @@ const toolUseUpdates = `thread_id = excluded.thread_id, tool = excluded.tool, mc
 	confirmed_at = COALESCE(observe_tool_uses.confirmed_at, excluded.confirmed_at),
 	audited_at = COALESCE(observe_tool_uses.audited_at, excluded.audited_at)`
 
-func upsertToolUses(ctx context.Context, tx *Tx, uses []observe.ToolUse) error {
-	const cols = 21
-	for start := 0; start < len(uses); start += 50 {
-		chunk := uses[start:min(start+50, len(uses))]
-		var q strings.Builder
-		q.WriteString(`INSERT INTO observe_tool_uses (` + toolUseColumns + `) VALUES `)
-		args := make([]any, 0, len(chunk)*cols)
-		for i, u := range chunk {
-			if i > 0 {
-				q.WriteString(", ")
-			}
-			q.WriteString("(" + placeholders(cols) + ")")
-			isErr := 0
-			if u.IsError {
-				isErr = 1
-			}
-			args = append(args, u.SessionID, u.ToolUseID, u.TenantID, u.ThreadID, u.Tool, u.MCPServer, u.Permission, u.ArgsDigest,
-				string(u.InputRedacted), string(u.Anomaly), Micros(u.UsedAt), u.ResultEvent, u.ResultExcerpt, u.ResultDigest, isErr,
-				nullMicros(u.ResultAt), u.Decision, u.DecisionNote, u.ActionID, nullMicros(u.ConfirmedAt), nullMicros(u.AuditedAt))
-		}
-		q.WriteString(` ON CONFLICT (session_id, tool_use_id) DO UPDATE SET ` + toolUseUpdates)
-		if _, err := tx.ExecContext(ctx, q.String(), args...); err != nil {
-			return fmt.Errorf("store tool uses: %w", err)
-		}
+const toolUseCols = 21
+
+func appendToolUse(args []any, u observe.ToolUse) []any {
+	isErr := 0
+	if u.IsError {
+		isErr = 1
 	}
-	return nil
+	return append(args, u.SessionID, u.ToolUseID, u.TenantID, u.ThreadID, u.Tool, u.MCPServer, u.Permission, u.ArgsDigest,
+		string(u.InputRedacted), string(u.Anomaly), Micros(u.UsedAt), u.ResultEvent, u.ResultExcerpt, u.ResultDigest, isErr,
+		nullMicros(u.ResultAt), u.Decision, u.DecisionNote, u.ActionID, nullMicros(u.ConfirmedAt), nullMicros(u.AuditedAt))
 }
 
 // nullMicros stores an optional timestamp.

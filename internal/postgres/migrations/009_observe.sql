@@ -49,7 +49,6 @@ CREATE TABLE observe_events (
 	PRIMARY KEY (session_id, event_id)
 );
 CREATE INDEX observe_events_seq ON observe_events (session_id, seq);
-CREATE INDEX observe_events_time ON observe_events (session_id, processed_at);
 
 -- Tool uses seen on the stream, from the use to its audit record: the
 -- record is written once the result arrives (audited_at set afterwards,
