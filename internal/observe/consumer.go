@@ -206,7 +206,6 @@ func (c *consumer) connect(ctx context.Context, st *state) error {
 	stream := ssestream.NewStream[json.RawMessage](ssestream.NewDecoder(resp), nil)
 	c.s.stats.connections.Add(1)
 
-
 	in := make(chan item, c.s.maxBatch()*2)
 	procDone := make(chan struct{})
 	var procErr error
