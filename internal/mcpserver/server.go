@@ -206,10 +206,22 @@ func (s *Server) newMCPServer(set *tools.Set) *mcp.Server {
 		SetCacheable: func(_ context.Context, _ mcp.Request, c *mcp.Cacheable) { c.CacheScope = "private"; c.TTLMs = 0 },
 	})
 	for _, t := range set.Tools {
-		srv.AddTool(mcpTool(t), s.callTool)
+		s.addTool(srv, set.TenantID, t)
 	}
 	srv.AddReceivingMiddleware(s.middleware(set))
 	return srv
+}
+
+// addTool adds one tool. The SDK panics on a tool it cannot serve; a
+// tenant's broken definition must cost that tool, not the tenant's server.
+func (s *Server) addTool(srv *mcp.Server, tenantID string, t *tools.Tool) {
+	defer func() {
+		if v := recover(); v != nil {
+			s.Logger.LogAttrs(context.Background(), slog.LevelError, "tool left out of the MCP server",
+				slog.String(logKeyTenant, tenantID), slog.String(logKeyTool, t.Name), slog.Any(logKeyError, v))
+		}
+	}()
+	srv.AddTool(mcpTool(t), s.callTool)
 }
 
 // mcpTool describes a tool for tools/list.

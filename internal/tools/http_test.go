@@ -208,6 +208,9 @@ func TestTenantToolCheck(t *testing.T) {
 		{"query credential without param", func(d *tools.TenantTool) { d.Credential = &tools.CredentialRef{ToolID: "crm", In: "query"} }, "credential.param", false},
 		{"credential placement", func(d *tools.TenantTool) { d.Credential = &tools.CredentialRef{ToolID: "crm", In: "cookie"} }, "credential.in", false},
 		{"body on GET", func(d *tools.TenantTool) { d.Request.Body = json.RawMessage(`{"a":1}`) }, "request.body", false},
+		{"header-bound argument", func(d *tools.TenantTool) {
+			d.InputSchema = json.RawMessage(`{"type":"object","properties":{"id":{"type":"string","x-mcp-header":"Id"}}}`)
+		}, "input_schema", false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -89,6 +89,11 @@ func (d *TenantTool) Check() (*jsonschema.Schema, error) {
 	case len(d.InputSchema) > MaxSchemaBytes:
 		return nil, vargate.Invalid("input_schema", "at most %d bytes", MaxSchemaBytes)
 	}
+	if bytes.Contains(d.InputSchema, []byte(`"x-mcp-header"`)) {
+		// Header-bound arguments would need every client to send them as
+		// Mcp-Param headers too; the gateway does not offer that.
+		return nil, vargate.Invalid("input_schema", "x-mcp-header annotations are not supported")
+	}
 	var s jsonschema.Schema
 	if err := json.Unmarshal(d.InputSchema, &s); err != nil {
 		return nil, vargate.Invalid("input_schema", "not a JSON Schema: %v", err)
