@@ -111,15 +111,15 @@ func (s *Server) Handler() http.Handler {
 		if s.Logger == nil {
 			s.Logger = slog.New(slog.DiscardHandler)
 		}
-		max := s.MaxBodyBytes
-		if max <= 0 {
-			max = DefaultMaxBodyBytes
+		limit := s.MaxBodyBytes
+		if limit <= 0 {
+			limit = DefaultMaxBodyBytes
 		}
 		mcpHandler := mcp.NewStreamableHTTPHandler(s.serverFor, &mcp.StreamableHTTPOptions{
 			Stateless: true,
 			// The SDK's own logging at Info reports every request.
 			Logger:              warnOnly(s.Logger),
-			MaxRequestBodyBytes: max,
+			MaxRequestBodyBytes: limit,
 			// Its DNS-rebinding check refuses a non-local Host arriving on
 			// a loopback address, which is every request behind a reverse
 			// proxy on the same machine. Rebinding is answered here by
