@@ -3,6 +3,7 @@ package mcpserver_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"github.com/google/jsonschema-go/jsonschema"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
+	"github.com/vargate/vargate/internal/audit"
 	"github.com/vargate/vargate/internal/mcpserver"
 	"github.com/vargate/vargate/internal/sqlstore"
 	"github.com/vargate/vargate/internal/tools"
@@ -39,6 +41,7 @@ var callBody = []byte(`{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"
 type target struct {
 	url, token string
 	client     *http.Client
+	gw         *gateway // nil for the bare server
 }
 
 func (tg target) call(ctx context.Context) error {
@@ -91,7 +94,7 @@ func governedTarget(tb testing.TB, d sqlstore.Dialect) target {
 	g := newGateway(tb, gatewayOptions{dialect: d, noop: true, configure: func(s *mcpserver.Server) {
 		s.AuthCacheTTL = 0 // the production default
 	}})
-	return target{url: g.url, token: g.acme.AgentKey, client: newClient()}
+	return target{url: g.url, token: g.acme.AgentKey, client: newClient(), gw: g}
 }
 
 func targets(b *testing.B) map[string]func(testing.TB) target {
@@ -165,6 +168,21 @@ func TestLatencyAtRate(t *testing.T) {
 		p50, p99 := pct(lat, 50), pct(lat, 99)
 		results[name] = [2]time.Duration{p50, p99}
 		t.Logf("%-8s %d calls at %d/s: p50 %v  p99 %v", name, len(lat), rate, p50, p99)
+		if tg.gw != nil {
+			// The pipeline's own time, as each audit record states it
+			// (everything but the wait for the audit commit).
+			var pipe, pol []time.Duration
+			for _, r := range tg.gw.records(t, tg.gw.acme.ID, audit.SourceMCPGoverned) {
+				var d struct {
+					Latency struct{ Policy, Total int64 } `json:"latency_us"`
+				}
+				if json.Unmarshal(r.Detail, &d) == nil {
+					pipe = append(pipe, time.Duration(d.Latency.Total)*time.Microsecond)
+					pol = append(pol, time.Duration(d.Latency.Policy)*time.Microsecond)
+				}
+			}
+			t.Logf("%-8s pipeline before the audit commit: p50 %v  p99 %v (policy p50 %v  p99 %v)", name, pct(pipe, 50), pct(pipe, 99), pct(pol, 50), pct(pol, 99))
+		}
 	}
 	for _, name := range []string{"sqlite", "postgres"} {
 		t.Logf("added by governance (%s): p50 %v  p99 %v", name, results[name][0]-results["bare"][0], results[name][1]-results["bare"][1])
