@@ -11,6 +11,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/vargate/vargate"
 	"github.com/vargate/vargate/internal/agent"
 	"github.com/vargate/vargate/internal/approval"
 	"github.com/vargate/vargate/internal/audit"
@@ -21,6 +22,7 @@ import (
 	"github.com/vargate/vargate/internal/session"
 	"github.com/vargate/vargate/internal/sqlstore"
 	"github.com/vargate/vargate/internal/vault"
+	"github.com/vargate/vargate/internal/web"
 	"github.com/vargate/vargate/internal/webhook"
 )
 
@@ -162,6 +164,23 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 	comp := compliance.New(a.sessions, a.agents, sqlstore.NewSessionStore(db), a.audit, a.policy)
 	comp.Logger = log
 
+	// The dashboard (/ui/) calls the same services on the API's mux; a
+	// browser asking for / is sent there.
+	dashboard := &web.Server{
+		Logger: log, Keys: a.auth, KeyStore: a.auth.Store, TrustedProxies: cfg.TrustedProxies,
+		Approvals: a.approvals, Sessions: a.sessions, Agents: a.agents, Credentials: a.vault, Webhooks: a.webhooks,
+		Audit: a.audit, Records: a.audit.Store, Compliance: comp,
+		Policies: &web.PolicyVersions{Store: policies, Engine: a.policy, Audit: a.audit},
+		Interrupter: web.InterruptFunc(func(ctx context.Context, p vargate.Principal, id, reason string) error {
+			_, _, err := a.sessions.Interrupt(ctx, p.TenantID, id, reason, p.KeyID)
+			return err
+		}),
+	}
+	mount := func(mux *http.ServeMux) {
+		a.mcp.server.Mount(mux)
+		dashboard.Mount(mux)
+	}
+
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	api := &httpapi.Server{
@@ -171,7 +190,7 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Registry:     reg,
 		Tools:        a.mcp.catalog,
-		Mount:        a.mcp.server.Mount,
+		Mount:        mount,
 		Vault:        a.vault,
 		Agents:       a.agents,
 		Sessions:     a.sessions,
