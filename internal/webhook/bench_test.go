@@ -48,6 +48,7 @@ func BenchmarkEmitParallel(b *testing.B) {
 				b.Fatal(err)
 			}
 			b.SetParallelism(32)
+			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
 					if err := s.Emit(b.Context(), e.ten, webhook.EventDenied, map[string]string{"tool": "x"}); err != nil {
