@@ -49,6 +49,13 @@ type Config struct {
 
 	ApprovalTTL         time.Duration
 	WebhookAllowPrivate bool
+
+	// BenchTools adds the no-op tool vargate_noop (load tests only).
+	BenchTools bool
+	// PolicySidecarURL, when set, makes governed calls decide through an
+	// OPA server's decision URL instead of the embedded engine: the
+	// sidecar design, kept as a comparison mode for `vargate bench`.
+	PolicySidecarURL string
 }
 
 // setting is one configuration value with its names and parser.
@@ -182,6 +189,19 @@ func (c *Config) settings() []setting {
 			}, show: func() string { return c.ApprovalTTL.String() }},
 		{env: "VARGATE_WEBHOOK_ALLOW_PRIVATE", flag: "webhook-allow-private", def: "false", usage: "allow webhook endpoints on private, loopback and link-local addresses, and plain http (tests, private deployments)",
 			parse: boolInto(&c.WebhookAllowPrivate), show: func() string { return strconv.FormatBool(c.WebhookAllowPrivate) }},
+		{env: "VARGATE_BENCH_TOOLS", flag: "bench-tools", def: "false", usage: "offer the no-op tool vargate_noop (answers at once) to agents that allow it: for load tests (vargate bench) only",
+			parse: boolInto(&c.BenchTools), show: func() string { return strconv.FormatBool(c.BenchTools) }},
+		{env: "VARGATE_POLICY_SIDECAR_URL", flag: "policy-sidecar-url", def: "", usage: "comparison mode for benchmarks: decide governed calls through this OPA decision URL (base policy only; tenant policy versions are ignored) instead of the embedded engine",
+			parse: func(v string) error {
+				if v != "" {
+					u, err := url.Parse(v)
+					if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+						return errors.New("want an absolute http(s) URL such as http://127.0.0.1:8181/v1/data/vargate/base/result")
+					}
+				}
+				c.PolicySidecarURL = v
+				return nil
+			}, show: func() string { return c.PolicySidecarURL }},
 	}
 }
 

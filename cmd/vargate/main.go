@@ -44,6 +44,7 @@ func commands() []command {
 		{"verify", "verify an exported audit bundle offline against a public key", runVerify},
 		{"sim", "run the local Managed Agents API simulator", runSim},
 		{"anomaly", "score built-in tool calls (JSON lines on stdin) with the anomaly rules", runAnomaly},
+		{"bench", "drive governed tool calls through a gateway and report throughput and latency", runBench},
 		{"healthcheck", "exit 0 if the local gateway answers /health", runHealthcheck},
 		{"version", "print the version", runVersion},
 	}

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"sync"
@@ -67,7 +68,22 @@ func openMCP(ctx context.Context, a *app, engine *policy.Engine) (*mcpWiring, er
 	w.catalog.Audit = a.audit
 	w.catalog.Logger = a.log
 
+	if cfg.BenchTools {
+		noop, err := noopTool()
+		if err != nil {
+			return nil, err
+		}
+		w.catalog.Add(noop)
+	}
+
 	w.governor = govern.New(w.catalog, a.sessions, w.policy, a.audit, a.log)
+	if cfg.PolicySidecarURL != "" {
+		// Comparison mode (vargate bench): decide over HTTP through an
+		// OPA sidecar instead of the embedded engine.
+		w.governor.Policy = newSidecarDecider(cfg.PolicySidecarURL)
+		a.log.Warn("governed calls are decided by the policy sidecar, not the embedded engine (benchmark comparison mode)",
+			slog.String("url", cfg.PolicySidecarURL))
+	}
 	w.governor.Facts = &sessionFacts{sessions: a.sessions, agents: a.agents, now: w.governor.Now}
 	w.catalog.Add(w.governor.ApprovalStatusTool())
 

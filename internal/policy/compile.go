@@ -117,6 +117,25 @@ var baseModules = sync.OnceValues(func() (map[string]*ast.Module, error) {
 	return mods, nil
 })
 
+// BaseSources returns the base policy's Rego sources by file name
+// (tests excluded), for running the same policy elsewhere: the OPA
+// sidecar that `vargate bench` compares the embedded engine with.
+func BaseSources() (map[string]string, error) {
+	out := map[string]string{}
+	err := fs.WalkDir(baseFS, "rego", func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || strings.HasSuffix(p, "_test.rego") {
+			return err
+		}
+		src, err := baseFS.ReadFile(p)
+		out[path.Base(p)] = string(src)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read base policy: %w", err)
+	}
+	return out, nil
+}
+
 // Compile validates a tenant's policy version and prepares it for
 // evaluation. It rejects, with an error of kind invalid that carries the
 // compiler's or the tests' message: modules that do not parse or compile,

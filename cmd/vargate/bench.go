@@ -1,0 +1,705 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"text/tabwriter"
+	"time"
+
+	"github.com/vargate/vargate"
+	"github.com/vargate/vargate/internal/loadgen"
+	"github.com/vargate/vargate/internal/postgres"
+)
+
+const benchHelp = `Drives tools/call through the MCP endpoint of a gateway with many
+concurrent MCP clients — a mix of allowed, denied and approval-needing
+calls of no-op tools — and reports throughput and latency percentiles.
+
+With --url and --api-key (an admin key) it drives that gateway: it declares
+its own tenant tools, agent configuration and agent key (vargate-bench-…,
+removed at the end; queued approvals stay until they expire). The gateway
+needs VARGATE_BENCH_TOOLS=true (the no-op built-in vargate_noop) or
+VARGATE_ALLOW_PRIVATE_TARGETS=true (then the allowed call goes to a no-op
+HTTP server this command runs on 127.0.0.1). Without --url it starts a
+gateway of its own from this binary (--store; PostgreSQL databases it makes
+are dropped at the end).
+
+Closed loop by default (--concurrency clients, each sending its next call
+when the last is answered). With --rate, calls start at that rate whatever
+the answers do, and latency runs from each call's intended start
+(coordinated omission corrected).
+
+--compare also drives, one after another with the same mix:
+  bare     the MCP SDK's own server with the same tools and no governance
+           (the floor: what MCP itself costs), in this process;
+  sidecar  a gateway started from this binary on the same kind of store,
+           deciding through OPA's own server (run in this process, over
+           loopback HTTP) instead of the embedded engine
+           (VARGATE_POLICY_SIDECAR_URL).
+and prints the ratios. Everything shares this machine's CPUs: note the
+load average printed with the figures.`
+
+// benchOptions are the flags of vargate bench.
+type benchOptions struct {
+	url, apiKey string
+	duration    time.Duration
+	warmup      time.Duration
+	concurrency int
+	rate        float64
+	mix         [3]int // allowed, denied, approval
+	compare     []string
+	store       string
+	databaseURL string
+	json        bool
+}
+
+func runBench(ctx context.Context, env *environment, args []string) error {
+	fs := newFlagSet(env, "bench", "bench [--url URL --api-key ADMIN_KEY] [flags]", benchHelp)
+	var o benchOptions
+	var mix, compare string
+	fs.StringVar(&o.url, "url", "", "gateway to drive (http://host:port); empty: start one")
+	fs.StringVar(&o.apiKey, "api-key", env.getenv("VARGATE_API_KEY"), "admin API key of the gateway at --url (env VARGATE_API_KEY)")
+	fs.DurationVar(&o.duration, "duration", 10*time.Second, "measured time per target")
+	fs.DurationVar(&o.warmup, "warmup", 2*time.Second, "unmeasured time before it")
+	fs.IntVar(&o.concurrency, "concurrency", 32, "concurrent MCP clients")
+	fs.Float64Var(&o.rate, "rate", 0, "calls per second (open loop); 0: closed loop")
+	fs.StringVar(&mix, "mix", "allowed=80,denied=10,approval=10", "shares of the three kinds of call")
+	fs.StringVar(&compare, "compare", "", "comma-separated comparison targets: bare, sidecar")
+	fs.StringVar(&o.store, "store", "sqlite", "store of the gateways this command starts: sqlite or postgres")
+	fs.StringVar(&o.databaseURL, "database-url", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "PostgreSQL server for --store postgres (a fresh database is made on it per gateway and dropped at the end)")
+	fs.BoolVar(&o.json, "json", false, "print the figures as one JSON object")
+	if _, err := parseInterspersed(fs, args); err != nil {
+		return err
+	}
+	var err error
+	if o.mix, err = parseMix(mix); err != nil {
+		return fmt.Errorf("--mix: %w", err)
+	}
+	for _, c := range strings.Split(compare, ",") {
+		switch c = strings.TrimSpace(c); c {
+		case "":
+		case "bare", "sidecar":
+			o.compare = append(o.compare, c)
+		default:
+			return fmt.Errorf("--compare: unknown target %q (want bare, sidecar)", c)
+		}
+	}
+	switch {
+	case o.url != "" && o.apiKey == "":
+		return errors.New("--url needs --api-key (an admin key of that gateway)")
+	case o.store != "sqlite" && o.store != "postgres":
+		return fmt.Errorf("--store: want sqlite or postgres, not %q", o.store)
+	case o.concurrency < 1 || o.duration <= 0 || o.rate < 0:
+		return errors.New("--concurrency, --duration and --rate must be positive")
+	}
+	rep, err := bench(ctx, env, o)
+	if rep == nil {
+		return err
+	}
+	if o.json {
+		if perr := printJSON(env.stdout, rep); perr != nil {
+			return perr
+		}
+	} else {
+		rep.print(env.stdout)
+	}
+	return err
+}
+
+func parseMix(s string) ([3]int, error) {
+	var m [3]int
+	names := map[string]int{"allowed": 0, "denied": 1, "approval": 2}
+	for _, part := range strings.Split(s, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+		i, known := names[k]
+		n, err := strconv.Atoi(v)
+		if !ok || !known || err != nil || n < 0 {
+			return m, fmt.Errorf("want allowed=N,denied=N,approval=N, not %q", part)
+		}
+		m[i] = n
+	}
+	if m[0]+m[1]+m[2] == 0 {
+		return m, errors.New("all shares are zero")
+	}
+	return m, nil
+}
+
+// benchReport is what vargate bench prints: the governed gateway's figures
+// at the top level, the comparison targets' under compare, and the ratios.
+type benchReport struct {
+	URL         string         `json:"url"`
+	Store       string         `json:"store"`
+	Mode        string         `json:"mode"` // closed-loop or fixed-rate
+	Concurrency int            `json:"concurrency"`
+	Rate        float64        `json:"rate,omitempty"`
+	DurationS   float64        `json:"duration_s"`
+	WarmupS     float64        `json:"warmup_s"`
+	Mix         map[string]int `json:"mix"`
+	CPUs        int            `json:"cpus"`
+	LoadBefore  []float64      `json:"load_average_before,omitempty"`
+	LoadAfter   []float64      `json:"load_average_after,omitempty"`
+	targetFigures
+	Compare map[string]*targetFigures `json:"compare,omitempty"`
+	Ratios  *benchRatios              `json:"ratios,omitempty"`
+}
+
+// targetFigures are one target's measurements. Latencies in milliseconds.
+type targetFigures struct {
+	Throughput float64          `json:"throughput"` // answered calls per second
+	Calls      int64            `json:"calls"`
+	Errors     int64            `json:"errors"`
+	FirstError string           `json:"first_error,omitempty"`
+	Unsent     int64            `json:"unsent,omitempty"`
+	ElapsedS   float64          `json:"elapsed_s"`
+	Latency    latencyFigures   `json:"latency_ms"`
+	Service    *latencyFigures  `json:"service_ms,omitempty"` // at a fixed rate: from the actual send
+	Outcomes   map[string]int64 `json:"outcomes"`
+	// CPUSeconds is the CPU time the gateway process used while measured
+	// (spawned gateways only; user + system).
+	CPUSeconds float64 `json:"gateway_cpu_s,omitempty"`
+	// CPUPerCallUS is CPUSeconds per answered call, in microseconds.
+	CPUPerCallUS float64 `json:"gateway_cpu_us_per_call,omitempty"`
+}
+
+type latencyFigures struct {
+	P50  float64 `json:"p50"`
+	P90  float64 `json:"p90"`
+	P99  float64 `json:"p99"`
+	P999 float64 `json:"p99.9"`
+	Max  float64 `json:"max"`
+	Mean float64 `json:"mean"`
+}
+
+// benchRatios compare the governed gateway with the other targets.
+type benchRatios struct {
+	// ThroughputVsBare is governed ÷ bare; ThroughputVsSidecar governed ÷ sidecar.
+	ThroughputVsBare    float64 `json:"throughput_vs_bare,omitempty"`
+	ThroughputVsSidecar float64 `json:"throughput_vs_sidecar,omitempty"`
+	// AddedLatency is governed − bare, per percentile (ms).
+	AddedLatency *latencyFigures `json:"added_latency_ms,omitempty"`
+	// SidecarAddedLatency is sidecar − governed, per percentile (ms).
+	SidecarAddedLatency *latencyFigures `json:"sidecar_added_latency_ms,omitempty"`
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func latencyOf(h *loadgen.Histogram) latencyFigures {
+	return latencyFigures{P50: ms(h.Quantile(0.5)), P90: ms(h.Quantile(0.9)), P99: ms(h.Quantile(0.99)),
+		P999: ms(h.Quantile(0.999)), Max: ms(h.Max()), Mean: ms(h.Mean())}
+}
+
+func (a latencyFigures) minus(b latencyFigures) *latencyFigures {
+	r := func(x float64) float64 { return float64(int64(x*1000+0.5*sign(x))) / 1000 }
+	return &latencyFigures{P50: r(a.P50 - b.P50), P90: r(a.P90 - b.P90), P99: r(a.P99 - b.P99),
+		P999: r(a.P999 - b.P999), Max: r(a.Max - b.Max), Mean: r(a.Mean - b.Mean)}
+}
+
+func sign(x float64) float64 {
+	if x < 0 {
+		return -1
+	}
+	return 1
+}
+
+func figuresOf(r *loadgen.Report) targetFigures {
+	f := targetFigures{
+		Throughput: float64(int64(r.Throughput()*10)) / 10, Calls: r.Calls, Errors: r.Errors, FirstError: r.FirstError,
+		Unsent: r.Unsent, ElapsedS: r.Elapsed.Seconds(), Latency: latencyOf(&r.Latency), Outcomes: map[string]int64{},
+	}
+	if r.Rate > 0 {
+		s := latencyOf(&r.Service)
+		f.Service = &s
+	}
+	for o, n := range r.Outcomes {
+		f.Outcomes[string(o)] = n
+	}
+	return f
+}
+
+// bench runs the governed target and the comparisons. It returns what it
+// measured even when a later target failed.
+func bench(ctx context.Context, env *environment, o benchOptions) (*benchReport, error) {
+	rep := &benchReport{
+		URL: o.url, Store: o.store, Mode: "closed-loop", Concurrency: o.concurrency, Rate: o.rate,
+		DurationS: o.duration.Seconds(), WarmupS: o.warmup.Seconds(), CPUs: runtime.NumCPU(),
+		Mix: map[string]int{"allowed": o.mix[0], "denied": o.mix[1], "approval": o.mix[2]}, LoadBefore: loadAverage(),
+	}
+	if o.rate > 0 {
+		rep.Mode = "fixed-rate"
+	}
+	echo, err := loadgen.StartEcho("127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	defer echo.Close()
+	progress := func(format string, args ...any) {
+		if !o.json {
+			fmt.Fprintf(env.stderr, "bench: "+format+"\n", args...)
+		}
+	}
+
+	// The governed gateway: the one at --url, or one of our own.
+	var gw *benchGateway
+	if o.url == "" {
+		progress("starting a gateway (%s)", o.store)
+		if gw, err = startBenchGateway(ctx, o, nil); err != nil {
+			return nil, err
+		}
+		defer gw.close()
+		rep.URL = gw.proc.URL + " (started by bench)"
+	} else {
+		rep.Store = "(the gateway's)"
+		gw = &benchGateway{url: strings.TrimRight(o.url, "/"), adminKey: o.apiKey}
+	}
+	fix, err := loadgen.Setup(ctx, loadgen.SetupOptions{URL: gw.url, AdminKey: gw.adminKey, EchoURL: echo.URL})
+	if err != nil {
+		if fix != nil {
+			_ = fix.Cleanup(context.WithoutCancel(ctx))
+		}
+		return nil, fmt.Errorf("set up the bench agent on %s: %w", gw.url, err)
+	}
+	progress("governed: %s, tools %s / %s / %s", fix.MCPURL, fix.AllowedTool, fix.DeniedTool, fix.ApprovalTool)
+	mix, err := fix.Mix(o.mix[0], o.mix[1], o.mix[2])
+	if err != nil {
+		return nil, err
+	}
+	governed, err := measureTarget(ctx, o, fix.Target("governed"), mix, gw.proc)
+	if cerr := fix.Cleanup(context.WithoutCancel(ctx)); cerr != nil {
+		progress("cleanup: %v", cerr)
+	}
+	if err != nil {
+		return nil, err
+	}
+	rep.targetFigures = *governed
+	if gw.proc != nil {
+		gw.close()
+	}
+
+	var errs []error
+	for _, c := range o.compare {
+		var f *targetFigures
+		var err error
+		switch c {
+		case "bare":
+			progress("bare: the MCP SDK's server with the same tools, no governance")
+			f, err = benchBare(ctx, o, fix, mix)
+		case "sidecar":
+			progress("sidecar: a gateway (%s) deciding through OPA's server over loopback HTTP", o.store)
+			f, err = benchSidecar(ctx, o, echo.URL)
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", c, err))
+			continue
+		}
+		if rep.Compare == nil {
+			rep.Compare = map[string]*targetFigures{}
+		}
+		rep.Compare[c] = f
+	}
+	rep.ratios()
+	rep.LoadAfter = loadAverage()
+	return rep, errors.Join(errs...)
+}
+
+func (rep *benchReport) ratios() {
+	if len(rep.Compare) == 0 {
+		return
+	}
+	r := &benchRatios{}
+	round := func(x float64) float64 { return float64(int64(x*100+0.5)) / 100 }
+	if b := rep.Compare["bare"]; b != nil && b.Throughput > 0 {
+		r.ThroughputVsBare = round(rep.Throughput / b.Throughput)
+		r.AddedLatency = rep.Latency.minus(b.Latency)
+	}
+	if s := rep.Compare["sidecar"]; s != nil && s.Throughput > 0 {
+		r.ThroughputVsSidecar = round(rep.Throughput / s.Throughput)
+		r.SidecarAddedLatency = s.Latency.minus(rep.Latency)
+	}
+	rep.Ratios = r
+}
+
+// measureTarget runs the load against one target; proc, when the bench
+// started the target's gateway, is measured for CPU time.
+func measureTarget(ctx context.Context, o benchOptions, tg loadgen.Target, mix []loadgen.Weighted, proc *gatewayProc) (*targetFigures, error) {
+	// CPU time is counted over the measured window only, from the end
+	// of the warm-up.
+	var (
+		cpuMu    sync.Mutex
+		cpuStart time.Duration
+		timer    *time.Timer
+	)
+	if proc != nil {
+		cpuStart = proc.cpuTime()
+		timer = time.AfterFunc(o.warmup, func() {
+			c := proc.cpuTime()
+			cpuMu.Lock()
+			cpuStart = c
+			cpuMu.Unlock()
+		})
+		defer timer.Stop()
+	}
+	r, err := loadgen.Run(ctx, loadgen.Options{Target: tg, Mix: mix, Concurrency: o.concurrency, Rate: o.rate,
+		Duration: o.duration, Warmup: o.warmup})
+	if err != nil {
+		return nil, err
+	}
+	f := figuresOf(r)
+	if proc != nil {
+		cpuMu.Lock()
+		cpu := proc.cpuTime() - cpuStart
+		cpuMu.Unlock()
+		f.CPUSeconds = float64(cpu.Milliseconds()) / 1000
+		if answered := r.Calls - r.Errors; answered > 0 {
+			f.CPUPerCallUS = float64(int64(float64(cpu.Microseconds())/float64(answered)*10)) / 10
+		}
+	}
+	if r.Calls == 0 || r.Errors == r.Calls {
+		return &f, fmt.Errorf("%s: no call was answered (first error: %s)", tg.Name, r.FirstError)
+	}
+	return &f, nil
+}
+
+func benchBare(ctx context.Context, o benchOptions, fix *loadgen.Fixture, mix []loadgen.Weighted) (*targetFigures, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: loadgen.NewBareHandler(fix.AllowedTool, fix.DeniedTool, fix.ApprovalTool), ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	defer srv.Close()
+	return measureTarget(ctx, o, loadgen.Target{Name: "bare", URL: "http://" + ln.Addr().String() + "/"}, mix, nil)
+}
+
+func benchSidecar(ctx context.Context, o benchOptions, echoURL string) (*targetFigures, error) {
+	opa, err := loadgen.StartOPA(ctx, "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	defer opa.Close()
+	gw, err := startBenchGateway(ctx, o, map[string]string{"VARGATE_POLICY_SIDECAR_URL": opa.DecisionURL})
+	if err != nil {
+		return nil, err
+	}
+	defer gw.close()
+	fix, err := loadgen.Setup(ctx, loadgen.SetupOptions{URL: gw.url, AdminKey: gw.adminKey, EchoURL: echoURL})
+	if err != nil {
+		return nil, err
+	}
+	mix, err := fix.Mix(o.mix[0], o.mix[1], o.mix[2])
+	if err != nil {
+		return nil, err
+	}
+	return measureTarget(ctx, o, fix.Target("sidecar"), mix, gw.proc)
+}
+
+// benchGateway is a gateway the bench drives: its URL and admin key, and
+// the process and database when the bench started it.
+type benchGateway struct {
+	url, adminKey string
+	proc          *gatewayProc
+	dropDB        func() error
+	closeOnce     sync.Once
+}
+
+func (g *benchGateway) close() {
+	g.closeOnce.Do(func() {
+		if g.proc != nil {
+			_ = g.proc.Stop()
+			_ = os.RemoveAll(g.proc.DataDir)
+		}
+		if g.dropDB != nil {
+			_ = g.dropDB()
+		}
+	})
+}
+
+// startBenchGateway starts `vargate serve` from this binary with the
+// bench tools, a fresh data directory and a fresh store.
+func startBenchGateway(ctx context.Context, o benchOptions, extra map[string]string) (*benchGateway, error) {
+	bin, err := os.Executable()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := os.MkdirTemp("", "vargate-bench-")
+	if err != nil {
+		return nil, err
+	}
+	g := &benchGateway{}
+	env := map[string]string{"VARGATE_BENCH_TOOLS": "true"}
+	if o.store == "postgres" {
+		dsn, drop, err := createDatabase(ctx, o.databaseURL, "vargate_bench_"+vargate.NewID("", 4))
+		if err != nil {
+			os.RemoveAll(dir)
+			return nil, err
+		}
+		env["DATABASE_URL"], g.dropDB = dsn, drop
+	}
+	for k, v := range extra {
+		env[k] = v
+	}
+	g.proc, err = startGatewayProc(ctx, bin, dir, "127.0.0.1:0", env)
+	if err != nil {
+		g.close()
+		os.RemoveAll(dir)
+		return nil, err
+	}
+	g.url, g.adminKey = g.proc.URL, g.proc.AdminKey
+	return g, nil
+}
+
+// createDatabase makes a database on the PostgreSQL server at serverURL
+// and returns its URL and a function that drops it.
+func createDatabase(ctx context.Context, serverURL, name string) (string, func() error, error) {
+	db, err := postgres.Open(ctx, serverURL)
+	if err != nil {
+		return "", nil, fmt.Errorf("--database-url: %w", err)
+	}
+	defer db.Close()
+	if _, err := db.Write.ExecContext(ctx, "CREATE DATABASE "+name); err != nil {
+		return "", nil, fmt.Errorf("create database %s: %w", name, err)
+	}
+	u, err := url.Parse(serverURL)
+	if err != nil {
+		return "", nil, err
+	}
+	u.Path = "/" + name
+	drop := func() error {
+		db, err := postgres.Open(context.Background(), serverURL)
+		if err != nil {
+			return err
+		}
+		defer db.Close()
+		_, err = db.Write.ExecContext(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+		return err
+	}
+	return u.String(), drop, nil
+}
+
+// gatewayProc is `vargate serve` running as a child process.
+type gatewayProc struct {
+	Bin, DataDir, Listen string
+	Env                  map[string]string
+	// URL is http://host:port; AdminKey the bootstrap key printed on the
+	// first start (kept across restarts).
+	URL, AdminKey string
+	Stderr        *boundedBuffer
+
+	cmd  *exec.Cmd
+	done chan error
+}
+
+// startGatewayProc starts `bin serve` with dataDir, listening on listen,
+// with env added to this process's environment, and waits until it
+// serves.
+func startGatewayProc(ctx context.Context, bin, dataDir, listen string, env map[string]string) (*gatewayProc, error) {
+	p := &gatewayProc{Bin: bin, DataDir: dataDir, Listen: listen, Env: env}
+	return p, p.Start(ctx)
+}
+
+// Start (re)starts the process; after a restart the URL is the same if
+// Listen names a port.
+func (p *gatewayProc) Start(ctx context.Context) error {
+	ready := filepath.Join(p.DataDir, "ready")
+	_ = os.Remove(ready)
+	cmd := exec.Command(p.Bin, "serve", "--ready-file", ready)
+	vars := map[string]string{
+		"VARGATE_DATA_DIR": filepath.Join(p.DataDir, "data"), "VARGATE_LISTEN": p.Listen,
+		"VARGATE_LOG_FORMAT": "json", "VARGATE_LOG_LEVEL": "warn",
+	}
+	for k, v := range p.Env {
+		vars[k] = v
+	}
+	cmd.Env = os.Environ()
+	for k, v := range vars {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	p.Stderr = &boundedBuffer{max: 4 << 20}
+	cmd.Stderr = p.Stderr
+	cmd.Stdout = io.Discard
+	if err := cmd.Start(); err != nil {
+		return fmt.Errorf("start %s serve: %w", p.Bin, err)
+	}
+	p.cmd, p.done = cmd, make(chan error, 1)
+	go func() { p.done <- cmd.Wait() }()
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		if b, err := os.ReadFile(ready); err == nil && len(b) > 0 {
+			p.URL = "http://" + string(b)
+			break
+		}
+		select {
+		case err := <-p.done:
+			p.done <- err
+			return fmt.Errorf("gateway exited at start (%v):\n%s", err, p.Stderr.Tail(4000))
+		case <-ctx.Done():
+			_ = p.Kill()
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			_ = p.Kill()
+			return fmt.Errorf("gateway did not start within a minute:\n%s", p.Stderr.Tail(4000))
+		}
+	}
+	if s := p.Stderr.String(); strings.Contains(s, "vgk_") {
+		i := strings.Index(s, "vgk_")
+		p.AdminKey = strings.Fields(s[i:])[0]
+	}
+	return nil
+}
+
+// PID is the running process's ID.
+func (p *gatewayProc) PID() int { return p.cmd.Process.Pid }
+
+// Stop ends the process as an operator would (SIGTERM) and waits.
+func (p *gatewayProc) Stop() error {
+	if p.cmd == nil {
+		return nil
+	}
+	_ = p.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case err := <-p.done:
+		p.done <- err
+		return err
+	case <-time.After(45 * time.Second):
+		return p.Kill()
+	}
+}
+
+// Kill ends the process with SIGKILL (no shutdown at all) and waits.
+func (p *gatewayProc) Kill() error {
+	if p.cmd == nil {
+		return nil
+	}
+	_ = p.cmd.Process.Kill()
+	err := <-p.done
+	p.done <- err
+	return nil
+}
+
+// cpuTime is the CPU time (user + system) the process has used, from
+// /proc; zero where there is none.
+func (p *gatewayProc) cpuTime() time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", p.PID()))
+	if err != nil {
+		return 0
+	}
+	// Fields after the command name (which may hold spaces) start at ')'.
+	i := bytes.LastIndexByte(b, ')')
+	if i < 0 {
+		return 0
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 13 {
+		return 0
+	}
+	utime, _ := strconv.ParseInt(f[11], 10, 64)
+	stime, _ := strconv.ParseInt(f[12], 10, 64)
+	const ticks = 100 // USER_HZ on Linux
+	return time.Duration(utime+stime) * time.Second / ticks
+}
+
+// boundedBuffer keeps what a child writes, up to max bytes (then the
+// oldest half is dropped). Safe for concurrent use.
+type boundedBuffer struct {
+	mu  sync.Mutex
+	b   []byte
+	max int
+}
+
+func (w *boundedBuffer) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.b = append(w.b, p...)
+	if len(w.b) > w.max {
+		w.b = append(w.b[:0:0], w.b[len(w.b)-w.max/2:]...)
+	}
+	return len(p), nil
+}
+
+func (w *boundedBuffer) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return string(w.b)
+}
+
+// Tail is the last n bytes.
+func (w *boundedBuffer) Tail(n int) string {
+	s := w.String()
+	if len(s) > n {
+		s = s[len(s)-n:]
+	}
+	return s
+}
+
+// loadAverage is the 1, 5 and 15 minute load averages (Linux), or nil.
+func loadAverage() []float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return nil
+	}
+	var out []float64
+	for _, f := range strings.Fields(string(b))[:3] {
+		v, _ := strconv.ParseFloat(f, 64)
+		out = append(out, v)
+	}
+	return out
+}
+
+func (rep *benchReport) print(w io.Writer) {
+	fmt.Fprintf(w, "vargate bench: %s, %d clients", rep.Mode, rep.Concurrency)
+	if rep.Rate > 0 {
+		fmt.Fprintf(w, " at %.0f calls/s (latency from intended start)", rep.Rate)
+	}
+	fmt.Fprintf(w, ", %.0fs (+%.0fs warm-up), mix allowed=%d denied=%d approval=%d, %d CPUs, load %v → %v\n",
+		rep.DurationS, rep.WarmupS, rep.Mix["allowed"], rep.Mix["denied"], rep.Mix["approval"], rep.CPUs, rep.LoadBefore, rep.LoadAfter)
+	fmt.Fprintf(w, "governed: %s, store %s\n\n", rep.URL, rep.Store)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "target\tcalls/s\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\tmax ms\terrors\tgateway CPU µs/call\t")
+	row := func(name string, f *targetFigures) {
+		cpu := "-"
+		if f.CPUPerCallUS > 0 {
+			cpu = strconv.FormatFloat(f.CPUPerCallUS, 'f', 0, 64)
+		}
+		fmt.Fprintf(tw, "%s\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\t%d\t%s\t\n", name, f.Throughput, f.Latency.P50, f.Latency.P90,
+			f.Latency.P99, f.Latency.P999, f.Latency.Max, f.Errors, cpu)
+	}
+	row("governed", &rep.targetFigures)
+	for _, name := range []string{"bare", "sidecar"} {
+		if f := rep.Compare[name]; f != nil {
+			row(name, f)
+		}
+	}
+	tw.Flush()
+	fmt.Fprintf(w, "\ngoverned outcomes: %v\n", rep.Outcomes)
+	if rep.FirstError != "" {
+		fmt.Fprintf(w, "first error: %s\n", rep.FirstError)
+	}
+	if rep.Unsent > 0 {
+		fmt.Fprintf(w, "the gateway fell behind the rate: %d scheduled calls were never sent\n", rep.Unsent)
+	}
+	if r := rep.Ratios; r != nil {
+		if r.ThroughputVsBare > 0 {
+			fmt.Fprintf(w, "governed ÷ bare throughput: %.2f; governance adds p50 %+.2f ms, p99 %+.2f ms\n",
+				r.ThroughputVsBare, r.AddedLatency.P50, r.AddedLatency.P99)
+		}
+		if r.ThroughputVsSidecar > 0 {
+			fmt.Fprintf(w, "governed ÷ sidecar throughput: %.2f; the sidecar adds p50 %+.2f ms, p99 %+.2f ms\n",
+				r.ThroughputVsSidecar, r.SidecarAddedLatency.P50, r.SidecarAddedLatency.P99)
+		}
+	}
+}
