@@ -92,7 +92,9 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 
 	// Signed webhooks: every capability that emits writes to the outbox;
 	// the delivery workers start below, once everything is wired.
-	sealer := dataSealer(a.vault, log)
+	// The vault seals what is not a credential but must not be stored in
+	// clear: sensitive approval arguments and results, signing secrets.
+	var sealer approval.Sealer = a.vault
 	a.webhooks = webhook.New(sqlstore.NewWebhookStore(db), sealer, log)
 	a.webhooks.Auditor = a.audit
 	a.webhooks.AllowPrivate = cfg.WebhookAllowPrivate
@@ -212,17 +214,4 @@ func (a *app) Close() error {
 		errs = append(errs, a.closers[i]())
 	}
 	return errors.Join(errs...)
-}
-
-// dataSealer returns the vault's sealing of values other than credentials
-// under the tenant's data key (approval arguments and results, webhook
-// signing secrets) if this vault offers it (Seal/Open as approval.Sealer
-// describes). Without it, sensitive approvals and webhook secrets are
-// refused rather than stored in clear.
-func dataSealer(v *vault.Vault, log *slog.Logger) approval.Sealer {
-	if s, ok := any(v).(approval.Sealer); ok {
-		return s
-	}
-	log.Warn("the credential vault cannot seal other data yet: approvals of calls with personal data or secrets, and webhook secrets, are refused")
-	return nil
 }

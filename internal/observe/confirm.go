@@ -417,8 +417,8 @@ func (s *Service) doneDeciding(id string) {
 // request of this package (cmd routes the approval queue's execution and
 // settlement of such actions here, and the rest to govern and session).
 func (s *Service) Owns(ctx context.Context, a approval.Action) bool {
-	_, err := s.Store.ToolUseByAction(ctx, a.TenantID, a.ID)
-	return err == nil
+	u, err := s.Store.ToolUseByAction(ctx, a.TenantID, a.ID)
+	return err == nil && u.ToolUseID == a.ID
 }
 
 // ExecuteApproved answers the confirmation request of a call a human

@@ -543,6 +543,15 @@ func (p *processor) writeAudit(ctx context.Context, uses []ToolUse, check bool) 
 			if check && s.recorded(actx, u.TenantID, u.ToolUseID) {
 				return
 			}
+			if p.ownServer(u.MCPServer) {
+				// A call to Vargate's own MCP server was governed there:
+				// it is linked to that record, not recorded again (only
+				// one the server never saw is).
+				if gov := s.governedAction(actx, u.TenantID, u.SessionID, u.Tool, u.ArgsDigest); gov != "" {
+					errs[i] = s.Store.Link(actx, u.SessionID, u.ToolUseID, gov)
+					return
+				}
+			}
 			_, errs[i] = s.Audit.Append(actx, p.observedRecord(actx, u))
 		}()
 	}
@@ -604,9 +613,6 @@ type observedDetail struct {
 	IsError             bool      `json:"is_error"`
 	// NoResult is set when the session ended before the tool returned.
 	NoResult bool `json:"no_result,omitempty"`
-	// GovernedActionID links a call to Vargate's own MCP server to the
-	// governed record of the same call.
-	GovernedActionID string `json:"governed_action_id,omitempty"`
 }
 
 // observedRecord is the mcp_observed audit record of a tool use.
@@ -619,9 +625,6 @@ func (p *processor) observedRecord(ctx context.Context, u *ToolUse) audit.Record
 	}
 	if u.ResultAt != nil {
 		d.ResultAt = *u.ResultAt
-	}
-	if p.ownServer(u.MCPServer) {
-		d.GovernedActionID = p.c.s.governedAction(ctx, st.sess.TenantID, st.sess.SessionID, u.Tool, u.ArgsDigest)
 	}
 	detail, _ := json.Marshal(d)
 	return audit.Record{

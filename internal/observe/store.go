@@ -94,7 +94,10 @@ type ToolUse struct {
 	// ActionID is the approval action of an escalated confirmation.
 	ActionID    string
 	ConfirmedAt *time.Time
-	AuditedAt   *time.Time
+	// LinkedAction is the action ID of the governed record of a call to
+	// Vargate's own MCP server (which then has no observed record).
+	LinkedAction string
+	AuditedAt    *time.Time
 }
 
 // Batch is what a consumer writes after handling a batch of events, in
@@ -163,6 +166,9 @@ type Store interface {
 	// SetDecision records the decision on a confirmation request;
 	// confirmed says whether it was sent upstream (confirmed_at = at).
 	SetDecision(ctx context.Context, sessionID, toolUseID, decision, note, actionID string, confirmed bool, at time.Time) error
+	// Link records the governed action of a call to Vargate's own MCP
+	// server.
+	Link(ctx context.Context, sessionID, toolUseID, actionID string) error
 	// ToolUseByAction returns the tool use of an escalated confirmation.
 	ToolUseByAction(ctx context.Context, tenantID, actionID string) (ToolUse, error)
 	// InterruptState reports, for the user.interrupt event eventID of the

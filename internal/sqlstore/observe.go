@@ -370,7 +370,7 @@ func (s *ObserveStore) Commit(ctx context.Context, b observe.Batch) error {
 
 const toolUseColumns = `session_id, tool_use_id, tenant_id, thread_id, tool, mcp_server, permission, args_digest,
 	input_redacted, anomaly, used_at, result_event, result_excerpt, result_digest, is_error, result_at,
-	decision, decision_note, action_id, confirmed_at, audited_at`
+	decision, decision_note, action_id, confirmed_at, linked_action, audited_at`
 
 // toolUseUpdates are the columns a re-insert of a tool use replaces; the
 // decision columns are only replaced by a non-empty value, so that a
@@ -384,9 +384,10 @@ const toolUseUpdates = `thread_id = excluded.thread_id, tool = excluded.tool, mc
 	decision_note = CASE WHEN excluded.decision <> '' THEN excluded.decision_note ELSE observe_tool_uses.decision_note END,
 	action_id = CASE WHEN excluded.action_id <> '' THEN excluded.action_id ELSE observe_tool_uses.action_id END,
 	confirmed_at = COALESCE(observe_tool_uses.confirmed_at, excluded.confirmed_at),
+	linked_action = CASE WHEN excluded.linked_action <> '' THEN excluded.linked_action ELSE observe_tool_uses.linked_action END,
 	audited_at = COALESCE(observe_tool_uses.audited_at, excluded.audited_at)`
 
-const toolUseCols = 21
+const toolUseCols = 22
 
 func appendToolUse(args []any, u observe.ToolUse) []any {
 	isErr := 0
@@ -395,7 +396,7 @@ func appendToolUse(args []any, u observe.ToolUse) []any {
 	}
 	return append(args, u.SessionID, u.ToolUseID, u.TenantID, u.ThreadID, u.Tool, u.MCPServer, u.Permission, u.ArgsDigest,
 		string(u.InputRedacted), string(u.Anomaly), Micros(u.UsedAt), u.ResultEvent, u.ResultExcerpt, u.ResultDigest, isErr,
-		nullMicros(u.ResultAt), u.Decision, u.DecisionNote, u.ActionID, nullMicros(u.ConfirmedAt), nullMicros(u.AuditedAt))
+		nullMicros(u.ResultAt), u.Decision, u.DecisionNote, u.ActionID, nullMicros(u.ConfirmedAt), u.LinkedAction, nullMicros(u.AuditedAt))
 }
 
 // nullMicros stores an optional timestamp.
@@ -414,7 +415,7 @@ func scanToolUse(sc interface{ Scan(...any) error }) (observe.ToolUse, error) {
 	var resultAt, confirmed, audited sql.NullInt64
 	if err := sc.Scan(&u.SessionID, &u.ToolUseID, &u.TenantID, &u.ThreadID, &u.Tool, &u.MCPServer, &u.Permission, &u.ArgsDigest,
 		&input, &anomaly, &used, &u.ResultEvent, &u.ResultExcerpt, &u.ResultDigest, &isErr, &resultAt,
-		&u.Decision, &u.DecisionNote, &u.ActionID, &confirmed, &audited); err != nil {
+		&u.Decision, &u.DecisionNote, &u.ActionID, &confirmed, &u.LinkedAction, &audited); err != nil {
 		return observe.ToolUse{}, err
 	}
 	if input != "" {
@@ -535,6 +536,15 @@ func (s *ObserveStore) SetDecision(ctx context.Context, sessionID, toolUseID, de
 				confirmed_at = CASE WHEN ? = 1 THEN COALESCE(confirmed_at, ?) ELSE confirmed_at END
 			WHERE session_id = ? AND tool_use_id = ?`,
 			decision, note, actionID, actionID, c, Micros(at), sessionID, toolUseID)
+		return err
+	})
+}
+
+// Link records the governed action of a call to Vargate's own server.
+func (s *ObserveStore) Link(ctx context.Context, sessionID, toolUseID, actionID string) error {
+	return s.db.InTx(ctx, func(tx *Tx) error {
+		_, err := tx.ExecContext(ctx, `UPDATE observe_tool_uses SET linked_action = ? WHERE session_id = ? AND tool_use_id = ?`,
+			actionID, sessionID, toolUseID)
 		return err
 	})
 }

@@ -54,7 +54,9 @@ CREATE INDEX observe_events_seq ON observe_events (session_id, seq);
 -- record is written once the result arrives (audited_at set afterwards,
 -- so a crash in between is repaired on resume). Confirmation requests
 -- (evaluated_permission ask) also carry Vargate's decision and, when a
--- human was asked, the approval action.
+-- human was asked, the approval action (its ID is the tool use's). A call
+-- to Vargate's own MCP server gets no record of its own: linked_action
+-- names the governed record's action instead.
 CREATE TABLE observe_tool_uses (
 	session_id     TEXT NOT NULL,
 	tool_use_id    TEXT NOT NULL,
@@ -76,6 +78,7 @@ CREATE TABLE observe_tool_uses (
 	decision_note  TEXT NOT NULL DEFAULT '',
 	action_id      TEXT NOT NULL DEFAULT '',
 	confirmed_at   BIGINT,
+	linked_action  TEXT NOT NULL DEFAULT '',
 	audited_at     BIGINT,
 	PRIMARY KEY (session_id, tool_use_id)
 );
