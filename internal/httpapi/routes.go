@@ -1,12 +1,14 @@
 package httpapi
 
 // routes is the whole REST API in one place. Every path is also served
-// under /api. Access: public (no credential), anyHuman (admin, approver,
+// under /api, and described in openapi/openapi.yaml (served at
+// /openapi.json). Access: public (no credential), anyHuman (admin, approver,
 // auditor), decider (admin, approver), adminOnly. The agent role reaches
 // no route here: agents only call tools through the MCP server.
 func (s *Server) routes() []route {
 	return []route{
 		{"GET", "/health", public, s.health},
+		{"GET", "/openapi.json", public, s.openapi},
 
 		{"GET", "/tenant", anyHuman, s.getTenant},
 		{"GET", "/keys", adminOnly, s.listKeys},

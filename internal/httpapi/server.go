@@ -83,7 +83,7 @@ const DefaultMaxBodyBytes = 1 << 20
 type access int
 
 const (
-	public   access = iota // no credential: health only
+	public   access = iota // no credential: health and the OpenAPI document
 	anyHuman               // admin, approver or auditor
 	decider                // admin or approver
 	adminOnly
