@@ -86,7 +86,7 @@ func TestToolsAPI(t *testing.T) {
 			func(m map[string]any) bool { return m["error"].(map[string]any)["field"] == "request.url" }},
 		{"unknown field", "a-admin", "POST", "/api/tools", `{"name":"x","nope":1}`, 422, nil},
 		{"auditor lists", "a-auditor", "GET", "/api/tools", "", 200, func(m map[string]any) bool {
-			return m["count"] == 1.0 && strings.Contains(mustJSON(m["builtin_tools"]), tools.WebSearch)
+			return m["count"] == 1.0 && strings.Contains(toolsJSON(m["builtin_tools"]), tools.WebSearch)
 		}},
 		{"get one", "a-auditor", "GET", "/tools/crm_lookup", "", 200, func(m map[string]any) bool { return m["description"] == "Look up a contact" }},
 		{"other tenant sees nothing", "b-admin", "GET", "/api/tools", "", 200, func(m map[string]any) bool { return m["count"] == 0.0 }},
@@ -108,7 +108,7 @@ func TestToolsAPI(t *testing.T) {
 	}
 }
 
-func mustJSON(v any) string {
+func toolsJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
 }
