@@ -18,6 +18,7 @@ import (
 	"github.com/vargate/vargate/internal/auth"
 	"github.com/vargate/vargate/internal/compliance"
 	"github.com/vargate/vargate/internal/httpapi"
+	"github.com/vargate/vargate/internal/observe"
 	"github.com/vargate/vargate/internal/policy"
 	"github.com/vargate/vargate/internal/session"
 	"github.com/vargate/vargate/internal/sqlstore"
@@ -52,6 +53,9 @@ type app struct {
 	// approvals is the human-approval queue; webhooks the signed outbox.
 	approvals *approval.Service
 	webhooks  *webhook.Service
+	// observe consumes the sessions' event streams (audit of built-in
+	// tools, anomaly interrupts, confirmations, interrupts).
+	observe *observe.Service
 }
 
 // newApp opens the store and builds every component.
@@ -135,8 +139,12 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 	// how their actions settled. Opened last, so that the sweeper's
 	// recovery (executions orphaned by a crash, approved actions never
 	// started) runs against a fully wired gateway; closed first.
-	a.approvals = approval.New(sqlstore.NewApprovalStore(db), a.mcp.governor, log)
-	a.approvals.Auditor, a.approvals.Emitter, a.approvals.Notifier = a.audit, a.webhooks, a.sessions
+	// Escalated confirmations of built-in tool calls belong to the event
+	// consumer; the router sends every other action on as before.
+	a.observe = newObserve(a, log)
+	router := approvalRouter{observe: a.observe, executor: a.mcp.governor, notifier: a.sessions}
+	a.approvals = approval.New(sqlstore.NewApprovalStore(db), router, log)
+	a.approvals.Auditor, a.approvals.Emitter, a.approvals.Notifier = a.audit, a.webhooks, router
 	a.approvals.Sealer, a.approvals.TTL = sealer, cfg.ApprovalTTL
 	a.mcp.governor.Queue, a.mcp.governor.Events = a.approvals, a.webhooks
 	if err := a.webhooks.Open(); err != nil {
@@ -147,11 +155,17 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 		return nil, fmt.Errorf("approvals: %w", err)
 	}
 	a.closers = append(a.closers, a.approvals.Close)
+	a.observe.Approvals = a.approvals
+	if err := a.observe.Open(); err != nil {
+		return nil, fmt.Errorf("event consumer: %w", err)
+	}
+	a.closers = append(a.closers, a.observe.Close)
 
 	// Sessions start last: Run re-attaches the sessions that were running
 	// and sweeps expiry, with the approval queue telling which sessions
 	// still wait for a human.
 	a.sessions.Pending = approvalPending{a.approvals}
+	a.sessions.Observer = a.observe
 	sessionsCtx, stopSessions := context.WithCancel(context.WithoutCancel(ctx))
 	sessionsDone := make(chan error, 1)
 	go func() { sessionsDone <- a.sessions.Run(sessionsCtx) }()
@@ -201,6 +215,7 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 		Approvals:    a.approvals,
 		Webhooks:     a.webhooks,
 		Compliance:   comp,
+		Observe:      a.observe,
 	}
 	a.handler = api.Handler()
 	return a, nil
