@@ -18,7 +18,8 @@
 // IdleTimeout without a request and after MaxSessionAge in any case. Every
 // state-changing request is a POST carrying the session's CSRF token, and
 // the role is checked on the server for every action: auditors read,
-// approvers also decide approvals, admins do everything.
+// approvers also decide approvals and interrupt sessions (as the REST API
+// lets them), admins do everything.
 //
 // The pages call the capability services directly through the small
 // interfaces declared in services.go, never the REST API. It imports the

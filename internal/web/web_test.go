@@ -1,13 +1,17 @@
 package web_test
 
 import (
+	"html"
 	"net/http"
 	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/vargate/vargate"
 
 	"github.com/vargate/vargate/internal/agent"
 	"github.com/vargate/vargate/internal/approval"
@@ -602,5 +606,46 @@ test_large_charge if {
 	want := "policy.rolled_back v1,policy.activated v2,policy.uploaded v2,policy.activated v1,policy.uploaded v1"
 	if got := strings.Join(events, ","); got != want {
 		t.Errorf("audit records\n got %s\nwant %s", got, want)
+	}
+}
+
+func TestWebhookPage(t *testing.T) {
+	f := newFixture(t)
+	var pings atomic.Int32
+	receiver := httptestServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("webhook-signature") != "" {
+			pings.Add(1)
+		}
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	b := f.browser(t)
+	b.signIn(f.adminKey)
+	tok := b.csrf("/ui/settings/webhook")
+	p := b.post("/ui/settings/webhook", url.Values{"csrf_token": {tok}, "url": {receiver + "/hook"}, "events": {"action.pending_approval", "session.interrupted"}})
+	m := regexp.MustCompile(`id="new-secret">([^<]+)<`).FindStringSubmatch(p.body)
+	if p.status != http.StatusOK || m == nil || !strings.HasPrefix(html.UnescapeString(m[1]), "whsec_") {
+		t.Fatalf("save: %d, secret shown: %v\n%s", p.status, m != nil, p.body)
+	}
+	st, err := f.hooks.Settings(t.Context(), f.tenant)
+	if err != nil || st.URL != receiver+"/hook" || len(st.Events) != 2 {
+		t.Fatalf("settings %+v (%v)", st, err)
+	}
+	if strings.Contains(b.get("/ui/settings/webhook").body, m[1]) {
+		t.Error("the signing secret is shown again")
+	}
+	// Saving again keeps the secret and shows none.
+	if p = b.post("/ui/settings/webhook", url.Values{"csrf_token": {tok}, "url": {receiver + "/hook2"}}); p.status != http.StatusSeeOther {
+		t.Errorf("second save: %d", p.status)
+	}
+	b.post("/ui/settings/webhook/test", url.Values{"csrf_token": {tok}})
+	if p = b.get("/ui/settings/webhook"); !strings.Contains(p.body, "Test ping delivered") || !strings.Contains(p.body, "webhook.test") {
+		t.Error("the test ping is not reported delivered and logged")
+	}
+	if pings.Load() != 1 {
+		t.Errorf("%d signed pings received, want 1", pings.Load())
+	}
+	b.post("/ui/settings/webhook/delete", url.Values{"csrf_token": {tok}})
+	if _, err := f.hooks.Settings(t.Context(), f.tenant); !vargate.IsKind(err, vargate.KindNotFound) {
+		t.Errorf("after removal: %v, want not found", err)
 	}
 }
