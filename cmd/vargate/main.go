@@ -34,6 +34,7 @@ type environment struct {
 func commands() []command {
 	return []command{
 		{"serve", "run the gateway", runServe},
+		{"demo", "see the whole product in a minute: gateway, simulated agent, the setup guide's steps", runDemo},
 		{"migrate", "apply database migrations and exit", runMigrate},
 		{"config", "print the effective configuration with secrets masked", runConfig},
 		{"tenant", "create and list tenants", runTenant},
