@@ -60,8 +60,10 @@ func (s *AuditStore) Append(ctx context.Context, recs []*audit.Record) error {
 		byTenant[r.TenantID] = append(byTenant[r.TenantID], r)
 	}
 	sort.Strings(tenants)
-	if err := s.prepare(ctx); err != nil {
-		return err
+	if s.db.Dialect == SQLite {
+		if err := s.prepare(ctx); err != nil {
+			return err
+		}
 	}
 	return s.db.InTx(ctx, func(tx *Tx) error {
 		for _, t := range tenants {
@@ -86,6 +88,15 @@ func (s *AuditStore) appendTenant(ctx context.Context, tx *Tx, tenantID string, 
 		}
 		nodes = append(nodes, ns...)
 	}
+	for _, n := range nodes {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_merkle_nodes (tenant_id, level, idx, hash) VALUES (?, ?, ?, ?)`,
+			tenantID, int64(n.Level), int64(n.Index), n.Hash); err != nil {
+			return fmt.Errorf("insert merkle node: %w", err)
+		}
+	}
+	if tx.Dialect() == Postgres {
+		return insertRecordsPG(ctx, tx, recs, head)
+	}
 	for _, n := range auditInsertChunks {
 		for len(recs) >= n {
 			if err := s.insertRecords(ctx, tx, recs[:n]); err != nil {
@@ -94,17 +105,62 @@ func (s *AuditStore) appendTenant(ctx context.Context, tx *Tx, tenantID string, 
 			recs = recs[n:]
 		}
 	}
-	for _, n := range nodes {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_merkle_nodes (tenant_id, level, idx, hash) VALUES (?, ?, ?, ?)`,
-			tenantID, int64(n.Level), int64(n.Index), n.Hash); err != nil {
-			return fmt.Errorf("insert merkle node: %w", err)
-		}
-	}
 	if _, err := tx.ExecContext(ctx, `UPDATE audit_heads SET seq = ?, hash = ?, merkle = ? WHERE tenant_id = ?`,
 		head.Seq, head.Hash[:], head.MarshalRange(), tenantID); err != nil {
 		return fmt.Errorf("update audit chain head: %w", err)
 	}
 	return nil
+}
+
+// insertRecordsPG writes a whole batch and the new chain head in one
+// statement, one round trip whatever the batch size: the records travel as
+// one array per column and unnest into rows. (SQLite has neither arrays
+// nor data-modifying WITH; it is in-process, so several statements cost
+// little there.)
+func insertRecordsPG(ctx context.Context, tx *Tx, recs []*audit.Record, head audit.Head) error {
+	n := len(recs)
+	var (
+		tenant, source, session, agent, action, tool, decision = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		policy, decisionID, argsDigest, resultDigest, actor    = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		reasons, args, anomaly, detail                         = make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
+		seq, at                                                = make([]int64, n), make([]int64, n)
+		prev, hash                                             = make([][]byte, n), make([][]byte, n)
+	)
+	for i, r := range recs {
+		tenant[i], seq[i], at[i], source[i] = r.TenantID, r.Seq, Micros(r.Time), string(r.Source)
+		session[i], agent[i], action[i], tool[i], decision[i] = r.SessionID, r.AgentID, r.ActionID, r.Tool, r.Decision
+		policy[i], decisionID[i], argsDigest[i], resultDigest[i], actor[i] = r.PolicyVersion, r.DecisionID, r.ArgsDigest, r.ResultDigest, r.Actor
+		if len(r.Reasons) > 0 {
+			b, err := json.Marshal(r.Reasons)
+			if err != nil {
+				return err
+			}
+			reasons[i] = ptr(string(b))
+		}
+		args[i], anomaly[i], detail[i] = jsonPtr(r.ArgsRedacted), jsonPtr(r.Anomaly), jsonPtr(r.Detail)
+		prev[i], hash[i] = r.PrevHash[:], r.Hash[:]
+	}
+	_, err := tx.ExecContext(ctx, `WITH ins AS (
+		INSERT INTO audit_log (`+auditColumns+`)
+		SELECT * FROM unnest(?::text[], ?::bigint[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[],
+			?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bytea[], ?::bytea[]))
+		UPDATE audit_heads SET seq = ?, hash = ?, merkle = ? WHERE tenant_id = ?`,
+		tenant, seq, at, source, session, agent, action, tool, decision, policy, decisionID, reasons, argsDigest,
+		args, resultDigest, anomaly, actor, detail, prev, hash,
+		head.Seq, head.Hash[:], head.MarshalRange(), head.TenantID)
+	if err != nil {
+		return fmt.Errorf("insert audit records: %w", err)
+	}
+	return nil
+}
+
+func ptr(s string) *string { return &s }
+
+func jsonPtr(b json.RawMessage) *string {
+	if len(b) == 0 {
+		return nil
+	}
+	return ptr(string(b))
 }
 
 // lockHead returns the tenant's chain head, locked for this transaction,
