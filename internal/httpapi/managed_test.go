@@ -280,8 +280,17 @@ func TestSessionsAPI(t *testing.T) {
 	var trail struct {
 		Events []httpapi.AuditEvent `json:"events"`
 	}
-	if code := e.do(t, "acme/auditor", "GET", "/managed/sessions/"+id+"/audit?limit=50", "", &trail); code != 200 || len(trail.Events) < 2 {
-		t.Fatalf("audit = %d %+v", code, trail)
+	// The lifecycle record is appended just after the status changes, so
+	// give it a moment to land.
+	for {
+		code := e.do(t, "acme/auditor", "GET", "/managed/sessions/"+id+"/audit?limit=50", "", &trail)
+		if code == 200 && len(trail.Events) >= 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("audit = %d, %d events; want session.created and session.completed", code, len(trail.Events))
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	if trail.Events[0].Decision != "session.created" || trail.Events[0].Source != "control_plane" {
 		t.Errorf("first event = %+v", trail.Events[0])
