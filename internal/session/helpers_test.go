@@ -105,7 +105,8 @@ type env struct {
 }
 
 // scenarios: quick answers at once; medium after 0.4 s, slow after 2 s
-// and a governed call (TimeScale 0.01).
+// and a governed call (TimeScale 0.01); hold keeps working until the test
+// ends, so its session keeps its budget slot however loaded the machine is.
 var scenarios = []sim.Scenario{
 	{Name: "quick", Steps: []sim.Step{{Type: sim.StepMessage, Text: "Done."}, {Type: sim.StepEndTurn}}},
 	{Name: "medium", Steps: []sim.Step{
@@ -117,6 +118,11 @@ var scenarios = []sim.Scenario{
 		{Type: sim.StepMessage, Text: "Working on it."},
 		{Type: sim.StepWait, Duration: sim.Duration(200 * time.Second)},
 		{Type: sim.StepMCPTool, Name: "vargate_web_search", Input: map[string]any{"query": "after the wait"}},
+		{Type: sim.StepEndTurn},
+	}},
+	{Name: "hold", Steps: []sim.Step{
+		{Type: sim.StepMessage, Text: "Working on it."},
+		{Type: sim.StepWait, Duration: sim.Duration(1_000_000 * time.Second)},
 		{Type: sim.StepEndTurn},
 	}},
 }

@@ -270,7 +270,7 @@ func TestBudgetRace(t *testing.T) {
 			for range 200 {
 				wg.Go(func() {
 					<-start
-					_, err := e.create(t, e.svc, cfg.ID, "scenario:slow hold the slot")
+					_, err := e.create(t, e.svc, cfg.ID, "scenario:hold the slot")
 					switch {
 					case err == nil:
 						ok.Add(1)
