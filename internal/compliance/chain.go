@@ -154,15 +154,20 @@ const blockWidth = 1 << audit.NodeStride
 
 // tree proves records of one tenant's Merkle tree of a fixed size, for
 // records asked in seq order. For every stored level (leaves, 8, 16, …)
-// it keeps the one block of 256 nodes last used, with the levels above
-// folded, so proving consecutive records costs a block read every 256
-// leaves rather than reads per proof, and memory stays constant.
+// it keeps the few blocks of 256 nodes last used, with the levels above
+// folded: a proof needs the block of its own record and, near the right
+// edge of the tree, the last block, so proving consecutive records costs
+// a block read every 256 leaves rather than reads per proof, and memory
+// stays constant.
 type tree struct {
 	st       audit.Store
 	tenantID string
 	size     int64
-	blocks   map[uint]*treeBlock // by base level
+	blocks   map[uint][]*treeBlock // by base level, most recent first
 }
+
+// blocksPerLevel is how many blocks of each stored level a tree keeps.
+const blocksPerLevel = 4
 
 type treeBlock struct {
 	index  uint64     // block index at the base level
@@ -170,7 +175,7 @@ type treeBlock struct {
 }
 
 func newTree(st audit.Store, tenantID string, size int64) *tree {
-	return &tree{st: st, tenantID: tenantID, size: size, blocks: map[uint]*treeBlock{}}
+	return &tree{st: st, tenantID: tenantID, size: size, blocks: map[uint][]*treeBlock{}}
 }
 
 // inclusion returns the inclusion proof of record seq.
@@ -197,13 +202,27 @@ func (t *tree) node(ctx context.Context, id compact.NodeID) ([]byte, error) {
 	base := id.Level - id.Level%audit.NodeStride
 	rel := id.Level - base
 	bi := (id.Index << rel) / blockWidth
-	b := t.blocks[base]
-	if b == nil || b.index != bi {
+	var b *treeBlock
+	cached := t.blocks[base]
+	for i, c := range cached {
+		if c.index == bi {
+			b = c
+			copy(cached[1:i+1], cached[:i]) // most recent first
+			cached[0] = b
+			break
+		}
+	}
+	if b == nil {
 		var err error
 		if b, err = t.load(ctx, base, bi); err != nil {
 			return nil, err
 		}
-		t.blocks[base] = b
+		if len(cached) < blocksPerLevel {
+			cached = append(cached, nil)
+		}
+		copy(cached[1:], cached[:len(cached)-1])
+		cached[0] = b
+		t.blocks[base] = cached
 	}
 	off := id.Index - bi*(blockWidth>>rel)
 	if int(rel) >= len(b.levels) || off >= uint64(len(b.levels[rel])) {
