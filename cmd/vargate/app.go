@@ -187,8 +187,10 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 		Approvals: a.approvals, Sessions: a.sessions, Agents: a.agents, Credentials: a.vault, Webhooks: a.webhooks,
 		Audit: a.audit, Records: a.audit.Store, Compliance: comp,
 		Policies: &web.PolicyVersions{Store: policies, Engine: a.policy, Audit: a.audit},
+		// Interrupts go through the event consumer, as the API's do: it
+		// waits until the stream shows the session stopped.
 		Interrupter: web.InterruptFunc(func(ctx context.Context, p vargate.Principal, id, reason string) error {
-			_, _, err := a.sessions.Interrupt(ctx, p.TenantID, id, reason, p.KeyID)
+			_, err := a.observe.Interrupt(ctx, p, id, reason)
 			return err
 		}),
 	}
