@@ -59,7 +59,9 @@ func TestDemoKeepsServing(t *testing.T) {
 	defer cancel()
 	var stdout syncBuffer
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, demoEnv(&stdout), []string{"demo", "--listen", "127.0.0.1:0", "--step-delay", "1ms"}) }()
+	go func() {
+		done <- run(ctx, demoEnv(&stdout), []string{"demo", "--listen", "127.0.0.1:0", "--step-delay", "1ms"})
+	}()
 	waitFor := func(what string) {
 		t.Helper()
 		deadline := time.Now().Add(2 * time.Minute)
