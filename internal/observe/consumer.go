@@ -1,8 +1,9 @@
 package observe
 
 import (
+	"bytes"
 	"context"
-	"encoding/json"
+	"fmt"
 	"errors"
 	"io"
 	"log/slog"
@@ -191,8 +192,8 @@ func (c *consumer) connect(ctx context.Context, st *state) error {
 	act.touch()
 	// The SDK opens the stream; its typed stream decodes each event into
 	// a large union (≈25 µs an event), so the same response is read
-	// through the SDK's SSE decoder as raw JSON instead, and the consumer
-	// decodes only the fields it needs.
+	// through the SDK's SSE decoder instead, and the consumer decodes only
+	// the fields it needs from each frame's data.
 	var resp *http.Response
 	typed := client.Beta.Sessions.Events.StreamEvents(sctx, st.sess.UpstreamID, anthropic.BetaSessionEventStreamParams{},
 		option.WithMiddleware(act.middleware), option.WithResponseInto(&resp))
@@ -203,7 +204,7 @@ func (c *consumer) connect(ctx context.Context, st *state) error {
 	if resp == nil {
 		return errors.New("observe: the SDK returned no stream response")
 	}
-	stream := ssestream.NewStream[json.RawMessage](ssestream.NewDecoder(resp), nil)
+	stream := ssestream.NewDecoder(resp)
 	c.s.stats.connections.Add(1)
 
 	in := make(chan item, c.s.maxBatch()*2)
@@ -234,8 +235,17 @@ func (c *consumer) connect(ctx context.Context, st *state) error {
 		defer readers.Done()
 		defer close(live)
 		for stream.Next() {
+			frame := stream.Event()
+			switch frame.Type {
+			case "ping", "":
+				continue // heartbeats (counted by the activity watch)
+			case "error":
+				liveErr = fmt.Errorf("event stream error: %s", bytes.TrimSpace(frame.Data))
+				return
+			}
+			// The decoder reuses nothing: Data is the frame's own copy.
 			select {
-			case live <- item{raw: stream.Current()}:
+			case live <- item{raw: frame.Data}:
 			case <-sctx.Done():
 				return
 			}

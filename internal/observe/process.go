@@ -172,6 +172,13 @@ func (p *processor) recover(ctx context.Context) error {
 			return err
 		}
 	}
+	if s := p.c.s; s.Lifecycle != nil && !p.c.detached() {
+		// A session that ended while nobody consumed it (expired or
+		// interrupted meanwhile) is read only until it is seen stopped.
+		if sess, err := s.Lifecycle.Get(ctx, st.sess.TenantID, st.sess.SessionID); err == nil && sess.Status.Final() {
+			p.c.detach(s.detachGrace())
+		}
+	}
 	var done []*use
 	for _, u := range st.uses {
 		if u.ResultAt != nil {
