@@ -14,7 +14,7 @@ type overviewData struct {
 	Running  int
 	Awaiting int
 	Agents   int
-	Verified *verified
+	Verified *verifyStatus
 }
 
 func (s *Server) overview(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
@@ -69,10 +69,7 @@ func (s *Server) overviewData(r *http.Request, c *reqCtx) (overviewData, error) 
 		d.Agents = len(list)
 	}
 	if s.Audit != nil {
-		v, err := s.verify(ctx, c.P.TenantID, verifyTTL)
-		if err != nil {
-			return d, err
-		}
+		v := s.verify(ctx, c.P.TenantID, verifyTTL, verifyWait)
 		d.Verified = &v
 	}
 	return d, nil

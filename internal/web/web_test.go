@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"context"
 	"html"
 	"net/http"
 	"net/netip"
@@ -18,6 +19,7 @@ import (
 	"github.com/vargate/vargate/internal/audit"
 	"github.com/vargate/vargate/internal/auth"
 	"github.com/vargate/vargate/internal/vault"
+	"github.com/vargate/vargate/internal/web"
 )
 
 func TestSignIn(t *testing.T) {
@@ -647,5 +649,52 @@ func TestWebhookPage(t *testing.T) {
 	b.post("/ui/settings/webhook/delete", url.Values{"csrf_token": {tok}})
 	if _, err := f.hooks.Settings(t.Context(), f.tenant); !vargate.IsKind(err, vargate.KindNotFound) {
 		t.Errorf("after removal: %v, want not found", err)
+	}
+}
+
+// brokenAudit reports a broken chain, as audit.Verify does for a log
+// someone edited.
+type brokenAudit struct{ *audit.Log }
+
+func (brokenAudit) Verify(context.Context, string, ...string) (audit.VerifyResult, error) {
+	return audit.VerifyResult{Valid: false, RecordsChecked: 6, FirstInvalidSeq: 7, Reason: "record 7: hash does not match its contents"}, nil
+}
+
+func TestAuditPage(t *testing.T) {
+	f := newFixture(t)
+	a := f.enqueue(t, "vargate_send_email", `{"to":"x@example.com"}`)
+	if _, err := f.queue.Reject(t.Context(), vargate.Principal{TenantID: f.tenant, Role: vargate.RoleApprover, KeyID: f.approverID}, a.ID, "no"); err != nil {
+		t.Fatal(err)
+	}
+	b := f.browser(t)
+	b.signIn(f.auditorKey)
+	p := b.get("/ui/audit?verify=1")
+	for _, want := range []string{"intact", "agent.created", "Latest signed checkpoint", f.log.PublicKey()} {
+		if !strings.Contains(html.UnescapeString(p.body), want) {
+			t.Errorf("audit page lacks %q", want)
+		}
+	}
+	p = b.get("/ui/audit?source=approval")
+	if !strings.Contains(p.body, "rejected") || strings.Contains(p.body, "agent.created") {
+		t.Error("the source filter does not filter")
+	}
+	for _, bad := range []string{"?source=nope", "?since=yesterday", "?before=x"} {
+		if p := b.get("/ui/audit" + bad); p.status != http.StatusUnprocessableEntity {
+			t.Errorf("GET /ui/audit%s: %d, want 422", bad, p.status)
+		}
+	}
+
+	// A broken chain is shown as broken, with the first bad record.
+	srv := &web.Server{Keys: f.auth, KeyStore: f.auth.Store, Audit: brokenAudit{f.log}, Records: f.log.Store}
+	ts := httptestServer(t, srv.Handler())
+	bb := f.browser(t)
+	bb.base = ts
+	bb.signIn(f.auditorKey)
+	p = bb.get("/ui/audit")
+	if !strings.Contains(p.body, "broken") || !strings.Contains(p.body, "first bad record #7") {
+		t.Errorf("broken chain not shown:\n%s", p.body)
+	}
+	if p = bb.get("/ui/"); !strings.Contains(p.body, "broken") {
+		t.Error("the overview does not show the broken chain")
 	}
 }
