@@ -430,6 +430,28 @@ func TestBrowserApprovalFlow(t *testing.T) {
 	)
 	shot(t, tab, "17-policies")
 
+	// An auditor, in a separate browser profile, sees the queue but no
+	// decision buttons, and no interrupt form.
+	queued := g.enqueue(t, "vargate_send_email", `{"to":"ops@example.com","subject":"Weekly digest"}`)
+	auditor, cancelAuditor := chromedp.NewContext(tab, chromedp.WithNewBrowserContext())
+	defer cancelAuditor()
+	run(t, auditor, "sign in as the auditor",
+		chromedp.Navigate(base+"/ui/login"),
+		chromedp.SendKeys(css(`#api_key`), g.auditorKey),
+		chromedp.Submit(css(`#api_key`)),
+		chromedp.WaitVisible(css(`.topbar`)),
+		chromedp.Navigate(base+"/ui/approvals"),
+		chromedp.WaitVisible(css(`#action-`+queued.ID)),
+	)
+	if n := value(t, auditor, "count decision buttons", chromedp.Evaluate[int](`document.querySelectorAll('button[data-action]').length`)); n != 0 {
+		t.Errorf("the auditor sees %d decision buttons", n)
+	}
+	shot(t, auditor, "18-auditor-approvals")
+	run(t, auditor, "open the session as the auditor", chromedp.Navigate(base+"/ui/sessions/"+sess.ID), chromedp.WaitVisible(css(`#timeline`)))
+	if n := value(t, auditor, "look for the interrupt form", chromedp.Evaluate[int](`document.querySelectorAll('form[action$="/interrupt"]').length`)); n != 0 {
+		t.Error("the auditor sees the interrupt form")
+	}
+
 	// The other main pages, for review.
 	for _, p := range []struct{ name, path, wait string }{
 		{"10-audit", "/ui/audit?source=mcp_observed", "#chain-status"},
