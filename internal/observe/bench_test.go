@@ -124,12 +124,20 @@ func BenchmarkConsumer(b *testing.B) {
 			if toolsOnly {
 				name = string(d) + "/tools-only"
 			}
-			b.Run(name, func(b *testing.B) { benchConsumer(b, d, toolsOnly) })
+			b.Run(name, func(b *testing.B) { benchConsumer(b, d, toolsOnly, 1) })
 		}
 	}
 }
 
-func benchConsumer(b *testing.B, d sqlstore.Dialect, toolsOnly bool) {
+// BenchmarkConsumerSessions is BenchmarkConsumer with 4 sessions consumed
+// at once by one gateway (aggregate events/s).
+func BenchmarkConsumerSessions(b *testing.B) {
+	for _, d := range []sqlstore.Dialect{sqlstore.SQLite, sqlstore.Postgres} {
+		b.Run(string(d)+"/mixed", func(b *testing.B) { benchConsumer(b, d, false, 4) })
+	}
+}
+
+func benchConsumer(b *testing.B, d sqlstore.Dialect, toolsOnly bool, sessions int) {
 	body, events := benchStream(b, benchEvents, toolsOnly)
 	up := benchUpstream(body)
 	defer up.Close()
@@ -163,29 +171,35 @@ func benchConsumer(b *testing.B, d sqlstore.Dialect, toolsOnly bool) {
 	cpu0 := cpuTime()
 	var total time.Duration
 	for range b.N {
-		t := observe.Target{TenantID: tenantID, SessionID: vargate.NewID("vs-", 8), UpstreamID: "sesn_bench",
-			AgentID: "agent-1", RiskLevel: "permissive", PIIDetection: true}
 		start := time.Now()
-		if err := svc.Observe(ctx, t); err != nil {
-			b.Fatal(err)
-		}
-		for {
-			s, err := store.Get(ctx, tenantID, t.SessionID)
-			if err != nil {
+		var ids []string
+		for range sessions {
+			t := observe.Target{TenantID: tenantID, SessionID: vargate.NewID("vs-", 8), UpstreamID: "sesn_bench",
+				AgentID: "agent-1", RiskLevel: "permissive", PIIDetection: true}
+			if err := svc.Observe(ctx, t); err != nil {
 				b.Fatal(err)
 			}
-			if s.State == observe.StateDone {
-				break
+			ids = append(ids, t.SessionID)
+		}
+		for _, id := range ids {
+			for {
+				s, err := store.Get(ctx, tenantID, id)
+				if err != nil {
+					b.Fatal(err)
+				}
+				if s.State == observe.StateDone {
+					break
+				}
+				time.Sleep(20 * time.Millisecond)
 			}
-			time.Sleep(20 * time.Millisecond)
 		}
 		total += time.Since(start)
 	}
 	b.StopTimer()
 	cpu := cpuTime() - cpu0
 	st := svc.Stats()
-	if st.Events != int64(b.N*events) {
-		b.Fatalf("stored %d events, want %d", st.Events, b.N*events)
+	if st.Events != int64(b.N*sessions*events) {
+		b.Fatalf("stored %d events, want %d", st.Events, b.N*sessions*events)
 	}
 	b.ReportMetric(float64(st.Events)/total.Seconds(), "events/s")
 	b.ReportMetric(float64(st.Observed)/total.Seconds(), "records/s")
