@@ -73,6 +73,11 @@ type summarizer struct {
 	interruptActs      int64 // session.interrupted records
 	interruptOutcomes  int64 // interrupt confirmations
 	autoActs, autoOuts int64
+	// requested holds the actions queued for a human, counted once
+	// whether the trail shows govern's require_approval record (which is
+	// the queued action's own audit record: the approval queue writes no
+	// separate one for the pending state) or an approval "pending" record.
+	requested map[string]bool
 }
 
 func newSummarizer() *summarizer {
@@ -104,6 +109,9 @@ func (z *summarizer) add(f *facts) {
 			s.Denials++
 			tc.Denied++
 		}
+		if r.Decision == policy.RequireApproval && f.detail.Outcome == outcomePendingApproval {
+			z.request(r.ActionID)
+		}
 		z.setTool(r.Tool, tc)
 	case KindObservedCall:
 		s.ObservedCalls++
@@ -124,7 +132,7 @@ func (z *summarizer) add(f *facts) {
 		u := &s.Approvals
 		switch r.Decision {
 		case approvalRequested:
-			u.Requested++
+			z.request(r.ActionID)
 		case approvalApproved:
 			u.Approved++
 		case approvalRejected:
@@ -156,6 +164,24 @@ func (z *summarizer) add(f *facts) {
 			s.CredentialUses++
 		}
 	}
+}
+
+// outcomePendingApproval is the outcome of a governed call that was
+// queued for a human.
+const outcomePendingApproval = "pending_approval"
+
+// request counts an action queued for a human once.
+func (z *summarizer) request(actionID string) {
+	if actionID != "" {
+		if z.requested[actionID] {
+			return
+		}
+		if z.requested == nil {
+			z.requested = map[string]bool{}
+		}
+		z.requested[actionID] = true
+	}
+	z.s.Approvals.Requested++
 }
 
 func (z *summarizer) tool(name string) ToolCalls {
