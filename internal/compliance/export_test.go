@@ -14,6 +14,7 @@ import (
 	"github.com/vargate/vargate/internal/audit"
 	"github.com/vargate/vargate/internal/compliance"
 	"github.com/vargate/vargate/internal/session"
+	"github.com/vargate/vargate/internal/sqlstore"
 	"github.com/vargate/vargate/internal/tools"
 )
 
@@ -44,7 +45,12 @@ func simulate(t *testing.T, e *env, tenantID string, approvals bool) (session.Se
 }
 
 func TestExportContainsEveryEventAndVerifiesOffline(t *testing.T) {
-	e := newEnv(t)
+	for _, d := range []sqlstore.Dialect{sqlstore.SQLite, sqlstore.Postgres} {
+		t.Run(string(d), func(t *testing.T) { testExport(t, newEnvOn(t, d)) })
+	}
+}
+
+func testExport(t *testing.T, e *env) {
 	s, other := simulate(t, e, "t1", true)
 	e.call(t, e.newSession(t, "t2"), tools.WebSearch, `{"query":"t2"}`)
 	raw := e.export(t, "t1", s.ID)

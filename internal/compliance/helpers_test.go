@@ -78,11 +78,13 @@ func (connector) Call(context.Context, *tools.Call) (tools.Result, error) {
 	return tools.Result{Structured: json.RawMessage(`{"ok":true}`)}, nil
 }
 
-func newEnv(t testing.TB) *env {
+func newEnv(t testing.TB) *env { return newEnvOn(t, sqlstore.SQLite) }
+
+func newEnvOn(t testing.TB, d sqlstore.Dialect) *env {
 	t.Helper()
 	ctx := context.Background()
 	e := &env{now: start, configs: map[string]agent.Config{}}
-	e.db = storetest.Open(t, sqlstore.SQLite)
+	e.db = storetest.Open(t, d)
 	signer, err := audit.LoadOrCreateKey(filepath.Join(t.TempDir(), "audit.key"), "")
 	if err != nil {
 		t.Fatal(err)

@@ -10,6 +10,7 @@ import (
 	"github.com/vargate/vargate"
 	"github.com/vargate/vargate/internal/compliance"
 	"github.com/vargate/vargate/internal/policy"
+	"github.com/vargate/vargate/internal/sqlstore"
 	"github.com/vargate/vargate/internal/tools"
 )
 
@@ -146,7 +147,12 @@ func TestReplayAgainstStoredVersion(t *testing.T) {
 }
 
 func TestReplayTenantTimeRange(t *testing.T) {
-	e := newEnv(t)
+	for _, d := range []sqlstore.Dialect{sqlstore.SQLite, sqlstore.Postgres} {
+		t.Run(string(d), func(t *testing.T) { testReplayTenant(t, newEnvOn(t, d)) })
+	}
+}
+
+func testReplayTenant(t *testing.T, e *env) {
 	before := e.newSession(t, "t1")
 	e.call(t, before, tools.SendEmail, `{"to":"a@example.com","subject":"s","body":"b"}`)
 	from := e.tick()
