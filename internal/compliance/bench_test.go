@@ -9,6 +9,7 @@ import (
 	"runtime"
 	"runtime/metrics"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -94,40 +95,72 @@ func (w *countingWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// peakHeap runs fn and returns the peak of heap memory in objects (live
-// and not yet collected) above what it was before, sampled every
-// millisecond.
-func peakHeap(fn func()) uint64 {
+// usage is what one measured run cost: the peak of heap memory in
+// objects (live and not yet collected) and of the live heap (as of the
+// last GC) above what they were before, sampled every millisecond, and
+// the process's CPU time (user and system, every goroutine and the GC) —
+// a figure the load of a shared machine inflates far less than wall time.
+type usage struct {
+	heap, live uint64
+	cpu        time.Duration
+}
+
+func (u *usage) max(v usage) {
+	u.heap, u.live, u.cpu = max(u.heap, v.heap), max(u.live, v.live), max(u.cpu, v.cpu)
+}
+
+func (u usage) report(b *testing.B) {
+	b.ReportMetric(float64(u.heap)/(1<<20), "peak-heap-MB")
+	b.ReportMetric(float64(u.live)/(1<<20), "peak-live-MB")
+	b.ReportMetric(u.cpu.Seconds(), "cpu-s/op")
+}
+
+func cpuTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+func measure(fn func()) usage {
 	runtime.GC()
-	s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+	samples := func() []metrics.Sample {
+		return []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}, {Name: "/gc/heap/live:bytes"}}
+	}
+	s := samples()
 	metrics.Read(s)
-	base := s[0].Value.Uint64()
-	var peak atomic.Uint64
+	baseHeap, baseLive := s[0].Value.Uint64(), s[1].Value.Uint64()
+	var peakHeap, peakLive atomic.Uint64
 	done, stopped := make(chan struct{}), make(chan struct{})
 	go func() {
 		defer close(stopped)
 		t := time.NewTicker(time.Millisecond)
 		defer t.Stop()
-		s := []metrics.Sample{{Name: "/memory/classes/heap/objects:bytes"}}
+		s := samples()
 		for {
 			select {
 			case <-done:
 				return
 			case <-t.C:
 				metrics.Read(s)
-				if v := s[0].Value.Uint64(); v > peak.Load() {
-					peak.Store(v)
-				}
+				peakHeap.Store(max(peakHeap.Load(), s[0].Value.Uint64()))
+				peakLive.Store(max(peakLive.Load(), s[1].Value.Uint64()))
 			}
 		}
 	}()
+	cpu := cpuTime()
 	fn()
+	cpu = cpuTime() - cpu
 	close(done)
 	<-stopped
-	if p := peak.Load(); p > base {
-		return p - base
+	above := func(p, base uint64) uint64 {
+		if p > base {
+			return p - base
+		}
+		return 0
 	}
-	return 0
+	return usage{heap: above(peakHeap.Load(), baseHeap), live: above(peakLive.Load(), baseLive), cpu: cpu}
 }
 
 func BenchmarkExport(b *testing.B) {
@@ -144,10 +177,10 @@ func BenchmarkExport(b *testing.B) {
 				b.Run(format, func(b *testing.B) {
 					b.ReportAllocs()
 					var size int64
-					var peak uint64
+					var use usage
 					for b.Loop() {
 						w := &countingWriter{}
-						peak = max(peak, peakHeap(func() {
+						use.max(measure(func() {
 							x, err := e.svc.Export(context.Background(), "t1", s.ID)
 							if err != nil {
 								b.Fatal(err)
@@ -162,7 +195,7 @@ func BenchmarkExport(b *testing.B) {
 						}))
 						size = w.n
 					}
-					b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
+					use.report(b)
 					b.ReportMetric(float64(size)/(1<<20), "output-MB")
 				})
 			}
@@ -204,13 +237,13 @@ func BenchmarkReplay(b *testing.B) {
 				}
 				b.Run(policy, func(b *testing.B) {
 					b.ReportAllocs()
-					var peak uint64
+					var use usage
 					for b.Loop() {
-						peak = max(peak, peakHeap(func() { run(&countingWriter{}) }))
+						use.max(measure(func() { run(&countingWriter{}) }))
 					}
 					b.ReportMetric(float64(rep.TotalReplayed)*float64(b.N)/b.Elapsed().Seconds(), "decisions/s")
 					b.ReportMetric(float64(rep.Changed), "changed")
-					b.ReportMetric(float64(peak)/(1<<20), "peak-heap-MB")
+					use.report(b)
 				})
 			}
 		})

@@ -462,3 +462,17 @@ func TestRescoringUsesRecordedVerdict(t *testing.T) {
 		t.Errorf("observed = %+v", obs)
 	}
 }
+
+func TestExportOfSessionWithoutRecords(t *testing.T) {
+	e := newEnv(t)
+	s := e.makeSession(t, "t1", true)
+	e.call(t, e.newSession(t, "t1"), tools.WebSearch, `{"query":"another session"}`)
+	raw := e.export(t, "t1", s.ID)
+	doc := decodeDoc(t, raw)
+	if doc.ChainVerification.Valid || doc.Summary.TotalEvents != 0 || len(doc.Timeline) != 0 || len(doc.AGCSControls) != 0 {
+		t.Errorf("export of a session without records: %+v, %+v", doc.ChainVerification.ChainResult, doc.Summary)
+	}
+	if res := verifyOffline(t, e, raw); res.Valid {
+		t.Errorf("an empty export verifies offline: %+v", res)
+	}
+}

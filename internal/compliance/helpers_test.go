@@ -136,6 +136,12 @@ func newEnvOn(t testing.TB, d sqlstore.Dialect) *env {
 // its creation as the session service does.
 func (e *env) newSession(t testing.TB, tenantID string) session.Session {
 	t.Helper()
+	return e.makeSession(t, tenantID, false)
+}
+
+// makeSession makes an active session; quiet leaves out its creation record.
+func (e *env) makeSession(t testing.TB, tenantID string, quiet bool) session.Session {
+	t.Helper()
 	ctx := context.Background()
 	cfg := e.configs[tenantID]
 	at := e.tick()
@@ -154,6 +160,9 @@ func (e *env) newSession(t testing.TB, tenantID string) session.Session {
 		From: []session.Status{session.StatusCreating}, To: session.StatusActive, At: at})
 	if err != nil {
 		t.Fatal(err)
+	}
+	if quiet {
+		return s
 	}
 	e.append(t, audit.Record{TenantID: tenantID, Source: audit.SourceControlPlane, SessionID: s.ID, AgentID: cfg.ID,
 		Decision: "session.created", Actor: "key-admin"}, map[string]any{
