@@ -243,6 +243,7 @@ func BenchmarkReplay(b *testing.B) {
 					}
 					b.ReportMetric(float64(rep.TotalReplayed)*float64(b.N)/b.Elapsed().Seconds(), "decisions/s")
 					b.ReportMetric(float64(rep.Changed), "changed")
+					b.ReportMetric(float64(rep.TotalReplayed)/use.cpu.Seconds(), "decisions/cpu-s")
 					use.report(b)
 				})
 			}
