@@ -305,6 +305,10 @@ func (w *walkthrough) run(ctx context.Context) error {
 			Denials       int     `json:"denials"`
 			DenialRate    float64 `json:"denial_rate"`
 			Anomalies     int     `json:"anomalies"`
+			Approvals     struct {
+				Requested int `json:"requested"`
+				Pending   int `json:"pending"`
+			} `json:"approvals"`
 		} `json:"summary"`
 		Session struct {
 			DurationSeconds float64 `json:"duration_seconds"`
@@ -323,6 +327,7 @@ func (w *walkthrough) run(ctx context.Context) error {
 	s := comp.Summary
 	out.printf("        %d events in %.1fs: %d governed calls, %d observed, %d denied (denial rate %g), %d anomalies\n",
 		s.TotalEvents, comp.Session.DurationSeconds, s.GovernedCalls, s.ObservedCalls, s.Denials, s.DenialRate, s.Anomalies)
+	out.printf("        approval queue: %d requested, %d waiting for a human\n", s.Approvals.Requested, s.Approvals.Pending)
 	verdict := "INVALID"
 	if comp.Chain.Valid {
 		verdict = "valid"

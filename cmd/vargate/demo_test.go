@@ -35,6 +35,7 @@ func TestDemoWalkthrough(t *testing.T) {
 		"governed  vargate_send_email   policy: require_approval → held for a human",
 		"status awaiting_approval — governed 2, observed 1, denied 0, pending 1",
 		"/api/approve/",
+		"approval queue: 1 requested, 1 waiting for a human",
 		"hash chain valid",
 		"--exit: stopping the gateway",
 	} {

@@ -541,7 +541,8 @@ func TestGuideCurl(t *testing.T) {
 		t.Errorf("step 8: duration_seconds = %v", cs["duration_seconds"])
 	}
 	if n, ok := sum["total_events"].(float64); !ok || n < 8 || sum["denial_rate"] != 0.0 || sum["governed_calls"] != 2.0 ||
-		sum["observed_calls"] != 1.0 || sum["interrupts"] != 1.0 || approvals["approved"] != 1.0 || approvals["executed"] != 1.0 {
+		sum["observed_calls"] != 1.0 || sum["interrupts"] != 1.0 || approvals["requested"] != 1.0 || approvals["approved"] != 1.0 ||
+		approvals["executed"] != 1.0 || approvals["pending"] != 0.0 {
 		t.Errorf("step 8: compliance summary = %v", sum)
 	}
 	if chain["valid"] != true {
