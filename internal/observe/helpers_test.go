@@ -70,6 +70,12 @@ func (e *lateExecutor) ActionSettled(ctx context.Context, a approval.Action) err
 
 func newFixture(t *testing.T, opts sim.Options) *fixture {
 	t.Helper()
+	return newFixtureOn(t, opts, sqlstore.SQLite)
+}
+
+// newFixtureOn is newFixture over a database of dialect d.
+func newFixtureOn(t *testing.T, opts sim.Options, d sqlstore.Dialect) *fixture {
+	t.Helper()
 	if opts.StepDelay == 0 {
 		opts.StepDelay = time.Millisecond
 	}
@@ -85,7 +91,7 @@ func newFixture(t *testing.T, opts sim.Options) *fixture {
 		s.Close()
 		ts.Close()
 	})
-	db := storetest.Open(t, sqlstore.SQLite)
+	db := storetest.Open(t, d)
 	if err := sqlstore.NewAuthStore(db).CreateTenant(t.Context(), auth.Tenant{ID: tenantID, Name: "a", CreatedAt: time.Now()}); err != nil {
 		t.Fatal(err)
 	}

@@ -326,18 +326,22 @@ func (s *Service) Observe(ctx context.Context, t Target) error {
 	if t.StartedAt.IsZero() {
 		t.StartedAt = s.now()
 	}
-	if err := s.Store.Register(ctx, t, s.now()); err != nil {
-		return fmt.Errorf("register observed session: %w", err)
-	}
+	// The session is registered with this process's lease when it can
+	// take it, so that another process's lease loop does not take it in
+	// between (the session was just created here).
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if !s.opened || s.closed {
+	take := s.opened && !s.closed && !s.full()
+	owner, now := "", s.now()
+	if take {
+		owner = s.Owner
+	}
+	if err := s.Store.Register(ctx, t, owner, now, now.Add(s.leaseTTL())); err != nil {
+		return fmt.Errorf("register observed session: %w", err)
+	}
+	if !take {
 		return nil // registered: the lease loop of some process picks it up
 	}
-	if s.full() {
-		return nil
-	}
-	now := s.now()
 	sess, ok, err := s.Store.ClaimSession(ctx, t.SessionID, s.Owner, now, now.Add(s.leaseTTL()))
 	if err != nil {
 		return fmt.Errorf("claim observed session: %w", err)

@@ -15,6 +15,7 @@ import (
 	"github.com/vargate/vargate/internal/observe"
 	"github.com/vargate/vargate/internal/session"
 	"github.com/vargate/vargate/internal/sim"
+	"github.com/vargate/vargate/internal/sqlstore"
 )
 
 // checkComplete checks that every upstream event of the session is stored
@@ -137,28 +138,67 @@ func TestRestartResumes(t *testing.T) {
 }
 
 // A gateway that dies (stops renewing its lease and writing) loses its
-// sessions to a survivor once the lease lapses.
+// sessions to a survivor once the lease lapses, on both databases.
 func TestSurvivorTakesOver(t *testing.T) {
+	for _, d := range []sqlstore.Dialect{sqlstore.SQLite, sqlstore.Postgres} {
+		t.Run(string(d), func(t *testing.T) {
+			f := newFixtureOn(t, sim.Options{}, d)
+			f.scenario(longTurn())
+			dying := &crashStore{Store: f.store}
+			first := f.newService("gw-dying", func(s *observe.Service) { s.Store = dying; s.LeaseTTL = 300 * time.Millisecond })
+			second := f.newService("gw-survivor", func(s *observe.Service) { s.LeaseTTL = 300 * time.Millisecond })
+			target := f.startSession(agentSpec{scenario: "long"})
+			if err := first.Observe(t.Context(), target); err != nil {
+				t.Fatal(err)
+			}
+			if !first.Observing(target.SessionID) || second.Observing(target.SessionID) {
+				t.Fatal("the first gateway should consume the session it registered, and only it")
+			}
+			f.send(target.UpstreamID, "go")
+			waitFor(t, "the first tool result", func() bool { return len(f.records(target.SessionID, audit.SourceMCPObserved)) == 1 })
+			dying.crash()
+			f.waitTurnEnded(target.SessionID, 1)
+			f.checkComplete(t, target)
+			if second.Stats().Events == 0 {
+				t.Errorf("the survivor stored nothing")
+			}
+		})
+	}
+}
+
+// Session errors are recorded; a terminal one fails the session and ends
+// its consumer.
+func TestSessionErrors(t *testing.T) {
 	f := newFixture(t, sim.Options{})
-	f.scenario(longTurn())
-	dying := &crashStore{Store: f.store}
-	first := f.newService("gw-dying", func(s *observe.Service) { s.Store = dying; s.LeaseTTL = 300 * time.Millisecond })
-	second := f.newService("gw-survivor", func(s *observe.Service) { s.LeaseTTL = 300 * time.Millisecond })
-	target := f.startSession(agentSpec{scenario: "long"})
-	if err := first.Observe(t.Context(), target); err != nil {
+	f.scenario(sim.Scenario{Name: "fails", Steps: []sim.Step{
+		bash("ls", "README.md"),
+		{Type: sim.StepError, Error: &sim.SessionError{Type: "model_overloaded_error", RetryStatus: sim.RetryRetrying}, Duration: sim.Duration(time.Second)},
+		{Type: sim.StepError, Error: &sim.SessionError{Type: "billing_error", Message: "no credit", RetryStatus: sim.RetryTerminal}},
+	}})
+	svc := f.newService("p1", nil)
+	target := f.startSession(agentSpec{scenario: "fails"})
+	if err := svc.Observe(t.Context(), target); err != nil {
 		t.Fatal(err)
 	}
-	if !first.Observing(target.SessionID) {
-		t.Fatal("the first gateway does not consume the session it registered")
-	}
 	f.send(target.UpstreamID, "go")
-	waitFor(t, "the first tool result", func() bool { return len(f.records(target.SessionID, audit.SourceMCPObserved)) == 1 })
-	dying.crash()
-	f.waitTurnEnded(target.SessionID, 1)
-	f.checkComplete(t, target)
-	if second.Stats().Events == 0 {
-		t.Errorf("the survivor stored nothing")
+	done := f.waitDone(target.SessionID)
+	if done.Outcome != string(session.StatusFailed) {
+		t.Errorf("consumer outcome %q, want failed", done.Outcome)
 	}
+	life := f.life.snapshot(target.SessionID)
+	if life.status != session.StatusFailed || len(life.reasons) != 1 || !strings.Contains(life.reasons[0], "billing_error: no credit") {
+		t.Errorf("lifecycle: %s %v", life.status, life.reasons)
+	}
+	var errs []string
+	for _, r := range f.records(target.SessionID, audit.SourceSession) {
+		if r.Decision == "error" {
+			errs = append(errs, r.Reasons...)
+		}
+	}
+	if !slices.Equal(errs, []string{"model_overloaded_error", "billing_error"}) {
+		t.Errorf("error records %v", errs)
+	}
+	f.checkComplete(t, target)
 }
 
 // The malicious scenario crosses the standard threshold and is

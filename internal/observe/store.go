@@ -129,9 +129,10 @@ type Batch struct {
 // Store persists observed sessions, their events and tool uses. The SQL
 // implementation is internal/sqlstore.ObserveStore.
 type Store interface {
-	// Register adds an active session; registering one that exists is a
-	// no-op (the first snapshot wins).
-	Register(ctx context.Context, t Target, at time.Time) error
+	// Register adds an active session, leased to owner until until when
+	// owner is not empty; registering one that exists is a no-op (the
+	// first snapshot wins).
+	Register(ctx context.Context, t Target, owner string, at, until time.Time) error
 	// Get returns a tenant's observed session.
 	Get(ctx context.Context, tenantID, sessionID string) (Session, error)
 	// Claim takes the lease of active sessions that are unowned, owned by

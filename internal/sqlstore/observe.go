@@ -123,17 +123,22 @@ func microsOrZero(t time.Time) int64 {
 	return Micros(t)
 }
 
-// Register adds an active session; an existing one is left as it is.
-func (s *ObserveStore) Register(ctx context.Context, t observe.Target, at time.Time) error {
+// Register adds an active session, leased to owner if one is named; an
+// existing one is left as it is.
+func (s *ObserveStore) Register(ctx context.Context, t observe.Target, owner string, at, until time.Time) error {
 	target, err := json.Marshal(t)
 	if err != nil {
 		return fmt.Errorf("encode observed session target: %w", err)
 	}
+	lease := int64(0)
+	if owner != "" {
+		lease = Micros(until)
+	}
 	return s.db.InTx(ctx, func(tx *Tx) error {
 		_, err := tx.ExecContext(ctx, `INSERT INTO observe_sessions
-			(session_id, tenant_id, upstream_id, agent_id, target, state, created_at, updated_at)
-			VALUES (?, ?, ?, ?, ?, 'active', ?, ?) ON CONFLICT (session_id) DO NOTHING`,
-			t.SessionID, t.TenantID, t.UpstreamID, t.AgentID, string(target), Micros(at), Micros(at))
+			(session_id, tenant_id, upstream_id, agent_id, target, state, owner, lease_until, created_at, updated_at)
+			VALUES (?, ?, ?, ?, ?, 'active', ?, ?, ?, ?) ON CONFLICT (session_id) DO NOTHING`,
+			t.SessionID, t.TenantID, t.UpstreamID, t.AgentID, string(target), owner, lease, Micros(at), Micros(at))
 		return err
 	})
 }

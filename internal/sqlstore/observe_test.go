@@ -26,12 +26,12 @@ func TestObserveStore(t *testing.T) {
 		s := sqlstore.NewObserveStore(db)
 		target := observe.Target{TenantID: "tenant-a", SessionID: "vs-1", UpstreamID: "sesn_1", AgentID: "agent-1",
 			RiskLevel: "strict", GovernedBuiltinTools: []string{"bash"}, MCPServerName: "vargate", StartedAt: at}
-		if err := s.Register(ctx, target, at); err != nil {
+		if err := s.Register(ctx, target, "", at, at); err != nil {
 			t.Fatal(err)
 		}
 		other := target
 		other.UpstreamID = "sesn_other"
-		if err := s.Register(ctx, other, at); err != nil {
+		if err := s.Register(ctx, other, "p9", at, at.Add(time.Hour)); err != nil {
 			t.Fatalf("registering twice: %v", err)
 		}
 		got, err := s.Get(ctx, "tenant-a", "vs-1")
@@ -193,12 +193,16 @@ func TestObserveStoreTakeover(t *testing.T) {
 		}
 		s := sqlstore.NewObserveStore(db)
 		for _, id := range []string{"vs-1", "vs-2", "vs-3"} {
-			if err := s.Register(ctx, observe.Target{TenantID: "tenant-a", SessionID: id, UpstreamID: "sesn_" + id}, at); err != nil {
+			if err := s.Register(ctx, observe.Target{TenantID: "tenant-a", SessionID: id, UpstreamID: "sesn_" + id}, "", at, at); err != nil {
 				t.Fatal(err)
 			}
 		}
 		if c, err := s.Claim(ctx, "dead", at, at.Add(10*time.Second), 2); err != nil || len(c) != 2 {
 			t.Fatalf("dead claims 2: %d, %v", len(c), err)
+		}
+		// A session registered with a lease is not claimable by others.
+		if err := s.Register(ctx, observe.Target{TenantID: "tenant-a", SessionID: "vs-4", UpstreamID: "sesn_4"}, "creator", at, at.Add(30*time.Second)); err != nil {
+			t.Fatal(err)
 		}
 		c, err := s.Claim(ctx, "alive", at.Add(time.Second), at.Add(11*time.Second), 10)
 		if err != nil || len(c) != 1 {
