@@ -173,6 +173,15 @@ type targetFigures struct {
 	CPUSeconds float64 `json:"gateway_cpu_s,omitempty"`
 	// CPUPerCallUS is CPUSeconds per answered call, in microseconds.
 	CPUPerCallUS float64 `json:"gateway_cpu_us_per_call,omitempty"`
+	// BenchCPUPerCallUS is this process's CPU time per answered call: the
+	// load generator, plus the bare server or the OPA sidecar when they
+	// run here.
+	BenchCPUPerCallUS float64 `json:"bench_cpu_us_per_call"`
+	// CallsPerCPUSecond is answered calls per CPU-second of everything
+	// taking part (gateway, sidecar, bare server, load generator): on a
+	// shared machine a steadier figure than calls per second, and what
+	// N idle cores would give × N.
+	CallsPerCPUSecond float64 `json:"calls_per_cpu_s"`
 }
 
 type latencyFigures struct {
@@ -189,6 +198,11 @@ type benchRatios struct {
 	// ThroughputVsBare is governed ÷ bare; ThroughputVsSidecar governed ÷ sidecar.
 	ThroughputVsBare    float64 `json:"throughput_vs_bare,omitempty"`
 	ThroughputVsSidecar float64 `json:"throughput_vs_sidecar,omitempty"`
+	// CPUEfficiencyVsBare and CPUEfficiencyVsSidecar compare calls per
+	// CPU-second (governed ÷ other): the throughput ratio the targets
+	// would show on the same idle cores.
+	CPUEfficiencyVsBare    float64 `json:"cpu_efficiency_vs_bare,omitempty"`
+	CPUEfficiencyVsSidecar float64 `json:"cpu_efficiency_vs_sidecar,omitempty"`
 	// AddedLatency is governed − bare, per percentile (ms).
 	AddedLatency *latencyFigures `json:"added_latency_ms,omitempty"`
 	// SidecarAddedLatency is sidecar − governed, per percentile (ms).
@@ -324,10 +338,16 @@ func (rep *benchReport) ratios() {
 	if b := rep.Compare["bare"]; b != nil && b.Throughput > 0 {
 		r.ThroughputVsBare = round(rep.Throughput / b.Throughput)
 		r.AddedLatency = rep.Latency.minus(b.Latency)
+		if b.CallsPerCPUSecond > 0 {
+			r.CPUEfficiencyVsBare = round(rep.CallsPerCPUSecond / b.CallsPerCPUSecond)
+		}
 	}
 	if s := rep.Compare["sidecar"]; s != nil && s.Throughput > 0 {
 		r.ThroughputVsSidecar = round(rep.Throughput / s.Throughput)
 		r.SidecarAddedLatency = s.Latency.minus(rep.Latency)
+		if s.CallsPerCPUSecond > 0 {
+			r.CPUEfficiencyVsSidecar = round(rep.CallsPerCPUSecond / s.CallsPerCPUSecond)
+		}
 	}
 	rep.Ratios = r
 }
@@ -338,33 +358,43 @@ func measureTarget(ctx context.Context, o benchOptions, tg loadgen.Target, mix [
 	// CPU time is counted over the measured window only, from the end
 	// of the warm-up.
 	var (
-		cpuMu    sync.Mutex
-		cpuStart time.Duration
-		timer    *time.Timer
+		cpuMu               sync.Mutex
+		cpuStart, selfStart time.Duration
 	)
-	if proc != nil {
-		cpuStart = proc.cpuTime()
-		timer = time.AfterFunc(o.warmup, func() {
-			c := proc.cpuTime()
-			cpuMu.Lock()
-			cpuStart = c
-			cpuMu.Unlock()
-		})
-		defer timer.Stop()
+	gatewayCPU := func() time.Duration {
+		if proc == nil {
+			return 0
+		}
+		return proc.cpuTime()
 	}
+	cpuStart, selfStart = gatewayCPU(), selfCPUTime()
+	timer := time.AfterFunc(o.warmup, func() {
+		c, self := gatewayCPU(), selfCPUTime()
+		cpuMu.Lock()
+		cpuStart, selfStart = c, self
+		cpuMu.Unlock()
+	})
+	defer timer.Stop()
 	r, err := loadgen.Run(ctx, loadgen.Options{Target: tg, Mix: mix, Concurrency: o.concurrency, Rate: o.rate,
 		Duration: o.duration, Warmup: o.warmup})
 	if err != nil {
 		return nil, err
 	}
 	f := figuresOf(r)
-	if proc != nil {
-		cpuMu.Lock()
-		cpu := proc.cpuTime() - cpuStart
-		cpuMu.Unlock()
-		f.CPUSeconds = float64(cpu.Milliseconds()) / 1000
-		if answered := r.Calls - r.Errors; answered > 0 {
-			f.CPUPerCallUS = float64(int64(float64(cpu.Microseconds())/float64(answered)*10)) / 10
+	cpuMu.Lock()
+	cpu, self := gatewayCPU()-cpuStart, selfCPUTime()-selfStart
+	cpuMu.Unlock()
+	if answered := r.Calls - r.Errors; answered > 0 {
+		perCall := func(d time.Duration) float64 {
+			return float64(int64(float64(d.Microseconds())/float64(answered)*10)) / 10
+		}
+		if proc != nil {
+			f.CPUSeconds = float64(cpu.Milliseconds()) / 1000
+			f.CPUPerCallUS = perCall(cpu)
+		}
+		f.BenchCPUPerCallUS = perCall(self)
+		if total := cpu + self; total > 0 {
+			f.CallsPerCPUSecond = float64(int64(float64(answered) / total.Seconds()))
 		}
 	}
 	if r.Calls == 0 || r.Errors == r.Calls {
@@ -613,6 +643,15 @@ func (p *gatewayProc) cpuTime() time.Duration {
 	return time.Duration(utime+stime) * time.Second / ticks
 }
 
+// selfCPUTime is the CPU time (user + system) this process has used.
+func selfCPUTime() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
 // boundedBuffer keeps what a child writes, up to max bytes (then the
 // oldest half is dropped). Safe for concurrent use.
 type boundedBuffer struct {
@@ -669,14 +708,14 @@ func (rep *benchReport) print(w io.Writer) {
 		rep.DurationS, rep.WarmupS, rep.Mix["allowed"], rep.Mix["denied"], rep.Mix["approval"], rep.CPUs, rep.LoadBefore, rep.LoadAfter)
 	fmt.Fprintf(w, "governed: %s, store %s\n\n", rep.URL, rep.Store)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "target\tcalls/s\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\tmax ms\terrors\tgateway CPU µs/call\t")
+	fmt.Fprintln(tw, "target\tcalls/s\tp50 ms\tp90 ms\tp99 ms\tp99.9 ms\tmax ms\terrors\tgateway CPU µs/call\tbench CPU µs/call\tcalls/CPU-s\t")
 	row := func(name string, f *targetFigures) {
 		cpu := "-"
 		if f.CPUPerCallUS > 0 {
 			cpu = strconv.FormatFloat(f.CPUPerCallUS, 'f', 0, 64)
 		}
-		fmt.Fprintf(tw, "%s\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\t%d\t%s\t\n", name, f.Throughput, f.Latency.P50, f.Latency.P90,
-			f.Latency.P99, f.Latency.P999, f.Latency.Max, f.Errors, cpu)
+		fmt.Fprintf(tw, "%s\t%.0f\t%.2f\t%.2f\t%.2f\t%.2f\t%.1f\t%d\t%s\t%.0f\t%.0f\t\n", name, f.Throughput, f.Latency.P50, f.Latency.P90,
+			f.Latency.P99, f.Latency.P999, f.Latency.Max, f.Errors, cpu, f.BenchCPUPerCallUS, f.CallsPerCPUSecond)
 	}
 	row("governed", &rep.targetFigures)
 	for _, name := range []string{"bare", "sidecar"} {
@@ -700,6 +739,9 @@ func (rep *benchReport) print(w io.Writer) {
 		if r.ThroughputVsSidecar > 0 {
 			fmt.Fprintf(w, "governed ÷ sidecar throughput: %.2f; the sidecar adds p50 %+.2f ms, p99 %+.2f ms\n",
 				r.ThroughputVsSidecar, r.SidecarAddedLatency.P50, r.SidecarAddedLatency.P99)
+		}
+		if r.CPUEfficiencyVsBare > 0 || r.CPUEfficiencyVsSidecar > 0 {
+			fmt.Fprintf(w, "calls per CPU-second, governed ÷ bare: %.2f, governed ÷ sidecar: %.2f\n", r.CPUEfficiencyVsBare, r.CPUEfficiencyVsSidecar)
 		}
 	}
 }
