@@ -161,6 +161,9 @@ type Replay struct {
 	detectors  *detectors
 	records    func(ctx context.Context, src audit.Source, fn func(*audit.Record) error) error
 	replayedAt time.Time
+	// observedSeen is set when a session pass meets an observed record,
+	// so a session without any is read once rather than twice.
+	observedSeen bool
 }
 
 // ReplaySession prepares a replay of the tenant's session.
@@ -180,13 +183,22 @@ func (s *Service) ReplaySession(ctx context.Context, tenantID, sessionID string,
 		return nil, err
 	}
 	r.sessionID = sess.ID
+	var governedPass bool
 	r.records = func(ctx context.Context, src audit.Source, fn func(*audit.Record) error) error {
-		return s.sessionRecords(ctx, tenantID, sess.ID, 1<<62, func(rec *audit.Record) error {
+		if src == audit.SourceMCPObserved && governedPass && !r.observedSeen {
+			return nil // the governed pass read every record and saw none
+		}
+		err := s.sessionRecords(ctx, tenantID, sess.ID, 1<<62, func(rec *audit.Record) error {
+			if rec.Source == audit.SourceMCPObserved {
+				r.observedSeen = true
+			}
 			if rec.Source != src {
 				return nil
 			}
 			return fn(rec)
 		})
+		governedPass = governedPass || (err == nil && src == audit.SourceMCPGoverned)
+		return err
 	}
 	return r, nil
 }
