@@ -53,18 +53,17 @@ const (
 
 // Log attribute keys.
 const (
-	logKeyTenant   = "tenant_id"
-	logKeySession  = "session_id"
-	logKeyUpstream = "upstream_session_id"
-	logKeyEvent    = "event_id"
-	logKeyTool     = "tool"
-	logKeyError    = "error"
-	logKeyCount    = "count"
-	logKeyDelay    = "delay_ms"
-	logKeyOutcome  = "outcome"
-	logKeyScore    = "score"
-	logKeyThread   = "thread_id"
-	logKeyAction   = "action_id"
+	logKeyTenant  = "tenant_id"
+	logKeySession = "session_id"
+	logKeyEvent   = "event_id"
+	logKeyTool    = "tool"
+	logKeyError   = "error"
+	logKeyWebhook = "webhook_event"
+	logKeyDelay   = "delay_ms"
+	logKeyOutcome = "outcome"
+	logKeyScore   = "score"
+	logKeyThread  = "thread_id"
+	logKeyAction  = "action_id"
 )
 
 // Webhook events this package emits.
@@ -521,6 +520,6 @@ func (s *Service) emit(ctx context.Context, tenantID, event string, data any) {
 	defer cancel()
 	if err := s.Webhooks.Emit(ctx, tenantID, event, data); err != nil {
 		s.Logger.LogAttrs(ctx, slog.LevelError, "emit webhook", slog.String(logKeyTenant, tenantID),
-			slog.String("event", event), slog.Any(logKeyError, err))
+			slog.String(logKeyWebhook, event), slog.Any(logKeyError, err))
 	}
 }

@@ -23,7 +23,11 @@ type state struct {
 	score   *anomaly.SessionScore
 	det     *anomaly.Detector
 	red     redactor
-	seen    map[string]time.Time // event ID → processed_at, from cursor-slack on
+	seen    map[string]time.Time // event ID → processed_at, of events from seenFrom on
+	// seenFrom is the processed_at from which seen holds every stored
+	// event; an older event (a thread's history, a late delivery) is
+	// looked up in the store.
+	seenFrom time.Time
 	uses    map[string]*use      // tool uses not yet audited
 	calls   int
 	denials int
@@ -32,6 +36,27 @@ type state struct {
 	interrupted bool
 	lastError   string
 	finished    bool
+}
+
+// maxSeen bounds the seen set of a long session: older IDs are dropped
+// and looked up in the store if they come again.
+const maxSeen = 100_000
+
+// prune drops the seen IDs of events older than twice the slack before
+// the cursor once the set grows past maxSeen.
+func (st *state) prune(slack time.Duration) {
+	if len(st.seen) <= maxSeen || st.sess.Cursor.IsZero() {
+		return
+	}
+	cutoff := st.sess.Cursor.Add(-2 * slack)
+	for id, at := range st.seen {
+		if at.Before(cutoff) {
+			delete(st.seen, id)
+		}
+	}
+	if cutoff.After(st.seenFrom) {
+		st.seenFrom = cutoff
+	}
 }
 
 // use is a tool use in flight.
@@ -75,6 +100,7 @@ func (c *consumer) load(ctx context.Context) (*state, error) {
 	for _, id := range ids {
 		st.seen[id] = sess.Cursor
 	}
+	st.seenFrom = since
 	open, err := c.s.Store.OpenToolUses(ctx, c.sessionID)
 	if err != nil {
 		return nil, fmt.Errorf("load open tool uses: %w", err)
@@ -235,6 +261,12 @@ func (p *processor) handle(ctx context.Context, items []item) error {
 	b := Batch{SessionID: st.sess.SessionID, Owner: s.Owner, At: now}
 	dirty := map[string]*use{}
 	var fx effects
+	type parsed struct {
+		ev     wireEvent
+		thread string // the thread stream that delivered it
+	}
+	evs := make([]parsed, 0, len(items))
+	var old []string
 	for _, it := range items {
 		ev, err := parseEvent(it.raw)
 		if err != nil || ev.ID == "" || ev.Type == "" {
@@ -244,6 +276,22 @@ func (p *processor) handle(ctx context.Context, items []item) error {
 		if ev.Type == typeEventStart || ev.Type == typeEventDelta {
 			continue // previews; the final event follows
 		}
+		evs = append(evs, parsed{ev, it.thread})
+		if _, ok := st.seen[ev.ID]; !ok && ev.processedAt().Before(st.seenFrom) && !ev.processedAt().IsZero() {
+			old = append(old, ev.ID)
+		}
+	}
+	if len(old) > 0 {
+		known, err := s.Store.ExistingEvents(ctx, st.sess.SessionID, old)
+		if err != nil {
+			return fmt.Errorf("look up old events: %w", err)
+		}
+		for _, id := range known {
+			st.seen[id] = st.seenFrom
+		}
+	}
+	for i := range evs {
+		ev, it := &evs[i].ev, item{thread: evs[i].thread}
 		if _, dup := st.seen[ev.ID]; dup {
 			s.stats.duplicates.Add(1)
 			continue
@@ -266,7 +314,7 @@ func (p *processor) handle(ctx context.Context, items []item) error {
 			Type: ev.Type, ThreadID: thread, ProcessedAt: at, ReceivedAt: now,
 		})
 		st.sess.NextSeq++
-		p.apply(&ev, it.thread, thread, at, dirty, &fx)
+		p.apply(ev, it.thread, thread, at, dirty, &fx)
 	}
 	if len(b.Events) == 0 && len(dirty) == 0 {
 		return nil
@@ -286,6 +334,7 @@ func (p *processor) handle(ctx context.Context, items []item) error {
 	}
 	p.audited = nil
 	s.stats.events.Add(int64(len(b.Events)))
+	st.prune(s.historySlack())
 	s.notify(st.sess.SessionID)
 
 	// The previous batch's audit overlapped with this batch's parsing and

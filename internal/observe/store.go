@@ -160,6 +160,8 @@ type Store interface {
 	// EventIDsSince returns the IDs of the session's events processed at
 	// or after since.
 	EventIDsSince(ctx context.Context, sessionID string, since time.Time) ([]string, error)
+	// ExistingEvents returns which of the event IDs the session has stored.
+	ExistingEvents(ctx context.Context, sessionID string, eventIDs []string) ([]string, error)
 	// OpenToolUses returns the session's tool uses not yet audited.
 	OpenToolUses(ctx context.Context, sessionID string) ([]ToolUse, error)
 	// MarkAudited sets audited_at on tool uses.

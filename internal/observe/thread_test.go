@@ -104,6 +104,9 @@ func TestSubAgentThreads(t *testing.T) {
 	client := newClient(srv.URL)
 	svc := f.newService("p1", func(s *observe.Service) {
 		s.Upstream = observe.UpstreamFunc(func(context.Context, string, string) (*anthropic.Client, error) { return &client, nil })
+		// A tiny slack: on reconnect, the thread's history is older than
+		// what the consumer keeps in memory and must be found stored.
+		s.HistorySlack = time.Millisecond
 	})
 	target := observe.Target{TenantID: tenantID, SessionID: "vs-multi", UpstreamID: "sesn_multi", AgentID: "agent-1", StartedAt: time.Now()}
 	f.life.add(target)
@@ -116,6 +119,10 @@ func TestSubAgentThreads(t *testing.T) {
 	}
 	close(up.release)
 	f.waitTurnEnded(target.SessionID, 1)
+	// The primary stream now ends at once every time: each reconnect
+	// back-fills the thread's history again.
+	conns := svc.Stats().Connections
+	waitFor(t, "two reconnects", func() bool { return svc.Stats().Connections >= conns+2 })
 
 	recs := f.records(target.SessionID, audit.SourceMCPObserved)
 	if got := actionIDs(recs); !slices.Equal(got, []string{"sevt_use", "sevt_sub_use"}) && !slices.Equal(got, []string{"sevt_sub_use", "sevt_use"}) {

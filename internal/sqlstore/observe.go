@@ -489,6 +489,35 @@ func (s *ObserveStore) EventIDsSince(ctx context.Context, sessionID string, sinc
 	return ids, rows.Err()
 }
 
+// ExistingEvents returns which of the event IDs the session has stored.
+func (s *ObserveStore) ExistingEvents(ctx context.Context, sessionID string, eventIDs []string) ([]string, error) {
+	var out []string
+	for start := 0; start < len(eventIDs); start += 500 {
+		chunk := eventIDs[start:min(start+500, len(eventIDs))]
+		args := []any{sessionID}
+		for _, id := range chunk {
+			args = append(args, id)
+		}
+		rows, err := s.db.QueryContext(ctx, `SELECT event_id FROM observe_events WHERE session_id = ? AND event_id IN (`+placeholders(len(chunk))+`)`, args...)
+		if err != nil {
+			return nil, err
+		}
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return nil, err
+			}
+			out = append(out, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
 // OpenToolUses returns the session's tool uses not yet audited.
 func (s *ObserveStore) OpenToolUses(ctx context.Context, sessionID string) ([]observe.ToolUse, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+toolUseColumns+` FROM observe_tool_uses
