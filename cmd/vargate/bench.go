@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -13,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -43,7 +45,7 @@ when the last is answered). With --rate, calls start at that rate whatever
 the answers do, and latency runs from each call's intended start
 (coordinated omission corrected).
 
---compare also drives, one after another with the same mix:
+--compare also drives, in turn with the same mix (--rounds times each):
   bare     the MCP SDK's own server with the same tools and no governance
            (the floor: what MCP itself costs), in this process;
   sidecar  a gateway started from this binary on the same kind of store,
@@ -65,6 +67,7 @@ type benchOptions struct {
 	store       string
 	databaseURL string
 	json        bool
+	rounds      int
 }
 
 func runBench(ctx context.Context, env *environment, args []string) error {
@@ -82,6 +85,7 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 	fs.StringVar(&o.store, "store", "sqlite", "store of the gateways this command starts: sqlite or postgres")
 	fs.StringVar(&o.databaseURL, "database-url", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "PostgreSQL server for --store postgres (a fresh database is made on it per gateway and dropped at the end)")
 	fs.BoolVar(&o.json, "json", false, "print the figures as one JSON object")
+	fs.IntVar(&o.rounds, "rounds", 1, "measure every target this many times, in turn, and report each one's run of median throughput")
 	if _, err := parseInterspersed(fs, args); err != nil {
 		return err
 	}
@@ -103,8 +107,8 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 		return errors.New("--url needs --api-key (an admin key of that gateway)")
 	case o.store != "sqlite" && o.store != "postgres":
 		return fmt.Errorf("--store: want sqlite or postgres, not %q", o.store)
-	case o.concurrency < 1 || o.duration <= 0 || o.rate < 0:
-		return errors.New("--concurrency, --duration and --rate must be positive")
+	case o.concurrency < 1 || o.duration <= 0 || o.rate < 0 || o.rounds < 1:
+		return errors.New("--concurrency, --duration, --rounds and --rate must be positive")
 	}
 	rep, err := bench(ctx, env, o)
 	if rep == nil {
@@ -141,17 +145,20 @@ func parseMix(s string) ([3]int, error) {
 // benchReport is what vargate bench prints: the governed gateway's figures
 // at the top level, the comparison targets' under compare, and the ratios.
 type benchReport struct {
-	URL         string         `json:"url"`
-	Store       string         `json:"store"`
-	Mode        string         `json:"mode"` // closed-loop or fixed-rate
-	Concurrency int            `json:"concurrency"`
-	Rate        float64        `json:"rate,omitempty"`
-	DurationS   float64        `json:"duration_s"`
-	WarmupS     float64        `json:"warmup_s"`
-	Mix         map[string]int `json:"mix"`
-	CPUs        int            `json:"cpus"`
-	LoadBefore  []float64      `json:"load_average_before,omitempty"`
-	LoadAfter   []float64      `json:"load_average_after,omitempty"`
+	URL         string  `json:"url"`
+	Store       string  `json:"store"`
+	Mode        string  `json:"mode"` // closed-loop or fixed-rate
+	Concurrency int     `json:"concurrency"`
+	Rate        float64 `json:"rate,omitempty"`
+	DurationS   float64 `json:"duration_s"`
+	// Rounds is how many times each target was measured, in turn; the
+	// figures are those of each target's run of median throughput.
+	Rounds     int            `json:"rounds"`
+	WarmupS    float64        `json:"warmup_s"`
+	Mix        map[string]int `json:"mix"`
+	CPUs       int            `json:"cpus"`
+	LoadBefore []float64      `json:"load_average_before,omitempty"`
+	LoadAfter  []float64      `json:"load_average_after,omitempty"`
 	targetFigures
 	Compare map[string]*targetFigures `json:"compare,omitempty"`
 	Ratios  *benchRatios              `json:"ratios,omitempty"`
@@ -159,15 +166,17 @@ type benchReport struct {
 
 // targetFigures are one target's measurements. Latencies in milliseconds.
 type targetFigures struct {
-	Throughput float64          `json:"throughput"` // answered calls per second
-	Calls      int64            `json:"calls"`
-	Errors     int64            `json:"errors"`
-	FirstError string           `json:"first_error,omitempty"`
-	Unsent     int64            `json:"unsent,omitempty"`
-	ElapsedS   float64          `json:"elapsed_s"`
-	Latency    latencyFigures   `json:"latency_ms"`
-	Service    *latencyFigures  `json:"service_ms,omitempty"` // at a fixed rate: from the actual send
-	Outcomes   map[string]int64 `json:"outcomes"`
+	Throughput float64 `json:"throughput"` // answered calls per second
+	// ThroughputRuns lists every round's throughput when there were several.
+	ThroughputRuns []float64        `json:"throughput_runs,omitempty"`
+	Calls          int64            `json:"calls"`
+	Errors         int64            `json:"errors"`
+	FirstError     string           `json:"first_error,omitempty"`
+	Unsent         int64            `json:"unsent,omitempty"`
+	ElapsedS       float64          `json:"elapsed_s"`
+	Latency        latencyFigures   `json:"latency_ms"`
+	Service        *latencyFigures  `json:"service_ms,omitempty"` // at a fixed rate: from the actual send
+	Outcomes       map[string]int64 `json:"outcomes"`
 	// CPUSeconds is the CPU time the gateway process used while measured
 	// (spawned gateways only; user + system).
 	CPUSeconds float64 `json:"gateway_cpu_s,omitempty"`
@@ -249,7 +258,7 @@ func figuresOf(r *loadgen.Report) targetFigures {
 func bench(ctx context.Context, env *environment, o benchOptions) (*benchReport, error) {
 	rep := &benchReport{
 		URL: o.url, Store: o.store, Mode: "closed-loop", Concurrency: o.concurrency, Rate: o.rate,
-		DurationS: o.duration.Seconds(), WarmupS: o.warmup.Seconds(), CPUs: runtime.NumCPU(),
+		DurationS: o.duration.Seconds(), WarmupS: o.warmup.Seconds(), CPUs: runtime.NumCPU(), Rounds: o.rounds,
 		Mix: map[string]int{"allowed": o.mix[0], "denied": o.mix[1], "approval": o.mix[2]}, LoadBefore: loadAverage(),
 	}
 	if o.rate > 0 {
@@ -266,6 +275,18 @@ func bench(ctx context.Context, env *environment, o benchOptions) (*benchReport,
 		}
 	}
 
+	// Every target is set up first and stays up; the rounds then measure
+	// them in turn, so that a change in the machine's other load falls on
+	// all of them alike.
+	type target struct {
+		name string
+		tg   loadgen.Target
+		mix  []loadgen.Weighted
+		proc *gatewayProc
+		runs []*targetFigures
+	}
+	var targets []*target
+
 	// The governed gateway: the one at --url, or one of our own.
 	var gw *benchGateway
 	if o.url == "" {
@@ -280,10 +301,14 @@ func bench(ctx context.Context, env *environment, o benchOptions) (*benchReport,
 		gw = &benchGateway{url: strings.TrimRight(o.url, "/"), adminKey: o.apiKey}
 	}
 	fix, err := loadgen.Setup(ctx, loadgen.SetupOptions{URL: gw.url, AdminKey: gw.adminKey, EchoURL: echo.URL})
+	if fix != nil {
+		defer func() {
+			if cerr := fix.Cleanup(context.WithoutCancel(ctx)); cerr != nil {
+				progress("cleanup: %v", cerr)
+			}
+		}()
+	}
 	if err != nil {
-		if fix != nil {
-			_ = fix.Cleanup(context.WithoutCancel(ctx))
-		}
 		return nil, fmt.Errorf("set up the bench agent on %s: %w", gw.url, err)
 	}
 	progress("governed: %s, tools %s / %s / %s", fix.MCPURL, fix.AllowedTool, fix.DeniedTool, fix.ApprovalTool)
@@ -291,42 +316,77 @@ func bench(ctx context.Context, env *environment, o benchOptions) (*benchReport,
 	if err != nil {
 		return nil, err
 	}
-	governed, err := measureTarget(ctx, o, fix.Target("governed"), mix, gw.proc)
-	if cerr := fix.Cleanup(context.WithoutCancel(ctx)); cerr != nil {
-		progress("cleanup: %v", cerr)
-	}
-	if err != nil {
-		return nil, err
-	}
-	rep.targetFigures = *governed
-	if gw.proc != nil {
-		gw.close()
-	}
+	targets = append(targets, &target{name: "governed", tg: fix.Target("governed"), mix: mix, proc: gw.proc})
 
-	var errs []error
 	for _, c := range o.compare {
-		var f *targetFigures
-		var err error
 		switch c {
 		case "bare":
 			progress("bare: the MCP SDK's server with the same tools, no governance")
-			f, err = benchBare(ctx, o, fix, mix)
+			ln, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				return nil, err
+			}
+			srv := &http.Server{Handler: loadgen.NewBareHandler(fix.AllowedTool, fix.DeniedTool, fix.ApprovalTool), ReadHeaderTimeout: 10 * time.Second}
+			go func() { _ = srv.Serve(ln) }()
+			defer srv.Close()
+			targets = append(targets, &target{name: "bare", tg: loadgen.Target{Name: "bare", URL: "http://" + ln.Addr().String() + "/"}, mix: mix})
 		case "sidecar":
-			progress("sidecar: a gateway (%s) deciding through OPA's server over loopback HTTP", o.store)
-			f, err = benchSidecar(ctx, o, echo.URL)
+			progress("sidecar: a gateway (%s) deciding through OPA's server (in this process) over loopback HTTP", o.store)
+			opa, err := loadgen.StartOPA(ctx, "127.0.0.1:0")
+			if err != nil {
+				return nil, err
+			}
+			defer opa.Close()
+			sgw, err := startBenchGateway(ctx, o, map[string]string{"VARGATE_POLICY_SIDECAR_URL": opa.DecisionURL})
+			if err != nil {
+				return nil, fmt.Errorf("sidecar gateway: %w", err)
+			}
+			defer sgw.close()
+			sfix, err := loadgen.Setup(ctx, loadgen.SetupOptions{URL: sgw.url, AdminKey: sgw.adminKey, EchoURL: echo.URL})
+			if err != nil {
+				return nil, fmt.Errorf("sidecar gateway: %w", err)
+			}
+			smix, err := sfix.Mix(o.mix[0], o.mix[1], o.mix[2])
+			if err != nil {
+				return nil, err
+			}
+			targets = append(targets, &target{name: "sidecar", tg: sfix.Target("sidecar"), mix: smix, proc: sgw.proc})
 		}
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s: %w", c, err))
+	}
+
+	for round := range o.rounds {
+		for _, t := range targets {
+			progress("round %d/%d: %s", round+1, o.rounds, t.name)
+			f, err := measureTarget(ctx, o, t.tg, t.mix, t.proc)
+			if err != nil {
+				return nil, err
+			}
+			t.runs = append(t.runs, f)
+		}
+	}
+	for _, t := range targets {
+		// The run of median throughput stands for the target; all runs'
+		// throughputs are listed.
+		runs := slices.Clone(t.runs)
+		slices.SortFunc(runs, func(a, b *targetFigures) int { return cmp.Compare(a.Throughput, b.Throughput) })
+		f := *runs[len(runs)/2]
+		if len(t.runs) > 1 {
+			for _, r := range t.runs {
+				f.ThroughputRuns = append(f.ThroughputRuns, r.Throughput)
+			}
+		}
+		if t.name == "governed" {
+			rep.targetFigures = f
 			continue
 		}
 		if rep.Compare == nil {
 			rep.Compare = map[string]*targetFigures{}
 		}
-		rep.Compare[c] = f
+		rep.Compare[t.name] = &f
 	}
 	rep.ratios()
 	rep.LoadAfter = loadAverage()
-	return rep, errors.Join(errs...)
+	return rep, nil
 }
 
 func (rep *benchReport) ratios() {
@@ -401,39 +461,6 @@ func measureTarget(ctx context.Context, o benchOptions, tg loadgen.Target, mix [
 		return &f, fmt.Errorf("%s: no call was answered (first error: %s)", tg.Name, r.FirstError)
 	}
 	return &f, nil
-}
-
-func benchBare(ctx context.Context, o benchOptions, fix *loadgen.Fixture, mix []loadgen.Weighted) (*targetFigures, error) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	srv := &http.Server{Handler: loadgen.NewBareHandler(fix.AllowedTool, fix.DeniedTool, fix.ApprovalTool), ReadHeaderTimeout: 10 * time.Second}
-	go func() { _ = srv.Serve(ln) }()
-	defer srv.Close()
-	return measureTarget(ctx, o, loadgen.Target{Name: "bare", URL: "http://" + ln.Addr().String() + "/"}, mix, nil)
-}
-
-func benchSidecar(ctx context.Context, o benchOptions, echoURL string) (*targetFigures, error) {
-	opa, err := loadgen.StartOPA(ctx, "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	defer opa.Close()
-	gw, err := startBenchGateway(ctx, o, map[string]string{"VARGATE_POLICY_SIDECAR_URL": opa.DecisionURL})
-	if err != nil {
-		return nil, err
-	}
-	defer gw.close()
-	fix, err := loadgen.Setup(ctx, loadgen.SetupOptions{URL: gw.url, AdminKey: gw.adminKey, EchoURL: echoURL})
-	if err != nil {
-		return nil, err
-	}
-	mix, err := fix.Mix(o.mix[0], o.mix[1], o.mix[2])
-	if err != nil {
-		return nil, err
-	}
-	return measureTarget(ctx, o, fix.Target("sidecar"), mix, gw.proc)
 }
 
 // benchGateway is a gateway the bench drives: its URL and admin key, and
