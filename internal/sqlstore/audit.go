@@ -1,6 +1,7 @@
 package sqlstore
 
 import (
+	"bytes"
 	"context"
 	"database/sql"
 	"encoding/json"
@@ -288,14 +289,7 @@ func (sc *recordScanner) fill(rows *sql.Rows, rec *audit.Record, keep bool, lead
 	}
 	rec.Time = FromMicros(sc.time)
 	rec.Source = audit.Source(sc.source)
-	rec.Reasons = nil
-	if len(sc.reasons) > 0 {
-		if err := json.Unmarshal(sc.reasons, &rec.Reasons); err != nil {
-			// A tampered reasons column must still verify as "altered",
-			// not abort the scan: keep the raw text as the only reason.
-			rec.Reasons = []string{string(sc.reasons)}
-		}
-	}
+	rec.Reasons = parseReasons(sc.reasons)
 	rec.ArgsRedacted = rawJSON(sc.args, keep)
 	rec.Anomaly = rawJSON(sc.anomaly, keep)
 	rec.Detail = rawJSON(sc.detail, keep)
@@ -305,6 +299,31 @@ func (sc *recordScanner) fill(rows *sql.Rows, rec *audit.Record, keep bool, lead
 	copy(rec.PrevHash[:], sc.prev)
 	copy(rec.Hash[:], sc.hash)
 	return nil
+}
+
+// parseReasons reads the reasons column, a JSON array of strings. Arrays
+// without escapes (the common case) are split directly: without a
+// backslash no element can contain a quote, so `","` only separates. A
+// column that is not such an array — only tampering makes one — is kept
+// whole as the single reason, so that it fails verification as an
+// alteration instead of aborting the scan.
+func parseReasons(b []byte) []string {
+	if len(b) == 0 {
+		return nil
+	}
+	if bytes.IndexByte(b, '\\') < 0 && len(b) >= 4 && b[0] == '[' && b[1] == '"' && b[len(b)-2] == '"' && b[len(b)-1] == ']' {
+		parts := bytes.Split(b[2:len(b)-2], []byte(`","`))
+		out := make([]string, len(parts))
+		for i, p := range parts {
+			out[i] = string(p)
+		}
+		return out
+	}
+	var out []string
+	if err := json.Unmarshal(b, &out); err != nil {
+		return []string{string(b)}
+	}
+	return out
 }
 
 func rawJSON(b sql.RawBytes, keep bool) json.RawMessage {

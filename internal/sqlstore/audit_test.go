@@ -254,3 +254,45 @@ func TestAuditTablesAppendOnly(t *testing.T) {
 		}
 	})
 }
+
+// Reasons survive storage exactly, whatever characters they hold.
+func TestAuditReasonsRoundTrip(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := t.Context()
+		s := sqlstore.NewAuditStore(db)
+		cases := [][]string{
+			nil,
+			{""},
+			{"plain", "two words"},
+			{`a","b`, `quote " inside`, `back\slash`},
+			{"<b>&</b>", "naïve — ünïcode", "tab\there", "line\nbreak"},
+			{"[", "]", `"`, ","},
+		}
+		var recs []*audit.Record
+		for i, rs := range cases {
+			r := auditRecord(t, "t1", i)
+			r.Reasons = rs
+			if err := r.Normalize(); err != nil {
+				t.Fatal(err)
+			}
+			recs = append(recs, r)
+		}
+		if err := s.Append(ctx, recs); err != nil {
+			t.Fatal(err)
+		}
+		i := 0
+		err := s.Scan(ctx, "t1", 1, 0, func(r *audit.Record) error {
+			if diff := cmp.Diff(cases[i], r.Reasons); diff != "" {
+				t.Errorf("reasons %d (-want +got):\n%s", i, diff)
+			}
+			if r.ComputeHash() != r.Hash {
+				t.Errorf("record %d does not verify after the round trip", r.Seq)
+			}
+			i++
+			return nil
+		})
+		if err != nil || i != len(cases) {
+			t.Fatalf("scanned %d records: %v", i, err)
+		}
+	})
+}
