@@ -266,13 +266,17 @@ func TestAutoInterrupt(t *testing.T) {
 			}
 			t.Logf("%d of the 4 malicious tool calls ran before the interrupt took effect", len(uses))
 			var confirmed []audit.Record
-			for _, r := range f.records(target.SessionID, audit.SourceSession) {
-				if r.Decision == observe.DecisionInterruptConfirmed {
-					confirmed = append(confirmed, r)
+			waitFor(t, "the interrupt's outcome record", func() bool {
+				confirmed = confirmed[:0]
+				for _, r := range f.records(target.SessionID, audit.SourceSession) {
+					if r.Decision == observe.DecisionInterruptConfirmed || r.Decision == observe.DecisionInterruptUnconfirmed {
+						confirmed = append(confirmed, r)
+					}
 				}
-			}
-			if len(confirmed) != 1 || confirmed[0].Actor != observe.ActorSystem {
-				t.Errorf("interrupt confirmation records: %+v", confirmed)
+				return len(confirmed) > 0
+			})
+			if len(confirmed) != 1 || confirmed[0].Actor != observe.ActorSystem || confirmed[0].Decision != observe.DecisionInterruptConfirmed {
+				t.Errorf("interrupt outcome records: %+v", confirmed)
 			}
 			// The secret the agent read never reaches the trail.
 			for _, r := range f.records(target.SessionID, audit.SourceMCPObserved) {
@@ -290,9 +294,14 @@ func TestAutoInterrupt(t *testing.T) {
 // conflict.
 func TestManualInterrupt(t *testing.T) {
 	f := newFixture(t, sim.Options{})
-	f.scenario(longTurn())
+	f.scenario(sim.Scenario{Name: "stuck", Steps: []sim.Step{
+		bash("ls", "README.md"),
+		{Type: sim.StepWait, Duration: sim.Duration(time.Hour)}, // 36s, cut short by the interrupt
+		bash("go build ./...", ""),
+		{Type: sim.StepEndTurn},
+	}})
 	svc := f.newService("p1", nil)
-	target := f.startSession(agentSpec{scenario: "long"})
+	target := f.startSession(agentSpec{scenario: "stuck"})
 	if err := svc.Observe(t.Context(), target); err != nil {
 		t.Fatal(err)
 	}

@@ -19,18 +19,18 @@ import (
 // state is a consumer's view of its session during one connection,
 // loaded from the store when the connection starts.
 type state struct {
-	sess    Session
-	score   *anomaly.SessionScore
-	det     *anomaly.Detector
-	red     redactor
-	seen    map[string]time.Time // event ID → processed_at, of events from seenFrom on
+	sess  Session
+	score *anomaly.SessionScore
+	det   *anomaly.Detector
+	red   redactor
+	seen  map[string]time.Time // event ID → processed_at, of events from seenFrom on
 	// seenFrom is the processed_at from which seen holds every stored
 	// event; an older event (a thread's history, a late delivery) is
 	// looked up in the store.
 	seenFrom time.Time
-	uses    map[string]*use      // tool uses not yet audited
-	calls   int
-	denials int
+	uses     map[string]*use // tool uses not yet audited
+	calls    int
+	denials  int
 	// interrupted is set once a user.interrupt was seen: the next idle
 	// ends the session as interrupted.
 	interrupted bool
