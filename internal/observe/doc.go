@@ -1,11 +1,20 @@
 // Package observe owns the event consumer of Managed Agents sessions:
 // one consumer per active session reads the session's event stream
 // through the official SDK, stores every event once, audits each tool call
-// (mcp_observed), scores built-in tool calls with internal/anomaly and
-// interrupts the session when its score crosses the profile's threshold,
-// answers confirmation requests of governed built-in tools by policy
-// (allow, deny, or a human through the approval queue), and drives the
-// session's lifecycle from its status events.
+// (one mcp_observed record per use and its result), scores built-in tool
+// calls with internal/anomaly and interrupts the session when its score
+// crosses the profile's threshold, answers confirmation requests of
+// governed built-in tools by policy (allow, deny, or a human through the
+// approval queue), and drives the session's lifecycle from its status
+// events. Calls to MCP servers other than Vargate's are observed and
+// scored like built-in tools; a call to Vargate's own MCP server was
+// governed there, so it is linked to that governed record
+// (observe_tool_uses.linked_action) rather than recorded twice.
+//
+// Multi-agent sessions: every sub-agent thread is followed on its own
+// stream and history, so a sub-agent's tool calls are audited too (see
+// thread.go). The simulator has no threads yet; that path is tested
+// against a fake upstream only.
 //
 // Reliability. The stream has no replay, so every connection opens the
 // stream first, back-fills the history (GET …/events) from shortly before
