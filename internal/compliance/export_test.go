@@ -57,8 +57,8 @@ func testExport(t *testing.T, e *env) {
 	doc := decodeDoc(t, raw)
 
 	want := e.sessionRecords(t, "t1", s.ID)
-	if len(want) != 14 {
-		t.Fatalf("simulation wrote %d records, want 14", len(want))
+	if len(want) != 12 {
+		t.Fatalf("simulation wrote %d records, want 12", len(want))
 	}
 	var seqs, timeline []int64
 	for _, r := range want {
@@ -138,7 +138,7 @@ func testExport(t *testing.T, e *env) {
 			t.Errorf("interrupt = %+v", ev)
 		}
 	}
-	if kinds[compliance.KindGovernedCall] != 4 || kinds[compliance.KindObservedCall] != 2 || kinds[compliance.KindApproval] != 5 ||
+	if kinds[compliance.KindGovernedCall] != 4 || kinds[compliance.KindObservedCall] != 2 || kinds[compliance.KindApproval] != 3 ||
 		kinds[compliance.KindInterrupt] != 1 || kinds[compliance.KindSession] != 1 || kinds[compliance.KindCredential] != 1 {
 		t.Errorf("kinds = %v", kinds)
 	}

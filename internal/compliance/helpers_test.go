@@ -222,19 +222,20 @@ func (e *env) observe(t testing.TB, s session.Session, tool, input string, verdi
 		ArgsRedacted: json.RawMessage(input), Anomaly: an, Actor: "system"}, map[string]any{"event_id": "ev", "is_error": false})
 }
 
-// decide records the approval steps of a queued call: pending, then the
-// human's decision, then (when approved) the execution.
+// decide records the approval steps of a queued call as the queue does:
+// the human's decision, then (when approved) the execution. The pending
+// state has no record of its own: govern's require_approval record is it.
 func (e *env) decide(t testing.TB, out govern.Outcome, to approval.Status, by string) {
 	t.Helper()
 	a := approval.Action{ID: out.ActionID, TenantID: out.Audit.TenantID, SessionID: out.Audit.SessionID, AgentID: out.Audit.AgentID,
 		Tool: out.Tool, ArgsDigest: out.Audit.ArgsDigest, ArgsRedacted: out.Audit.ArgsRedacted,
 		PolicyVersion: out.Decision.PolicyVersion, DecisionID: out.Decision.DecisionID}
-	steps := []approval.Event{{To: approval.StatusPending, Actor: approval.ActorSystem}, {From: approval.StatusPending, To: to, Actor: by, Note: "checked"}}
+	steps := []approval.Event{{From: approval.StatusPending, To: to, Actor: by, Note: "checked"}}
 	if to == approval.StatusApproved {
 		steps = append(steps, approval.Event{From: approval.StatusApproved, To: approval.StatusExecuted, Actor: approval.ActorSystem})
 	}
 	for i, ev := range steps {
-		ev.ID, ev.Seq, ev.At = fmt.Sprintf("ev-%s-%d", a.ID, i), i+1, e.tick()
+		ev.ID, ev.Seq, ev.At = fmt.Sprintf("ev-%s-%d", a.ID, i), i+2, e.tick()
 		if _, err := e.log.Append(context.Background(), approval.AuditRecord(a, ev)); err != nil {
 			t.Fatal(err)
 		}

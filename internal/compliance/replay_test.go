@@ -2,8 +2,11 @@ package compliance_test
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
+	"errors"
 	"slices"
+	"sync"
 	"testing"
 	"time"
 
@@ -221,5 +224,38 @@ func TestReplayPages(t *testing.T) {
 	}
 	if !slices.Equal(got, want) || rep.TotalReplayed != 40 {
 		t.Errorf("changed %d of %d, want %d", len(got), rep.TotalReplayed, len(want))
+	}
+}
+
+// flaky times out every other evaluation, as a starved machine does.
+type flaky struct {
+	compliance.Policies
+	mu sync.Mutex
+	n  int
+}
+
+func (f *flaky) Evaluate(ctx context.Context, v *policy.Version, in *policy.Input) (policy.Decision, error) {
+	f.mu.Lock()
+	f.n++
+	odd := f.n%2 == 1
+	f.mu.Unlock()
+	if odd {
+		return policy.Decision{Decision: policy.Deny, Reasons: []string{"policy_timeout: policy evaluation did not finish within 100ms"}},
+			errors.New("timed out")
+	}
+	return f.Policies.Evaluate(ctx, v, in)
+}
+
+func TestReplayRetriesTimeouts(t *testing.T) {
+	e := newEnv(t)
+	s := e.newSession(t, "t1")
+	for range 5 {
+		e.call(t, s, tools.WebSearch, `{"query":"q"}`)
+	}
+	f := &flaky{Policies: e.engine}
+	e.svc.Policy, e.svc.Workers = f, 1
+	rep := replay(t, e, "t1", s.ID, compliance.ReplayRequest{})
+	if rep.Errors != 0 || rep.Consistent != 5 || f.n != 10 {
+		t.Errorf("replay with timeouts: %+v after %d evaluations", rep, f.n)
 	}
 }

@@ -109,7 +109,9 @@ func (z *summarizer) add(f *facts) {
 			s.Denials++
 			tc.Denied++
 		}
-		if r.Decision == policy.RequireApproval && f.detail.Outcome == outcomePendingApproval {
+		// A governed call queued for a human, or a built-in tool call
+		// escalated to one (observe's confirmation record).
+		if r.Decision == policy.RequireApproval && (f.detail.Outcome == outcomePendingApproval || f.kind == KindConfirmation) {
 			z.request(r.ActionID)
 		}
 		z.setTool(r.Tool, tc)
