@@ -213,3 +213,48 @@ func TestCheckpointKey(t *testing.T) {
 		t.Error("checkpoint with an altered size opened")
 	}
 }
+
+// Verifying a live log — appends and checkpoints landing while the workers
+// read — finds it valid: it checks the log as of the head it started from.
+func TestVerifyDuringAppends(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := t.Context()
+		signer := newSigner(t)
+		l := openLog(t, db, signer)
+		fill(t, l, db, "t1", 300, 100)
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for w := range 8 {
+			wg.Go(func() {
+				for i := 0; ; i++ {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					if _, err := l.Append(ctx, event("t1", i)); err != nil {
+						t.Error(err)
+						return
+					}
+					if w == 0 && i%10 == 0 {
+						if _, err := l.Checkpoint(ctx, "t1"); err != nil {
+							t.Error(err)
+							return
+						}
+					}
+				}
+			})
+		}
+		for i := range 8 {
+			res, err := audit.VerifyWith(ctx, l.Store, signer.Verifier(), "t1", 1+i%4, 50)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !res.Valid {
+				t.Errorf("verification %d of a live log: %+v", i, res)
+			}
+		}
+		close(stop)
+		wg.Wait()
+	})
+}

@@ -18,6 +18,13 @@ type Store interface {
 	// Head returns the tenant's chain head; a tenant without records has
 	// the zero head (Seq 0), not an error.
 	Head(ctx context.Context, tenantID string) (Head, error)
+	// HeadAndLastSeq returns the chain head together with the largest seq
+	// among the tenant's records (0 if none), both from one consistent
+	// read. An append writes both in one transaction, so they differ only
+	// if records were written past the head behind the gateway's back —
+	// and a verifier running beside live appends can tell those from
+	// records appended since it started.
+	HeadAndLastSeq(ctx context.Context, tenantID string) (Head, int64, error)
 	// Tenants returns the IDs of the tenants that have a chain.
 	Tenants(ctx context.Context) ([]string, error)
 	// List returns the tenant's records matching f, newest first.

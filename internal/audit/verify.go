@@ -96,7 +96,7 @@ type snapshot struct {
 
 // chunk is one worker's share of the log and what it found there.
 type chunk struct {
-	begin, end int64 // owned seqs [begin, end]; end 0: to the log's end
+	begin, end int64 // owned seqs [begin, end]
 
 	fail     *failure
 	last     int64 // last owned seq that passed (begin-1 if none)
@@ -114,7 +114,9 @@ func verify(ctx context.Context, st Store, v *Verifier, tenantID string, trusted
 	if bad != "" {
 		return res.fail(0, "%s", bad), nil
 	}
-	head, err := st.Head(ctx, tenantID)
+	// The log is verified as of this head: records appended while the
+	// workers read are left for the next verification.
+	head, last, err := st.HeadAndLastSeq(ctx, tenantID)
 	if err != nil {
 		return res, err
 	}
@@ -126,25 +128,26 @@ func verify(ctx context.Context, st Store, v *Verifier, tenantID string, trusted
 		}
 	}
 
-	n := max(head.Seq, 1)
-	w := int64(max(1, min(int64(workers), n/max(perWorker, 1))))
-	chunks := make([]*chunk, w)
-	for i := range chunks {
-		chunks[i] = &chunk{begin: 1 + n*int64(i)/w, end: n * int64(i+1) / w}
+	var chunks []*chunk
+	if n := head.Seq; n > 0 {
+		w := max(1, min(int64(workers), n/max(perWorker, 1)))
+		chunks = make([]*chunk, w)
+		for i := range chunks {
+			chunks[i] = &chunk{begin: 1 + n*int64(i)/w, end: n * int64(i+1) / w}
+		}
+		sizes := make([]int64, 0, len(checks))
+		for _, c := range checks {
+			sizes = append(sizes, c.size)
+		}
+		g, gctx := errgroup.WithContext(ctx)
+		for _, c := range chunks {
+			g.Go(func() error { return c.scan(gctx, st, tenantID, sizes) })
+		}
+		if err := g.Wait(); err != nil {
+			return res, fmt.Errorf("verify audit chain of tenant %q: %w", tenantID, err)
+		}
 	}
-	chunks[w-1].end = 0 // the last worker reads past the head: records appended behind its back
-	sizes := make([]int64, 0, len(checks))
-	for _, c := range checks {
-		sizes = append(sizes, c.size)
-	}
-	g, gctx := errgroup.WithContext(ctx)
-	for _, c := range chunks {
-		g.Go(func() error { return c.scan(gctx, st, tenantID, sizes) })
-	}
-	if err := g.Wait(); err != nil {
-		return res, fmt.Errorf("verify audit chain of tenant %q: %w", tenantID, err)
-	}
-	return stitch(res, chunks, checks, head)
+	return stitch(res, chunks, checks, head, last)
 }
 
 // scan reads the chunk's records, and the two before it for context, and
@@ -209,7 +212,7 @@ func (c *chunk) scan(ctx context.Context, st Store, tenantID string, sizes []int
 
 // stitch joins the chunks in order into the result a single sequential
 // pass over the log gives.
-func stitch(res VerifyResult, chunks []*chunk, checks []signedSize, head Head) (VerifyResult, error) {
+func stitch(res VerifyResult, chunks []*chunk, checks []signedSize, head Head, last int64) (VerifyResult, error) {
 	// The first fault in the records; a chunk that stops short of its end
 	// while a later one has records leaves a gap.
 	var first *failure
@@ -218,7 +221,7 @@ func stitch(res VerifyResult, chunks []*chunk, checks []signedSize, head Head) (
 			first = c.fail
 			break
 		}
-		if c.end != 0 && c.last < c.end && slices.ContainsFunc(chunks[i+1:], func(d *chunk) bool { return d.last >= d.begin || d.fail != nil }) {
+		if c.last < c.end && slices.ContainsFunc(chunks[i+1:], func(d *chunk) bool { return d.last >= d.begin || d.fail != nil }) {
 			first = &failure{at: c.last + 1, seq: c.last + 1, reason: fmt.Sprintf("record %d is missing", c.last+1), checked: c.last}
 			break
 		}
@@ -231,7 +234,7 @@ func stitch(res VerifyResult, chunks []*chunk, checks []signedSize, head Head) (
 		if c.last >= c.begin {
 			n, lastHash = c.last, c.lastHash
 		}
-		if c.end == 0 || c.last < c.end {
+		if c.last < c.end {
 			break
 		}
 	}
@@ -270,7 +273,7 @@ walk:
 				ci++
 			}
 		}
-		if c.last < c.begin || (c.end != 0 && c.last < c.end) {
+		if c.last < c.end {
 			break
 		}
 		part, err := rangeFactory.NewRange(uint64(c.begin-1), uint64(c.last), c.hashes)
@@ -316,8 +319,8 @@ walk:
 	switch {
 	case head.Seq > n:
 		return res.fail(n+1, "tail truncated: the chain head counts %d records but the log ends at %d", head.Seq, n), nil
-	case head.Seq < n:
-		return res.fail(head.Seq+1, "records %d..%d lie beyond the chain head (%d): appended outside the gateway", head.Seq+1, n, head.Seq), nil
+	case last > head.Seq:
+		return res.fail(head.Seq+1, "records %d..%d lie beyond the chain head (%d): written outside the gateway", head.Seq+1, last, head.Seq), nil
 	case head.Hash != lastHash:
 		return res.fail(0, "the chain head's hash is not zero for an empty log"), nil
 	}

@@ -345,6 +345,30 @@ func (s *AuditStore) Head(ctx context.Context, tenantID string) (audit.Head, err
 	return h, err
 }
 
+// HeadAndLastSeq returns the chain head and the largest seq among the
+// tenant's records from one statement, so from one snapshot (a missing
+// head row reads as the zero head).
+func (s *AuditStore) HeadAndLastSeq(ctx context.Context, tenantID string) (audit.Head, int64, error) {
+	h := audit.Head{TenantID: tenantID}
+	var seq, last sql.NullInt64
+	var hash, merkle []byte
+	err := s.db.QueryRowContext(ctx, `SELECT
+		(SELECT seq FROM audit_heads WHERE tenant_id = ?),
+		(SELECT hash FROM audit_heads WHERE tenant_id = ?),
+		(SELECT merkle FROM audit_heads WHERE tenant_id = ?),
+		(SELECT MAX(seq) FROM audit_log WHERE tenant_id = ?)`, tenantID, tenantID, tenantID, tenantID).
+		Scan(&seq, &hash, &merkle, &last)
+	if err != nil {
+		return audit.Head{}, 0, fmt.Errorf("read audit chain head: %w", err)
+	}
+	h.Seq = seq.Int64
+	copy(h.Hash[:], hash)
+	if err := h.UnmarshalRange(merkle); err != nil {
+		return audit.Head{}, 0, err
+	}
+	return h, last.Int64, nil
+}
+
 // Tenants returns the tenants with a chain, by ID.
 func (s *AuditStore) Tenants(ctx context.Context) ([]string, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT tenant_id FROM audit_heads ORDER BY tenant_id`)
