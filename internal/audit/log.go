@@ -99,6 +99,11 @@ func (l *Log) Open() error {
 	if l.BatchTimeout <= 0 {
 		l.BatchTimeout = DefaultBatchTimeout
 	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.opened {
+		return errors.New("audit log: already opened")
+	}
 	l.reqs = make(chan *appendReq, l.QueueSize)
 	l.done = make(chan struct{})
 	l.stop = make(chan struct{})
