@@ -551,6 +551,11 @@ func TestGuideCurl(t *testing.T) {
 	if tl, _ := comp["timeline"].([]any); len(tl) == 0 || comp["agcs_controls"] == nil {
 		t.Errorf("step 8: no timeline or AGCS controls")
 	}
+	// The export verifies offline with `vargate verify` and the server's
+	// public key; the same file with one record and its proof cut out
+	// does not.
+	checkExportOffline(t, e, comp)
+
 	code, replay := e.call(t, curls[curlReplay], sub)
 	policy, _ := replay["policy"].(map[string]any)
 	if code != http.StatusOK || replay["session_id"] != sessionID || replay["total_replayed"] != 2.0 || replay["changed"] != 0.0 || policy["activated"] != false {
@@ -828,4 +833,46 @@ func (s *apiSpec) covered() int {
 
 func escapePointer(s string) string {
 	return strings.ReplaceAll(strings.ReplaceAll(s, "~", "~0"), "/", "~1")
+}
+
+// checkExportOffline writes the compliance export to a file and runs
+// `vargate verify` on it, then on a copy missing one record and its proof.
+func checkExportOffline(t *testing.T, e *guideEnv, comp map[string]any) {
+	t.Helper()
+	code, cp := e.get(t, "/api/audit/checkpoint")
+	key, _ := cp["public_key"].(string)
+	if code != http.StatusOK || key == "" {
+		t.Fatalf("step 8: checkpoint = %d %v", code, cp)
+	}
+	dir := t.TempDir()
+	write := func(name string, v any) string {
+		b, err := json.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, b, 0o600); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	if out, err := runCmd(t, dir, "verify", write("export.json", comp), "--public-key", key); err != nil {
+		t.Errorf("step 8: vargate verify of the export: %v\n%s", err, out)
+	}
+	raw, _ := json.Marshal(comp)
+	var cut map[string]any
+	if err := json.Unmarshal(raw, &cut); err != nil {
+		t.Fatal(err)
+	}
+	cv, _ := cut["chain_verification"].(map[string]any)
+	recs, _ := cv["records"].([]any)
+	proofs, _ := cv["proofs"].([]any)
+	if len(recs) < 3 || len(proofs) != len(recs) {
+		t.Fatalf("step 8: export holds %d records and %d proofs", len(recs), len(proofs))
+	}
+	cv["records"] = append(append([]any{}, recs[:1]...), recs[2:]...)
+	cv["proofs"] = append(append([]any{}, proofs[:1]...), proofs[2:]...)
+	if out, err := runCmd(t, dir, "verify", write("cut.json", cut), "--public-key", key); !errors.Is(err, errNotValid) {
+		t.Errorf("step 8: vargate verify of an export missing a record: %v, want not valid\n%s", err, out)
+	}
 }

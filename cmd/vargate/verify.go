@@ -2,10 +2,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"os"
 
 	"github.com/vargate/vargate/internal/audit"
+	"github.com/vargate/vargate/internal/compliance"
 )
 
 const verifyHelp = `Verifies exported audit evidence offline, trusting nothing but the public
@@ -56,7 +58,18 @@ func runVerify(_ context.Context, env *environment, args []string) error {
 	if err != nil {
 		return fmt.Errorf("%s: %w", pos[0], err)
 	}
+	// A compliance export (a document with a session and its
+	// chain_verification) is checked whole: its session checkpoint proves
+	// no record was left out, and its timeline, summary and controls must
+	// follow from the verified records. Anything else gets the bundle check.
 	res := audit.VerifyBundle(b, v)
+	var probe struct {
+		Session           json.RawMessage `json:"session"`
+		ChainVerification json.RawMessage `json:"chain_verification"`
+	}
+	if json.Unmarshal(data, &probe) == nil && len(probe.Session) > 0 && len(probe.ChainVerification) > 0 {
+		res = compliance.VerifyExport(data, v)
+	}
 	if *asJSON {
 		if err := printJSON(env.stdout, res); err != nil {
 			return err
