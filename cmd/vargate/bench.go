@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"strconv"
 	"strings"
@@ -109,6 +110,12 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 		return fmt.Errorf("--store: want sqlite or postgres, not %q", o.store)
 	case o.concurrency < 1 || o.duration <= 0 || o.rate < 0 || o.rounds < 1:
 		return errors.New("--concurrency, --duration, --rounds and --rate must be positive")
+	}
+	if env.getenv("GOGC") == "" {
+		// The bare server and the OPA sidecar run in this process: give
+		// them the gateway's GC target, so that the comparison is of the
+		// code and not of the GC setting.
+		debug.SetGCPercent(gcPercent)
 	}
 	rep, err := bench(ctx, env, o)
 	if rep == nil {
