@@ -9,6 +9,7 @@
 // no governance, and OPA's own server for the sidecar design.
 //
 // It talks to the gateway only over HTTP, as an agent and an admin would,
-// and imports nothing of the gateway but the policy package (for the base
-// policy the OPA sidecar serves). `vargate bench` and the soak test use it.
+// and imports nothing of the gateway but the root package and policy (for
+// the base policy the OPA sidecar serves). `vargate bench` and the soak
+// test use it.
 package loadgen

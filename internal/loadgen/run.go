@@ -393,8 +393,11 @@ func call(ctx context.Context, client *http.Client, tg Target, r Request, timeou
 // rpcAnswer is the part of a JSON-RPC answer the generator reads.
 type rpcAnswer struct {
 	Result *struct {
-		IsError bool           `json:"isError"`
-		Meta    map[string]any `json:"_meta"`
+		IsError bool `json:"isError"`
+		Meta    struct {
+			Outcome  string `json:"ai.vargate/outcome"`
+			ActionID string `json:"ai.vargate/action_id"`
+		} `json:"_meta"`
 	} `json:"result"`
 	Error *struct {
 		Code    int    `json:"code"`
@@ -424,8 +427,8 @@ func parseAnswer(body []byte) (Outcome, string, error) {
 	if a.Result == nil {
 		return OutcomeError, "", fmt.Errorf("answer without result: %s", truncate(body, 200))
 	}
-	id, _ := a.Result.Meta["ai.vargate/action_id"].(string)
-	if o, ok := a.Result.Meta["ai.vargate/outcome"].(string); ok && o != "" {
+	id := a.Result.Meta.ActionID
+	if o := a.Result.Meta.Outcome; o != "" {
 		return Outcome(o), id, nil
 	}
 	if a.Result.IsError {
