@@ -46,13 +46,14 @@ when the last is answered). With --rate, calls start at that rate whatever
 the answers do, and latency runs from each call's intended start
 (coordinated omission corrected).
 
---compare also drives, in turn with the same mix (--rounds times each):
+--compare (both by default) also drives, in turn with the same mix
+(--rounds times each):
   bare     the MCP SDK's own server with the same tools and no governance
            (the floor: what MCP itself costs), in this process;
-  sidecar  a gateway started from this binary on the same kind of store,
-           deciding through OPA's own server (run in this process, over
-           loopback HTTP) instead of the embedded engine
-           (VARGATE_POLICY_SIDECAR_URL).
+  sidecar  a gateway started from this binary on --store (with --url,
+           name the kind of store that gateway uses), deciding through
+           OPA's own server (run in this process, over loopback HTTP)
+           instead of the embedded engine (VARGATE_POLICY_SIDECAR_URL).
 and prints the ratios. Everything shares this machine's CPUs: note the
 load average printed with the figures.`
 
@@ -82,7 +83,7 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 	fs.IntVar(&o.concurrency, "concurrency", 32, "concurrent MCP clients")
 	fs.Float64Var(&o.rate, "rate", 0, "calls per second (open loop); 0: closed loop")
 	fs.StringVar(&mix, "mix", "allowed=80,denied=10,approval=10", "shares of the three kinds of call")
-	fs.StringVar(&compare, "compare", "", "comma-separated comparison targets: bare, sidecar")
+	fs.StringVar(&compare, "compare", "bare,sidecar", "comma-separated comparison targets: bare, sidecar; none for the gateway alone")
 	fs.StringVar(&o.store, "store", "sqlite", "store of the gateways this command starts: sqlite or postgres")
 	fs.StringVar(&o.databaseURL, "database-url", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "PostgreSQL server for --store postgres (a fresh database is made on it per gateway and dropped at the end)")
 	fs.BoolVar(&o.json, "json", false, "print the figures as one JSON object")
@@ -96,7 +97,7 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 	}
 	for _, c := range strings.Split(compare, ",") {
 		switch c = strings.TrimSpace(c); c {
-		case "":
+		case "", "none":
 		case "bare", "sidecar":
 			o.compare = append(o.compare, c)
 		default:
