@@ -197,8 +197,9 @@ type targetFigures struct {
 	// CallsPerCPUSecond is answered calls per CPU-second of everything
 	// taking part (gateway, sidecar, bare server, load generator): on a
 	// shared machine a steadier figure than calls per second, and what
-	// N idle cores would give × N.
-	CallsPerCPUSecond float64 `json:"calls_per_cpu_s"`
+	// N idle cores would give × N. Not reported for a gateway at --url,
+	// whose CPU time the bench cannot see.
+	CallsPerCPUSecond float64 `json:"calls_per_cpu_s,omitempty"`
 }
 
 type latencyFigures struct {
@@ -365,7 +366,7 @@ func bench(ctx context.Context, env *environment, o benchOptions) (*benchReport,
 	for round := range o.rounds {
 		for _, t := range targets {
 			progress("round %d/%d: %s", round+1, o.rounds, t.name)
-			f, err := measureTarget(ctx, o, t.tg, t.mix, t.proc)
+			f, err := measureTarget(ctx, o, t.tg, t.mix, t.proc, t.name == "bare")
 			if err != nil {
 				return nil, err
 			}
@@ -422,7 +423,9 @@ func (rep *benchReport) ratios() {
 
 // measureTarget runs the load against one target; proc, when the bench
 // started the target's gateway, is measured for CPU time.
-func measureTarget(ctx context.Context, o benchOptions, tg loadgen.Target, mix []loadgen.Weighted, proc *gatewayProc) (*targetFigures, error) {
+// With neither proc nor inProcess (a gateway at --url), the server's CPU
+// is unknown and calls per CPU-second are not reported.
+func measureTarget(ctx context.Context, o benchOptions, tg loadgen.Target, mix []loadgen.Weighted, proc *gatewayProc, inProcess bool) (*targetFigures, error) {
 	// CPU time is counted over the measured window only, from the end
 	// of the warm-up.
 	var (
@@ -461,7 +464,7 @@ func measureTarget(ctx context.Context, o benchOptions, tg loadgen.Target, mix [
 			f.CPUPerCallUS = perCall(cpu)
 		}
 		f.BenchCPUPerCallUS = perCall(self)
-		if total := cpu + self; total > 0 {
+		if total := cpu + self; total > 0 && (proc != nil || inProcess) {
 			f.CallsPerCPUSecond = float64(int64(float64(answered) / total.Seconds()))
 		}
 	}
