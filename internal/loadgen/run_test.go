@@ -107,3 +107,47 @@ func TestRunReportsErrors(t *testing.T) {
 		}
 	}
 }
+
+// TestRunFixedRateCountsTheWaitBehindAStall checks the coordinated
+// omission correction: with one client at 100 calls/s, a call that stalls
+// the server for 300 ms holds up the ~20 calls due meanwhile, and each of
+// them is charged from its intended start, so at least 15 calls take
+// 100 ms or more (only one would, timed from the send). Only lower bounds
+// are checked, which a slow machine cannot break.
+func TestRunFixedRateCountsTheWaitBehindAStall(t *testing.T) {
+	bare := loadgen.NewBareHandler("read", "vargate_web_search", "write")
+	var n int
+	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n++ // one client: requests arrive one at a time
+		if n == 10 {
+			time.Sleep(300 * time.Millisecond)
+		}
+		bare.ServeHTTP(w, r)
+	}))
+	defer ts.Close()
+	mix, err := loadgen.ToolMix("read", "", "", 1, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var slow int
+	rep, err := loadgen.Run(t.Context(), loadgen.Options{
+		Target: loadgen.Target{URL: ts.URL}, Mix: mix, Concurrency: 1, Rate: 100, Duration: time.Second,
+		OnResult: func(r loadgen.Result) {
+			if r.Latency >= 100*time.Millisecond {
+				slow++
+			}
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Errors != 0 {
+		t.Fatalf("%d errors: %s", rep.Errors, rep.FirstError)
+	}
+	if slow < 15 {
+		t.Errorf("%d calls of %d took ≥ 100 ms from their intended start, want ≥ 15", slow, rep.Calls)
+	}
+	if rep.Latency.Quantile(0.99) < 100*time.Millisecond {
+		t.Errorf("p99 %v, want ≥ 100 ms", rep.Latency.Quantile(0.99))
+	}
+}
