@@ -102,8 +102,8 @@ func TestProofs(t *testing.T) {
 
 // A tree past 65,536 leaves uses stored level-16 nodes.
 func TestProofsLargeTree(t *testing.T) {
-	if testing.Short() {
-		t.Skip("fills 66,000 records")
+	if testing.Short() || raceEnabled {
+		t.Skip("fills 66,000 records (minutes under the race detector)")
 	}
 	db := storetest.Open(t, sqlstore.SQLite)
 	ctx := t.Context()

@@ -23,7 +23,14 @@ import (
 // or truncates records. The verifier must catch every change and name the
 // first record at fault.
 
-const tamperN = 500 // records per chain; a signed checkpoint every 100
+// tamperN records per chain, a signed checkpoint every tamperEvery; fewer
+// under the race detector.
+var tamperN, tamperEvery = func() (int64, int64) {
+	if raceEnabled {
+		return 150, 30
+	}
+	return 500, 100
+}()
 
 // tamperCase tampers with record k (1 ≤ k ≤ tamperN) and says which seq
 // the verifier must name.
@@ -103,7 +110,7 @@ func tamperCases() []tamperCase {
 			},
 			// Only the signed checkpoints catch this; the verifier names
 			// the first record after the last checkpoint that still holds.
-			want: func(k int64) int64 { return (k-1)/100*100 + 1 },
+			want: func(k int64) int64 { return (k-1)/tamperEvery*tamperEvery + 1 },
 		},
 		tamperCase{
 			name: "delete a record",
@@ -233,7 +240,7 @@ func TestTamper(t *testing.T) {
 		for i, tc := range tamperCases() {
 			k := 1 + rng.Int64N(tamperN)
 			if isTruncation(tc.name) {
-				k = tamperN - 1 - rng.Int64N(20)
+				k = tamperN - 1 - rng.Int64N(tamperEvery/5)
 			}
 			t.Run(tc.name, func(t *testing.T) { tdb.run(t, fmt.Sprintf("t%02d", i), rng, tc, k) })
 		}
@@ -278,7 +285,7 @@ func newTamperDB(t *testing.T, db *sqlstore.DB) *tamperDB {
 func (tdb *tamperDB) run(t *testing.T, tenant string, rng *rand.Rand, tc tamperCase, k int64) {
 	ctx := t.Context()
 	e := &tamperEnv{db: tdb.db, log: tdb.log, signer: tdb.signer, tenant: tenant, rng: rng}
-	e.recs = fill(t, e.log, e.db, tenant, tamperN, 100)
+	e.recs = fill(t, e.log, e.db, tenant, int(tamperN), int(tamperEvery))
 	if tc.trusted {
 		c, err := e.log.Store.LatestCheckpoint(ctx, tenant)
 		if err != nil {
