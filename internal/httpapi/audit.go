@@ -111,14 +111,14 @@ func (s *Server) verifyAudit(w http.ResponseWriter, r *http.Request, p vargate.P
 type AuditCheckpointResponse struct {
 	TenantID   string     `json:"tenant_id"`
 	TreeSize   int64      `json:"tree_size"`
-	RootHash   []byte     `json:"root_hash"` // base64, as in the note
+	RootHash   audit.Hash `json:"root_hash"` // hex, as every hash in the API (the note has it in base64)
 	Checkpoint string     `json:"checkpoint"`
 	PublicKey  string     `json:"public_key"`
 	CreatedAt  *time.Time `json:"created_at,omitempty"`
 }
 
 func checkpointResponse(l *audit.Log, c audit.Checkpoint) AuditCheckpointResponse {
-	resp := AuditCheckpointResponse{TenantID: c.TenantID, TreeSize: c.Size, RootHash: c.Root[:], Checkpoint: c.Note, PublicKey: l.PublicKey()}
+	resp := AuditCheckpointResponse{TenantID: c.TenantID, TreeSize: c.Size, RootHash: c.Root, Checkpoint: c.Note, PublicKey: l.PublicKey()}
 	if !c.Created.IsZero() {
 		resp.CreatedAt = &c.Created
 	}

@@ -195,7 +195,7 @@ func TestAuditVerifyCheckpointProofs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if body.Size != 25 || cp.TreeSize != 25 || string(cp.RootHash) != string(body.Root[:]) {
+	if body.Size != 25 || cp.TreeSize != 25 || cp.RootHash != body.Root {
 		t.Errorf("checkpoint: size %d/%d", body.Size, cp.TreeSize)
 	}
 
