@@ -37,7 +37,11 @@
 // the automatic interrupt send user.interrupt, mark the session
 // interrupted through Lifecycle, audit who and why, and report the
 // interrupt confirmed only when the stored stream shows the session idle
-// after it (from any process), sending it again otherwise.
+// after it (from any process), sending it again otherwise. The consumer of
+// an interrupted session reads on until the interrupt's echo, even when
+// the session went idle by itself first, so the trail holds it. A session
+// nobody consumes any more is confirmed by the API's session status; the
+// outcome record's confirmed_by says which ("stream", "session_status").
 //
 // Dependencies are interfaces wired by cmd: Store (internal/sqlstore),
 // Upstream and Lifecycle (internal/session), Auditor (internal/audit),

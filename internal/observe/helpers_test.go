@@ -321,7 +321,10 @@ type fakeSession struct {
 // pending count: completed), Fail, and Interrupt, which sends
 // user.interrupt like the real one.
 type fakeLifecycle struct {
-	mu       sync.Mutex
+	mu sync.Mutex
+	// hold, when set, keeps Interrupt between marking the session
+	// interrupted and sending user.interrupt until it is closed.
+	hold     chan struct{}
 	client   anthropic.Client
 	sessions map[string]*fakeSession
 }
@@ -425,7 +428,11 @@ func (l *fakeLifecycle) Interrupt(ctx context.Context, tenant, id, reason, actor
 	s.actors = append(s.actors, actor)
 	s.reasons = append(s.reasons, reason)
 	wire := l.wire(s)
+	hold := l.hold
 	l.mu.Unlock()
+	if hold != nil {
+		<-hold
+	}
 	_, err = l.client.Beta.Sessions.Events.Send(ctx, s.target.UpstreamID, anthropic.BetaSessionEventSendParams{
 		Events: []anthropic.BetaManagedAgentsEventParamsUnion{{OfUserInterrupt: &anthropic.BetaManagedAgentsUserInterruptEventParams{}}},
 	})

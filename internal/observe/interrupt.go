@@ -59,13 +59,16 @@ func (s *Service) Interrupt(ctx context.Context, p vargate.Principal, sessionID,
 
 // interruptDetail is the detail of the record of an interrupt's outcome.
 type interruptDetail struct {
-	Event     string          `json:"event"`
-	Reason    string          `json:"reason"`
-	Automatic bool            `json:"automatic"`
-	Confirmed bool            `json:"confirmed"`
-	EventID   string          `json:"interrupt_event_id,omitempty"`
-	Attempts  int             `json:"attempts"`
-	Anomaly   json.RawMessage `json:"anomaly,omitempty"`
+	Event     string `json:"event"`
+	Reason    string `json:"reason"`
+	Automatic bool   `json:"automatic"`
+	Confirmed bool   `json:"confirmed"`
+	EventID   string `json:"interrupt_event_id,omitempty"`
+	// ConfirmedBy is how the session was seen stopped: "stream" or
+	// "session_status".
+	ConfirmedBy string          `json:"confirmed_by,omitempty"`
+	Attempts    int             `json:"attempts"`
+	Anomaly     json.RawMessage `json:"anomaly,omitempty"`
 }
 
 // Decisions of the session records of an interrupt's outcome.
@@ -89,7 +92,7 @@ func (s *Service) interrupt(ctx context.Context, tenantID, sessionID, actor, rea
 		res.EndedAt = *sess.EndedAt
 	}
 	t := Target{TenantID: tenantID, SessionID: sessionID, UpstreamID: sess.AnthropicSessionID, AgentID: sess.AgentID}
-	var eventID string
+	var eventID, confirmedBy string
 	if sent {
 		res.Attempts = 1
 		eventID = s.lastInterrupt(ctx, t)
@@ -99,7 +102,8 @@ func (s *Service) interrupt(ctx context.Context, tenantID, sessionID, actor, rea
 			if err := s.Store.SetInterruptEvent(ctx, sessionID, eventID, s.now()); err != nil {
 				s.Logger.LogAttrs(ctx, slog.LevelError, "store interrupt event", slog.String(logKeySession, sessionID), slog.Any(logKeyError, err))
 			}
-			if res.Confirmed = s.awaitIdle(ctx, sessionID, eventID, s.interruptWait()); res.Confirmed {
+			if confirmedBy = s.awaitIdle(ctx, t, eventID, s.interruptWait()); confirmedBy != "" {
+				res.Confirmed = true
 				break
 			}
 		}
@@ -122,7 +126,7 @@ func (s *Service) interrupt(ctx context.Context, tenantID, sessionID, actor, rea
 			slog.String(logKeySession, sessionID))
 	}
 	detail, _ := json.Marshal(interruptDetail{Event: decision, Reason: reason, Automatic: anomalyInfo != nil, Confirmed: res.Confirmed,
-		EventID: eventID, Attempts: res.Attempts, Anomaly: anomalyInfo})
+		EventID: eventID, ConfirmedBy: confirmedBy, Attempts: res.Attempts, Anomaly: anomalyInfo})
 	actx, cancel := s.sideCtx(ctx)
 	defer cancel()
 	if _, err := s.Audit.Append(actx, audit.Record{
@@ -175,33 +179,87 @@ func (s *Service) sendInterrupt(ctx context.Context, t Target) (string, error) {
 	return "", errors.New("the API did not echo the interrupt event")
 }
 
-// awaitIdle waits up to d for the stored stream of the session (consumed
-// by whichever process holds it) to show the interrupt eventID followed by
-// the session idle.
-func (s *Service) awaitIdle(ctx context.Context, sessionID, eventID string, d time.Duration) bool {
+// Ways an interrupt's effect was confirmed.
+const (
+	confirmedByStream = "stream"         // the stored stream showed the session idle after it
+	confirmedByStatus = "session_status" // no consumer stores the stream any more; the API reports the session stopped
+)
+
+// awaitIdle waits up to d for the session to be seen stopped after the
+// interrupt eventID, and says how it was seen ("" when it was not).
+func (s *Service) awaitIdle(ctx context.Context, t Target, eventID string, d time.Duration) string {
 	if eventID == "" {
 		sleep(ctx, min(d, time.Second))
-		return false
+		return ""
 	}
 	deadline := time.NewTimer(d)
 	defer deadline.Stop()
 	poll := time.NewTicker(100 * time.Millisecond)
 	defer poll.Stop()
+	var asked time.Time
 	for {
-		change := s.waitChange(sessionID)
-		seen, idle, err := s.Store.InterruptState(ctx, sessionID, eventID)
-		if err == nil && seen && idle {
-			return true
+		change := s.waitChange(t.SessionID)
+		if by := s.stopped(ctx, t, eventID, &asked); by != "" {
+			return by
 		}
 		select {
 		case <-ctx.Done():
-			return false
+			return ""
 		case <-deadline.C:
-			return false
+			return ""
 		case <-change:
 		case <-poll.C:
 		}
 	}
+}
+
+// stopped reports how the session is seen stopped after the interrupt
+// eventID, or "". The stored stream decides while a consumer stores it:
+// the interrupt followed by idle, or idle already before it (an interrupt
+// against an idle session is a no-op upstream). Once the session's
+// consumer has finished — it stops at the first idle after the session
+// ended, which may come before the interrupt's echo — nothing more is
+// stored, and the API's own session status decides, asked at most every
+// half second (asked keeps the time of the last question).
+func (s *Service) stopped(ctx context.Context, t Target, eventID string, asked *time.Time) string {
+	seen, idle, err := s.Store.InterruptState(ctx, t.SessionID, eventID)
+	switch {
+	case err != nil:
+		return ""
+	case seen && idle:
+		return confirmedByStream
+	case seen:
+		return ""
+	}
+	o, err := s.Store.Get(ctx, t.TenantID, t.SessionID)
+	if err == nil && o.State != StateDone {
+		return ""
+	}
+	if err != nil && !vargate.IsKind(err, vargate.KindNotFound) {
+		return ""
+	}
+	if now := time.Now(); now.Sub(*asked) >= 500*time.Millisecond {
+		*asked = now
+		if s.upstreamStopped(ctx, t) {
+			return confirmedByStatus
+		}
+	}
+	return ""
+}
+
+// upstreamStopped asks the API whether the session is idle or terminated.
+func (s *Service) upstreamStopped(ctx context.Context, t Target) bool {
+	ctx, cancel := s.sideCtx(ctx)
+	defer cancel()
+	client, err := s.Upstream.Client(ctx, t.TenantID, t.SessionID)
+	if err != nil {
+		return false
+	}
+	sess, err := client.Beta.Sessions.Get(ctx, t.UpstreamID, anthropic.BetaSessionGetParams{})
+	if err != nil {
+		return false
+	}
+	return sess.Status == anthropic.BetaManagedAgentsSessionStatusIdle || sess.Status == anthropic.BetaManagedAgentsSessionStatusTerminated
 }
 
 // crossed handles the moment the session's anomaly score crossed its

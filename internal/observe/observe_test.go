@@ -276,7 +276,9 @@ func TestAutoInterrupt(t *testing.T) {
 				return len(confirmed) > 0
 			})
 			if len(confirmed) != 1 || confirmed[0].Actor != observe.ActorSystem || confirmed[0].Decision != observe.DecisionInterruptConfirmed {
-				t.Errorf("interrupt outcome records: %+v", confirmed)
+				for _, r := range confirmed {
+					t.Errorf("interrupt outcome record by %s: %s %s", r.Actor, r.Decision, r.Detail)
+				}
 			}
 			// The secret the agent read never reaches the trail.
 			for _, r := range f.records(target.SessionID, audit.SourceMCPObserved) {
@@ -334,6 +336,98 @@ func TestManualInterrupt(t *testing.T) {
 		t.Errorf("%d tools ran, want only the one before the interrupt", n)
 	}
 	f.checkComplete(t, target)
+}
+
+// An interrupt decided just as the session finishes its work by itself:
+// the session is marked interrupted, its turn ends, and only then is
+// user.interrupt sent (a no-op against an idle session, but echoed). The
+// consumer reads on until the echo, so the trail is whole and the stream
+// confirms the interrupt. Without any consumer of the stream, the API's
+// session status confirms it, and the record says which.
+func TestInterruptAsSessionGoesIdle(t *testing.T) {
+	admin := vargate.Principal{TenantID: tenantID, Role: vargate.RoleAdmin, KeyID: "key-admin"}
+	outcome := func(f *fixture, sessionID string) string {
+		t.Helper()
+		var out []audit.Record
+		for _, r := range f.records(sessionID, audit.SourceSession) {
+			if r.Decision == observe.DecisionInterruptConfirmed || r.Decision == observe.DecisionInterruptUnconfirmed {
+				out = append(out, r)
+			}
+		}
+		if len(out) != 1 {
+			t.Fatalf("%d interrupt outcome records", len(out))
+		}
+		var d struct {
+			ConfirmedBy string `json:"confirmed_by"`
+		}
+		_ = json.Unmarshal(out[0].Detail, &d)
+		return out[0].Decision + " by " + d.ConfirmedBy
+	}
+	short := sim.Scenario{Name: "short", Steps: []sim.Step{bash("ls", "README.md"), {Type: sim.StepEndTurn}}}
+
+	t.Run("observed", func(t *testing.T) {
+		f := newFixture(t, sim.Options{})
+		f.scenario(short)
+		svc := f.newService("p1", nil)
+		target := f.startSession(agentSpec{scenario: "short"})
+		if err := svc.Observe(t.Context(), target); err != nil {
+			t.Fatal(err)
+		}
+		f.send(target.UpstreamID, "go")
+		f.waitTurnEnded(target.SessionID, 1)
+		hold := make(chan struct{})
+		f.life.mu.Lock()
+		f.life.hold = hold
+		f.life.mu.Unlock()
+		got := make(chan observe.InterruptResult, 1)
+		go func() {
+			res, err := svc.Interrupt(context.Background(), admin, target.SessionID, "stop")
+			if err != nil {
+				t.Error(err)
+			}
+			got <- res
+		}()
+		waitFor(t, "the session to be marked interrupted", func() bool {
+			return f.life.snapshot(target.SessionID).status == session.StatusInterrupted
+		})
+		f.send(target.UpstreamID, "one more thing") // its turn ends while the interrupt is on its way
+		f.waitTurnEnded(target.SessionID, 2)
+		if s, err := f.store.Get(t.Context(), tenantID, target.SessionID); err != nil || s.State == observe.StateDone {
+			t.Fatalf("the consumer stopped before the interrupt's echo: %+v %v", s, err)
+		}
+		close(hold)
+		if res := <-got; !res.Confirmed || res.Attempts != 1 {
+			t.Errorf("interrupt result %+v; want confirmed at the first attempt", res)
+		}
+		if got := outcome(f, target.SessionID); got != observe.DecisionInterruptConfirmed+" by stream" {
+			t.Errorf("outcome %s", got)
+		}
+		if done := f.waitDone(target.SessionID); done.Outcome != string(session.StatusInterrupted) {
+			t.Errorf("consumer outcome %q", done.Outcome)
+		}
+		f.checkComplete(t, target)
+	})
+
+	t.Run("not observed", func(t *testing.T) {
+		f := newFixture(t, sim.Options{})
+		f.scenario(short)
+		svc := f.newService("p1", nil)
+		target := f.startSession(agentSpec{scenario: "short"})
+		f.send(target.UpstreamID, "go")
+		waitFor(t, "the upstream turn to end", func() bool {
+			return len(ofType(f.simEvents(target.UpstreamID), "session.status_idle")) > 0
+		})
+		res, err := svc.Interrupt(t.Context(), admin, target.SessionID, "stop")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !res.Confirmed || res.Attempts != 1 {
+			t.Errorf("interrupt result %+v; want confirmed at the first attempt", res)
+		}
+		if got := outcome(f, target.SessionID); got != observe.DecisionInterruptConfirmed+" by session_status" {
+			t.Errorf("outcome %s", got)
+		}
+	})
 }
 
 // Governed built-in tools are decided before they run.

@@ -775,10 +775,20 @@ func (p *processor) lifecycle(ctx context.Context, step string) error {
 	if err := s.Store.StepDone(ctx, st.sess.SessionID, step); err != nil {
 		return fmt.Errorf("clear lifecycle step: %w", err)
 	}
-	if sess.Status.Final() {
+	if p.ended(sess) {
 		return p.finish(ctx, string(sess.Status))
 	}
 	return nil
+}
+
+// ended reports whether the consumer may stop: the session reached a
+// final status, and, when it was interrupted, the interrupt's echo is
+// stored. The interrupt may be decided just as the session goes idle by
+// itself; reading on until the echo keeps the trail whole and lets the
+// interrupt be confirmed by the stream (an interrupt against an idle
+// session is a no-op upstream, but it is still echoed).
+func (p *processor) ended(sess session.Session) bool {
+	return sess.Status.Final() && (sess.Status != session.StatusInterrupted || p.st.interrupted)
 }
 
 // checkFinal finishes the consumer of a session that ended (an interrupt
@@ -792,7 +802,7 @@ func (p *processor) checkFinal(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("read session status: %w", err)
 	}
-	if sess.Status.Final() {
+	if p.ended(sess) {
 		return p.finish(ctx, string(sess.Status))
 	}
 	return nil
