@@ -127,6 +127,18 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 		return nil, fmt.Errorf("policy engine: %w", err)
 	}
 
+	// Activations made by another gateway on the same database, or by
+	// `vargate policy activate`, reach this one within PolicyRefresh.
+	refreshCtx, stopRefresh := context.WithCancel(context.WithoutCancel(ctx))
+	refreshDone := make(chan struct{})
+	go func() {
+		defer close(refreshDone)
+		a.policy.Run(refreshCtx, cfg.PolicyRefresh, func(err error) {
+			log.LogAttrs(refreshCtx, slog.LevelError, "follow policy activations", slog.Any("error", err))
+		})
+	}()
+	a.closers = append(a.closers, func() error { stopRefresh(); <-refreshDone; return nil })
+
 	if a.mcp, err = openMCP(ctx, a, a.policy); err != nil {
 		return nil, err
 	}

@@ -49,6 +49,9 @@ type Config struct {
 
 	ApprovalTTL         time.Duration
 	WebhookAllowPrivate bool
+	// PolicyRefresh is how often the engine reads which policy versions
+	// are active, to follow activations made by other gateways.
+	PolicyRefresh time.Duration
 
 	// BenchTools adds the no-op tool vargate_noop (load tests only).
 	BenchTools bool
@@ -187,6 +190,15 @@ func (c *Config) settings() []setting {
 				c.ApprovalTTL = d
 				return nil
 			}, show: func() string { return c.ApprovalTTL.String() }},
+		{env: "VARGATE_POLICY_REFRESH", flag: "policy-refresh", def: "2s", usage: "how often the gateway reads which policy versions are active, to follow activations made by other gateways on the same database or by the CLI (a duration from 100ms to 1m)",
+			parse: func(v string) error {
+				d, err := time.ParseDuration(v)
+				if err != nil || d < 100*time.Millisecond || d > time.Minute {
+					return errors.New("want a duration from 100ms to 1m (such as 2s)")
+				}
+				c.PolicyRefresh = d
+				return nil
+			}, show: func() string { return c.PolicyRefresh.String() }},
 		{env: "VARGATE_WEBHOOK_ALLOW_PRIVATE", flag: "webhook-allow-private", def: "false", usage: "allow webhook endpoints on private, loopback and link-local addresses, and plain http (tests, private deployments)",
 			parse: boolInto(&c.WebhookAllowPrivate), show: func() string { return strconv.FormatBool(c.WebhookAllowPrivate) }},
 		{env: "VARGATE_BENCH_TOOLS", flag: "bench-tools", def: "false", usage: "offer the no-op tool vargate_noop (answers at once) to agents that allow it: for load tests (vargate bench) only",

@@ -244,6 +244,66 @@ func (e *Engine) Activate(tenantID string, v *Version) {
 // it, say).
 func (e *Engine) Forget(tenantID string) { e.active.Delete(tenantID) }
 
+// DefaultRefresh is how often Run reads which versions are active.
+const DefaultRefresh = 2 * time.Second
+
+// Refresh makes this engine follow activations made elsewhere (another
+// gateway on the same database, the CLI): every tenant whose active
+// version is in memory gets the one the Store names, compiled or taken
+// from the cache. A version that does not compile leaves the tenant's
+// previous one in force and is reported in the error; the others still
+// change.
+func (e *Engine) Refresh(ctx context.Context) error {
+	if e.store == nil {
+		return nil
+	}
+	labels, err := e.store.ActivePolicyLabels(ctx)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	e.active.Range(func(k, p any) bool {
+		tenant := k.(string)
+		cur := p.(*atomic.Pointer[Version]).Load()
+		want, ok := labels[tenant]
+		if !ok {
+			want = BaseLabel
+		}
+		if cur == nil || cur.Label == want {
+			return true
+		}
+		v, err := e.Version(ctx, tenant, want)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("tenant %s: policy version %s: %w", tenant, want, err))
+			return true
+		}
+		// Only replace what was read: an Activate meanwhile wins.
+		p.(*atomic.Pointer[Version]).CompareAndSwap(cur, v)
+		return true
+	})
+	return errors.Join(errs...)
+}
+
+// Run calls Refresh every interval (DefaultRefresh when not positive)
+// until ctx ends, reporting failures to onErr (which may be nil).
+func (e *Engine) Run(ctx context.Context, interval time.Duration, onErr func(error)) {
+	if interval <= 0 {
+		interval = DefaultRefresh
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := e.Refresh(ctx); err != nil && ctx.Err() == nil && onErr != nil {
+				onErr(err)
+			}
+		}
+	}
+}
+
 // ActiveVersion returns the tenant's active version, loading it from the
 // Store on first use. A tenant without one gets the base policy.
 func (e *Engine) ActiveVersion(ctx context.Context, tenantID string) (*Version, error) {

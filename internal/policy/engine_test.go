@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -272,6 +273,12 @@ func (s *memStore) GetActivePolicyVersion(ctx context.Context, tenantID string) 
 		return policy.StoredVersion{}, vargate.NotFound("active policy version")
 	}
 	return s.GetPolicyVersion(ctx, tenantID, label)
+}
+
+func (s *memStore) ActivePolicyLabels(context.Context) (map[string]string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return maps.Clone(s.active), s.err
 }
 
 var _ policy.Store = (*memStore)(nil)

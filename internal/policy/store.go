@@ -51,6 +51,12 @@ type Store interface {
 	// KindNotFound error when the tenant has never activated one (the
 	// base policy then applies).
 	GetActivePolicyVersion(ctx context.Context, tenantID string) (StoredVersion, error)
+
+	// ActivePolicyLabels returns the active label of every tenant that
+	// has activated a version (the others have the base policy): one cheap
+	// read, so that gateways sharing a database can follow each other's
+	// activations.
+	ActivePolicyLabels(ctx context.Context) (map[string]string, error)
 }
 
 // Activation is one change of a tenant's active version, kept forever

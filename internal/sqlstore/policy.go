@@ -323,6 +323,25 @@ func (s *PolicyStore) GetActivePolicyVersion(ctx context.Context, tenantID strin
 	return s.GetPolicyVersion(ctx, tenantID, a.Label)
 }
 
+// ActivePolicyLabels implements policy.Store.
+func (s *PolicyStore) ActivePolicyLabels(ctx context.Context) (map[string]string, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT h.tenant_id, a.label
+		FROM policy_heads h JOIN policy_activations a ON a.tenant_id = h.tenant_id AND a.seq = h.active_seq`)
+	if err != nil {
+		return nil, fmt.Errorf("read active policy labels: %w", err)
+	}
+	defer rows.Close()
+	out := map[string]string{}
+	for rows.Next() {
+		var tenant, label string
+		if err := rows.Scan(&tenant, &label); err != nil {
+			return nil, err
+		}
+		out[tenant] = label
+	}
+	return out, rows.Err()
+}
+
 // GetPolicyActivation returns the activation in effect for the tenant,
 // or a KindNotFound error when it never activated a version (the base
 // policy applies).

@@ -347,3 +347,68 @@ func TestPolicyStoreEngineRestart(t *testing.T) {
 		}
 	})
 }
+
+// Two gateways on one database: an activation made through one (or the
+// CLI) reaches the other's engine at its next Refresh, and so does a
+// rollback; a tenant whose version is not in memory is left to load on
+// first use.
+func TestPolicyStoreEngineFollows(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := t.Context()
+		s := newPolicyStore(t, db)
+		for _, src := range []string{denyCharges, "package vargate.tenant\n\n# allows what the base allows\n"} {
+			if _, err := s.CreatePolicyVersion(ctx, policy.StoredVersion{TenantID: "t1", Modules: map[string]string{"p.rego": src}}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		e, err := policy.NewEngine(ctx, s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		active := func() string {
+			t.Helper()
+			v, err := e.ActiveVersion(ctx, "t1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return v.Label
+		}
+		if got := active(); got != policy.BaseLabel {
+			t.Fatalf("active = %s, want base", got)
+		}
+		steps := []struct {
+			change func() error
+			want   string
+		}{
+			{func() error { return s.ActivatePolicyVersion(ctx, "t1", "v1") }, "v1"},
+			{func() error { return s.ActivatePolicyVersion(ctx, "t1", "v2") }, "v2"},
+			{func() error { _, err := s.RollbackPolicyVersion(ctx, "t1", "", "key-a"); return err }, "v1"},
+		}
+		for _, st := range steps {
+			if err := st.change(); err != nil {
+				t.Fatal(err)
+			}
+			if got := active(); got == st.want {
+				t.Fatalf("the engine saw %s before Refresh", got)
+			}
+			if err := e.Refresh(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if got := active(); got != st.want {
+				t.Errorf("after Refresh: active %s, want %s", got, st.want)
+			}
+		}
+		d, err := e.Decide(ctx, &policy.Input{
+			Tenant: policy.Tenant{ID: "t1"},
+			Agent:  policy.Agent{AllowedTools: []string{"vargate_create_charge"}},
+			Call:   policy.Call{Tool: "vargate_create_charge", Arguments: []byte(`{}`)},
+		})
+		if err != nil || d.Decision != policy.Deny || d.PolicyVersion != "v1" {
+			t.Errorf("decision after following: %+v, %v; want deny by v1", d, err)
+		}
+		labels, err := s.ActivePolicyLabels(ctx)
+		if err != nil || len(labels) != 1 || labels["t1"] != "v1" {
+			t.Errorf("ActivePolicyLabels = %v, %v", labels, err)
+		}
+	})
+}
