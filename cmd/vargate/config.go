@@ -30,6 +30,8 @@ type Config struct {
 	TrustedProxies []netip.Prefix
 	MCPIPAllowlist []netip.Prefix
 	MCPServerURL   string
+	// mcpURLDefault is set when MCPServerURL was derived from Listen.
+	mcpURLDefault bool
 	// MCPAllowedOrigins are browser origins allowed to call the MCP server
 	// besides MCPServerURL's own.
 	MCPAllowedOrigins []string
@@ -249,9 +251,31 @@ func LoadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (*C
 		return nil, nil, err
 	}
 	if c.MCPServerURL == "" {
-		c.MCPServerURL = "http://" + c.Listen + "/api/mcp/server"
+		c.MCPServerURL = defaultMCPServerURL(c.Listen)
+		c.mcpURLDefault = true
 	}
 	return c, positional, nil
+}
+
+// defaultMCPServerURL is the MCP server's URL on the gateway listening at
+// addr, when VARGATE_MCP_SERVER_URL does not say.
+func defaultMCPServerURL(addr string) string { return "http://" + addr + "/api/mcp/server" }
+
+// Listening completes the configuration once the gateway listens on
+// addr: a default MCP server URL names the port actually taken (with
+// VARGATE_LISTEN on port 0). It returns a warning when that default
+// names an address no agent can reach (an unspecified host such as
+// 0.0.0.0), "" otherwise.
+func (c *Config) Listening(addr net.Addr) string {
+	if !c.mcpURLDefault {
+		return ""
+	}
+	c.MCPServerURL = defaultMCPServerURL(addr.String())
+	if ap, err := netip.ParseAddrPort(addr.String()); err == nil && ap.Addr().IsUnspecified() {
+		return "VARGATE_MCP_SERVER_URL is not set and the gateway listens on every address: sessions will give agents " +
+			c.MCPServerURL + ", which they cannot reach; set VARGATE_MCP_SERVER_URL to the gateway's public URL"
+	}
+	return ""
 }
 
 // SQLitePath is the database file used when DATABASE_URL is not PostgreSQL.

@@ -3,6 +3,8 @@ package main
 import (
 	"flag"
 	"io"
+	"net"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -111,5 +113,32 @@ func TestInterspersedFlags(t *testing.T) {
 	}
 	if !*j || strings.Join(pos, " ") != "acme -x" {
 		t.Errorf("json=%v pos=%q", *j, pos)
+	}
+}
+
+// Once listening, a default MCP server URL names the port actually taken
+// and warns when its host is unreachable; a URL that was set stays.
+func TestConfigListening(t *testing.T) {
+	tests := []struct {
+		name, listenEnv, urlEnv, addr string
+		want                          string
+		warn                          bool
+	}{
+		{"port 0", "127.0.0.1:0", "", "127.0.0.1:43210", "http://127.0.0.1:43210/api/mcp/server", false},
+		{"every address", "0.0.0.0:8000", "", "0.0.0.0:8000", "http://0.0.0.0:8000/api/mcp/server", true},
+		{"set", "127.0.0.1:0", "https://gw.example.com/api/mcp/server", "127.0.0.1:43210", "https://gw.example.com/api/mcp/server", false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			env := map[string]string{"VARGATE_LISTEN": tt.listenEnv, "VARGATE_MCP_SERVER_URL": tt.urlEnv}
+			c, _, err := LoadConfig(flag.NewFlagSet("t", flag.ContinueOnError), nil, func(k string) string { return env[k] })
+			if err != nil {
+				t.Fatal(err)
+			}
+			warning := c.Listening(net.TCPAddrFromAddrPort(netip.MustParseAddrPort(tt.addr)))
+			if c.MCPServerURL != tt.want || (warning != "") != tt.warn {
+				t.Errorf("MCP URL %q, warning %q; want %q, warning %v", c.MCPServerURL, warning, tt.want, tt.warn)
+			}
+		})
 	}
 }

@@ -46,6 +46,16 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 		// "Goals vs measured"). GOGC in the environment overrides it.
 		debug.SetGCPercent(gcPercent)
 	}
+	// Listen first: the default MCP server URL, which sessions give to
+	// agents, names the port actually taken.
+	ln, err := net.Listen("tcp", cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen on %s (VARGATE_LISTEN): %w", cfg.Listen, err)
+	}
+	defer ln.Close()
+	if warning := cfg.Listening(ln.Addr()); warning != "" {
+		log.Warn(warning)
+	}
 	a, err := newApp(ctx, cfg, env.getenv, log)
 	if err != nil {
 		return err
@@ -57,10 +67,6 @@ func runServe(ctx context.Context, env *environment, args []string) error {
 	}()
 	if err := bootstrap(ctx, env, a); err != nil {
 		return err
-	}
-	ln, err := net.Listen("tcp", cfg.Listen)
-	if err != nil {
-		return fmt.Errorf("listen on %s (VARGATE_LISTEN): %w", cfg.Listen, err)
 	}
 	srv := &http.Server{
 		Handler:           a.handler,
