@@ -389,6 +389,34 @@ func (s *AuditStore) Tenants(ctx context.Context) ([]string, error) {
 
 // List returns the tenant's records matching f, newest first.
 func (s *AuditStore) List(ctx context.Context, tenantID string, f audit.Filter) ([]audit.Record, error) {
+	q, args := auditListQuery(s.db.Dialect, tenantID, f)
+	rows, err := s.db.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("list audit records: %w", err)
+	}
+	defer rows.Close()
+	var sc recordScanner
+	recs := []audit.Record{}
+	for rows.Next() {
+		var r audit.Record
+		if err := sc.scanOf(rows, tenantID, &r, true); err != nil {
+			return nil, err
+		}
+		recs = append(recs, r)
+	}
+	return recs, rows.Err()
+}
+
+
+// auditListQuery is List's query. A filter on session or action also
+// states that the column is not empty: the partial indexes
+// audit_log_session and audit_log_action cover only such rows, and
+// neither database can use them for "= ?" alone, since the parameter
+// might be empty. SQLite, without statistics, still prefers walking the
+// tenant's whole chain in seq order to an index that is not covering;
+// it is told to use the index, which returns exactly the session's (or
+// action's) records, already in seq order.
+func auditListQuery(d Dialect, tenantID string, f audit.Filter) (string, []any) {
 	where := []string{"tenant_id = ?"}
 	args := []any{tenantID}
 	for _, c := range []struct {
@@ -397,9 +425,13 @@ func (s *AuditStore) List(ctx context.Context, tenantID string, f audit.Filter) 
 		{"session_id", f.SessionID}, {"source", string(f.Source)}, {"tool", f.Tool},
 		{"decision", f.Decision}, {"action_id", f.ActionID}, {"agent_id", f.AgentID},
 	} {
-		if c.v != "" {
-			where = append(where, c.col+" = ?")
-			args = append(args, c.v)
+		if c.v == "" {
+			continue
+		}
+		where = append(where, c.col+" = ?")
+		args = append(args, c.v)
+		if c.col == "session_id" || c.col == "action_id" {
+			where = append(where, c.col+" <> ''")
 		}
 	}
 	if !f.Since.IsZero() {
@@ -415,22 +447,16 @@ func (s *AuditStore) List(ctx context.Context, tenantID string, f audit.Filter) 
 		args = append(args, f.BeforeSeq)
 	}
 	args = append(args, f.EffectiveLimit())
-	rows, err := s.db.QueryContext(ctx, `SELECT `+auditReadColumns+` FROM audit_log WHERE `+
-		strings.Join(where, " AND ")+` ORDER BY seq DESC LIMIT ?`, args...)
-	if err != nil {
-		return nil, fmt.Errorf("list audit records: %w", err)
-	}
-	defer rows.Close()
-	var sc recordScanner
-	recs := []audit.Record{}
-	for rows.Next() {
-		var r audit.Record
-		if err := sc.scanOf(rows, tenantID, &r, true); err != nil {
-			return nil, err
+	from := "audit_log"
+	if d == SQLite {
+		switch {
+		case f.SessionID != "":
+			from += " INDEXED BY audit_log_session"
+		case f.ActionID != "":
+			from += " INDEXED BY audit_log_action"
 		}
-		recs = append(recs, r)
 	}
-	return recs, rows.Err()
+	return `SELECT ` + auditReadColumns + ` FROM ` + from + ` WHERE ` + strings.Join(where, " AND ") + ` ORDER BY seq DESC LIMIT ?`, args
 }
 
 // Scan streams the tenant's records with seq in [from, to] (to 0: all).

@@ -3,6 +3,7 @@ package sqlstore_test
 import (
 	"encoding/json"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -293,6 +294,59 @@ func TestAuditReasonsRoundTrip(t *testing.T) {
 		})
 		if err != nil || i != len(cases) {
 			t.Fatalf("scanned %d records: %v", i, err)
+		}
+	})
+}
+
+// Listing a session's or an action's records uses the partial index made
+// for it, on both databases (PostgreSQL with sequential scans switched
+// off, since its tables here are small).
+func TestAuditListUsesIndexes(t *testing.T) {
+	tests := []struct {
+		filter audit.Filter
+		index  string
+	}{
+		{audit.Filter{SessionID: "vs-1"}, "audit_log_session"},
+		{audit.Filter{SessionID: "vs-1", Source: audit.SourceMCPObserved}, "audit_log_session"},
+		{audit.Filter{ActionID: "act-1"}, "audit_log_action"},
+	}
+	storetest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		for _, tt := range tests {
+			q, args := sqlstore.AuditListQuery(db.Dialect, "t1", tt.filter)
+			var plan strings.Builder
+			err := db.InTx(t.Context(), func(tx *sqlstore.Tx) error {
+				explain := "EXPLAIN QUERY PLAN "
+				if tx.Dialect() == sqlstore.Postgres {
+					explain = "EXPLAIN "
+					if _, err := tx.ExecContext(t.Context(), "SET LOCAL enable_seqscan = off"); err != nil {
+						return err
+					}
+				}
+				rows, err := tx.QueryContext(t.Context(), explain+q, args...)
+				if err != nil {
+					return err
+				}
+				defer rows.Close()
+				cols, _ := rows.Columns()
+				for rows.Next() {
+					vals := make([]any, len(cols))
+					ptrs := make([]any, len(cols))
+					for i := range vals {
+						ptrs[i] = &vals[i]
+					}
+					if err := rows.Scan(ptrs...); err != nil {
+						return err
+					}
+					fmt.Fprintln(&plan, vals...)
+				}
+				return rows.Err()
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !strings.Contains(plan.String(), tt.index) {
+				t.Errorf("%+v: the plan does not use %s:\n%s", tt.filter, tt.index, plan.String())
+			}
 		}
 	})
 }
