@@ -407,7 +407,6 @@ func (s *AuditStore) List(ctx context.Context, tenantID string, f audit.Filter) 
 	return recs, rows.Err()
 }
 
-
 // auditListQuery is List's query. A filter on session or action also
 // states that the column is not empty: the partial indexes
 // audit_log_session and audit_log_action cover only such rows, and
