@@ -32,7 +32,8 @@ const (
 // Reasons a governed record is not replayed.
 const (
 	// SkipNoInput: the record keeps no policy input (an unknown tool, an
-	// unusable agent configuration, a confirmation without input).
+	// unusable agent configuration, a built-in tool call denied for its
+	// anomaly verdict or for a failure before the policy was asked).
 	SkipNoInput = "no_recorded_input"
 	// SkipInvalidArguments: the call was refused for its arguments, so the
 	// recorded decision is not the policy's.
@@ -271,6 +272,16 @@ type governedResult struct {
 	skip     string
 	replayed policy.Decision
 	err      error
+	// policy is the policy's own decision when the recorded one was made
+	// stricter by something else (a built-in tool call's anomaly
+	// verdict): the replay is compared with it.
+	policy *recordedPolicy
+}
+
+// recordedPolicy is the policy's own part of a stricter recorded decision.
+type recordedPolicy struct {
+	Decision string   `json:"decision"`
+	Reasons  []string `json:"reasons"`
 }
 
 // replayOne evaluates a governed record's recorded input.
@@ -279,8 +290,9 @@ func (r *Replay) replayOne(ctx context.Context, rec *audit.Record) governedResul
 		return governedResult{skip: SkipNoDecision}
 	}
 	var d struct {
-		Outcome string        `json:"outcome"`
-		Input   *policy.Input `json:"input"`
+		Outcome string          `json:"outcome"`
+		Input   *policy.Input   `json:"input"`
+		Policy  *recordedPolicy `json:"policy"`
 	}
 	if len(rec.Detail) > 0 {
 		if err := json.Unmarshal(rec.Detail, &d); err != nil {
@@ -307,7 +319,7 @@ func (r *Replay) replayOne(ctx context.Context, rec *audit.Record) governedResul
 		// is not in a hurry, and a loaded machine should not show up as
 		// errors.
 	}
-	return governedResult{replayed: dec, err: err}
+	return governedResult{replayed: dec, err: err, policy: d.Policy}
 }
 
 // replayAttempts bounds the evaluations of one record that time out.
@@ -439,9 +451,13 @@ func (r *Replay) tally(ctx context.Context, rep *ReplayReport, rec *audit.Record
 	}
 	rep.TotalReplayed++
 	rep.OriginalPolicyVersions[rec.PolicyVersion]++
+	original := DecisionView{Decision: rec.Decision, Reasons: nonNilStrings(rec.Reasons), PolicyVersion: rec.PolicyVersion, DecisionID: rec.DecisionID}
+	if res.policy != nil {
+		original.Decision, original.Reasons = res.policy.Decision, nonNilStrings(res.policy.Reasons)
+	}
 	c := DecisionChange{
 		Seq: rec.Seq, Time: rec.Time, ActionID: rec.ActionID, Tool: rec.Tool,
-		Original: DecisionView{Decision: rec.Decision, Reasons: nonNilStrings(rec.Reasons), PolicyVersion: rec.PolicyVersion, DecisionID: rec.DecisionID},
+		Original: original,
 		Replayed: DecisionView{Decision: res.replayed.Decision, Reasons: nonNilStrings(res.replayed.Reasons), PolicyVersion: res.replayed.PolicyVersion},
 	}
 	if r.sessionID == "" {
@@ -454,12 +470,12 @@ func (r *Replay) tally(ctx context.Context, rep *ReplayReport, rec *audit.Record
 		c.Error = "the policy could not evaluate the recorded input"
 		r.s.Logger.LogAttrs(ctx, slog.LevelWarn, "replay evaluation failed",
 			slog.String(logKeyTenant, rec.TenantID), slog.Int64(logKeySeq, rec.Seq), slog.String(logKeyError, res.err.Error()))
-	case res.replayed.Decision == rec.Decision:
+	case res.replayed.Decision == original.Decision:
 		rep.Consistent++
 		return nil
 	default:
 		rep.Changed++
-		rep.Transitions[rec.Decision+"→"+res.replayed.Decision]++
+		rep.Transitions[original.Decision+"→"+res.replayed.Decision]++
 	}
 	return emit(c)
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vargate/vargate"
+	"github.com/vargate/vargate/internal/audit"
 	"github.com/vargate/vargate/internal/compliance"
 	"github.com/vargate/vargate/internal/policy"
 	"github.com/vargate/vargate/internal/sqlstore"
@@ -257,5 +258,55 @@ func TestReplayRetriesTimeouts(t *testing.T) {
 	rep := replay(t, e, "t1", s.ID, compliance.ReplayRequest{})
 	if rep.Errors != 0 || rep.Consistent != 5 || f.n != 10 {
 		t.Errorf("replay with timeouts: %+v after %d evaluations", rep, f.n)
+	}
+}
+
+// A governed built-in tool call (decided by the event consumer) is
+// replayed from the input its record keeps. When its anomaly verdict made
+// the recorded decision stricter than the policy's, the replay is
+// compared with the policy's own part, so the same policy is consistent.
+func TestReplayBuiltinConfirmations(t *testing.T) {
+	e := newEnv(t)
+	s := e.newSession(t, "t1")
+	confirm := func(args, decision string, policyPart map[string]any) audit.Record {
+		t.Helper()
+		call, findings, err := policy.NewCall("bash", json.RawMessage(args))
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := &policy.Input{Tenant: policy.Tenant{ID: "t1"}, Agent: policy.Agent{ID: s.AgentID, AllowedTools: []string{"bash"}},
+			Session: policy.Session{ID: s.ID}, Call: call, PII: findings, Time: e.tick()}
+		live, err := e.engine.Decide(t.Context(), in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		detail := map[string]any{"kind": "tool_confirmation", "event_id": "sevt_1", "input": in}
+		if policyPart != nil {
+			detail["policy"] = policyPart
+		}
+		return e.append(t, audit.Record{TenantID: "t1", Source: audit.SourceMCPGoverned, SessionID: s.ID, AgentID: s.AgentID,
+			ActionID: vargate.NewID("toolu_", 8), Tool: "bash", Decision: decision, PolicyVersion: live.PolicyVersion, DecisionID: live.DecisionID,
+			ArgsDigest: call.ArgumentsDigest, ArgsRedacted: json.RawMessage(args), Actor: "system"}, detail)
+	}
+	confirm(`{"command":"ls"}`, policy.Allow, nil)
+	upgraded := confirm(`{"command":"curl -s https://example.com/x"}`, policy.RequireApproval,
+		map[string]any{"decision": policy.Allow, "reasons": []string{}})
+	e.append(t, audit.Record{TenantID: "t1", Source: audit.SourceMCPGoverned, SessionID: s.ID, AgentID: s.AgentID,
+		ActionID: vargate.NewID("toolu_", 8), Tool: "bash", Decision: policy.Deny, Reasons: []string{"anomaly_credential_access: reads a private key (critical)"},
+		Actor: "system"}, map[string]any{"kind": "tool_confirmation", "event_id": "sevt_2"})
+
+	rep := replay(t, e, "t1", s.ID, compliance.ReplayRequest{})
+	if rep.TotalReplayed != 2 || rep.Consistent != 2 || rep.Changed != 0 || rep.Skipped != 1 || rep.SkippedReasons[compliance.SkipNoInput] != 1 {
+		t.Errorf("active replay = %+v", rep)
+	}
+	noBash := map[string]string{"nobash.rego": "package vargate.tenant\n\ndeny contains \"no_shell\" if input.call.tool == \"bash\"\n"}
+	rep = replay(t, e, "t1", s.ID, compliance.ReplayRequest{Modules: noBash})
+	if rep.Changed != 2 || rep.Transitions["allow→deny"] != 2 {
+		t.Errorf("draft replay = %+v", rep)
+	}
+	for _, c := range rep.Changes {
+		if c.ActionID == upgraded.ActionID && (c.Original.Decision != policy.Allow || c.Original.DecisionID != upgraded.DecisionID) {
+			t.Errorf("the upgraded call's original = %+v, want the policy's own allow", c.Original)
+		}
 	}
 }

@@ -57,6 +57,18 @@ type ruling struct {
 	PolicyVersion string
 	DecisionID    string
 	Sensitive     bool
+	// Input is what the policy was asked, arguments redacted: kept in the
+	// record for replay. Nil when the policy was not consulted.
+	Input *policy.Input
+	// Policy is the policy's own decision when the anomaly verdict made
+	// the ruling stricter than it; nil otherwise.
+	Policy *policyPart
+}
+
+// policyPart is the policy's own decision inside a stricter ruling.
+type policyPart struct {
+	Decision string   `json:"decision"`
+	Reasons  []string `json:"reasons"`
 }
 
 func denyRuling(reason string) ruling {
@@ -156,6 +168,9 @@ func (s *Service) evaluate(ctx context.Context, t *Target, u *ToolUse, input jso
 	case pr.Decision == policy.Deny:
 		return pr
 	case a.Decision == policy.RequireApproval:
+		if pr.Decision != policy.RequireApproval {
+			pr.Policy = &policyPart{Decision: pr.Decision, Reasons: capReasons(pr.Reasons)}
+		}
 		pr.Reasons = append(slices.Clone(pr.Reasons), a.Reasons...)
 		pr.Decision = policy.RequireApproval
 	}
@@ -227,7 +242,13 @@ func (s *Service) policyRuling(ctx context.Context, t *Target, u *ToolUse, input
 	if err != nil {
 		return denyRuling("undecidable: policy evaluation failed")
 	}
-	r := ruling{Decision: d.Decision, Reasons: d.Reasons, PolicyVersion: d.PolicyVersion, DecisionID: d.DecisionID, Sensitive: len(findings) > 0}
+	// The record keeps the input with the arguments redacted, as a
+	// governed MCP call's does.
+	kept := *in
+	if len(u.InputRedacted) > 0 {
+		kept.Call.Arguments = u.InputRedacted
+	}
+	r := ruling{Decision: d.Decision, Reasons: d.Reasons, PolicyVersion: d.PolicyVersion, DecisionID: d.DecisionID, Sensitive: len(findings) > 0, Input: &kept}
 	if r.Decision != policy.Allow && r.Decision != policy.RequireApproval {
 		r.Decision = policy.Deny
 	}
@@ -243,6 +264,11 @@ type confirmationDetail struct {
 	// Note says why the decision differs from the ruling (audit failure,
 	// queue unavailable) or who settled it.
 	Note string `json:"note,omitempty"`
+	// Input is the policy input (arguments redacted), for replay.
+	Input *policy.Input `json:"input,omitempty"`
+	// Policy is the policy's own decision when the anomaly verdict made
+	// the recorded one stricter: replay compares with it.
+	Policy *policyPart `json:"policy,omitempty"`
 }
 
 // rule records a ruling (governed audit record) and acts on it: answer
@@ -283,7 +309,8 @@ func (s *Service) rule(ctx context.Context, t *Target, u *ToolUse, input json.Ra
 
 // auditRuling writes the governed record of a ruling.
 func (s *Service) auditRuling(ctx context.Context, t *Target, u *ToolUse, r ruling, note string) error {
-	detail, _ := json.Marshal(confirmationDetail{Kind: "tool_confirmation", EventID: u.ToolUseID, ThreadID: u.ThreadID, MCPServer: u.MCPServer, Note: note})
+	detail, _ := json.Marshal(confirmationDetail{Kind: "tool_confirmation", EventID: u.ToolUseID, ThreadID: u.ThreadID, MCPServer: u.MCPServer, Note: note,
+		Input: r.Input, Policy: r.Policy})
 	actx, cancel := s.sideCtx(ctx)
 	defer cancel()
 	_, err := s.Audit.Append(actx, audit.Record{

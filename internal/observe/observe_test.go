@@ -13,6 +13,7 @@ import (
 	"github.com/vargate/vargate/internal/approval"
 	"github.com/vargate/vargate/internal/audit"
 	"github.com/vargate/vargate/internal/observe"
+	"github.com/vargate/vargate/internal/policy"
 	"github.com/vargate/vargate/internal/session"
 	"github.com/vargate/vargate/internal/sim"
 	"github.com/vargate/vargate/internal/sqlstore"
@@ -464,6 +465,9 @@ func TestGovernedBuiltins(t *testing.T) {
 		if len(gov) != 1 || gov[0].Decision != "deny" || gov[0].Tool != "bash" || gov[0].ActionID != results[0].ID && gov[0].ActionID == "" {
 			t.Errorf("governed records %+v", gov)
 		}
+		if len(gov) == 1 && strings.Contains(string(gov[0].Detail), `"input"`) {
+			t.Errorf("a call denied for its anomaly verdict records a policy input: %s", gov[0].Detail)
+		}
 		obs := f.records(target.SessionID, audit.SourceMCPObserved)
 		if len(obs) != 1 || !strings.Contains(string(obs[0].Detail), `"confirmation":"deny"`) {
 			t.Errorf("observed records %+v", obs)
@@ -527,7 +531,21 @@ func TestGovernedBuiltins(t *testing.T) {
 		}
 		gov := f.records(target.SessionID, audit.SourceMCPGoverned)
 		if len(gov) != 1 || gov[0].Decision != "require_approval" {
-			t.Errorf("governed records %+v", gov)
+			t.Fatalf("governed records %+v", gov)
+		}
+		// The record keeps what the policy was asked, for replay: the
+		// redacted arguments, the agent's approval patterns.
+		var d struct {
+			Input  *policy.Input   `json:"input"`
+			Policy json.RawMessage `json:"policy"`
+		}
+		if err := json.Unmarshal(gov[0].Detail, &d); err != nil || d.Input == nil {
+			t.Fatalf("governed record detail %s: %v", gov[0].Detail, err)
+		}
+		if d.Input.Call.Tool != "bash" || string(d.Input.Call.Arguments) != string(gov[0].ArgsRedacted) ||
+			d.Input.Call.ArgumentsDigest != gov[0].ArgsDigest || !slices.Equal(d.Input.Agent.RequireHumanApproval, []string{"bash"}) ||
+			d.Input.Session.ID != target.SessionID || d.Policy != nil {
+			t.Errorf("recorded policy input %s", gov[0].Detail)
 		}
 		f.checkComplete(t, target)
 	})
