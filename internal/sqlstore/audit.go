@@ -19,13 +19,20 @@ type AuditStore struct {
 	db *DB
 
 	mu    sync.Mutex
-	stmts map[int]*sql.Stmt // INSERT of n records, prepared once
+	stmts map[stmtKey]*sql.Stmt // INSERTs of n rows, prepared once (SQLite)
 }
 
 var _ audit.Store = (*AuditStore)(nil)
 
 // NewAuditStore returns the audit trail store over db.
-func NewAuditStore(db *DB) *AuditStore { return &AuditStore{db: db, stmts: map[int]*sql.Stmt{}} }
+func NewAuditStore(db *DB) *AuditStore { return &AuditStore{db: db, stmts: map[stmtKey]*sql.Stmt{}} }
+
+// stmtKey names a prepared multi-row INSERT: of n records, or of n
+// Merkle nodes.
+type stmtKey struct {
+	nodes bool
+	n     int
+}
 
 const auditColumns = `tenant_id, seq, time, source, session_id, agent_id, action_id, tool, decision,
 	policy_version, decision_id, reasons, args_digest, args_redacted, result_digest, anomaly, actor,
@@ -89,14 +96,8 @@ func (s *AuditStore) appendTenant(ctx context.Context, tx *Tx, tenantID string, 
 		}
 		nodes = append(nodes, ns...)
 	}
-	for _, n := range nodes {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO audit_merkle_nodes (tenant_id, level, idx, hash) VALUES (?, ?, ?, ?)`,
-			tenantID, int64(n.Level), int64(n.Index), n.Hash); err != nil {
-			return fmt.Errorf("insert merkle node: %w", err)
-		}
-	}
 	if tx.Dialect() == Postgres {
-		return insertRecordsPG(ctx, tx, recs, head)
+		return insertRecordsPG(ctx, tx, recs, nodes, head)
 	}
 	for _, n := range auditInsertChunks {
 		for len(recs) >= n {
@@ -104,6 +105,12 @@ func (s *AuditStore) appendTenant(ctx context.Context, tx *Tx, tenantID string, 
 				return err
 			}
 			recs = recs[n:]
+		}
+		for len(nodes) >= n {
+			if err := s.insertNodes(ctx, tx, tenantID, nodes[:n]); err != nil {
+				return err
+			}
+			nodes = nodes[n:]
 		}
 	}
 	if _, err := tx.ExecContext(ctx, `UPDATE audit_heads SET seq = ?, hash = ?, merkle = ? WHERE tenant_id = ?`,
@@ -113,12 +120,12 @@ func (s *AuditStore) appendTenant(ctx context.Context, tx *Tx, tenantID string, 
 	return nil
 }
 
-// insertRecordsPG writes a whole batch and the new chain head in one
-// statement, one round trip whatever the batch size: the records travel as
-// one array per column and unnest into rows. (SQLite has neither arrays
-// nor data-modifying WITH; it is in-process, so several statements cost
-// little there.)
-func insertRecordsPG(ctx context.Context, tx *Tx, recs []*audit.Record, head audit.Head) error {
+// insertRecordsPG writes a whole batch, the Merkle nodes it completed and
+// the new chain head in one statement, one round trip whatever the batch
+// size: the records and nodes travel as one array per column and unnest
+// into rows. (SQLite has neither arrays nor data-modifying WITH; it is
+// in-process, so several statements cost little there.)
+func insertRecordsPG(ctx context.Context, tx *Tx, recs []*audit.Record, nodes []audit.Node, head audit.Head) error {
 	n := len(recs)
 	var (
 		tenant, source, session, agent, action, tool, decision = make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
@@ -141,13 +148,21 @@ func insertRecordsPG(ctx context.Context, tx *Tx, recs []*audit.Record, head aud
 		args[i], anomaly[i], detail[i] = jsonPtr(r.ArgsRedacted), jsonPtr(r.Anomaly), jsonPtr(r.Detail)
 		prev[i], hash[i] = r.PrevHash[:], r.Hash[:]
 	}
+	levels, idx, nodeHashes := make([]int64, len(nodes)), make([]int64, len(nodes)), make([][]byte, len(nodes))
+	for i, nd := range nodes {
+		levels[i], idx[i], nodeHashes[i] = int64(nd.Level), int64(nd.Index), nd.Hash
+	}
 	_, err := tx.ExecContext(ctx, `WITH ins AS (
 		INSERT INTO audit_log (`+auditColumns+`)
 		SELECT * FROM unnest(?::text[], ?::bigint[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[],
-			?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bytea[], ?::bytea[]))
+			?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bytea[], ?::bytea[])
+	), nodes AS (
+		INSERT INTO audit_merkle_nodes (tenant_id, level, idx, hash)
+		SELECT ?, l, i, h FROM unnest(?::bigint[], ?::bigint[], ?::bytea[]) AS n(l, i, h))
 		UPDATE audit_heads SET seq = ?, hash = ?, merkle = ? WHERE tenant_id = ?`,
 		tenant, seq, at, source, session, agent, action, tool, decision, policy, decisionID, reasons, argsDigest,
 		args, resultDigest, anomaly, actor, detail, prev, hash,
+		head.TenantID, levels, idx, nodeHashes,
 		head.Seq, head.Hash[:], head.MarshalRange(), head.TenantID)
 	if err != nil {
 		return fmt.Errorf("insert audit records: %w", err)
@@ -205,36 +220,48 @@ func (s *AuditStore) prepare(ctx context.Context) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, n := range auditInsertChunks {
-		if _, ok := s.stmts[n]; ok {
-			continue
-		}
-		var q strings.Builder
-		q.WriteString(`INSERT INTO audit_log (` + auditColumns + `) VALUES `)
-		for i := range n {
-			if i > 0 {
-				q.WriteString(", ")
+		for _, k := range []stmtKey{{n: n}, {nodes: true, n: n}} {
+			if _, ok := s.stmts[k]; ok {
+				continue
 			}
-			q.WriteString("(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)")
+			head, row := `INSERT INTO audit_log (`+auditColumns+`) VALUES `, "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+			if k.nodes {
+				head, row = `INSERT INTO audit_merkle_nodes (tenant_id, level, idx, hash) VALUES `, "(?, ?, ?, ?)"
+			}
+			q := head + strings.Repeat(row+", ", n-1) + row
+			st, err := s.db.Write.PrepareContext(ctx, s.db.q(q))
+			if err != nil {
+				return fmt.Errorf("prepare audit insert: %w", err)
+			}
+			s.stmts[k] = st
 		}
-		st, err := s.db.Write.PrepareContext(ctx, s.db.q(q.String()))
-		if err != nil {
-			return fmt.Errorf("prepare audit insert: %w", err)
-		}
-		s.stmts[n] = st
 	}
 	return nil
 }
 
-// insertStmt returns the prepared INSERT of n records, bound to tx.
-func (s *AuditStore) insertStmt(ctx context.Context, tx *Tx, n int) *sql.Stmt {
+// insertStmt returns a prepared INSERT, bound to tx.
+func (s *AuditStore) insertStmt(ctx context.Context, tx *Tx, k stmtKey) *sql.Stmt {
 	s.mu.Lock()
-	st := s.stmts[n]
+	st := s.stmts[k]
 	s.mu.Unlock()
 	return tx.tx.StmtContext(ctx, st)
 }
 
+// insertNodes writes Merkle nodes of the tenant with the prepared INSERT
+// of len(nodes) rows (SQLite).
+func (s *AuditStore) insertNodes(ctx context.Context, tx *Tx, tenantID string, nodes []audit.Node) error {
+	args := make([]any, 0, 4*len(nodes))
+	for _, nd := range nodes {
+		args = append(args, tenantID, int64(nd.Level), int64(nd.Index), nd.Hash)
+	}
+	if _, err := s.insertStmt(ctx, tx, stmtKey{nodes: true, n: len(nodes)}).ExecContext(ctx, args...); err != nil {
+		return fmt.Errorf("insert merkle nodes: %w", err)
+	}
+	return nil
+}
+
 func (s *AuditStore) insertRecords(ctx context.Context, tx *Tx, recs []*audit.Record) error {
-	st := s.insertStmt(ctx, tx, len(recs))
+	st := s.insertStmt(ctx, tx, stmtKey{n: len(recs)})
 	args := make([]any, 0, len(recs)*auditColumnCount)
 	for _, r := range recs {
 		var reasons sql.NullString
