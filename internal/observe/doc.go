@@ -13,8 +13,8 @@
 //
 // Multi-agent sessions: every sub-agent thread is followed on its own
 // stream and history, so a sub-agent's tool calls are audited too (see
-// thread.go). The simulator has no threads yet; that path is tested
-// against a fake upstream only.
+// thread.go); tested against the simulator's sub-agent threads and a
+// fake upstream that replays a thread's history on every reconnect.
 //
 // Reliability. The stream has no replay, so every connection opens the
 // stream first, back-fills the history (GET …/events) from shortly before

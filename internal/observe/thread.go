@@ -16,10 +16,8 @@ import (
 // history back-filled on every connection; its events go through the same
 // processor, so the (session, event ID) key drops the ones the primary
 // stream cross-posted too. A thread's own status events do not move the
-// session's lifecycle.
-//
-// The simulator does not implement threads yet: the thread endpoints
-// answer 404 there, which the consumer takes as "no threads".
+// session's lifecycle. An API without threads (404 on the thread
+// endpoints) has none to follow.
 
 // followThreads starts a reader for each sub-agent thread the session has
 // now (threads created later are announced by session.thread_created).

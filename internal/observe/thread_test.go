@@ -18,10 +18,11 @@ import (
 	"github.com/vargate/vargate/internal/sim"
 )
 
-// threadUpstream fakes the Managed Agents API of one multi-agent session
-// (the simulator has no threads yet): the primary stream announces a
-// sub-agent thread, whose own stream and history carry a tool call the
-// primary stream never shows.
+// threadUpstream fakes the Managed Agents API of one multi-agent session,
+// to control what the simulator plays in order: the primary stream
+// announces a sub-agent thread, whose own stream and history carry a tool
+// call the primary stream never shows, and then ends at once on every
+// reconnect.
 type threadUpstream struct {
 	release chan struct{} // closed to let the primary stream end its turn
 }
@@ -139,4 +140,55 @@ func TestSubAgentThreads(t *testing.T) {
 	if !slices.Equal(stored, want) {
 		t.Errorf("stored events %v, want each once: %v", stored, want)
 	}
+}
+
+// Against the simulator: a sub-agent that reads a private key while the
+// primary agent only talks is audited on its thread, flagged, and the
+// whole multi-agent session (both streams) is stored exactly once.
+func TestSubAgentThreadOnSimulator(t *testing.T) {
+	f := newFixture(t, sim.Options{})
+	f.scenario(sim.Scenario{Name: "delegate", Steps: []sim.Step{
+		{Type: sim.StepMessage, Text: "Asking a helper."},
+		{Type: sim.StepSubagent, Agent: "helper", Steps: []sim.Step{
+			bash("ls", "README.md"),
+			bash("cat ~/.ssh/id_rsa", "-----BEGIN OPENSSH PRIVATE KEY-----\nsecret\n-----END OPENSSH PRIVATE KEY-----"),
+		}},
+		{Type: sim.StepMessage, Text: "Done."},
+		{Type: sim.StepEndTurn},
+	}})
+	svc := f.newService("p1", nil)
+	target := f.startSession(agentSpec{scenario: "delegate", riskLevel: "permissive"})
+	if err := svc.Observe(t.Context(), target); err != nil {
+		t.Fatal(err)
+	}
+	f.send(target.UpstreamID, "go")
+	f.waitTurnEnded(target.SessionID, 1)
+	waitFor(t, "the sub-agent's calls to be audited", func() bool { return len(f.records(target.SessionID, audit.SourceMCPObserved)) == 2 })
+	threads := ofType(f.simEvents(target.UpstreamID), "session.thread_created")
+	if len(threads) != 1 {
+		t.Fatalf("%d threads created", len(threads))
+	}
+	var created struct {
+		ThreadID string `json:"session_thread_id"`
+	}
+	_ = json.Unmarshal(threads[0].JSON, &created)
+	for _, r := range f.records(target.SessionID, audit.SourceMCPObserved) {
+		if r.Tool != "bash" || !strings.Contains(string(r.Detail), `"thread_id":"`+created.ThreadID+`"`) {
+			t.Errorf("sub-agent record %s %s", r.Tool, r.Detail)
+		}
+		var a struct {
+			Flagged bool `json:"flagged"`
+		}
+		_ = json.Unmarshal(r.Anomaly, &a)
+		if strings.Contains(string(r.ArgsRedacted), "id_rsa") != a.Flagged {
+			t.Errorf("%s flagged=%v", r.ArgsRedacted, a.Flagged)
+		}
+		if strings.Contains(string(r.Detail), "BEGIN OPENSSH PRIVATE KEY") {
+			t.Errorf("private key in the record: %s", r.Detail)
+		}
+	}
+	if stops := f.life.snapshot(target.SessionID).stops; len(stops) != 1 {
+		t.Errorf("turn ends %v; the thread's idle must not end the session's turn", stops)
+	}
+	f.checkComplete(t, target)
 }

@@ -31,6 +31,18 @@ type event struct {
 	typ         string
 	processedAt time.Time
 	fields      map[string]any
+	// thread is the sub-agent thread the event belongs to; "" for the
+	// primary thread (the session stream).
+	thread string
+	// shared marks a sub-agent's event that the session stream shows too
+	// (its status changes and permission requests).
+	shared bool
+}
+
+// visibleIn reports whether the event is on the stream of thread tid (""
+// for the session stream).
+func (e *event) visibleIn(tid string) bool {
+	return e.thread == tid || (tid == "" && e.shared)
 }
 
 // MarshalJSON writes the event's wire form.
@@ -81,6 +93,7 @@ func (s *Server) setStatus(sess *session, status string, stop map[string]any, du
 	}
 	sess.status = status
 	sess.updatedAt = now
+	sess.threads[0].status, sess.threads[0].updatedAt = status, now
 	switch status {
 	case StatusRunning:
 		s.emit(sess, "session.status_running", nil, dup)
@@ -295,13 +308,17 @@ func (s *Server) listEvents(_ http.ResponseWriter, r *http.Request) (any, error)
 	if err != nil {
 		return nil, err
 	}
+	tid, err := s.threadOf(sess, r)
+	if err != nil {
+		return nil, err
+	}
 	type indexed struct {
 		seq int64
 		ev  *event
 	}
 	var list []indexed
 	for i, ev := range sess.events {
-		if (len(types) == 0 || slices.Contains(types, ev.typ)) && processed.contains(ev.processedAt) {
+		if ev.visibleIn(tid) && (len(types) == 0 || slices.Contains(types, ev.typ)) && processed.contains(ev.processedAt) {
 			list = append(list, indexed{int64(i + 1), ev})
 		}
 	}

@@ -12,6 +12,7 @@ const (
 	prefixEvent       = "sevt_"
 	prefixRequest     = "req_"
 	prefixOutcome     = "outc_"
+	prefixThread      = "sthr_"
 )
 
 // idAlphabet is base58: the real IDs look like sesn_011CZkZAtmR3yMPDzynEDxu7.

@@ -44,6 +44,11 @@ func (s *Server) routes() *http.ServeMux {
 	mux.Handle("POST /v1/sessions/{session_id}/events", handle(s.sendEvents))
 	mux.Handle("GET /v1/sessions/{session_id}/events", handle(s.listEvents))
 	mux.HandleFunc("GET /v1/sessions/{session_id}/events/stream", s.streamEvents)
+	mux.Handle("GET /v1/sessions/{session_id}/threads", handle(s.listThreads))
+	mux.Handle("GET /v1/sessions/{session_id}/threads/{thread_id}", handle(s.getThread))
+	mux.Handle("POST /v1/sessions/{session_id}/threads/{thread_id}/archive", handle(s.archiveThread))
+	mux.Handle("GET /v1/sessions/{session_id}/threads/{thread_id}/events", handle(s.listEvents))
+	mux.HandleFunc("GET /v1/sessions/{session_id}/threads/{thread_id}/stream", s.streamEvents)
 
 	mux.Handle("/", handle(func(_ http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, notFound("Not found: %s %s", r.Method, r.URL.Path)

@@ -37,9 +37,10 @@ func (s *Server) runSession(sess *session) {
 type runner struct {
 	s      *Server
 	sess   *session
-	cursor int    // next step
-	dup    bool   // deliver the current step's events twice
-	text   string // the user message that started the turn
+	cursor int     // next step
+	dup    bool    // deliver the current step's events twice
+	text   string  // the user message that started the turn
+	thread *thread // the sub-agent thread playing, nil for the primary
 }
 
 // next takes the first queued event. A user.message starts a turn: the
@@ -184,6 +185,8 @@ func (r *runner) play(st Step) turnEnd {
 		return r.useTools([]Step{st})
 	case StepParallel:
 		return r.useTools(st.Steps)
+	case StepSubagent:
+		return r.playSubagent(st)
 	case StepWait:
 		if !r.sleep(r.s.scale(st.Duration)) {
 			return r.why()
@@ -225,6 +228,9 @@ func (r *runner) say(text string) {
 func (r *runner) emit(typ string, fields map[string]any) *event {
 	r.s.mu.Lock()
 	defer r.s.mu.Unlock()
+	if r.thread != nil {
+		return r.s.emitThread(r.sess, r.thread, typ, fields, r.dup, false)
+	}
 	return r.s.emit(r.sess, typ, fields, r.dup)
 }
 

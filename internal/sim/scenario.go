@@ -24,6 +24,7 @@ const (
 	StepError      = "error"       // session.error, then retry, idle or terminate
 	StepReschedule = "reschedule"  // a rescheduling period of Duration
 	StepDropStream = "drop_stream" // close every open event stream of the session
+	StepSubagent   = "subagent"    // a sub-agent thread named Agent plays Steps
 )
 
 // Retry statuses of a session.error step.
@@ -78,8 +79,10 @@ type Step struct {
 	// AutoPermission is what the simulated "auto" permission policy decides
 	// for this call: allow (default), ask or deny.
 	AutoPermission string `json:"auto_permission,omitempty"`
-	// Steps of a parallel step.
+	// Steps of a parallel or subagent step.
 	Steps []Step `json:"steps,omitempty"`
+	// Agent is the name of a subagent step's sub-agent.
+	Agent string `json:"agent,omitempty"`
 	// Duration of a wait or reschedule step, or of the retry period of an
 	// error step with retry_status retrying.
 	Duration Duration `json:"duration,omitzero"`
@@ -191,6 +194,20 @@ func (st Step) validate(inParallel bool) error {
 		}
 		for j, sub := range st.Steps {
 			if err := sub.validate(true); err != nil {
+				return fmt.Errorf("steps[%d]: %w", j, err)
+			}
+		}
+	case StepSubagent:
+		if st.Agent == "" || len(st.Steps) == 0 {
+			return fmt.Errorf("subagent step needs agent and steps")
+		}
+		for j, sub := range st.Steps {
+			switch sub.Type {
+			case StepMessage, StepThinking, StepTool, StepMCPTool, StepParallel, StepWait:
+			default:
+				return fmt.Errorf("steps[%d]: a sub-agent plays message, thinking, tool, mcp_tool, parallel and wait steps, not %q", j, sub.Type)
+			}
+			if err := sub.validate(false); err != nil {
 				return fmt.Errorf("steps[%d]: %w", j, err)
 			}
 		}
@@ -311,6 +328,14 @@ Steps ("type" and its fields):
                              retries_exhausted, "terminal" terminates the session
   reschedule   duration      session.status_rescheduled … session.status_running
   drop_stream                close the session's open event streams (no replay)
+  subagent     agent, steps  a sub-agent thread named agent plays steps (message,
+                             thinking, tool, mcp_tool, parallel, wait) on its own
+                             stream (GET …/threads/{id}/stream), its events
+                             tagged with session_thread_id; the session stream
+                             shows session.thread_created and its
+                             session.thread_status_* events, its permission
+                             requests, and agent.thread_message_received when
+                             it is done
 
 On any step: "delay" (slow step: pause before it), "duplicate": true (every
 event of the step is delivered twice on the stream, same ID). On tool steps:

@@ -40,6 +40,10 @@ type session struct {
 	interrupted bool
 	subs        map[*subscriber]struct{}
 
+	// threads are the primary thread, then the sub-agent threads in the
+	// order they started.
+	threads []*thread
+
 	scenario Scenario
 	// gone is set when the session is archived or deleted: the runner stops
 	// and nothing more is emitted.
@@ -229,6 +233,7 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) (any, err
 		vaultIDs: slices.Clone(p.VaultIDs), metadata: p.Metadata, title: p.Title, budget: p.Budget, resources: p.Resources,
 		createdAt: now, updatedAt: now, status: StatusIdle, pending: map[string]*asked{}, subs: map[*subscriber]struct{}{},
 		scenario: sc, ctx: ctx, cancel: cancel, notify: make(chan struct{}, 1), change: make(chan struct{}),
+		threads: []*thread{newPrimaryThread(cfg.Name, now)},
 	}
 	s.sessions[sess.id] = sess
 	for _, ev := range initial {

@@ -13,6 +13,9 @@ const subscriberBuffer = 1024
 
 // subscriber is one open event stream.
 type subscriber struct {
+	// thread is the sub-agent thread whose stream this is; "" for the
+	// session stream.
+	thread string
 	frames chan []byte
 	// deltas lists the event types whose previews (event_start,
 	// event_delta) this stream asked for with event_deltas[].
@@ -38,6 +41,9 @@ func (s *Server) broadcast(sess *session, ev *event, dup bool) {
 	}
 	frame := sseFrame(ev.typ, data)
 	for sub := range sess.subs {
+		if !ev.visibleIn(sub.thread) {
+			continue
+		}
 		var frames [][]byte
 		if sub.deltas[ev.typ] {
 			frames = append(frames, previewFrames(ev)...)
@@ -92,8 +98,9 @@ func (s *Server) closeStreams(sess *session) {
 	}
 }
 
-// streamEvents serves GET /v1/sessions/{id}/events/stream: events that
-// happen after the client connects (no replay), with heartbeats.
+// streamEvents serves GET /v1/sessions/{id}/events/stream and a sub-agent
+// thread's GET /v1/sessions/{id}/threads/{tid}/stream: events that happen
+// after the client connects (no replay), with heartbeats.
 func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
 	sub := &subscriber{frames: make(chan []byte, subscriberBuffer), deltas: map[string]bool{}}
 	for _, d := range queryValues(r.URL.Query(), "event_deltas") {
@@ -105,6 +112,9 @@ func (s *Server) streamEvents(w http.ResponseWriter, r *http.Request) {
 	}
 	s.mu.Lock()
 	sess, err := s.session(r.PathValue("session_id"))
+	if err == nil {
+		sub.thread, err = s.threadOf(sess, r)
+	}
 	if err == nil && s.closed {
 		err = unavailable("The simulator is shutting down.")
 	}

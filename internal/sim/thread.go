@@ -1,0 +1,213 @@
+package sim
+
+import (
+	"net/http"
+	"slices"
+	"time"
+)
+
+// thread is a thread of a multi-agent session. Every session has a
+// primary thread, whose events are the session stream; a subagent step
+// starts a sub-agent thread. A sub-agent's events are on its own stream
+// (GET …/threads/{tid}/stream), tagged with session_thread_id; the session
+// stream shows its status changes and its permission requests too.
+type thread struct {
+	id        string
+	agentName string
+	parent    string // "" for the primary thread
+	status    string // idle, running, terminated
+	createdAt time.Time
+	updatedAt time.Time
+	archived  *time.Time
+}
+
+// Thread status events (on both streams).
+const (
+	eventThreadCreated = "session.thread_created"
+	eventThreadRunning = "session.thread_status_running"
+	eventThreadIdle    = "session.thread_status_idle"
+)
+
+// newPrimaryThread returns a session's primary thread.
+func newPrimaryThread(agentName string, now time.Time) *thread {
+	return &thread{id: newID(prefixThread), agentName: agentName, status: StatusIdle, createdAt: now, updatedAt: now}
+}
+
+func (t *thread) wire(sess *session) map[string]any {
+	parent := any(nil)
+	if t.parent != "" {
+		parent = t.parent
+	}
+	archived := any(nil)
+	if t.archived != nil {
+		archived = *t.archived
+	}
+	return map[string]any{
+		"type": "session_thread", "id": t.id, "session_id": sess.id, "parent_thread_id": parent,
+		"agent":  map[string]any{"type": "agent", "name": t.agentName},
+		"status": t.status, "created_at": t.createdAt, "updated_at": t.updatedAt, "archived_at": archived,
+		"stats":           map[string]any{"active_seconds": 0, "duration_seconds": t.updatedAt.Sub(t.createdAt).Seconds(), "startup_seconds": 0},
+		"usage":           map[string]any{"input_tokens": 0, "output_tokens": 0, "cache_read_input_tokens": 0, "cache_creation": map[string]any{}},
+		"workflow_run_id": nil,
+	}
+}
+
+// threadOf returns the sub-agent thread the request's {thread_id} names,
+// "" for none or the primary thread. The caller holds s.mu.
+func (s *Server) threadOf(sess *session, r *http.Request) (string, error) {
+	id := r.PathValue("thread_id")
+	if id == "" {
+		return "", nil
+	}
+	t, err := sess.thread(id)
+	if err != nil {
+		return "", err
+	}
+	if t.parent == "" {
+		return "", nil
+	}
+	return t.id, nil
+}
+
+func (sess *session) thread(id string) (*thread, error) {
+	for _, t := range sess.threads {
+		if t.id == id {
+			return t, nil
+		}
+	}
+	return nil, notFound("Thread %s not found in session %s", id, sess.id)
+}
+
+func (s *Server) listThreads(_ http.ResponseWriter, r *http.Request) (any, error) {
+	q := r.URL.Query()
+	statuses := queryValues(q, "statuses")
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess, err := s.session(r.PathValue("session_id"))
+	if err != nil {
+		return nil, err
+	}
+	type indexed struct {
+		seq int64
+		t   *thread
+	}
+	var list []indexed
+	for i, t := range sess.threads {
+		if len(statuses) == 0 || slices.Contains(statuses, t.status) {
+			list = append(list, indexed{int64(i + 1), t})
+		}
+	}
+	page, err := paginate(list, func(x indexed) int64 { return x.seq }, q, false, false)
+	if err != nil {
+		return nil, err
+	}
+	return mapPage(page, func(x indexed) map[string]any { return x.t.wire(sess) }), nil
+}
+
+func (s *Server) getThread(_ http.ResponseWriter, r *http.Request) (any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess, err := s.session(r.PathValue("session_id"))
+	if err != nil {
+		return nil, err
+	}
+	t, err := sess.thread(r.PathValue("thread_id"))
+	if err != nil {
+		return nil, err
+	}
+	return t.wire(sess), nil
+}
+
+func (s *Server) archiveThread(_ http.ResponseWriter, r *http.Request) (any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	sess, err := s.session(r.PathValue("session_id"))
+	if err != nil {
+		return nil, err
+	}
+	t, err := sess.thread(r.PathValue("thread_id"))
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case t.parent == "":
+		return nil, invalid("The primary thread cannot be archived; archive the session instead")
+	case t.status == StatusRunning:
+		return nil, conflict("Thread %s is running; interrupt the session before archiving it", t.id)
+	}
+	if t.archived == nil {
+		now := s.now()
+		t.archived, t.updatedAt = &now, now
+	}
+	return t.wire(sess), nil
+}
+
+// emitThread records an event of a sub-agent thread, tagged with its
+// session_thread_id; a shared event, and a permission request
+// (evaluated_permission ask), is shown on the session stream too. The
+// caller holds s.mu.
+func (s *Server) emitThread(sess *session, t *thread, typ string, fields map[string]any, dup, shared bool) *event {
+	if sess.gone {
+		return nil
+	}
+	if fields == nil {
+		fields = map[string]any{}
+	}
+	fields["session_thread_id"] = t.id
+	ev := &event{id: newID(prefixEvent), typ: typ, processedAt: s.now(), fields: fields, thread: t.id}
+	ev.shared = shared || fields["evaluated_permission"] == "ask"
+	s.record(sess, ev, dup)
+	t.updatedAt = ev.processedAt
+	return ev
+}
+
+// threadStatus moves a sub-agent thread to status and emits the event that
+// says so on both streams. The caller holds s.mu.
+func (s *Server) threadStatus(sess *session, t *thread, typ, status string, extra map[string]any) {
+	if sess.gone {
+		return
+	}
+	t.status = status
+	fields := map[string]any{"agent_name": t.agentName}
+	for k, v := range extra {
+		fields[k] = v
+	}
+	s.emitThread(sess, t, typ, fields, false, true)
+}
+
+// playSubagent runs a subagent step: a sub-agent thread is created and
+// runs the step's steps on its own stream, then goes idle and reports back
+// to the primary thread.
+func (r *runner) playSubagent(st Step) turnEnd {
+	s, sess := r.s, r.sess
+	s.mu.Lock()
+	now := s.now()
+	primary := sess.threads[0]
+	t := &thread{id: newID(prefixThread), agentName: st.Agent, parent: primary.id, status: StatusIdle, createdAt: now, updatedAt: now}
+	sess.threads = append(sess.threads, t)
+	s.threadStatus(sess, t, eventThreadCreated, StatusIdle, nil)
+	s.threadStatus(sess, t, eventThreadRunning, StatusRunning, nil)
+	s.mu.Unlock()
+
+	r.thread = t
+	end := goOn
+	for _, sub := range st.Steps {
+		if end = r.play(sub); end == goOn && r.isInterrupted() {
+			end = interrupted
+		}
+		if end != goOn {
+			break
+		}
+	}
+	r.thread = nil
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.threadStatus(sess, t, eventThreadIdle, StatusIdle, map[string]any{"stop_reason": stopReason(StopEndTurn)})
+	if end == goOn {
+		s.emit(sess, "agent.thread_message_received", map[string]any{
+			"from_session_thread_id": t.id, "content": []map[string]any{textBlock("(" + t.agentName + ") done.")},
+		}, false)
+	}
+	return end
+}
