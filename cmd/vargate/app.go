@@ -212,7 +212,8 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 	}
 
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		observeCollector{a.observe})
 	api := &httpapi.Server{
 		Logger:       log,
 		Auth:         a.auth,

@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"log/slog"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/vargate/vargate/internal/approval"
 	"github.com/vargate/vargate/internal/observe"
 	"github.com/vargate/vargate/internal/sqlstore"
@@ -54,4 +56,36 @@ func (r approvalRouter) ActionSettled(ctx context.Context, a approval.Action) er
 		return nil
 	}
 	return r.notifier.ActionSettled(ctx, a)
+}
+
+// observeCollector exports the event consumer's counters at /metrics.
+type observeCollector struct{ svc *observe.Service }
+
+var observeMetrics = []struct {
+	desc  *prometheus.Desc
+	value func(observe.Stats) int64
+}{
+	{prometheus.NewDesc("vargate_observe_connections_total", "Event stream connections opened by this gateway's consumers (first and reconnects).", nil, nil),
+		func(s observe.Stats) int64 { return s.Connections }},
+	{prometheus.NewDesc("vargate_observe_events_total", "Session events stored by this gateway's consumers.", nil, nil),
+		func(s observe.Stats) int64 { return s.Events }},
+	{prometheus.NewDesc("vargate_observe_duplicate_events_total", "Session events dropped as already stored (redelivered or cross-posted).", nil, nil),
+		func(s observe.Stats) int64 { return s.Duplicates }},
+	{prometheus.NewDesc("vargate_observe_tool_calls_total", "Built-in tool calls audited as mcp_observed records.", nil, nil),
+		func(s observe.Stats) int64 { return s.Observed }},
+	{prometheus.NewDesc("vargate_observe_decisions_total", "Confirmation requests of governed built-in tools answered or escalated.", nil, nil),
+		func(s observe.Stats) int64 { return s.Decisions }},
+}
+
+func (c observeCollector) Describe(ch chan<- *prometheus.Desc) {
+	for _, m := range observeMetrics {
+		ch <- m.desc
+	}
+}
+
+func (c observeCollector) Collect(ch chan<- prometheus.Metric) {
+	st := c.svc.Stats()
+	for _, m := range observeMetrics {
+		ch <- prometheus.MustNewConstMetric(m.desc, prometheus.CounterValue, float64(m.value(st)))
+	}
 }

@@ -138,6 +138,20 @@ func TestServeBootstrapHealthAndShutdown(t *testing.T) {
 	if code, _ := g.do(t, "GET", "/api/tenant", "", ""); code != 401 {
 		t.Errorf("no key: %d, want 401", code)
 	}
+	// Metrics: request counts, and the event consumer's counters.
+	mreq, _ := http.NewRequest("GET", g.URL+"/metrics", nil)
+	mreq.Header.Set("X-API-Key", g.Key)
+	if resp, err := http.DefaultClient.Do(mreq); err != nil {
+		t.Error(err)
+	} else {
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		for _, name := range []string{"vargate_observe_events_total", "vargate_observe_connections_total", "vargate_observe_tool_calls_total"} {
+			if resp.StatusCode != 200 || !strings.Contains(string(raw), "\n"+name+" ") {
+				t.Errorf("/metrics (%d) lacks %s", resp.StatusCode, name)
+			}
+		}
+	}
 	if strings.Count(g.Stderr.String(), g.Key) != 2 {
 		t.Errorf("the bootstrap key should appear only in the one-time banner")
 	}
