@@ -154,6 +154,9 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 	// Escalated confirmations of built-in tool calls belong to the event
 	// consumer; the router sends every other action on as before.
 	a.observe = newObserve(a, log)
+	// Governed MCP calls see the session's anomaly score from the event
+	// consumer (set before anything serves).
+	a.mcp.facts.scores = a.observe
 	router := approvalRouter{observe: a.observe, executor: a.mcp.governor, notifier: a.sessions}
 	a.approvals = approval.New(sqlstore.NewApprovalStore(db), router, log)
 	a.approvals.Auditor, a.approvals.Emitter, a.approvals.Notifier = a.audit, a.webhooks, router

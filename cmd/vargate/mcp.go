@@ -34,6 +34,7 @@ type mcpWiring struct {
 	catalog  *tools.Catalog
 	database *tools.DatabaseConnector
 	governor *govern.Governor
+	facts    *sessionFacts
 	server   *mcpserver.Server
 }
 
@@ -84,7 +85,8 @@ func openMCP(ctx context.Context, a *app, engine *policy.Engine) (*mcpWiring, er
 		a.log.Warn("governed calls are decided by the policy sidecar, not the embedded engine (benchmark comparison mode)",
 			slog.String("url", cfg.PolicySidecarURL))
 	}
-	w.governor.Facts = &sessionFacts{sessions: a.sessions, agents: a.agents, now: w.governor.Now}
+	w.facts = &sessionFacts{sessions: a.sessions, agents: a.agents, counts: sqlstore.NewAuditStore(a.db), now: w.governor.Now}
+	w.governor.Facts = w.facts
 	w.catalog.Add(w.governor.ApprovalStatusTool())
 
 	w.server = &mcpserver.Server{
@@ -108,22 +110,40 @@ func originOf(s string) string {
 	return u.Scheme + "://" + u.Host
 }
 
-// sessionFacts tells the policy a caller's session age and delegation
-// depth. A session's start and chain never change, and an agent's chain
-// rarely does, so both are kept in memory (the chain for a minute).
+// sessionFacts tells the policy what the gateway knows of a caller's
+// session — its age, governed calls and denials so far, anomaly score —
+// and its delegation depth. A session's start and chain never change, and
+// an agent's chain rarely does, so both are kept in memory (the chain for
+// a minute). The counters are read from the audit trail at most every
+// countTTL and moved by this gateway's own decisions in between (another
+// gateway's, and built-in tool confirmations, show at the next read); the
+// anomaly score is read from the event consumer's state at most every
+// scoreTTL.
 type sessionFacts struct {
 	sessions *session.Service
 	agents   *agent.Service
-	now      vargate.Clock
+	counts   interface {
+		SessionDecisionCounts(ctx context.Context, tenantID, sessionID string) (calls, denials int, err error)
+	}
+	// scores is set once the event consumer exists; nil leaves the
+	// anomaly score at 0.
+	scores interface {
+		AnomalyScore(ctx context.Context, tenantID, sessionID string) (float64, error)
+	}
+	now vargate.Clock
 
 	mu      sync.Mutex
-	bySess  map[string]sessionFact
+	bySess  map[string]*sessionFact
 	byAgent map[string]agentFact
 }
 
 type sessionFact struct {
-	created time.Time
-	depth   int
+	created        time.Time
+	depth          int
+	calls, denials int
+	counted        time.Time // when calls and denials were read; zero: never
+	score          float64
+	scored         time.Time
 }
 
 type agentFact struct {
@@ -131,33 +151,50 @@ type agentFact struct {
 	expires time.Time
 }
 
-// agentFactTTL bounds how long an agent key's delegation depth is reused.
-const agentFactTTL = time.Minute
+const (
+	// agentFactTTL bounds how long an agent key's delegation depth is reused.
+	agentFactTTL = time.Minute
+	// countTTL and scoreTTL bound how long a session's counters and
+	// anomaly score are reused.
+	countTTL = 5 * time.Second
+	scoreTTL = time.Second
+)
 
 // Facts implements govern.Facts.
 func (f *sessionFacts) Facts(ctx context.Context, p vargate.Principal) (govern.CallerFacts, error) {
 	now := f.now()
+	key := p.TenantID + "/" + p.SessionID
 	f.mu.Lock()
 	if f.bySess == nil || len(f.bySess)+len(f.byAgent) > 100000 {
-		f.bySess, f.byAgent = map[string]sessionFact{}, map[string]agentFact{}
+		f.bySess, f.byAgent = map[string]*sessionFact{}, map[string]agentFact{}
 	}
-	sf, haveSess := f.bySess[p.TenantID+"/"+p.SessionID]
+	sf := f.bySess[key]
 	af, haveAgent := f.byAgent[p.TenantID+"/"+p.AgentID]
 	f.mu.Unlock()
 
 	if p.SessionID != "" {
-		if !haveSess {
+		if sf == nil {
 			s, err := f.sessions.SessionFor(ctx, p)
 			if err != nil {
 				return govern.CallerFacts{}, err
 			}
-			sf = sessionFact{created: s.CreatedAt, depth: s.DelegationDepth()}
+			sf = &sessionFact{created: s.CreatedAt, depth: s.DelegationDepth()}
 			f.mu.Lock()
-			f.bySess[p.TenantID+"/"+p.SessionID] = sf
+			if cur := f.bySess[key]; cur != nil {
+				sf = cur
+			} else {
+				f.bySess[key] = sf
+			}
 			f.mu.Unlock()
 		}
+		if err := f.refresh(ctx, p, sf, now); err != nil {
+			return govern.CallerFacts{}, err
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
 		return govern.CallerFacts{
-			Session:         policy.Session{ID: p.SessionID, AgeSeconds: now.Sub(sf.created).Seconds()},
+			Session: policy.Session{ID: p.SessionID, AgeSeconds: now.Sub(sf.created).Seconds(),
+				Calls: sf.calls, Denials: sf.denials, AnomalyScore: sf.score},
 			DelegationDepth: sf.depth,
 		}, nil
 	}
@@ -176,4 +213,45 @@ func (f *sessionFacts) Facts(ctx context.Context, p vargate.Principal) (govern.C
 		f.mu.Unlock()
 	}
 	return govern.CallerFacts{DelegationDepth: af.depth}, nil
+}
+
+// refresh re-reads the session's counters and anomaly score when they are
+// older than their TTL. An error fails the call closed.
+func (f *sessionFacts) refresh(ctx context.Context, p vargate.Principal, sf *sessionFact, now time.Time) error {
+	f.mu.Lock()
+	needCount := f.counts != nil && (sf.counted.IsZero() || now.Sub(sf.counted) >= countTTL)
+	needScore := f.scores != nil && (sf.scored.IsZero() || now.Sub(sf.scored) >= scoreTTL)
+	f.mu.Unlock()
+	if needCount {
+		calls, denials, err := f.counts.SessionDecisionCounts(ctx, p.TenantID, p.SessionID)
+		if err != nil {
+			return err
+		}
+		f.mu.Lock()
+		sf.calls, sf.denials, sf.counted = calls, denials, now
+		f.mu.Unlock()
+	}
+	if needScore {
+		score, err := f.scores.AnomalyScore(ctx, p.TenantID, p.SessionID)
+		if err != nil {
+			return err
+		}
+		f.mu.Lock()
+		sf.score, sf.scored = score, now
+		f.mu.Unlock()
+	}
+	return nil
+}
+
+// Decided implements govern.DecisionObserver: this gateway's decisions
+// move the counters until the next read.
+func (f *sessionFacts) Decided(tenantID, sessionID, decision string) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if sf := f.bySess[tenantID+"/"+sessionID]; sf != nil && !sf.counted.IsZero() {
+		sf.calls++
+		if decision == policy.Deny {
+			sf.denials++
+		}
+	}
 }

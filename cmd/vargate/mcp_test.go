@@ -188,3 +188,98 @@ func TestServeSessionCallsGovernedTool(t *testing.T) {
 		t.Errorf("the agent's MCP tool result = %s", result)
 	}
 }
+
+// A governed MCP call's policy input carries what the gateway knows of the
+// session: governed calls and denials so far, and the anomaly score the
+// event consumer gave its built-in tool calls. The session reads a private
+// key in its first turn (observed, flagged; a permissive risk level keeps
+// it running), then searches twice in the second.
+func TestServeSessionFactsReachThePolicy(t *testing.T) {
+	search := fakeSearch(t)
+	s, err := sim.New(sim.Options{APIKey: "sk-ant-serve", StepDelay: time.Millisecond, Scenarios: []sim.Scenario{{Name: "facts", Steps: []sim.Step{
+		{Type: sim.StepTool, Name: "bash", Input: map[string]any{"command": "cat ~/.ssh/id_rsa"}, Result: "-----BEGIN OPENSSH PRIVATE KEY-----"},
+		{Type: sim.StepEndTurn},
+		{Type: sim.StepMCPTool, Name: "vargate_web_search", Input: map[string]any{"query": "first"}},
+		{Type: sim.StepMCPTool, Name: "vargate_web_search", Input: map[string]any{"query": "second"}},
+		{Type: sim.StepEndTurn},
+	}}}, DefaultScenario: "facts"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	simSrv := httptest.NewServer(s)
+	t.Cleanup(func() {
+		_ = s.Close()
+		simSrv.Close()
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	g := startServe(t, map[string]string{"ANTHROPIC_BASE_URL": simSrv.URL, "ANTHROPIC_API_KEY": "sk-ant-serve",
+		"VARGATE_WEB_SEARCH_URL": search.URL, "VARGATE_LISTEN": addr, "VARGATE_MCP_SERVER_URL": "http://" + addr + "/api/mcp/server"})
+	if code, out := g.do(t, "POST", "/api/credentials/register", g.Key, `{"tool_id":"vargate_web_search","credential_type":"api_key","value":"brave-key"}`); code != 201 {
+		t.Fatalf("register = %d %v", code, out)
+	}
+	code, agent := g.do(t, "POST", "/api/managed/agents", g.Key, `{"name":"Researcher","allowed_tools":["vargate_web_search"],"governance_profile":{"risk_level":"permissive"}}`)
+	if code != 201 {
+		t.Fatalf("create agent = %d %v", code, agent)
+	}
+	code, sess := g.do(t, "POST", "/api/managed/sessions", g.Key, `{"agent_id":"`+agent["id"].(string)+`","user_message":"Look around."}`)
+	if code != 201 {
+		t.Fatalf("create session = %d %v\n%s", code, sess, g.Stderr)
+	}
+	id := sess["session_id"].(string)
+	waitStatus := func(what string, done func(map[string]any) bool) {
+		t.Helper()
+		var status map[string]any
+		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			_, status = g.do(t, "GET", "/api/managed/sessions/"+id+"/status", g.Key, "")
+			if done(status) {
+				return
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: status %v\n%s", what, status, g.Stderr)
+			}
+		}
+	}
+	waitStatus("the key read to be observed", func(st map[string]any) bool {
+		return st["status"] == "completed" && st["total_observed_calls"] == 1.0
+	})
+	if code, out := g.do(t, "POST", "/api/managed/sessions/"+id+"/messages", g.Key, `{"message":"Now search."}`); code != 202 {
+		t.Fatalf("message = %d %v", code, out)
+	}
+	waitStatus("the searches", func(st map[string]any) bool {
+		return st["status"] == "completed" && st["total_governed_calls"] == 2.0
+	})
+	_, recs := g.do(t, "GET", "/api/audit?session_id="+id+"&source=mcp_governed", g.Key, "")
+	records, _ := recs["records"].([]any)
+	if len(records) != 2 {
+		t.Fatalf("governed records: %v", recs)
+	}
+	var calls []float64
+	for i := len(records) - 1; i >= 0; i-- { // oldest first
+		r := records[i].(map[string]any)
+		var d struct {
+			Input struct {
+				Session struct {
+					Calls        float64 `json:"calls"`
+					Denials      float64 `json:"denials"`
+					AnomalyScore float64 `json:"anomaly_score"`
+				} `json:"session"`
+			} `json:"input"`
+		}
+		raw, _ := json.Marshal(r["detail"])
+		if err := json.Unmarshal(raw, &d); err != nil {
+			t.Fatal(err)
+		}
+		calls = append(calls, d.Input.Session.Calls)
+		if d.Input.Session.AnomalyScore <= 0 || d.Input.Session.AnomalyScore > 1 {
+			t.Errorf("record %v: anomaly score %v, want the session's (0, 1]", r["seq"], d.Input.Session.AnomalyScore)
+		}
+	}
+	if len(calls) != 2 || calls[0] != 0 || calls[1] != 1 {
+		t.Errorf("session.calls in the inputs = %v, want [0 1]", calls)
+	}
+}

@@ -101,6 +101,14 @@ func (s *SessionScore) Total(now time.Time) float64 {
 	return s.total
 }
 
+// Decayed returns a score total recorded at `at`, decayed to now with the
+// default half-life.
+func Decayed(total float64, at, now time.Time) float64 {
+	s := SessionScore{total: total, last: at}
+	s.decay(now)
+	return s.total
+}
+
 func (s *SessionScore) decay(now time.Time) {
 	if !s.last.IsZero() && now.After(s.last) && s.total > 0 {
 		hl := s.HalfLife

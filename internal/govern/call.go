@@ -312,6 +312,9 @@ func (g *Governor) finish(ctx context.Context, out *Outcome, rec audit.Record, t
 			slog.String(logKeyAction, rec.ActionID), slog.String(logKeyError, err.Error()))
 		return Outcome{}, fmt.Errorf("audit governed call: %w", err)
 	}
+	if o, ok := g.Facts.(DecisionObserver); ok && rec.SessionID != "" {
+		o.Decided(rec.TenantID, rec.SessionID, rec.Decision)
+	}
 	if out.Status == Denied && g.Events != nil {
 		data := map[string]any{
 			"action_id": out.ActionID, "tool": out.Tool, "session_id": rec.SessionID, "agent_id": rec.AgentID,

@@ -63,6 +63,13 @@ type Facts interface {
 	Facts(ctx context.Context, p vargate.Principal) (CallerFacts, error)
 }
 
+// DecisionObserver is implemented by a Facts that counts decisions: the
+// governor tells it each decision once its record is committed, so that
+// the next call's counters include it.
+type DecisionObserver interface {
+	Decided(tenantID, sessionID, decision string)
+}
+
 // CallerFacts are the Facts of one caller.
 type CallerFacts struct {
 	Session policy.Session

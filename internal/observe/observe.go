@@ -13,6 +13,7 @@ import (
 
 	"github.com/vargate/vargate"
 	"github.com/vargate/vargate/internal/agent"
+	"github.com/vargate/vargate/internal/anomaly"
 	"github.com/vargate/vargate/internal/approval"
 	"github.com/vargate/vargate/internal/audit"
 	"github.com/vargate/vargate/internal/policy"
@@ -216,6 +217,24 @@ type Stats struct {
 
 type stats struct {
 	connections, events, duplicates, observed, decisions atomic.Int64
+}
+
+// AnomalyScore returns the session's anomaly score as the policy input
+// carries it: the decayed total of its observed calls over the risk
+// level's interrupt threshold, capped at 1; 0 for a session not observed.
+func (s *Service) AnomalyScore(ctx context.Context, tenantID, sessionID string) (float64, error) {
+	o, err := s.Store.Get(ctx, tenantID, sessionID)
+	switch {
+	case vargate.IsKind(err, vargate.KindNotFound):
+		return 0, nil
+	case err != nil:
+		return 0, err
+	}
+	level, err := anomaly.ParseRiskLevel(o.RiskLevel)
+	if err != nil {
+		level = anomaly.RiskStrict
+	}
+	return round(min(1, anomaly.Decayed(o.Score, o.ScoreAt, s.now())/anomaly.ThresholdFor(level))), nil
 }
 
 // Stats returns the service's counters.
