@@ -1,12 +1,16 @@
 package sqlstore_test
 
 import (
+	"bytes"
+	"os"
+	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/vargate/vargate"
 	"github.com/vargate/vargate/internal/auth"
+	"github.com/vargate/vargate/internal/sqlite"
 	"github.com/vargate/vargate/internal/sqlstore"
 	"github.com/vargate/vargate/internal/storetest"
 	"github.com/vargate/vargate/internal/vault"
@@ -182,4 +186,63 @@ func TestVaultStore(t *testing.T) {
 			t.Errorf("registration after delete: version %d (%v), want 3", c3.Version, err)
 		}
 	})
+}
+
+// On SQLite, a deleted credential's sealed value is overwritten in the
+// database file (secure_delete), not left in a free block of its page:
+// after a checkpoint neither the file nor the WAL holds it.
+func TestVaultDeleteLeavesNoCiphertextInSQLiteFile(t *testing.T) {
+	ctx := t.Context()
+	path := filepath.Join(t.TempDir(), "vargate.db")
+	db, err := sqlite.Open(ctx, path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	ms, err := sqlite.Migrations()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Migrate(ctx, ms); err != nil {
+		t.Fatal(err)
+	}
+	at := time.Now().UTC()
+	if err := sqlstore.NewAuthStore(db).CreateTenant(ctx, auth.Tenant{ID: "tenant-a", Name: "a", CreatedAt: at}); err != nil {
+		t.Fatal(err)
+	}
+	s := sqlstore.NewVaultStore(db)
+	if err := s.CreateDataKey(ctx, vault.DataKey{ID: "dek-a", TenantID: "tenant-a", KEKID: "local:1", Wrapped: []byte{1}, CreatedAt: at}); err != nil {
+		t.Fatal(err)
+	}
+	canary := bytes.Repeat([]byte("SEALED-CANARY-"), 20)
+	m, err := s.InsertCredential(ctx, vault.Metadata{ID: "cred-1", TenantID: "tenant-a", ToolID: "anthropic", Name: "default",
+		Type: vault.TypeAPIKey, State: vault.StateActive, Fingerprint: "fp", CreatedAt: at}, "dek-a",
+		func(vault.Metadata) []byte { return canary })
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkpoint := func() []byte {
+		t.Helper()
+		if _, err := db.Write.ExecContext(ctx, "PRAGMA wal_checkpoint(TRUNCATE)"); err != nil {
+			t.Fatal(err)
+		}
+		var all []byte
+		for _, p := range []string{path, path + "-wal"} {
+			b, err := os.ReadFile(p)
+			if err != nil && !os.IsNotExist(err) {
+				t.Fatal(err)
+			}
+			all = append(all, b...)
+		}
+		return all
+	}
+	if !bytes.Contains(checkpoint(), canary[:28]) {
+		t.Fatal("the sealed value is not in the file before deletion: the test cannot see it")
+	}
+	if _, err := s.DeleteCredential(ctx, "tenant-a", m.ID, at); err != nil {
+		t.Fatal(err)
+	}
+	if bytes.Contains(checkpoint(), canary[:28]) {
+		t.Error("the deleted credential's sealed value is still in the database file")
+	}
 }
