@@ -102,6 +102,7 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 	a.webhooks = webhook.New(sqlstore.NewWebhookStore(db), sealer, log)
 	a.webhooks.Auditor = a.audit
 	a.webhooks.AllowPrivate = cfg.WebhookAllowPrivate
+	a.webhooks.Retention = cfg.WebhookRetention
 
 	// Agent configurations and governed sessions: sessions run on the
 	// tenant's `anthropic` credential (or ANTHROPIC_API_KEY) against

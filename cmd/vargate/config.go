@@ -51,6 +51,9 @@ type Config struct {
 
 	ApprovalTTL         time.Duration
 	WebhookAllowPrivate bool
+	// WebhookRetention is how long finished webhook deliveries are kept;
+	// zero keeps them forever.
+	WebhookRetention time.Duration
 	// PolicyRefresh is how often the engine reads which policy versions
 	// are active, to follow activations made by other gateways.
 	PolicyRefresh time.Duration
@@ -203,6 +206,24 @@ func (c *Config) settings() []setting {
 			}, show: func() string { return c.PolicyRefresh.String() }},
 		{env: "VARGATE_WEBHOOK_ALLOW_PRIVATE", flag: "webhook-allow-private", def: "false", usage: "allow webhook endpoints on private, loopback and link-local addresses, and plain http (tests, private deployments)",
 			parse: boolInto(&c.WebhookAllowPrivate), show: func() string { return strconv.FormatBool(c.WebhookAllowPrivate) }},
+		{env: "VARGATE_WEBHOOK_RETENTION", flag: "webhook-retention", def: "720h", usage: "how long finished webhook deliveries (delivered, failed, cancelled) and their attempts are kept for the delivery log (a duration such as 720h; 0 keeps them forever; pending ones are never pruned)",
+			parse: func(v string) error {
+				if v == "0" {
+					c.WebhookRetention = 0
+					return nil
+				}
+				d, err := time.ParseDuration(v)
+				if err != nil || d < time.Hour {
+					return errors.New("want 0 (keep forever) or a duration of at least 1h, such as 720h")
+				}
+				c.WebhookRetention = d
+				return nil
+			}, show: func() string {
+				if c.WebhookRetention == 0 {
+					return "0"
+				}
+				return c.WebhookRetention.String()
+			}},
 		{env: "VARGATE_BENCH_TOOLS", flag: "bench-tools", def: "false", usage: "offer the no-op tool vargate_noop (answers at once) to agents that allow it: for load tests (vargate bench) only",
 			parse: boolInto(&c.BenchTools), show: func() string { return strconv.FormatBool(c.BenchTools) }},
 		{env: "VARGATE_POLICY_SIDECAR_URL", flag: "policy-sidecar-url", def: "", usage: "comparison mode for benchmarks: decide governed calls through this OPA decision URL (base policy only; tenant policy versions are ignored) instead of the embedded engine",

@@ -4,6 +4,7 @@ import (
 	"context"
 	"database/sql"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"time"
 
@@ -248,6 +249,22 @@ func (s *WebhookStore) Attempts(ctx context.Context, tenantID, id string) ([]web
 		out = append(out, a)
 	}
 	return out, rows.Err()
+}
+
+// PruneMessages implements webhook.Store.
+func (s *WebhookStore) PruneMessages(ctx context.Context, before time.Time, limit int) (int, error) {
+	var n int64
+	err := s.db.InTx(ctx, func(tx *Tx) error {
+		// Attempts go with their message (ON DELETE CASCADE).
+		res, err := tx.ExecContext(ctx, `DELETE FROM webhook_messages WHERE id IN (
+			SELECT id FROM webhook_messages WHERE status <> 'pending' AND finished_at < ? LIMIT ?)`, Micros(before), limit)
+		if err != nil {
+			return fmt.Errorf("prune webhook messages: %w", err)
+		}
+		n, err = res.RowsAffected()
+		return err
+	})
+	return int(n), err
 }
 
 // Retry puts a failed or cancelled message back in the queue, due now and

@@ -2,6 +2,7 @@ package sqlstore_test
 
 import (
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -236,6 +237,68 @@ func TestWebhookClaimConcurrent(t *testing.T) {
 			if c != 1 {
 				t.Errorf("%s claimed %d times", id, c)
 			}
+		}
+	})
+}
+
+// Pruning deletes finished deliveries older than the cut, with their
+// attempts, in batches; pending ones and newer ones stay.
+func TestWebhookPrune(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := t.Context()
+		approvalTenant(t, db, "ten-a")
+		s := sqlstore.NewWebhookStore(db)
+		at := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
+		finish := func(id string, status webhook.Status, when time.Time) {
+			t.Helper()
+			m := webhook.Message{ID: id, TenantID: "ten-a", Event: webhook.EventDenied, Payload: []byte(`{}`), Status: webhook.StatusPending,
+				CreatedAt: when, NextAttemptAt: when, GiveUpAt: when.Add(24 * time.Hour)}
+			if _, err := s.InsertMessage(ctx, m); err != nil {
+				t.Fatal(err)
+			}
+			if status == webhook.StatusPending {
+				return
+			}
+			a := webhook.Attempt{MessageID: id, N: 1, TenantID: "ten-a", At: when, URL: "https://x", StatusCode: 200}
+			if err := s.RecordAttempt(ctx, a, status, when); err != nil {
+				t.Fatal(err)
+			}
+		}
+		old, recent := at, at.Add(48*time.Hour)
+		finish("old-delivered-1", webhook.StatusDelivered, old)
+		finish("old-delivered-2", webhook.StatusDelivered, old)
+		finish("old-failed", webhook.StatusFailed, old)
+		finish("old-pending", webhook.StatusPending, old)
+		finish("recent-delivered", webhook.StatusDelivered, recent)
+		cut := at.Add(24 * time.Hour)
+		n1, err := s.PruneMessages(ctx, cut, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n2, err := s.PruneMessages(ctx, cut, 2)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n1 != 2 || n2 != 1 {
+			t.Errorf("pruned %d then %d, want 2 then 1", n1, n2)
+		}
+		list, err := s.Messages(ctx, "ten-a", webhook.MessageFilter{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var left []string
+		for _, m := range list {
+			left = append(left, m.ID)
+		}
+		slices.Sort(left)
+		if !slices.Equal(left, []string{"old-pending", "recent-delivered"}) {
+			t.Errorf("left %v", left)
+		}
+		if as, err := s.Attempts(ctx, "ten-a", "old-failed"); err == nil && len(as) != 0 {
+			t.Errorf("attempts of a pruned delivery survive: %v", as)
+		}
+		if as, err := s.Attempts(ctx, "ten-a", "recent-delivered"); err != nil || len(as) != 1 {
+			t.Errorf("attempts of a kept delivery: %v, %v", as, err)
 		}
 	})
 }

@@ -77,6 +77,13 @@ type Service struct {
 	// MaxBatch caps the events one outbox transaction writes
 	// (DefaultMaxBatch if 0).
 	MaxBatch int
+	// Retention is how long finished deliveries (delivered, failed,
+	// cancelled) and their attempts are kept for GET /webhooks/deliveries;
+	// zero keeps them forever. Pending ones are never pruned.
+	Retention time.Duration
+	// PruneInterval is how often finished deliveries past Retention are
+	// deleted (DefaultPruneInterval if 0).
+	PruneInterval time.Duration
 	// Client sends deliveries; nil builds one whose dialer refuses
 	// non-public addresses (unless AllowPrivate). A custom client must do
 	// its own address checks.
@@ -146,8 +153,9 @@ func (s *Service) Open() error {
 	s.opened = true
 	s.wake = make(chan struct{}, 1)
 	s.life, s.stop = context.WithCancel(context.Background())
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go s.dispatch()
+	go s.pruner()
 	s.wmu.Lock()
 	s.writes, s.writerDone = make(chan *writeReq, 1024), make(chan struct{})
 	s.wmu.Unlock()
@@ -175,6 +183,51 @@ func (s *Service) Close() error {
 	s.stop()
 	s.wg.Wait()
 	return nil
+}
+
+// DefaultPruneInterval is how often finished deliveries past the
+// retention are deleted.
+const DefaultPruneInterval = time.Hour
+
+// pruneBatch bounds the deliveries one pruning transaction deletes.
+const pruneBatch = 1000
+
+// pruner deletes finished deliveries older than Retention, at start and
+// every PruneInterval.
+func (s *Service) pruner() {
+	defer s.wg.Done()
+	if s.Retention <= 0 {
+		return
+	}
+	t := time.NewTicker(orDefault(s.PruneInterval, DefaultPruneInterval))
+	defer t.Stop()
+	for {
+		if _, err := s.Prune(s.life); err != nil && s.life.Err() == nil {
+			s.Logger.LogAttrs(s.life, slog.LevelError, "prune webhook deliveries", slog.String(logKeyError, err.Error()))
+		}
+		select {
+		case <-s.life.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Prune deletes the deliveries that finished more than Retention ago (none
+// when Retention is zero) and returns how many.
+func (s *Service) Prune(ctx context.Context) (int, error) {
+	if s.Retention <= 0 {
+		return 0, nil
+	}
+	before := s.now().Add(-s.Retention)
+	total := 0
+	for {
+		n, err := s.Store.PruneMessages(ctx, before, pruneBatch)
+		total += n
+		if err != nil || n < pruneBatch {
+			return total, err
+		}
+	}
 }
 
 func (s *Service) newClient() *http.Client {

@@ -187,6 +187,11 @@ type Store interface {
 	// now and retried until giveUpAt; a pending or delivered one is a
 	// conflict.
 	Retry(ctx context.Context, tenantID, id string, now, giveUpAt time.Time) error
+	// PruneMessages deletes up to limit messages (any tenant) that
+	// finished — delivered, failed or cancelled — before `before`, with
+	// their attempts, and returns how many it deleted. Pending messages
+	// are never deleted.
+	PruneMessages(ctx context.Context, before time.Time, limit int) (int, error)
 }
 
 // Sealer encrypts values under the tenant's data key, bound to a purpose
