@@ -121,6 +121,26 @@ func TestServeMCP(t *testing.T) {
 	if _, err := mcpConnect(ctx, g.URL+"/mcp/server", g.Key); err == nil || !strings.Contains(err.Error(), "Forbidden") {
 		t.Errorf("admin key on the MCP server: %v, want Forbidden", err)
 	}
+	// The request log names the tenant of an MCP call, as of any API call.
+	_, tenant := g.do(t, "GET", "/api/tenant", g.Key, "")
+	var logged bool
+	for line := range strings.SplitSeq(g.Stderr.String(), "\n") {
+		var l struct {
+			Msg      string `json:"msg"`
+			Route    string `json:"route"`
+			TenantID string `json:"tenant_id"`
+		}
+		if json.Unmarshal([]byte(line), &l) != nil || l.Msg != "request" || !strings.HasSuffix(l.Route, "/api/mcp/server") || l.TenantID == "" {
+			continue
+		}
+		logged = true
+		if l.TenantID != tenant["id"] {
+			t.Errorf("MCP request logged for tenant %q, want %v", l.TenantID, tenant["id"])
+		}
+	}
+	if !logged {
+		t.Errorf("no request log line names the tenant of an MCP call:\n%s", g.Stderr)
+	}
 }
 
 // TestServeSessionCallsGovernedTool lets a simulated managed agent call

@@ -213,6 +213,11 @@ type recorder struct {
 	tenant string
 }
 
+// SetTenant names the request's tenant in its log line. Handlers mounted
+// on the API's mux that authenticate on their own (the MCP server, the
+// dashboard) call it through an interface check on the ResponseWriter.
+func (r *recorder) SetTenant(id string) { r.tenant = id }
+
 func (r *recorder) WriteHeader(code int) {
 	if r.status == 0 {
 		r.status = code

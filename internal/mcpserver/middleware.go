@@ -120,6 +120,9 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			writeRPCError(w, http.StatusForbidden, -32001, "forbidden: only agent credentials (session tokens, agent keys) may call tools")
 			return
 		}
+		if l, ok := w.(interface{ SetTenant(string) }); ok {
+			l.SetTenant(p.TenantID) // the API's request log names the tenant
+		}
 		next.ServeHTTP(w, r.WithContext(vargate.NewContext(r.Context(), p)))
 	})
 }

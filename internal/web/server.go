@@ -293,6 +293,9 @@ func (s *Server) wrap(rt route) http.Handler {
 				return
 			}
 			c.P, c.Tenant, c.CSRF, c.sid = si.principal, si.tenant, si.csrf, si.id
+			if l, ok := w.(interface{ SetTenant(string) }); ok {
+				l.SetTenant(c.P.TenantID) // the API's request log names the tenant
+			}
 			if !rt.access.allows(c.P.Role) {
 				s.renderError(w, r, c, vargate.Errorf(vargate.KindForbidden, "the %s role may not do this", c.P.Role))
 				return
