@@ -54,6 +54,9 @@ type Config struct {
 	// WebhookRetention is how long finished webhook deliveries are kept;
 	// zero keeps them forever.
 	WebhookRetention time.Duration
+	// ObserveRetention is how long the event consumer's state of an ended
+	// session is kept; zero keeps it forever.
+	ObserveRetention time.Duration
 	// PolicyRefresh is how often the engine reads which policy versions
 	// are active, to follow activations made by other gateways.
 	PolicyRefresh time.Duration
@@ -207,23 +210,9 @@ func (c *Config) settings() []setting {
 		{env: "VARGATE_WEBHOOK_ALLOW_PRIVATE", flag: "webhook-allow-private", def: "false", usage: "allow webhook endpoints on private, loopback and link-local addresses, and plain http (tests, private deployments)",
 			parse: boolInto(&c.WebhookAllowPrivate), show: func() string { return strconv.FormatBool(c.WebhookAllowPrivate) }},
 		{env: "VARGATE_WEBHOOK_RETENTION", flag: "webhook-retention", def: "720h", usage: "how long finished webhook deliveries (delivered, failed, cancelled) and their attempts are kept for the delivery log (a duration such as 720h; 0 keeps them forever; pending ones are never pruned)",
-			parse: func(v string) error {
-				if v == "0" {
-					c.WebhookRetention = 0
-					return nil
-				}
-				d, err := time.ParseDuration(v)
-				if err != nil || d < time.Hour {
-					return errors.New("want 0 (keep forever) or a duration of at least 1h, such as 720h")
-				}
-				c.WebhookRetention = d
-				return nil
-			}, show: func() string {
-				if c.WebhookRetention == 0 {
-					return "0"
-				}
-				return c.WebhookRetention.String()
-			}},
+			parse: retentionInto(&c.WebhookRetention), show: func() string { return showRetention(c.WebhookRetention) }},
+		{env: "VARGATE_OBSERVE_RETENTION", flag: "observe-retention", def: "168h", usage: "how long the event consumer's working state of an ended session (stored event IDs, tool uses) is kept; the audit trail keeps what it recorded (a duration such as 168h; 0 keeps it forever)",
+			parse: retentionInto(&c.ObserveRetention), show: func() string { return showRetention(c.ObserveRetention) }},
 		{env: "VARGATE_BENCH_TOOLS", flag: "bench-tools", def: "false", usage: "offer the no-op tool vargate_noop (answers at once) to agents that allow it: for load tests (vargate bench) only",
 			parse: boolInto(&c.BenchTools), show: func() string { return strconv.FormatBool(c.BenchTools) }},
 		{env: "VARGATE_POLICY_SIDECAR_URL", flag: "policy-sidecar-url", def: "", usage: "comparison mode for benchmarks: decide governed calls through this OPA decision URL (base policy only; tenant policy versions are ignored) instead of the embedded engine",
@@ -439,4 +428,28 @@ func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 		positional = append(positional, rest[0])
 		args = rest[1:]
 	}
+}
+
+// retentionInto parses a retention: 0 (keep forever) or a duration of at
+// least an hour.
+func retentionInto(d *time.Duration) func(string) error {
+	return func(v string) error {
+		if v == "0" {
+			*d = 0
+			return nil
+		}
+		p, err := time.ParseDuration(v)
+		if err != nil || p < time.Hour {
+			return errors.New("want 0 (keep forever) or a duration of at least 1h, such as 720h")
+		}
+		*d = p
+		return nil
+	}
+}
+
+func showRetention(d time.Duration) string {
+	if d == 0 {
+		return "0"
+	}
+	return d.String()
 }

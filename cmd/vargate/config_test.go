@@ -39,6 +39,13 @@ func TestLoadConfig(t *testing.T) {
 				}
 			}},
 		{name: "bad allowlist", env: map[string]string{"MCP_IP_ALLOWLIST": "203.0.113.300"}, wantErr: "MCP_IP_ALLOWLIST"},
+		{name: "retention too short", env: map[string]string{"VARGATE_WEBHOOK_RETENTION": "5m"}, wantErr: "VARGATE_WEBHOOK_RETENTION"},
+		{name: "retentions", env: map[string]string{"VARGATE_WEBHOOK_RETENTION": "0", "VARGATE_OBSERVE_RETENTION": "48h"},
+			check: func(t *testing.T, c *Config) {
+				if c.WebhookRetention != 0 || c.ObserveRetention != 48*time.Hour {
+					t.Errorf("retentions %v, %v", c.WebhookRetention, c.ObserveRetention)
+				}
+			}},
 		{name: "bad proxies", env: map[string]string{"VARGATE_TRUSTED_PROXIES": "proxy.local"}, wantErr: "VARGATE_TRUSTED_PROXIES"},
 		{name: "bad sessions", env: map[string]string{"DEFAULT_MAX_CONCURRENT_SESSIONS": "0"}, wantErr: "DEFAULT_MAX_CONCURRENT_SESSIONS"},
 		{name: "bad sse", env: map[string]string{"SSE_TIMEOUT": "-1"}, wantErr: "SSE_TIMEOUT"},

@@ -27,6 +27,7 @@ func newObserve(a *app, log *slog.Logger) *observe.Service {
 	o.Policy = a.policy
 	o.Webhooks = a.webhooks
 	o.SSETimeout = a.cfg.SSETimeout
+	o.Retention = a.cfg.ObserveRetention
 	return o
 }
 

@@ -43,6 +43,10 @@
 // nobody consumes any more is confirmed by the API's session status; the
 // outcome record's confirmed_by says which ("stream", "session_status").
 //
+// Retention. The consumer's working state of an ended session (stored
+// event identities, tool uses, its row) is deleted Retention after the
+// consumer finished; the audit trail keeps everything it recorded.
+//
 // Dependencies are interfaces wired by cmd: Store (internal/sqlstore),
 // Upstream and Lifecycle (internal/session), Auditor (internal/audit),
 // Decider (internal/policy), Approvals (internal/approval), Emitter

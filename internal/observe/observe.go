@@ -181,6 +181,13 @@ type Service struct {
 	HistorySlack      time.Duration
 	InterruptWait     time.Duration
 	InterruptAttempts int
+	// Retention is how long the consumer state of an ended session (its
+	// stored event identities and tool uses) is kept; zero keeps it
+	// forever. The audit trail holds what the consumer recorded.
+	Retention time.Duration
+	// PruneInterval is how often Retention is applied
+	// (DefaultPruneInterval if 0).
+	PruneInterval time.Duration
 	MaxBatch          int
 	SideEffectTimeout time.Duration
 	DetachGrace       time.Duration
@@ -310,12 +317,61 @@ func (s *Service) Open() error {
 	s.waiters = map[string][]chan struct{}{}
 	s.deciding = map[string]bool{}
 	s.opened = true
-	s.wg.Add(1)
+	s.wg.Add(2)
 	go func() {
 		defer s.wg.Done()
 		s.leaseLoop(s.life)
 	}()
+	go func() {
+		defer s.wg.Done()
+		s.pruneLoop(s.life)
+	}()
 	return nil
+}
+
+// DefaultPruneInterval is how often the state of sessions past Retention
+// is deleted.
+const DefaultPruneInterval = time.Hour
+
+// pruneBatch bounds the sessions one pruning transaction deletes.
+const pruneBatch = 100
+
+// pruneLoop deletes the consumer state of sessions that ended more than
+// Retention ago, at start and every PruneInterval.
+func (s *Service) pruneLoop(ctx context.Context) {
+	if s.Retention <= 0 {
+		return
+	}
+	t := time.NewTicker(orDefault(s.PruneInterval, DefaultPruneInterval))
+	defer t.Stop()
+	for {
+		if _, err := s.Prune(ctx); err != nil && ctx.Err() == nil {
+			s.Logger.LogAttrs(ctx, slog.LevelError, "prune observed sessions", slog.Any(logKeyError, err))
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Prune deletes the consumer state of the sessions whose consumer
+// finished more than Retention ago (none when Retention is zero) and
+// returns how many sessions it pruned.
+func (s *Service) Prune(ctx context.Context) (int, error) {
+	if s.Retention <= 0 {
+		return 0, nil
+	}
+	before := s.now().Add(-s.Retention)
+	total := 0
+	for {
+		n, err := s.Store.PruneDone(ctx, before, pruneBatch)
+		total += n
+		if err != nil || n < pruneBatch {
+			return total, err
+		}
+	}
 }
 
 // Close stops every consumer, releases this process's leases so that

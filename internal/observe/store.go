@@ -182,4 +182,9 @@ type Store interface {
 	InterruptState(ctx context.Context, sessionID, eventID string) (seen, idle bool, err error)
 	// CountEvents returns how many of the session's events have the type.
 	CountEvents(ctx context.Context, sessionID, typ string) (int, error)
+	// PruneDone deletes the consumer state — stored event identities,
+	// tool uses and the session row — of up to limit sessions whose
+	// consumer finished before `before`, and returns how many. The audit
+	// trail keeps what they recorded.
+	PruneDone(ctx context.Context, before time.Time, limit int) (int, error)
 }

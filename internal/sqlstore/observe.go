@@ -461,6 +461,45 @@ func (s *ObserveStore) Finish(ctx context.Context, owner, sessionID, outcome str
 	})
 }
 
+// PruneDone implements observe.Store.
+func (s *ObserveStore) PruneDone(ctx context.Context, before time.Time, limit int) (int, error) {
+	var n int
+	err := s.db.InTx(ctx, func(tx *Tx) error {
+		rows, err := tx.QueryContext(ctx, `SELECT session_id FROM observe_sessions WHERE state = 'done' AND ended_at < ? LIMIT ?`,
+			Micros(before), limit)
+		if err != nil {
+			return err
+		}
+		var ids []string
+		for rows.Next() {
+			var id string
+			if err := rows.Scan(&id); err != nil {
+				rows.Close()
+				return err
+			}
+			ids = append(ids, id)
+		}
+		rows.Close()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		for _, id := range ids {
+			for _, q := range []string{
+				`DELETE FROM observe_events WHERE session_id = ?`,
+				`DELETE FROM observe_tool_uses WHERE session_id = ?`,
+				`DELETE FROM observe_sessions WHERE session_id = ? AND state = 'done'`,
+			} {
+				if _, err := tx.ExecContext(ctx, q, id); err != nil {
+					return fmt.Errorf("prune observed session %s: %w", id, err)
+				}
+			}
+		}
+		n = len(ids)
+		return nil
+	})
+	return n, err
+}
+
 // SetInterruptEvent records the last user.interrupt sent.
 func (s *ObserveStore) SetInterruptEvent(ctx context.Context, sessionID, eventID string, at time.Time) error {
 	return s.db.InTx(ctx, func(tx *Tx) error {

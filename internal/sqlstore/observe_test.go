@@ -228,3 +228,63 @@ func TestObserveStoreTakeover(t *testing.T) {
 		}
 	})
 }
+
+// Pruning deletes the consumer state of sessions that ended before the
+// cut — events, tool uses, the session row — and nothing of the others.
+func TestObserveStorePrune(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := t.Context()
+		at := time.Date(2026, 4, 11, 14, 30, 0, 0, time.UTC)
+		if err := sqlstore.NewAuthStore(db).CreateTenant(ctx, auth.Tenant{ID: "tenant-a", Name: "a", CreatedAt: at}); err != nil {
+			t.Fatal(err)
+		}
+		s := sqlstore.NewObserveStore(db)
+		session := func(id string, endedAt time.Time) {
+			t.Helper()
+			if err := s.Register(ctx, observe.Target{TenantID: "tenant-a", SessionID: id, UpstreamID: "sesn_" + id, StartedAt: at}, "p1", at, at.Add(time.Hour)); err != nil {
+				t.Fatal(err)
+			}
+			tu := observe.ToolUse{SessionID: id, ToolUseID: "use-" + id, TenantID: "tenant-a", Tool: "bash", UsedAt: at, ActionID: "act-" + id}
+			if err := s.Commit(ctx, observe.Batch{SessionID: id, Owner: "p1", At: at, Cursor: at, NextSeq: 2,
+				Events:   []observe.Event{{SessionID: id, EventID: "ev-" + id, TenantID: "tenant-a", Seq: 1, Type: "agent.tool_use", ProcessedAt: at, ReceivedAt: at}},
+				ToolUses: []observe.ToolUse{tu}}); err != nil {
+				t.Fatal(err)
+			}
+			if !endedAt.IsZero() {
+				if err := s.Finish(ctx, "p1", id, "interrupted", endedAt); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		session("vs-old", at.Add(time.Hour))
+		session("vs-recent", at.Add(72*time.Hour))
+		session("vs-active", time.Time{})
+		n, err := s.PruneDone(ctx, at.Add(24*time.Hour), 10)
+		if err != nil || n != 1 {
+			t.Fatalf("pruned %d (%v), want 1", n, err)
+		}
+		if _, err := s.Get(ctx, "tenant-a", "vs-old"); !vargate.IsKind(err, vargate.KindNotFound) {
+			t.Errorf("pruned session: %v, want not found", err)
+		}
+		if c, err := s.CountEvents(ctx, "vs-old", "agent.tool_use"); err != nil || c != 0 {
+			t.Errorf("pruned session keeps %d events (%v)", c, err)
+		}
+		if _, err := s.ToolUseByAction(ctx, "tenant-a", "act-vs-old"); err == nil {
+			t.Error("pruned session keeps its tool use")
+		}
+		for _, id := range []string{"vs-recent", "vs-active"} {
+			if _, err := s.ToolUseByAction(ctx, "tenant-a", "act-"+id); err != nil {
+				t.Errorf("%s: tool use: %v", id, err)
+			}
+			if _, err := s.Get(ctx, "tenant-a", id); err != nil {
+				t.Errorf("%s: %v", id, err)
+			}
+			if c, err := s.CountEvents(ctx, id, "agent.tool_use"); err != nil || c != 1 {
+				t.Errorf("%s keeps %d events (%v), want 1", id, c, err)
+			}
+		}
+		if n, err := s.PruneDone(ctx, at.Add(24*time.Hour), 10); err != nil || n != 0 {
+			t.Errorf("second prune: %d, %v", n, err)
+		}
+	})
+}
