@@ -187,7 +187,7 @@ type Service struct {
 	Retention time.Duration
 	// PruneInterval is how often Retention is applied
 	// (DefaultPruneInterval if 0).
-	PruneInterval time.Duration
+	PruneInterval     time.Duration
 	MaxBatch          int
 	SideEffectTimeout time.Duration
 	DetachGrace       time.Duration
