@@ -148,33 +148,11 @@ func TestServeMCP(t *testing.T) {
 // Managed Agents platform does, and checks that the session counts the
 // governed call.
 func TestServeSessionCallsGovernedTool(t *testing.T) {
-	search := fakeSearch(t)
-	s, err := sim.New(sim.Options{APIKey: "sk-ant-serve", StepDelay: time.Millisecond, Scenarios: []sim.Scenario{{Name: "search", Steps: []sim.Step{
+	g, s := startSimGateway(t, sim.Scenario{Name: "search", Steps: []sim.Step{
 		{Type: sim.StepMCPTool, Name: "vargate_web_search", Input: map[string]any{"query": "AI governance"}},
 		{Type: sim.StepMessage, Text: "Done."},
 		{Type: sim.StepEndTurn},
-	}}}, DefaultScenario: "search"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	simSrv := httptest.NewServer(s)
-	t.Cleanup(func() {
-		_ = s.Close()
-		simSrv.Close()
-	})
-	// The agent reaches the gateway at the URL the session registers, so
-	// the gateway needs a known port rather than :0.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	g := startServe(t, map[string]string{"ANTHROPIC_BASE_URL": simSrv.URL, "ANTHROPIC_API_KEY": "sk-ant-serve",
-		"VARGATE_WEB_SEARCH_URL": search.URL, "VARGATE_LISTEN": addr, "VARGATE_MCP_SERVER_URL": "http://" + addr + "/api/mcp/server"})
-	if code, out := g.do(t, "POST", "/api/credentials/register", g.Key, `{"tool_id":"vargate_web_search","credential_type":"api_key","value":"brave-key"}`); code != 201 {
-		t.Fatalf("register = %d %v", code, out)
-	}
+	}})
 	code, agent := g.do(t, "POST", "/api/managed/agents", g.Key, `{"name":"Research Assistant","allowed_tools":["vargate_web_search"]}`)
 	if code != 201 {
 		t.Fatalf("create agent = %d %v", code, agent)
@@ -215,33 +193,13 @@ func TestServeSessionCallsGovernedTool(t *testing.T) {
 // key in its first turn (observed, flagged; a permissive risk level keeps
 // it running), then searches twice in the second.
 func TestServeSessionFactsReachThePolicy(t *testing.T) {
-	search := fakeSearch(t)
-	s, err := sim.New(sim.Options{APIKey: "sk-ant-serve", StepDelay: time.Millisecond, Scenarios: []sim.Scenario{{Name: "facts", Steps: []sim.Step{
+	g, _ := startSimGateway(t, sim.Scenario{Name: "facts", Steps: []sim.Step{
 		{Type: sim.StepTool, Name: "bash", Input: map[string]any{"command": "cat ~/.ssh/id_rsa"}, Result: "-----BEGIN OPENSSH PRIVATE KEY-----"},
 		{Type: sim.StepEndTurn},
 		{Type: sim.StepMCPTool, Name: "vargate_web_search", Input: map[string]any{"query": "first"}},
 		{Type: sim.StepMCPTool, Name: "vargate_web_search", Input: map[string]any{"query": "second"}},
 		{Type: sim.StepEndTurn},
-	}}}, DefaultScenario: "facts"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	simSrv := httptest.NewServer(s)
-	t.Cleanup(func() {
-		_ = s.Close()
-		simSrv.Close()
-	})
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	g := startServe(t, map[string]string{"ANTHROPIC_BASE_URL": simSrv.URL, "ANTHROPIC_API_KEY": "sk-ant-serve",
-		"VARGATE_WEB_SEARCH_URL": search.URL, "VARGATE_LISTEN": addr, "VARGATE_MCP_SERVER_URL": "http://" + addr + "/api/mcp/server"})
-	if code, out := g.do(t, "POST", "/api/credentials/register", g.Key, `{"tool_id":"vargate_web_search","credential_type":"api_key","value":"brave-key"}`); code != 201 {
-		t.Fatalf("register = %d %v", code, out)
-	}
+	}})
 	code, agent := g.do(t, "POST", "/api/managed/agents", g.Key, `{"name":"Researcher","allowed_tools":["vargate_web_search"],"governance_profile":{"risk_level":"permissive"}}`)
 	if code != 201 {
 		t.Fatalf("create agent = %d %v", code, agent)
@@ -302,4 +260,34 @@ func TestServeSessionFactsReachThePolicy(t *testing.T) {
 	if len(calls) != 2 || calls[0] != 0 || calls[1] != 1 {
 		t.Errorf("session.calls in the inputs = %v, want [0 1]", calls)
 	}
+}
+
+// startSimGateway starts the simulator with one scenario (its default)
+// and a gateway on a known port in front of it, with a vargate_web_search
+// credential registered: the agent reaches the gateway at the URL the
+// session registers, so the gateway cannot listen on :0.
+func startSimGateway(t *testing.T, sc sim.Scenario) (*gateway, *sim.Server) {
+	t.Helper()
+	search := fakeSearch(t)
+	s, err := sim.New(sim.Options{APIKey: "sk-ant-serve", StepDelay: time.Millisecond, Scenarios: []sim.Scenario{sc}, DefaultScenario: sc.Name})
+	if err != nil {
+		t.Fatal(err)
+	}
+	simSrv := httptest.NewServer(s)
+	t.Cleanup(func() {
+		_ = s.Close()
+		simSrv.Close()
+	})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	g := startServe(t, map[string]string{"ANTHROPIC_BASE_URL": simSrv.URL, "ANTHROPIC_API_KEY": "sk-ant-serve",
+		"VARGATE_WEB_SEARCH_URL": search.URL, "VARGATE_LISTEN": addr, "VARGATE_MCP_SERVER_URL": "http://" + addr + "/api/mcp/server"})
+	if code, out := g.do(t, "POST", "/api/credentials/register", g.Key, `{"tool_id":"vargate_web_search","credential_type":"api_key","value":"brave-key"}`); code != 201 {
+		t.Fatalf("register = %d %v", code, out)
+	}
+	return g, s
 }

@@ -163,22 +163,9 @@ func (s *ObserveStore) Claim(ctx context.Context, owner string, now, until time.
 	var out []observe.Session
 	err := s.db.InTx(ctx, func(tx *Tx) error {
 		out = out[:0]
-		rows, err := tx.QueryContext(ctx, `SELECT session_id FROM observe_sessions WHERE `+claimable+
+		ids, err := txStrings(ctx, tx, `SELECT session_id FROM observe_sessions WHERE `+claimable+
 			` ORDER BY lease_until, created_at LIMIT ?`, owner, Micros(now), limit)
 		if err != nil {
-			return err
-		}
-		var ids []string
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return err
 		}
 		for _, id := range ids {
@@ -461,26 +448,32 @@ func (s *ObserveStore) Finish(ctx context.Context, owner, sessionID, outcome str
 	})
 }
 
+// txStrings reads a one-column query in the transaction, closing the rows
+// before the caller issues its next statement.
+func txStrings(ctx context.Context, tx *Tx, query string, args ...any) ([]string, error) {
+	rows, err := tx.QueryContext(ctx, query, args...)
+	if err != nil {
+		return nil, err
+	}
+	defer rows.Close()
+	var out []string
+	for rows.Next() {
+		var v string
+		if err := rows.Scan(&v); err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rows.Err()
+}
+
 // PruneDone implements observe.Store.
 func (s *ObserveStore) PruneDone(ctx context.Context, before time.Time, limit int) (int, error) {
 	var n int
 	err := s.db.InTx(ctx, func(tx *Tx) error {
-		rows, err := tx.QueryContext(ctx, `SELECT session_id FROM observe_sessions WHERE state = 'done' AND ended_at < ? LIMIT ?`,
+		ids, err := txStrings(ctx, tx, `SELECT session_id FROM observe_sessions WHERE state = 'done' AND ended_at < ? LIMIT ?`,
 			Micros(before), limit)
 		if err != nil {
-			return err
-		}
-		var ids []string
-		for rows.Next() {
-			var id string
-			if err := rows.Scan(&id); err != nil {
-				rows.Close()
-				return err
-			}
-			ids = append(ids, id)
-		}
-		rows.Close()
-		if err := rows.Err(); err != nil {
 			return err
 		}
 		for _, id := range ids {
