@@ -158,6 +158,11 @@ func (s *Service) provision(ctx context.Context, sess *Session, cfg agent.Config
 		return StepVault, upstreamError(StepVault, err)
 	}
 	made.vaultID, sess.VaultID = v.ID, v.ID
+	// Recorded at once, so that a crash before the session exists leaves
+	// the sweeper something to delete.
+	if err := s.Store.Prepare(ctx, *sess); err != nil {
+		return StepVault, err
+	}
 	_, err = client.Beta.Vaults.Credentials.New(ctx, v.ID, anthropic.BetaVaultCredentialNewParams{
 		DisplayName: anthropic.String("Vargate MCP token of " + sess.ID),
 		Auth: anthropic.BetaVaultCredentialNewParamsAuthUnion{OfStaticBearer: &anthropic.BetaManagedAgentsStaticBearerCreateParams{
@@ -259,18 +264,7 @@ func (s *Service) abandon(ctx context.Context, sess Session, step string, cause 
 		s.detach(sess.ID)
 	}
 	if c := made.client; c != nil {
-		if made.sessionID != "" {
-			_, _ = c.Beta.Sessions.Events.Send(bg, made.sessionID, anthropic.BetaSessionEventSendParams{
-				Events: []anthropic.BetaManagedAgentsEventParamsUnion{interruptEvent()}})
-			if _, err := c.Beta.Sessions.Delete(bg, made.sessionID, anthropic.BetaSessionDeleteParams{}); err != nil && !notFoundUpstream(err) {
-				log.LogAttrs(bg, slog.LevelWarn, "could not delete the upstream session of a failed creation", slog.String(logKeyError, err.Error()))
-			}
-		}
-		if made.vaultID != "" {
-			if _, err := c.Beta.Vaults.Delete(bg, made.vaultID, anthropic.BetaVaultDeleteParams{}); err != nil && !notFoundUpstream(err) {
-				log.LogAttrs(bg, slog.LevelWarn, "could not delete the vault of a failed creation", slog.String(logKeyError, err.Error()))
-			}
-		}
+		deleteUpstream(bg, c, made.sessionID, made.vaultID, log)
 	}
 	if err := s.Store.Release(bg, sess.TenantID, sess.ID); err != nil && !vargate.IsKind(err, vargate.KindConflict) {
 		log.LogAttrs(bg, slog.LevelError, "could not release the budget of a failed creation", slog.String(logKeyError, err.Error()))
@@ -280,6 +274,24 @@ func (s *Service) abandon(ctx context.Context, sess Session, step string, cause 
 	if err := s.audit(bg, audit.Record{TenantID: sess.TenantID, Source: audit.SourceControlPlane, SessionID: sess.ID,
 		AgentID: sess.AgentID, Decision: "session.create_failed", Actor: sess.CreatedBy}, detail); err != nil {
 		log.LogAttrs(bg, slog.LevelError, "could not audit a failed creation", slog.String(logKeyError, err.Error()))
+	}
+}
+
+// deleteUpstream removes what a creation that did not finish made
+// upstream: the session (interrupted first) and its vault. Failures are
+// logged; what is already gone is fine.
+func deleteUpstream(ctx context.Context, c *Client, sessionID, vaultID string, log *slog.Logger) {
+	if sessionID != "" {
+		_, _ = c.Beta.Sessions.Events.Send(ctx, sessionID, anthropic.BetaSessionEventSendParams{
+			Events: []anthropic.BetaManagedAgentsEventParamsUnion{interruptEvent()}})
+		if _, err := c.Beta.Sessions.Delete(ctx, sessionID, anthropic.BetaSessionDeleteParams{}); err != nil && !notFoundUpstream(err) {
+			log.LogAttrs(ctx, slog.LevelWarn, "could not delete the upstream session of an unfinished creation", slog.String(logKeyError, err.Error()))
+		}
+	}
+	if vaultID != "" {
+		if _, err := c.Beta.Vaults.Delete(ctx, vaultID, anthropic.BetaVaultDeleteParams{}); err != nil && !notFoundUpstream(err) {
+			log.LogAttrs(ctx, slog.LevelWarn, "could not delete the vault of an unfinished creation", slog.String(logKeyError, err.Error()))
+		}
 	}
 }
 

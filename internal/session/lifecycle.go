@@ -399,6 +399,16 @@ func (s *Service) Sweep(ctx context.Context) (int, error) {
 		return 0, err
 	}
 	for _, r := range stale {
+		// A crashed creation may have made the vault and the upstream
+		// session already (Prepare records them as they are made).
+		if r.VaultID != "" || r.AnthropicSessionID != "" {
+			log := s.logger().With(slog.String(logKeySession, r.ID), slog.String(logKeyTenant, r.TenantID))
+			if c, err := s.Upstream.Client(ctx, r.TenantID, vault.Purpose{SessionID: r.ID, Actor: ActorSystem}); err != nil {
+				log.LogAttrs(ctx, slog.LevelWarn, "cannot reach the API to delete an abandoned creation's upstream resources", slog.Any(logKeyError, err))
+			} else {
+				deleteUpstream(ctx, c, r.AnthropicSessionID, r.VaultID, log)
+			}
+		}
 		if err := s.Store.Release(ctx, r.TenantID, r.ID); err != nil && !vargate.IsKind(err, vargate.KindConflict) {
 			return 0, err
 		}

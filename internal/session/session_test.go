@@ -551,3 +551,63 @@ func TestPolicyCheck(t *testing.T) {
 		t.Errorf("recorded policy check = %+v, %v", created.Checks, err)
 	}
 }
+
+// A gateway that crashed in the middle of a creation leaves a reservation
+// whose vault and upstream session exist (they are recorded as they are
+// made); the sweeper of the next gateway deletes both upstream and
+// releases the budget slot.
+func TestSweepCleansAbandonedCreation(t *testing.T) {
+	e := newEnv(t, sqlstore.SQLite)
+	ctx := t.Context()
+	cfg := e.newAgent(t, agent.Params{})
+	c := e.client()
+	ag, err := c.Beta.Agents.New(ctx, anthropic.BetaAgentNewParams{Name: "crashed", Model: anthropic.BetaManagedAgentsModelConfigParams{ID: "claude-sonnet-4-6"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := c.Beta.Environments.New(ctx, anthropic.BetaEnvironmentNewParams{Name: "crashed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := c.Beta.Vaults.New(ctx, anthropic.BetaVaultNewParams{DisplayName: "crashed"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	up, err := c.Beta.Sessions.New(ctx, anthropic.BetaSessionNewParams{
+		Agent: anthropic.BetaSessionNewParamsAgentUnion{OfString: anthropic.String(ag.ID)}, EnvironmentID: env.ID, VaultIDs: []string{v.ID}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	store := sqlstore.NewSessionStore(e.db)
+	now := e.clock.Now()
+	s := session.Session{ID: "vs-crashed", TenantID: e.tenant, AgentID: cfg.ID, AgentVersion: cfg.Version, Status: session.StatusCreating,
+		TokenID: "vst-crashed", TokenHash: []byte("hash"), MCPServerURL: e.mcp.URL, DelegationChain: []string{cfg.ID},
+		CreatedAt: now, UpdatedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := store.Reserve(ctx, s, session.Budget{MaxConcurrent: 10, DayStart: now.Truncate(24 * time.Hour)}); err != nil {
+		t.Fatal(err)
+	}
+	s.VaultID, s.AnthropicSessionID = v.ID, up.ID
+	if err := store.Prepare(ctx, s); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.svc.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Get(ctx, e.tenant, s.ID); err != nil {
+		t.Fatalf("a reservation younger than twice the creation timeout was released: %v", err)
+	}
+	e.clock.Advance(2*session.DefaultCreateTimeout + time.Second)
+	svc := e.newService() // the next gateway
+	if _, err := svc.Sweep(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := store.Get(ctx, e.tenant, s.ID); !vargate.IsKind(err, vargate.KindNotFound) {
+		t.Errorf("abandoned reservation: %v, want released", err)
+	}
+	if slices.Contains(e.liveVaults(t), v.ID) {
+		t.Errorf("the abandoned creation's vault %s still exists", v.ID)
+	}
+	if slices.Contains(e.upstreamSessions(), up.ID) {
+		t.Errorf("the abandoned creation's upstream session %s still exists", up.ID)
+	}
+}
