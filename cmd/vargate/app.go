@@ -128,8 +128,8 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 		return nil, fmt.Errorf("policy engine: %w", err)
 	}
 
-	// Activations made by another gateway on the same database, or by
-	// `vargate policy activate`, reach this one within PolicyRefresh.
+	// Activations made through another gateway on the same database
+	// reach this one within PolicyRefresh.
 	refreshCtx, stopRefresh := context.WithCancel(context.WithoutCancel(ctx))
 	refreshDone := make(chan struct{})
 	go func() {
@@ -196,13 +196,17 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 	comp := compliance.New(a.sessions, a.agents, sqlstore.NewSessionStore(db), a.audit, a.policy)
 	comp.Logger = log
 
+	// Policy versions are changed through one Admin, for the API and the
+	// dashboard alike (one lock orders this gateway's engine swaps).
+	policyAdmin := &policy.Admin{Store: policies, Engine: a.policy, Audit: a.audit}
+
 	// The dashboard (/ui/) calls the same services on the API's mux; a
 	// browser asking for / is sent there.
 	dashboard := &web.Server{
 		Logger: log, Keys: a.auth, KeyStore: a.auth.Store, TrustedProxies: cfg.TrustedProxies,
 		Approvals: a.approvals, Sessions: a.sessions, Agents: a.agents, Credentials: a.vault, Webhooks: a.webhooks,
 		Audit: a.audit, Records: a.audit.Store, Compliance: comp,
-		Policies: &web.PolicyVersions{Store: policies, Engine: a.policy, Audit: a.audit},
+		Policies: policyAdmin,
 		// Interrupts go through the event consumer, as the API's do: it
 		// waits until the stream shows the session stopped.
 		Interrupter: web.InterruptFunc(func(ctx context.Context, p vargate.Principal, id, reason string) error {
@@ -230,7 +234,7 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 		Agents:       a.agents,
 		Sessions:     a.sessions,
 		Audit:        a.audit,
-		Policies:     &httpapi.Policies{Store: policies, Engine: a.policy},
+		Policies:     policyAdmin,
 		Approvals:    a.approvals,
 		Webhooks:     a.webhooks,
 		Compliance:   comp,

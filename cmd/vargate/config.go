@@ -198,7 +198,7 @@ func (c *Config) settings() []setting {
 				c.ApprovalTTL = d
 				return nil
 			}, show: func() string { return c.ApprovalTTL.String() }},
-		{env: "VARGATE_POLICY_REFRESH", flag: "policy-refresh", def: "2s", usage: "how often the gateway reads which policy versions are active, to follow activations made by other gateways on the same database or by the CLI (a duration from 100ms to 1m)",
+		{env: "VARGATE_POLICY_REFRESH", flag: "policy-refresh", def: "2s", usage: "how often the gateway reads which policy versions are active, to follow activations made through other gateways on the same database (a duration from 100ms to 1m)",
 			parse: func(v string) error {
 				d, err := time.ParseDuration(v)
 				if err != nil || d < 100*time.Millisecond || d > time.Minute {

@@ -69,7 +69,7 @@ func newPolicyEnv(t *testing.T) *policyEnv {
 			e.ids[name+"/"+string(role)] = k.ID
 		}
 	}
-	api := &httpapi.Server{Auth: svc, Ping: db.Ping, Audit: l, Policies: &httpapi.Policies{Store: e.store, Engine: e.engine}}
+	api := &httpapi.Server{Auth: svc, Ping: db.Ping, Audit: l, Policies: &httpapi.Policies{Store: e.store, Engine: e.engine, Audit: l}}
 	e.srv = httptest.NewServer(api.Handler())
 	t.Cleanup(e.srv.Close)
 	return e

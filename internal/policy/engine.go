@@ -248,7 +248,7 @@ func (e *Engine) Forget(tenantID string) { e.active.Delete(tenantID) }
 const DefaultRefresh = 2 * time.Second
 
 // Refresh makes this engine follow activations made elsewhere (another
-// gateway on the same database, the CLI): every tenant whose active
+// gateway on the same database): every tenant whose active
 // version is in memory gets the one the Store names, compiled or taken
 // from the cache. A version that does not compile leaves the tenant's
 // previous one in force and is reported in the error; the others still

@@ -2,19 +2,14 @@ package web
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"path"
-	"slices"
 	"sort"
 	"strings"
-	"sync"
-	"time"
 
 	"github.com/vargate/vargate"
-	"github.com/vargate/vargate/internal/audit"
 	"github.com/vargate/vargate/internal/policy"
 )
 
@@ -32,10 +27,10 @@ type Policies interface {
 	// RollbackTarget is the version a rollback would make active, or a
 	// KindConflict error when there is nothing to roll back to.
 	RollbackTarget(ctx context.Context, tenantID string) (string, error)
-	// Upload checks and stores a new version (not activated) and returns
-	// it with its test results; a failing test returns the results with
-	// the error.
-	Upload(ctx context.Context, p vargate.Principal, label string, modules map[string]string) (policy.StoredVersion, []policy.TestResult, error)
+	// Upload checks and stores a new version, activated when activate is
+	// set, and returns it with its test results; a failing test returns
+	// the results with the error.
+	Upload(ctx context.Context, p vargate.Principal, label string, modules map[string]string, activate bool) (policy.StoredVersion, []policy.TestResult, *policy.Activation, error)
 	// Activate makes a stored version the active one; changed is false
 	// when it already was.
 	Activate(ctx context.Context, p vargate.Principal, label string) (a policy.Activation, changed bool, err error)
@@ -44,202 +39,9 @@ type Policies interface {
 	Rollback(ctx context.Context, p vargate.Principal, to string) (policy.Activation, error)
 }
 
-// PolicyStore is what PolicyVersions needs of the store: the versions and
-// the activation history (sqlstore.PolicyStore).
-type PolicyStore interface {
-	policy.Store
-	ActivatePolicyVersionBy(ctx context.Context, tenantID, label, by string) (a policy.Activation, changed bool, err error)
-	PolicyRollbackTarget(ctx context.Context, tenantID string) (string, error)
-	RollbackPolicyVersion(ctx context.Context, tenantID, to, by string) (policy.Activation, error)
-	GetPolicyActivation(ctx context.Context, tenantID string) (policy.Activation, error)
-	ListPolicyActivations(ctx context.Context, tenantID string, limit int) ([]policy.Activation, error)
-}
-
-// PolicyAuditor records policy changes; *audit.Log implements it.
-type PolicyAuditor interface {
-	Append(ctx context.Context, rec audit.Record) (audit.Record, error)
-}
-
-// PolicyVersions uploads, activates and rolls back policy versions with
-// the same steps and audit records as the REST API (POST /policies,
-// /policies/{version}/activate, /policies/rollback): compile with the
-// version's tests before storing; record an activation in the store, then
-// swap it into the engine; audit every change as a control_plane record
-// (policy.uploaded, policy.activated, policy.rolled_back), and report a
-// change whose record could not be written as failed.
-type PolicyVersions struct {
-	Store  PolicyStore
-	Engine *policy.Engine
-	Audit  PolicyAuditor
-
-	// mu keeps this dashboard's engine swaps in the order of its store
-	// writes.
-	mu sync.Mutex
-}
-
-// reservedPolicyLabels cannot be uploaded (the API's paths use them).
-var reservedPolicyLabels = []string{policy.BaseLabel, "active", "rollback", "replay"}
-
-// policyAuditTimeout bounds the audit write of a policy change.
-const policyAuditTimeout = 10 * time.Second
-
-// Versions implements Policies.
-func (pv *PolicyVersions) Versions(ctx context.Context, tenantID string) ([]policy.StoredVersion, error) {
-	return pv.Store.ListPolicyVersions(ctx, tenantID)
-}
-
-// Version implements Policies.
-func (pv *PolicyVersions) Version(ctx context.Context, tenantID, label string) (policy.StoredVersion, error) {
-	return pv.Store.GetPolicyVersion(ctx, tenantID, label)
-}
-
-// Active implements Policies.
-func (pv *PolicyVersions) Active(ctx context.Context, tenantID string) (string, error) {
-	a, err := pv.Store.GetPolicyActivation(ctx, tenantID)
-	if vargate.IsKind(err, vargate.KindNotFound) {
-		return policy.BaseLabel, nil
-	}
-	if err != nil {
-		return "", err
-	}
-	return a.Label, nil
-}
-
-// History implements Policies.
-func (pv *PolicyVersions) History(ctx context.Context, tenantID string, limit int) ([]policy.Activation, error) {
-	return pv.Store.ListPolicyActivations(ctx, tenantID, limit)
-}
-
-// RollbackTarget implements Policies.
-func (pv *PolicyVersions) RollbackTarget(ctx context.Context, tenantID string) (string, error) {
-	return pv.Store.PolicyRollbackTarget(ctx, tenantID)
-}
-
-// Upload implements Policies.
-func (pv *PolicyVersions) Upload(ctx context.Context, p vargate.Principal, label string, modules map[string]string) (policy.StoredVersion, []policy.TestResult, error) {
-	if slices.Contains(reservedPolicyLabels, label) {
-		return policy.StoredVersion{}, nil, vargate.Invalid("label", "label %q is reserved", label)
-	}
-	if pv.Audit == nil {
-		return policy.StoredVersion{}, nil, vargate.Errorf(vargate.KindUnavailable, "policy changes need the audit trail, which is not configured")
-	}
-	_, results, err := policy.CompileTested(ctx, label, modules)
-	if err != nil {
-		return policy.StoredVersion{}, results, err
-	}
-	sv, err := pv.Store.CreatePolicyVersion(ctx, policy.StoredVersion{TenantID: p.TenantID, Label: label, Modules: modules, CreatedBy: p.KeyID})
-	if err != nil {
-		return policy.StoredVersion{}, results, err
-	}
-	files := make(map[string]string, len(sv.Modules))
-	for name, src := range sv.Modules {
-		files[name] = policy.ModuleDigest(src)
-	}
-	passed := 0
-	for _, t := range results {
-		if t.Pass {
-			passed++
-		}
-	}
-	if err := pv.audit(ctx, p, "policy.uploaded", sv.Label, map[string]any{
-		"digest": policy.ModulesDigest(sv.Modules), "modules": files, "tests": len(results), "tests_passed": passed, "activate": false,
-	}); err != nil {
-		return sv, results, vargate.Wrap(vargate.KindUnavailable, err, "policy version %s was saved, but its audit record could not be written", sv.Label)
-	}
-	return sv, results, nil
-}
-
-// Activate implements Policies.
-func (pv *PolicyVersions) Activate(ctx context.Context, p vargate.Principal, label string) (policy.Activation, bool, error) {
-	if label == policy.BaseLabel {
-		return policy.Activation{}, false, vargate.Invalid("version", "the base policy cannot be activated on its own: roll back, activate an earlier version, or upload one with no modules")
-	}
-	if pv.Audit == nil {
-		return policy.Activation{}, false, vargate.Errorf(vargate.KindUnavailable, "policy changes need the audit trail, which is not configured")
-	}
-	// Compile first, so that a version that no longer compiles is refused
-	// rather than made active.
-	v, err := pv.Engine.Version(ctx, p.TenantID, label)
-	if err != nil {
-		return policy.Activation{}, false, err
-	}
-	pv.mu.Lock()
-	a, changed, err := pv.Store.ActivatePolicyVersionBy(ctx, p.TenantID, v.Label, p.KeyID)
-	if err == nil {
-		pv.Engine.Activate(p.TenantID, v)
-	}
-	pv.mu.Unlock()
-	if err != nil || !changed {
-		return a, changed, err
-	}
-	if err := pv.audit(ctx, p, "policy.activated", a.Label, activationDetail(a, v)); err != nil {
-		return a, changed, vargate.Wrap(vargate.KindUnavailable, err, "policy version %s is active, but the audit record of the activation could not be written", a.Label)
-	}
-	return a, changed, nil
-}
-
-// Rollback implements Policies.
-func (pv *PolicyVersions) Rollback(ctx context.Context, p vargate.Principal, to string) (policy.Activation, error) {
-	if pv.Audit == nil {
-		return policy.Activation{}, vargate.Errorf(vargate.KindUnavailable, "policy changes need the audit trail, which is not configured")
-	}
-	pv.mu.Lock()
-	a, v, err := pv.rollback(ctx, p, to)
-	pv.mu.Unlock()
-	if err != nil {
-		return a, err
-	}
-	if err := pv.audit(ctx, p, "policy.rolled_back", a.Label, activationDetail(a, v)); err != nil {
-		return a, vargate.Wrap(vargate.KindUnavailable, err, "policy version %s is active again, but the audit record of the rollback could not be written", a.Label)
-	}
-	return a, nil
-}
-
-// rollback compiles the version a rollback returns to, records the
-// rollback and swaps the version in. The caller holds pv.mu.
-func (pv *PolicyVersions) rollback(ctx context.Context, p vargate.Principal, to string) (policy.Activation, *policy.Version, error) {
-	target, err := pv.Store.PolicyRollbackTarget(ctx, p.TenantID)
-	if err != nil {
-		return policy.Activation{}, nil, err
-	}
-	if to != "" && to != target {
-		return policy.Activation{}, nil, vargate.Errorf(vargate.KindConflict, "the policy changed meanwhile: a rollback would now return to %s; reload the page", target)
-	}
-	v, err := pv.Engine.Version(ctx, p.TenantID, target)
-	if err != nil {
-		return policy.Activation{}, nil, err
-	}
-	a, err := pv.Store.RollbackPolicyVersion(ctx, p.TenantID, target, p.KeyID)
-	if err != nil {
-		return policy.Activation{}, nil, err
-	}
-	pv.Engine.Activate(p.TenantID, v)
-	return a, v, nil
-}
-
-func activationDetail(a policy.Activation, v *policy.Version) map[string]any {
-	return map[string]any{
-		"previous": a.Previous, "activation_seq": a.Seq, "rollback": a.Rollback,
-		"digest": policy.ModulesDigest(v.Modules), "activated_at": a.ActivatedAt,
-	}
-}
-
-// audit writes the change's record; it must be written even if the
-// browser goes away.
-func (pv *PolicyVersions) audit(ctx context.Context, p vargate.Principal, event, label string, detail map[string]any) error {
-	detail["event"] = event
-	detail["label"] = label
-	b, err := json.Marshal(detail)
-	if err != nil {
-		return fmt.Errorf("encode audit detail: %w", err)
-	}
-	actx, cancel := detached(ctx, policyAuditTimeout)
-	defer cancel()
-	_, err = pv.Audit.Append(actx, audit.Record{
-		TenantID: p.TenantID, Source: audit.SourceControlPlane, Decision: event, PolicyVersion: label, Actor: p.KeyID, Detail: b,
-	})
-	return err
-}
+// PolicyVersions implements Policies with the same steps and audit
+// records as the REST API: it is policy.Admin, which both use.
+type PolicyVersions = policy.Admin
 
 // policiesData is the policies page.
 type policiesData struct {
@@ -344,7 +146,7 @@ func (s *Server) uploadPolicy(w http.ResponseWriter, r *http.Request, c *reqCtx)
 		d.Error = "Paste a module or choose .rego files."
 		return s.render(w, r, c, http.StatusUnprocessableEntity, "policies", "Policies", "policies", d)
 	}
-	sv, results, err := s.Policies.Upload(r.Context(), c.P, label, modules)
+	sv, results, _, err := s.Policies.Upload(r.Context(), c.P, label, modules, false)
 	if err != nil {
 		if !isUserError(err) {
 			return err
