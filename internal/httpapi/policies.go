@@ -93,7 +93,6 @@ type PolicyTestFailure struct {
 	Tests []policy.TestResult `json:"tests"`
 }
 
-
 func (s *Server) policies() (*Policies, error) {
 	if s.Policies == nil || s.Policies.Store == nil || s.Policies.Engine == nil {
 		return nil, vargate.Errorf(vargate.KindUnavailable, "policy management is not configured on this gateway")
