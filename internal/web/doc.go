@@ -10,8 +10,10 @@
 // approval queue and a session's timeline live.
 //
 // Sign-in takes a human API key (admin, approver or auditor; agent keys
-// and session tokens are refused) and starts a server-side session held in
-// memory: the cookie carries only a random session ID (HttpOnly,
+// and session tokens are refused) and starts a server-side session, kept
+// in a SigninStore (the database's in the gateway, so gateways behind one
+// load balancer share it; in memory by default): the store holds hashes of
+// the cookie and the key, the cookie only a random session ID (HttpOnly,
 // SameSite=Strict, Secure over TLS or behind a trusted proxy that says
 // https), the key itself is never stored, and the key is re-checked on
 // every request, so revoking it ends its sessions. Sessions expire after

@@ -81,7 +81,7 @@ func (s *Server) render(w http.ResponseWriter, r *http.Request, c *reqCtx, statu
 	if c != nil {
 		v.Me, v.Tenant, v.CSRF = c.P, c.Tenant, c.CSRF
 		if c.sid != "" {
-			v.Flash = s.signins.takeFlash(c.sid)
+			v.Flash = s.flashes.take(c.sid)
 		}
 	}
 	var buf bytes.Buffer

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/vargate/vargate"
+	"github.com/vargate/vargate/internal/auth"
 )
 
 // Defaults for Server's zero fields.
@@ -64,6 +65,9 @@ type Server struct {
 	// believed: a request through one of them that says https gets a
 	// Secure cookie, as does any request over TLS.
 	TrustedProxies []netip.Prefix
+	// Signins keeps the sign-in sessions; nil keeps them in this
+	// process's memory (at most MaxSessions).
+	Signins auth.SigninStore
 	// IdleTimeout, MaxSessionAge, MaxBodyBytes, MaxSessions, PollInterval:
 	// see the Default constants.
 	IdleTimeout   time.Duration
@@ -74,7 +78,7 @@ type Server struct {
 	Now           vargate.Clock
 
 	once     sync.Once
-	signins  *signins
+	flashes  flashes
 	limiter  *limiter
 	pages    map[string]*pageTemplate
 	static   *staticFiles
@@ -198,7 +202,9 @@ func (s *Server) init() {
 		if s.MaxSessions <= 0 {
 			s.MaxSessions = DefaultMaxSessions
 		}
-		s.signins = newSignins(s.MaxSessions)
+		if s.Signins == nil {
+			s.Signins = newMemSignins(s.MaxSessions)
+		}
 		s.limiter = newLimiter(loginAttemptsPerMinute)
 		s.static = mustStatic()
 		s.pages = mustParsePages(s.static)
@@ -292,7 +298,7 @@ func (s *Server) wrap(rt route) http.Handler {
 				s.toLogin(w, r, c)
 				return
 			}
-			c.P, c.Tenant, c.CSRF, c.sid = si.principal, si.tenant, si.csrf, si.id
+			c.P, c.Tenant, c.CSRF, c.sid = si.Principal, si.Tenant, si.CSRF, si.ID
 			if l, ok := w.(interface{ SetTenant(string) }); ok {
 				l.SetTenant(c.P.TenantID) // the API's request log names the tenant
 			}
@@ -300,7 +306,7 @@ func (s *Server) wrap(rt route) http.Handler {
 				s.renderError(w, r, c, vargate.Errorf(vargate.KindForbidden, "the %s role may not do this", c.P.Role))
 				return
 			}
-			if r.Method == http.MethodPost && !validCSRF(r, si.csrf) {
+			if r.Method == http.MethodPost && !validCSRF(r, si.CSRF) {
 				s.renderError(w, r, c, errCSRF)
 				return
 			}
@@ -314,23 +320,23 @@ func (s *Server) wrap(rt route) http.Handler {
 
 // current returns the request's live sign-in session, after checking that
 // its key still authenticates; a revoked key ends the session.
-func (s *Server) current(r *http.Request) (signin, bool) {
+func (s *Server) current(r *http.Request) (auth.Signin, bool) {
 	ck, err := r.Cookie(s.cookieName(r))
 	if err != nil {
-		return signin{}, false
+		return auth.Signin{}, false
 	}
-	si, ok := s.signins.get(ck.Value, s.Now(), s.IdleTimeout, s.MaxSessionAge)
+	si, ok := s.signin(r.Context(), ck.Value)
 	if !ok {
-		return signin{}, false
+		return auth.Signin{}, false
 	}
-	k, err := s.KeyStore.KeyByHash(r.Context(), si.keyHash)
-	if err != nil || k.RevokedAt != nil || k.TenantID != si.principal.TenantID || k.Role != si.principal.Role {
+	k, err := s.KeyStore.KeyByHash(r.Context(), si.KeyHash)
+	if err != nil || k.RevokedAt != nil || k.TenantID != si.Principal.TenantID || k.Role != si.Principal.Role {
 		if err != nil && !vargate.IsKind(err, vargate.KindNotFound) {
 			s.Logger.LogAttrs(r.Context(), slog.LevelError, "dashboard: check signed-in key", slog.Any(logKeyError, err))
-			return signin{}, false
+			return auth.Signin{}, false
 		}
-		s.signins.delete(si.id)
-		return signin{}, false
+		s.endSignin(r.Context(), si.ID)
+		return auth.Signin{}, false
 	}
 	return si, true
 }
@@ -400,9 +406,9 @@ func isUserError(err error) bool {
 }
 
 func (s *Server) flashOK(c *reqCtx, text string) {
-	s.signins.addFlash(c.sid, flash{Text: text})
+	s.flashes.add(c.sid, flash{Text: text})
 }
 
 func (s *Server) flashError(c *reqCtx, text string) {
-	s.signins.addFlash(c.sid, flash{Error: true, Text: text})
+	s.flashes.add(c.sid, flash{Error: true, Text: text})
 }

@@ -1,11 +1,13 @@
 package web
 
 import (
+	"context"
 	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
 	"encoding/hex"
+	"log/slog"
 	"net/http"
 	"net/netip"
 	"strconv"
@@ -31,18 +33,10 @@ const (
 // loginAttemptsPerMinute bounds failed sign-ins per client address.
 const loginAttemptsPerMinute = 20
 
-// signin is one signed-in browser session, kept in memory. It holds the
-// hash of the key, never the key.
-type signin struct {
-	id        string // hex SHA-256 of the cookie value
-	principal vargate.Principal
-	tenant    string
-	keyHash   []byte
-	csrf      string
-	created   time.Time
-	lastSeen  time.Time
-	flash     []flash
-}
+// touchEvery is how stale a session's LastSeen may get before a request
+// writes it again: the idle timeout is measured in minutes, and the store
+// is spared a write per request.
+const touchEvery = time.Minute
 
 // flash is a one-time message shown on the next page.
 type flash struct {
@@ -50,14 +44,93 @@ type flash struct {
 	Text  string
 }
 
-// signins is the in-memory session store.
-type signins struct {
+// memSignins is the in-memory SigninStore, holding at most max sessions
+// (the least recently seen one makes room).
+type memSignins struct {
 	mu  sync.Mutex
-	m   map[string]*signin
+	m   map[string]auth.Signin
 	max int
 }
 
-func newSignins(max int) *signins { return &signins{m: map[string]*signin{}, max: max} }
+func newMemSignins(max int) *memSignins { return &memSignins{m: map[string]auth.Signin{}, max: max} }
+
+func (st *memSignins) CreateSignin(_ context.Context, si auth.Signin, idleBefore, createdBefore time.Time) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	for id, old := range st.m {
+		if old.LastSeen.Before(idleBefore) || old.CreatedAt.Before(createdBefore) {
+			delete(st.m, id)
+		}
+	}
+	if len(st.m) >= st.max {
+		var oldest auth.Signin
+		for _, old := range st.m {
+			if oldest.ID == "" || old.LastSeen.Before(oldest.LastSeen) {
+				oldest = old
+			}
+		}
+		delete(st.m, oldest.ID)
+	}
+	st.m[si.ID] = si
+	return nil
+}
+
+func (st *memSignins) Signin(_ context.Context, id string) (auth.Signin, error) {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	si, ok := st.m[id]
+	if !ok {
+		return auth.Signin{}, vargate.NotFound("sign-in session")
+	}
+	return si, nil
+}
+
+func (st *memSignins) TouchSignin(_ context.Context, id string, at time.Time) error {
+	st.mu.Lock()
+	defer st.mu.Unlock()
+	if si, ok := st.m[id]; ok {
+		si.LastSeen = at
+		st.m[id] = si
+	}
+	return nil
+}
+
+func (st *memSignins) DeleteSignin(_ context.Context, id string) error {
+	st.mu.Lock()
+	delete(st.m, id)
+	st.mu.Unlock()
+	return nil
+}
+
+// flashes holds each session's one-time messages, in this process: a
+// message set just before a redirect is shown by the page it leads to,
+// which a load balancer with several gateways may send elsewhere (the
+// message is then lost, never the action).
+type flashes struct {
+	mu sync.Mutex
+	m  map[string][]flash
+}
+
+// add queues a message for the session's next page.
+func (f *flashes) add(id string, fl flash) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.m == nil {
+		f.m = map[string][]flash{}
+	}
+	if len(f.m[id]) < 5 {
+		f.m[id] = append(f.m[id], fl)
+	}
+}
+
+// take returns and clears the session's messages.
+func (f *flashes) take(id string) []flash {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	out := f.m[id]
+	delete(f.m, id)
+	return out
+}
 
 // randomToken returns 32 random bytes, base64url.
 func randomToken() string {
@@ -68,86 +141,55 @@ func randomToken() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }
 
-// storeKey is the map key of a cookie value: its hash, so the store holds
-// nothing a cookie could be rebuilt from.
+// storeKey is the store's ID for a cookie value: its hash, so the store
+// holds nothing a cookie could be rebuilt from.
 func storeKey(cookie string) string {
 	sum := sha256.Sum256([]byte(cookie))
 	return hex.EncodeToString(sum[:])
 }
 
-// create starts a session and returns the cookie value.
-func (st *signins) create(p vargate.Principal, tenant string, keyHash []byte, now time.Time, idle, maxAge time.Duration) string {
+// startSignin creates a session for p and returns the cookie value.
+func (s *Server) startSignin(ctx context.Context, p vargate.Principal, tenant string, keyHash []byte) (string, error) {
 	cookie := randomToken()
-	si := &signin{id: storeKey(cookie), principal: p, tenant: tenant, keyHash: keyHash, csrf: randomToken(), created: now, lastSeen: now}
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	for id, old := range st.m {
-		if expired(old, now, idle, maxAge) {
-			delete(st.m, id)
-		}
+	now := s.Now()
+	si := auth.Signin{ID: storeKey(cookie), Principal: p, Tenant: tenant, KeyHash: keyHash, CSRF: randomToken(), CreatedAt: now, LastSeen: now}
+	if err := s.Signins.CreateSignin(ctx, si, now.Add(-s.IdleTimeout), now.Add(-s.MaxSessionAge)); err != nil {
+		return "", err
 	}
-	if len(st.m) >= st.max {
-		var oldest *signin
-		for _, old := range st.m {
-			if oldest == nil || old.lastSeen.Before(oldest.lastSeen) {
-				oldest = old
-			}
-		}
-		delete(st.m, oldest.id)
-	}
-	st.m[si.id] = si
-	return cookie
+	return cookie, nil
 }
 
-func expired(si *signin, now time.Time, idle, maxAge time.Duration) bool {
-	return now.Sub(si.lastSeen) > idle || now.Sub(si.created) > maxAge
-}
-
-// get returns a copy of the cookie's live session and marks it used.
-func (st *signins) get(cookie string, now time.Time, idle, maxAge time.Duration) (signin, bool) {
+// signin returns the cookie's live session and marks it used; an expired
+// one is deleted.
+func (s *Server) signin(ctx context.Context, cookie string) (auth.Signin, bool) {
 	id := storeKey(cookie)
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	si, ok := st.m[id]
-	if !ok {
-		return signin{}, false
+	si, err := s.Signins.Signin(ctx, id)
+	if err != nil {
+		if !vargate.IsKind(err, vargate.KindNotFound) {
+			s.Logger.LogAttrs(ctx, slog.LevelError, "dashboard: read sign-in session", slog.Any(logKeyError, err))
+		}
+		return auth.Signin{}, false
 	}
-	if expired(si, now, idle, maxAge) {
-		delete(st.m, id)
-		return signin{}, false
+	now := s.Now()
+	if now.Sub(si.LastSeen) > s.IdleTimeout || now.Sub(si.CreatedAt) > s.MaxSessionAge {
+		s.endSignin(ctx, id)
+		return auth.Signin{}, false
 	}
-	si.lastSeen = now
-	cp := *si
-	cp.flash = nil
-	return cp, true
+	if now.Sub(si.LastSeen) >= touchEvery {
+		if err := s.Signins.TouchSignin(ctx, id, now); err != nil {
+			s.Logger.LogAttrs(ctx, slog.LevelError, "dashboard: touch sign-in session", slog.Any(logKeyError, err))
+		}
+		si.LastSeen = now
+	}
+	return si, true
 }
 
-func (st *signins) delete(id string) {
-	st.mu.Lock()
-	delete(st.m, id)
-	st.mu.Unlock()
-}
-
-// addFlash queues a message for the session's next page.
-func (st *signins) addFlash(id string, f flash) {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	if si, ok := st.m[id]; ok && len(si.flash) < 5 {
-		si.flash = append(si.flash, f)
+// endSignin deletes a session and its pending messages.
+func (s *Server) endSignin(ctx context.Context, id string) {
+	if err := s.Signins.DeleteSignin(ctx, id); err != nil {
+		s.Logger.LogAttrs(ctx, slog.LevelError, "dashboard: end sign-in session", slog.Any(logKeyError, err))
 	}
-}
-
-// takeFlash returns and clears the session's messages.
-func (st *signins) takeFlash(id string) []flash {
-	st.mu.Lock()
-	defer st.mu.Unlock()
-	si, ok := st.m[id]
-	if !ok {
-		return nil
-	}
-	f := si.flash
-	si.flash = nil
-	return f
+	s.flashes.take(id)
 }
 
 // validCSRF reports whether the request carries the session's token, in
@@ -265,16 +307,19 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, c *reqCtx) error 
 	// A fresh session ID at every sign-in (no fixation); the old one, if
 	// any, ends.
 	if old, ok := s.current(r); ok {
-		s.signins.delete(old.id)
+		s.endSignin(r.Context(), old.ID)
 	}
-	cookie := s.signins.create(p, t.Name, auth.HashToken(key), s.Now(), s.IdleTimeout, s.MaxSessionAge)
+	cookie, err := s.startSignin(r.Context(), p, t.Name, auth.HashToken(key))
+	if err != nil {
+		return err
+	}
 	s.setCookie(w, r, s.cookieName(r), cookie, 0)
 	s.setCookie(w, r, loginCookie, "", -1)
 	return redirect(w, r, next)
 }
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
-	s.signins.delete(c.sid)
+	s.endSignin(r.Context(), c.sid)
 	s.setCookie(w, r, s.cookieName(r), "", -1)
 	return redirect(w, r, "/ui/login")
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"html"
 	"net/http"
+	"net/http/httptest"
 	"net/netip"
 	"net/url"
 	"regexp"
@@ -18,6 +19,7 @@ import (
 	"github.com/vargate/vargate/internal/approval"
 	"github.com/vargate/vargate/internal/audit"
 	"github.com/vargate/vargate/internal/auth"
+	"github.com/vargate/vargate/internal/sqlstore"
 	"github.com/vargate/vargate/internal/vault"
 	"github.com/vargate/vargate/internal/web"
 )
@@ -696,5 +698,43 @@ func TestAuditPage(t *testing.T) {
 	}
 	if p = bb.get("/ui/"); !strings.Contains(p.body, "broken") {
 		t.Error("the overview does not show the broken chain")
+	}
+}
+
+// Two gateways on one database share sign-in sessions: signed in through
+// one, the browser is signed in at the other, its CSRF token works there,
+// and signing out at the other ends the session at both. A gateway with
+// the default in-memory store does not know the session.
+func TestSigninSharedBetweenGateways(t *testing.T) {
+	f := newFixture(t)
+	shared := sqlstore.NewSigninStore(f.db)
+	f.web.Signins = shared
+	gateway := func(signins auth.SigninStore) *httptest.Server {
+		g := &web.Server{Keys: f.web.Keys, KeyStore: f.web.KeyStore, Approvals: f.web.Approvals, Audit: f.web.Audit,
+			Records: f.web.Records, Agents: f.web.Agents, Credentials: f.web.Credentials, Policies: f.web.Policies,
+			Webhooks: f.web.Webhooks, Signins: signins}
+		mux := http.NewServeMux()
+		g.Mount(mux)
+		ts := httptest.NewServer(mux)
+		t.Cleanup(ts.Close)
+		return ts
+	}
+	other, third := gateway(shared), gateway(nil)
+
+	a := f.browser(t)
+	a.signIn(f.adminKey)
+	b := &browser{t: t, base: other.URL, client: a.client} // the same browser, the other gateway
+	if p := b.get("/ui/approvals"); p.status != http.StatusOK {
+		t.Fatalf("the other gateway does not know the session: %d", p.status)
+	}
+	if p := (&browser{t: t, base: third.URL, client: a.client}).get("/ui/approvals"); p.status != http.StatusSeeOther {
+		t.Errorf("a gateway with its own in-memory sessions accepted the cookie: %d", p.status)
+	}
+	tok := b.csrf("/ui/")
+	if p := b.post("/ui/logout", url.Values{"csrf_token": {tok}}); p.status != http.StatusSeeOther {
+		t.Fatalf("sign out at the other gateway: %d", p.status)
+	}
+	if p := a.get("/ui/approvals"); p.status != http.StatusSeeOther {
+		t.Errorf("signed out at one gateway, the session still works at the first: %d", p.status)
 	}
 }
