@@ -206,7 +206,7 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 		Logger: log, Keys: a.auth, KeyStore: a.auth.Store, TrustedProxies: cfg.TrustedProxies,
 		// Sign-in sessions in the database: gateways behind one load
 		// balancer share them, and a restart keeps them.
-		Signins: sqlstore.NewSigninStore(db),
+		Signins:   sqlstore.NewSigninStore(db),
 		Approvals: a.approvals, Sessions: a.sessions, Agents: a.agents, Credentials: a.vault, Webhooks: a.webhooks,
 		Audit: a.audit, Records: a.audit.Store, Compliance: comp,
 		Policies: policyAdmin,
