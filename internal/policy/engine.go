@@ -257,30 +257,42 @@ func (e *Engine) Refresh(ctx context.Context) error {
 	if e.store == nil {
 		return nil
 	}
+	// What is in memory is read before the labels: an activation that
+	// lands after this read changes the pointer, and the swap below then
+	// fails instead of putting back the version the labels still name.
+	type held struct {
+		tenant string
+		ptr    *atomic.Pointer[Version]
+		cur    *Version
+	}
+	var inMemory []held
+	e.active.Range(func(k, p any) bool {
+		ptr := p.(*atomic.Pointer[Version])
+		if cur := ptr.Load(); cur != nil {
+			inMemory = append(inMemory, held{k.(string), ptr, cur})
+		}
+		return true
+	})
 	labels, err := e.store.ActivePolicyLabels(ctx)
 	if err != nil {
 		return err
 	}
 	var errs []error
-	e.active.Range(func(k, p any) bool {
-		tenant := k.(string)
-		cur := p.(*atomic.Pointer[Version]).Load()
-		want, ok := labels[tenant]
+	for _, h := range inMemory {
+		want, ok := labels[h.tenant]
 		if !ok {
 			want = BaseLabel
 		}
-		if cur == nil || cur.Label == want {
-			return true
+		if h.cur.Label == want {
+			continue
 		}
-		v, err := e.Version(ctx, tenant, want)
+		v, err := e.Version(ctx, h.tenant, want)
 		if err != nil {
-			errs = append(errs, fmt.Errorf("tenant %s: policy version %s: %w", tenant, want, err))
-			return true
+			errs = append(errs, fmt.Errorf("tenant %s: policy version %s: %w", h.tenant, want, err))
+			continue
 		}
-		// Only replace what was read: an Activate meanwhile wins.
-		p.(*atomic.Pointer[Version]).CompareAndSwap(cur, v)
-		return true
-	})
+		h.ptr.CompareAndSwap(h.cur, v)
+	}
 	return errors.Join(errs...)
 }
 

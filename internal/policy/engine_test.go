@@ -206,6 +206,9 @@ type memStore struct {
 	versions map[string][]policy.StoredVersion
 	active   map[string]string
 	err      error // returned by every method when set
+	// onLabels, when set, runs after ActivePolicyLabels read the labels
+	// and before it returns them.
+	onLabels func()
 }
 
 func newMemStore() *memStore {
@@ -277,8 +280,12 @@ func (s *memStore) GetActivePolicyVersion(ctx context.Context, tenantID string) 
 
 func (s *memStore) ActivePolicyLabels(context.Context) (map[string]string, error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	return maps.Clone(s.active), s.err
+	labels, err, hook := maps.Clone(s.active), s.err, s.onLabels
+	s.mu.Unlock()
+	if hook != nil {
+		hook()
+	}
+	return labels, err
 }
 
 var _ policy.Store = (*memStore)(nil)
@@ -439,5 +446,43 @@ func TestNewCallRejectsInvalidArguments(t *testing.T) {
 	_, _, err := policy.NewCall("x", json.RawMessage(`{"a":`))
 	if !vargate.IsKind(err, vargate.KindInvalid) {
 		t.Errorf("NewCall with broken JSON: err = %v, want invalid", err)
+	}
+}
+
+// A Refresh that read the active labels just before another activation
+// was stored and swapped in must not swap the older version back.
+func TestRefreshDoesNotUndoAConcurrentActivation(t *testing.T) {
+	ctx := t.Context()
+	store := newMemStore()
+	for _, src := range []string{approveOver5000, denyOver1000} {
+		if _, err := store.CreatePolicyVersion(ctx, policy.StoredVersion{TenantID: "t1", Modules: map[string]string{"p.rego": src}}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := store.ActivatePolicyVersion(ctx, "t1", "v1"); err != nil {
+		t.Fatal(err)
+	}
+	e := newEngine(t, store)
+	if v, err := e.ActiveVersion(ctx, "t1"); err != nil || v.Label != "v1" {
+		t.Fatalf("active %v, %v", v, err)
+	}
+	v2, err := e.Version(ctx, "t1", "v2")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The activation of v2 happens while Refresh holds labels naming v1
+	// (as an Admin on this gateway would: store, then engine).
+	store.onLabels = func() {
+		store.onLabels = nil
+		if err := store.ActivatePolicyVersion(ctx, "t1", "v2"); err != nil {
+			t.Error(err)
+		}
+		e.Activate("t1", v2)
+	}
+	if err := e.Refresh(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := e.ActiveVersion(ctx, "t1"); v.Label != "v2" {
+		t.Errorf("after a Refresh that raced an activation: %s, want v2", v.Label)
 	}
 }
