@@ -1,7 +1,6 @@
 package main
 
 import (
-	"net"
 	"net/http/httptest"
 	"strings"
 	"testing"
@@ -73,31 +72,13 @@ func TestServeGovernedSessionThroughMCP(t *testing.T) {
 	// The guide's flow with the search as the action that needs a human
 	// (queuing an e-mail, whose recipient is personal data, needs the
 	// vault's sealing key).
-	s, err := sim.New(sim.Options{APIKey: "sk-ant-serve", StepDelay: time.Millisecond, DefaultScenario: "governed",
-		Scenarios: []sim.Scenario{{Name: "governed", Steps: []sim.Step{
-			{Type: sim.StepTool, Name: "bash", Input: map[string]any{"command": "wc -l notes.md"}, Result: "3 notes.md"},
-			{Type: sim.StepMCPTool, Name: "vargate_web_search", Input: map[string]any{"query": "EU AI Act obligations"}},
-			{Type: sim.StepEndTurn},
-			{Type: sim.StepMessage, Text: "Noted: {{user_message}}"},
-			{Type: sim.StepEndTurn},
-		}}}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	simSrv := httptest.NewServer(s)
-	t.Cleanup(func() {
-		_ = s.Close()
-		simSrv.Close()
-	})
-	// The MCP URL handed to Anthropic must name the gateway's real port.
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	g := startServe(t, map[string]string{"ANTHROPIC_BASE_URL": simSrv.URL, "ANTHROPIC_API_KEY": "sk-ant-serve",
-		"VARGATE_LISTEN": addr, "VARGATE_MCP_SERVER_URL": "http://" + addr + "/api/mcp/server"})
+	g, s := startSimGateway(t, sim.Scenario{Name: "governed", Steps: []sim.Step{
+		{Type: sim.StepTool, Name: "bash", Input: map[string]any{"command": "wc -l notes.md"}, Result: "3 notes.md"},
+		{Type: sim.StepMCPTool, Name: "vargate_web_search", Input: map[string]any{"query": "EU AI Act obligations"}},
+		{Type: sim.StepEndTurn},
+		{Type: sim.StepMessage, Text: "Noted: {{user_message}}"},
+		{Type: sim.StepEndTurn},
+	}})
 
 	code, agent := g.do(t, "POST", "/api/managed/agents", g.Key, `{"name":"Research Assistant",
 		"allowed_tools":["vargate_web_search","vargate_send_email"],"require_human_approval":["vargate_web_*"]}`)
@@ -125,11 +106,14 @@ func TestServeGovernedSessionThroughMCP(t *testing.T) {
 	if code, body := g.do(t, "POST", "/api/approve/"+action["id"].(string), g.Key, ""); code >= 300 {
 		t.Fatalf("approve = %d %v", code, body)
 	}
-	// Executed or failed (no search credential is registered), the
-	// outcome is sent to the agent, which answers and ends its turn.
+	// Once executed, the outcome is sent to the agent, which answers and
+	// ends its turn.
 	status = waitSessionStatus(t, g, id, "completed")
 	if status["total_pending"] != float64(0) {
 		t.Errorf("final status = %v", status)
+	}
+	if code, a := g.do(t, "GET", "/api/approvals/"+action["id"].(string), g.Key, ""); code != 200 || a["status"] != "executed" {
+		t.Errorf("approved action = %d %v, want executed", code, a)
 	}
 	evs, err := s.Events(sess["anthropic_session_id"].(string))
 	if err != nil {
