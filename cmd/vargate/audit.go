@@ -44,13 +44,12 @@ var errNotValid = errors.New("audit evidence is not valid")
 
 func runAudit(ctx context.Context, env *environment, args []string) error {
 	if len(args) == 0 || args[0] != "verify" {
-		fmt.Fprintf(env.stderr, "Usage: vargate audit verify [flags]\n\n%s\n", auditHelp)
-		return errUsage
+		return helpRequested(env, args, fmt.Sprintf("Usage: vargate audit verify [flags]\n\n%s\n", auditHelp))
 	}
 	var tenant, publicKey string
 	var checkpoints stringList
 	var asJSON bool
-	cfg, pos, err := loadConfig(env, "audit verify", "audit verify [flags]", auditHelp, args[1:], func(fs *flag.FlagSet) {
+	cfg, pos, err := loadConfig(env, "audit verify", "audit verify [flags]", auditHelp, args[1:], dbFlags, func(fs *flag.FlagSet) {
 		fs.StringVar(&tenant, "tenant", "", "verify only this tenant's chain (default: every tenant)")
 		fs.StringVar(&publicKey, "public-key", "", "checkpoint verifier key, or a file holding it (default: from the data directory's signing key)")
 		fs.Var(&checkpoints, "checkpoint", "a signed checkpoint kept outside the database (file; repeatable)")
@@ -63,6 +62,12 @@ func runAudit(ctx context.Context, env *environment, args []string) error {
 		fmt.Fprintf(env.stderr, "vargate audit verify: unexpected argument %q\n", pos[0])
 		return errUsage
 	}
+	db, err := openExisting(ctx, env, cfg)
+	if err != nil {
+		return err
+	}
+	defer db.Close()
+	st := sqlstore.NewAuditStore(db)
 	var v *audit.Verifier
 	if publicKey != "" {
 		v, err = readPublicKey(publicKey)
@@ -91,15 +96,6 @@ func runAudit(ctx context.Context, env *environment, args []string) error {
 		trusted[t] = append(trusted[t], note)
 	}
 
-	db, ms, err := openStore(ctx, cfg)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	if err := db.CheckSchema(ctx, ms); err != nil {
-		return err
-	}
-	st := sqlstore.NewAuditStore(db)
 	tenants := []string{tenant}
 	if tenant == "" {
 		if tenants, err = st.Tenants(ctx); err != nil {
@@ -153,12 +149,17 @@ func printVerifyResult(w io.Writer, res audit.VerifyResult) {
 // readPublicKey accepts a note verifier key, or a file holding one alone
 // or as the "public_key" of a GET /audit/checkpoint response.
 func readPublicKey(arg string) (*audit.Verifier, error) {
-	if v, err := audit.NewVerifier(arg); err == nil {
+	v, keyErr := audit.NewVerifier(arg)
+	if keyErr == nil {
 		return v, nil
 	}
 	b, err := os.ReadFile(arg)
+	if errors.Is(err, os.ErrNotExist) && strings.Contains(arg, "+") {
+		// Shaped like a key (name+hash+key), not like a file name.
+		return nil, fmt.Errorf("--public-key %q is not a valid checkpoint verifier key (want name+hash+key, as GET /audit/checkpoint shows it): %v", truncate(arg, 80), keyErr)
+	}
 	if err != nil {
-		return nil, fmt.Errorf("--public-key is neither a verifier key (name+hash+key) nor a readable file: %w", err)
+		return nil, fmt.Errorf("--public-key is neither a checkpoint verifier key (name+hash+key, as GET /audit/checkpoint shows it) nor a readable file: %w", err)
 	}
 	var doc struct {
 		PublicKey string `json:"public_key"`
@@ -190,7 +191,18 @@ type stringList []string
 
 func (l *stringList) String() string { return strings.Join(*l, ",") }
 
+// Placeholder names the value in help.
+func (l *stringList) Placeholder() string { return "file" }
+
 func (l *stringList) Set(v string) error {
 	*l = append(*l, v)
 	return nil
+}
+
+// truncate shortens s to at most n bytes for an error message.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + "…"
 }

@@ -68,6 +68,8 @@ func auditFixture(t *testing.T) (dir string, db *sqlstore.DB, signer *audit.Sign
 	return dir, db, signer, l
 }
 
+// runCmd runs vargate on the data directory dir and returns its stdout
+// followed by its stderr (where admin commands name their database).
 func runCmd(t *testing.T, dir string, args ...string) (string, error) {
 	t.Helper()
 	var out, errOut bytes.Buffer
@@ -97,7 +99,7 @@ func TestAuditVerifyCommand(t *testing.T) {
 		Valid   bool                 `json:"valid"`
 		Tenants []audit.VerifyResult `json:"tenants"`
 	}
-	if err := json.Unmarshal([]byte(out), &doc); err != nil || !doc.Valid || len(doc.Tenants) != 1 || doc.Tenants[0].RecordsChecked != 3 {
+	if err := json.NewDecoder(strings.NewReader(out)).Decode(&doc); err != nil || !doc.Valid || len(doc.Tenants) != 1 || doc.Tenants[0].RecordsChecked != 3 {
 		t.Errorf("--json output %s (%v)", out, err)
 	}
 

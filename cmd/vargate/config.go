@@ -9,6 +9,7 @@ import (
 	"net/netip"
 	"net/url"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -76,13 +77,16 @@ type setting struct {
 	def    string
 	usage  string
 	secret bool
-	parse  func(string) error
-	show   func() string
+	// arg names the flag's value in help ("duration", "url", …); "bool"
+	// makes it a boolean flag (--name alone means true); "" is "string".
+	arg   string
+	parse func(string) error
+	show  func() string
 }
 
 func (c *Config) settings() []setting {
 	return []setting{
-		{env: "VARGATE_LISTEN", flag: "listen", def: "127.0.0.1:8000", usage: "address the gateway listens on",
+		{env: "VARGATE_LISTEN", flag: "listen", arg: "addr", def: "127.0.0.1:8000", usage: "address the gateway listens on",
 			parse: func(v string) error {
 				if _, _, err := net.SplitHostPort(v); err != nil {
 					return fmt.Errorf("want host:port: %w", err)
@@ -90,7 +94,7 @@ func (c *Config) settings() []setting {
 				c.Listen = v
 				return nil
 			}, show: func() string { return c.Listen }},
-		{env: "VARGATE_DATA_DIR", flag: "data-dir", def: "./data", usage: "directory for the SQLite file and local keys",
+		{env: "VARGATE_DATA_DIR", flag: "data-dir", arg: "dir", def: "./data", usage: "directory for the SQLite file and local keys",
 			parse: func(v string) error {
 				if v == "" {
 					return errors.New("must not be empty")
@@ -98,7 +102,7 @@ func (c *Config) settings() []setting {
 				c.DataDir = v
 				return nil
 			}, show: func() string { return c.DataDir }},
-		{env: "DATABASE_URL", flag: "database-url", def: "", usage: "postgres://… for PostgreSQL; empty for the SQLite file in the data directory", secret: true,
+		{env: "DATABASE_URL", flag: "database-url", arg: "url", def: "", usage: "postgres://… for PostgreSQL; empty for the SQLite file in the data directory", secret: true,
 			parse: func(v string) error {
 				if v != "" && !strings.HasPrefix(v, "postgres://") && !strings.HasPrefix(v, "postgresql://") && !strings.HasPrefix(v, "sqlite:") {
 					return errors.New("want postgres://…, postgresql://…, sqlite:PATH or empty")
@@ -106,13 +110,13 @@ func (c *Config) settings() []setting {
 				c.DatabaseURL = v
 				return nil
 			}, show: func() string { return maskURL(c.DatabaseURL) }},
-		{env: "VARGATE_AUTO_MIGRATE", flag: "migrate", def: "true", usage: "apply schema migrations at start-up",
+		{env: "VARGATE_AUTO_MIGRATE", flag: "migrate", arg: "bool", def: "true", usage: "apply schema migrations at start-up",
 			parse: boolInto(&c.AutoMigrate), show: func() string { return strconv.FormatBool(c.AutoMigrate) }},
-		{env: "VARGATE_LOG_LEVEL", flag: "log-level", def: "info", usage: "debug, info, warn or error",
+		{env: "VARGATE_LOG_LEVEL", flag: "log-level", arg: "level", def: "info", usage: "debug, info, warn or error",
 			parse: oneOf(&c.LogLevel, "debug", "info", "warn", "error"), show: func() string { return c.LogLevel }},
-		{env: "VARGATE_LOG_FORMAT", flag: "log-format", def: "auto", usage: "text, json, or auto (text on a terminal)",
+		{env: "VARGATE_LOG_FORMAT", flag: "log-format", arg: "format", def: "auto", usage: "text, json, or auto (text on a terminal)",
 			parse: oneOf(&c.LogFormat, "auto", "text", "json"), show: func() string { return c.LogFormat }},
-		{env: "VARGATE_MAX_BODY_BYTES", flag: "max-body-bytes", def: "1048576", usage: "largest request body accepted",
+		{env: "VARGATE_MAX_BODY_BYTES", flag: "max-body-bytes", arg: "bytes", def: "1048576", usage: "largest request body accepted",
 			parse: func(v string) error {
 				n, err := strconv.ParseInt(v, 10, 64)
 				if err != nil || n < 1024 || n > 64<<20 {
@@ -121,11 +125,11 @@ func (c *Config) settings() []setting {
 				c.MaxBodyBytes = n
 				return nil
 			}, show: func() string { return strconv.FormatInt(c.MaxBodyBytes, 10) }},
-		{env: "VARGATE_TRUSTED_PROXIES", flag: "trusted-proxies", def: "", usage: "comma-separated addresses/CIDRs whose X-Forwarded-For is believed",
+		{env: "VARGATE_TRUSTED_PROXIES", flag: "trusted-proxies", arg: "list", def: "", usage: "comma-separated addresses/CIDRs whose X-Forwarded-For is believed",
 			parse: prefixesInto(&c.TrustedProxies), show: func() string { return joinPrefixes(c.TrustedProxies) }},
-		{env: "MCP_IP_ALLOWLIST", flag: "mcp-ip-allowlist", def: "", usage: "comma-separated addresses/CIDRs allowed to call the MCP server (empty: any)",
+		{env: "MCP_IP_ALLOWLIST", flag: "mcp-ip-allowlist", arg: "list", def: "", usage: "comma-separated addresses/CIDRs allowed to call the MCP server (empty: any)",
 			parse: prefixesInto(&c.MCPIPAllowlist), show: func() string { return joinPrefixes(c.MCPIPAllowlist) }},
-		{env: "VARGATE_MCP_SERVER_URL", flag: "mcp-server-url", def: "", usage: "public URL of the MCP endpoint given to agents (default http://LISTEN/api/mcp/server)",
+		{env: "VARGATE_MCP_SERVER_URL", flag: "mcp-server-url", arg: "url", def: "", usage: "public URL of the MCP endpoint given to agents (default http://LISTEN/api/mcp/server)",
 			parse: func(v string) error {
 				if v != "" {
 					u, err := url.Parse(v)
@@ -136,7 +140,7 @@ func (c *Config) settings() []setting {
 				c.MCPServerURL = v
 				return nil
 			}, show: func() string { return c.MCPServerURL }},
-		{env: "VARGATE_MCP_ALLOWED_ORIGINS", flag: "mcp-allowed-origins", def: "", usage: "comma-separated browser origins (https://host[:port]) allowed to call the MCP server besides the MCP server URL's own; requests without Origin are not browsers and always pass",
+		{env: "VARGATE_MCP_ALLOWED_ORIGINS", flag: "mcp-allowed-origins", arg: "list", def: "", usage: "comma-separated browser origins (https://host[:port]) allowed to call the MCP server besides the MCP server URL's own; requests without Origin are not browsers and always pass",
 			parse: func(v string) error {
 				c.MCPAllowedOrigins = nil
 				for _, o := range strings.Split(v, ",") {
@@ -151,7 +155,7 @@ func (c *Config) settings() []setting {
 				}
 				return nil
 			}, show: func() string { return strings.Join(c.MCPAllowedOrigins, ",") }},
-		{env: "VARGATE_WEB_SEARCH_URL", flag: "web-search-url", def: "https://api.search.brave.com/res/v1/web/search", usage: "web search API endpoint for vargate_web_search (Brave Search API shape; the tenant's key is registered with tool_id vargate_web_search)",
+		{env: "VARGATE_WEB_SEARCH_URL", flag: "web-search-url", arg: "url", def: "https://api.search.brave.com/res/v1/web/search", usage: "web search API endpoint for vargate_web_search (Brave Search API shape; the tenant's key is registered with tool_id vargate_web_search)",
 			parse: func(v string) error {
 				u, err := url.Parse(v)
 				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -160,11 +164,11 @@ func (c *Config) settings() []setting {
 				c.WebSearchURL = v
 				return nil
 			}, show: func() string { return c.WebSearchURL }},
-		{env: "VARGATE_ALLOW_PRIVATE_TARGETS", flag: "allow-private-targets", def: "false", usage: "let governed tools (HTTP, e-mail, database) reach private, loopback and link-local addresses: for tests and single-host deployments only",
+		{env: "VARGATE_ALLOW_PRIVATE_TARGETS", flag: "allow-private-targets", arg: "bool", def: "false", usage: "let governed tools (HTTP, e-mail, database) reach private, loopback and link-local addresses: for tests and single-host deployments only",
 			parse: boolInto(&c.AllowPrivateTargets), show: func() string { return strconv.FormatBool(c.AllowPrivateTargets) }},
-		{env: "ANTHROPIC_API_KEY", flag: "anthropic-api-key", def: "", usage: "fallback Anthropic key for tenants without an `anthropic` credential", secret: true,
+		{env: "ANTHROPIC_API_KEY", flag: "anthropic-api-key", arg: "key", def: "", usage: "fallback Anthropic key for tenants without an `anthropic` credential", secret: true,
 			parse: func(v string) error { c.AnthropicAPIKey = v; return nil }, show: func() string { return mask(c.AnthropicAPIKey) }},
-		{env: "ANTHROPIC_BASE_URL", flag: "anthropic-base-url", def: "https://api.anthropic.com", usage: "Anthropic API address (point at `vargate sim` for local use)",
+		{env: "ANTHROPIC_BASE_URL", flag: "anthropic-base-url", arg: "url", def: "https://api.anthropic.com", usage: "Anthropic API address (point at `vargate sim` for local use)",
 			parse: func(v string) error {
 				u, err := url.Parse(v)
 				if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
@@ -173,9 +177,9 @@ func (c *Config) settings() []setting {
 				c.AnthropicBaseURL = strings.TrimRight(v, "/")
 				return nil
 			}, show: func() string { return c.AnthropicBaseURL }},
-		{env: "DEFAULT_MAX_CONCURRENT_SESSIONS", flag: "max-concurrent-sessions", def: "10", usage: "active sessions allowed per tenant",
+		{env: "DEFAULT_MAX_CONCURRENT_SESSIONS", flag: "max-concurrent-sessions", arg: "int", def: "10", usage: "active sessions allowed per tenant",
 			parse: intInto(&c.DefaultMaxConcurrentSessions, 1, 100000), show: func() string { return strconv.Itoa(c.DefaultMaxConcurrentSessions) }},
-		{env: "SSE_TIMEOUT", flag: "sse-timeout", def: "300", usage: "seconds an event stream may stay silent before the consumer reconnects",
+		{env: "SSE_TIMEOUT", flag: "sse-timeout", arg: "seconds", def: "300", usage: "seconds an event stream may stay silent before the consumer reconnects",
 			parse: func(v string) error {
 				n, err := strconv.Atoi(v)
 				if err != nil || n < 1 || n > 86400 {
@@ -184,9 +188,9 @@ func (c *Config) settings() []setting {
 				c.SSETimeout = time.Duration(n) * time.Second
 				return nil
 			}, show: func() string { return strconv.Itoa(int(c.SSETimeout / time.Second)) }},
-		{env: "VARGATE_BOOTSTRAP_TENANT", flag: "bootstrap-tenant", def: "default", usage: "name of the tenant created (with an admin key printed once) when the database has none; empty to disable",
+		{env: "VARGATE_BOOTSTRAP_TENANT", flag: "bootstrap-tenant", arg: "name", def: "default", usage: "name of the tenant created (with an admin key printed once) when the database has none; empty to disable",
 			parse: func(v string) error { c.BootstrapTenant = v; return nil }, show: func() string { return c.BootstrapTenant }},
-		{env: "VARGATE_APPROVAL_TTL", flag: "approval-ttl", def: "24h", usage: "how long a queued action waits for a human before it expires (a duration such as 24h or 90m, or seconds)",
+		{env: "VARGATE_APPROVAL_TTL", flag: "approval-ttl", arg: "duration", def: "24h", usage: "how long a queued action waits for a human before it expires (a duration such as 24h or 90m, or seconds)",
 			parse: func(v string) error {
 				d, err := time.ParseDuration(v)
 				if n, nerr := strconv.Atoi(v); nerr == nil {
@@ -198,7 +202,7 @@ func (c *Config) settings() []setting {
 				c.ApprovalTTL = d
 				return nil
 			}, show: func() string { return c.ApprovalTTL.String() }},
-		{env: "VARGATE_POLICY_REFRESH", flag: "policy-refresh", def: "2s", usage: "how often the gateway reads which policy versions are active, to follow activations made through other gateways on the same database (a duration from 100ms to 1m)",
+		{env: "VARGATE_POLICY_REFRESH", flag: "policy-refresh", arg: "duration", def: "2s", usage: "how often the gateway reads which policy versions are active, to follow activations made through other gateways on the same database (a duration from 100ms to 1m)",
 			parse: func(v string) error {
 				d, err := time.ParseDuration(v)
 				if err != nil || d < 100*time.Millisecond || d > time.Minute {
@@ -207,15 +211,15 @@ func (c *Config) settings() []setting {
 				c.PolicyRefresh = d
 				return nil
 			}, show: func() string { return c.PolicyRefresh.String() }},
-		{env: "VARGATE_WEBHOOK_ALLOW_PRIVATE", flag: "webhook-allow-private", def: "false", usage: "allow webhook endpoints on private, loopback and link-local addresses, and plain http (tests, private deployments)",
+		{env: "VARGATE_WEBHOOK_ALLOW_PRIVATE", flag: "webhook-allow-private", arg: "bool", def: "false", usage: "allow webhook endpoints on private, loopback and link-local addresses, and plain http (tests, private deployments)",
 			parse: boolInto(&c.WebhookAllowPrivate), show: func() string { return strconv.FormatBool(c.WebhookAllowPrivate) }},
-		{env: "VARGATE_WEBHOOK_RETENTION", flag: "webhook-retention", def: "720h", usage: "how long finished webhook deliveries (delivered, failed, cancelled) and their attempts are kept for the delivery log (a duration such as 720h; 0 keeps them forever; pending ones are never pruned)",
+		{env: "VARGATE_WEBHOOK_RETENTION", flag: "webhook-retention", arg: "duration", def: "720h", usage: "how long finished webhook deliveries (delivered, failed, cancelled) and their attempts are kept for the delivery log (a duration such as 720h; 0 keeps them forever; pending ones are never pruned)",
 			parse: retentionInto(&c.WebhookRetention), show: func() string { return showRetention(c.WebhookRetention) }},
-		{env: "VARGATE_OBSERVE_RETENTION", flag: "observe-retention", def: "168h", usage: "how long the event consumer's working state of an ended session (stored event IDs, tool uses) is kept; the audit trail keeps what it recorded (a duration such as 168h; 0 keeps it forever)",
+		{env: "VARGATE_OBSERVE_RETENTION", flag: "observe-retention", arg: "duration", def: "168h", usage: "how long the event consumer's working state of an ended session (stored event IDs, tool uses) is kept; the audit trail keeps what it recorded (a duration such as 168h; 0 keeps it forever)",
 			parse: retentionInto(&c.ObserveRetention), show: func() string { return showRetention(c.ObserveRetention) }},
-		{env: "VARGATE_BENCH_TOOLS", flag: "bench-tools", def: "false", usage: "offer the no-op tool vargate_noop (answers at once) to agents that allow it: for load tests (vargate bench) only",
+		{env: "VARGATE_BENCH_TOOLS", flag: "bench-tools", arg: "bool", def: "false", usage: "offer the no-op tool vargate_noop (answers at once) to agents that allow it: for load tests (vargate bench) only",
 			parse: boolInto(&c.BenchTools), show: func() string { return strconv.FormatBool(c.BenchTools) }},
-		{env: "VARGATE_POLICY_SIDECAR_URL", flag: "policy-sidecar-url", def: "", usage: "comparison mode for benchmarks: decide governed calls through this OPA decision URL (base policy only; tenant policy versions are ignored) instead of the embedded engine",
+		{env: "VARGATE_POLICY_SIDECAR_URL", flag: "policy-sidecar-url", arg: "url", def: "", usage: "comparison mode for benchmarks: decide governed calls through this OPA decision URL (base policy only; tenant policy versions are ignored) instead of the embedded engine",
 			parse: func(v string) error {
 				if v != "" {
 					u, err := url.Parse(v)
@@ -232,11 +236,23 @@ func (c *Config) settings() []setting {
 // LoadConfig builds the configuration from defaults, the environment and
 // the flags in args. Errors name the variable or flag at fault.
 func LoadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (*Config, []string, error) {
+	return LoadConfigFlags(fs, args, getenv, nil)
+}
+
+// LoadConfigFlags is LoadConfig offering only the settings whose flag
+// names are in only as flags (every setting when only is nil): a command
+// that needs just the database does not list the gateway's flags. The
+// environment is read for every setting.
+func LoadConfigFlags(fs *flag.FlagSet, args []string, getenv func(string) string, only []string) (*Config, []string, error) {
 	c := &Config{}
 	ss := c.settings()
-	flagVals := make([]*string, len(ss))
+	flagVals := make([]*settingValue, len(ss))
 	for i, s := range ss {
-		flagVals[i] = fs.String(s.flag, "", fmt.Sprintf("%s (env %s, default %q)", s.usage, s.env, s.def))
+		if only != nil && !slices.Contains(only, s.flag) {
+			continue
+		}
+		flagVals[i] = &settingValue{arg: s.arg}
+		fs.Var(flagVals[i], s.flag, fmt.Sprintf("%s (env %s, default %q)", s.usage, s.env, s.def))
 	}
 	positional, err := parseInterspersed(fs, args)
 	if err != nil {
@@ -250,8 +266,8 @@ func LoadConfig(fs *flag.FlagSet, args []string, getenv func(string) string) (*C
 		if e := getenv(s.env); e != "" {
 			v, from = e, s.env
 		}
-		if set[s.flag] {
-			v, from = *flagVals[i], "--"+s.flag
+		if flagVals[i] != nil && set[s.flag] {
+			v, from = flagVals[i].v, "--"+s.flag
 		}
 		if err := s.parse(strings.TrimSpace(v)); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", from, err))
@@ -308,6 +324,26 @@ func (c *Config) Print(w io.Writer) {
 	for _, s := range ss {
 		fmt.Fprintf(w, "%s=%s\n", s.env, s.show())
 	}
+}
+
+// settingValue is the flag of a setting: it keeps the text given, which
+// the setting parses with the environment's rules.
+type settingValue struct {
+	v, arg string
+}
+
+func (s *settingValue) String() string     { return s.v }
+func (s *settingValue) Set(v string) error { s.v = v; return nil }
+
+// IsBoolFlag makes a boolean setting's flag take no value (--migrate).
+func (s *settingValue) IsBoolFlag() bool { return s.arg == "bool" }
+
+// Placeholder names the value in help.
+func (s *settingValue) Placeholder() string {
+	if s.arg == "" {
+		return "string"
+	}
+	return s.arg
 }
 
 func boolInto(dst *bool) func(string) error {

@@ -9,10 +9,14 @@ import (
 )
 
 func runHealthcheck(ctx context.Context, env *environment, args []string) error {
-	cfg, _, err := loadConfig(env, "healthcheck", "healthcheck [flags]",
-		"Asks the gateway at VARGATE_LISTEN for /health and exits 0 if it is healthy (for container health checks).", args, nil)
+	cfg, pos, err := loadConfig(env, "healthcheck", "healthcheck [--listen ADDR]",
+		"Asks the gateway at VARGATE_LISTEN (or --listen) for /health and exits 0 if it\nis healthy: for container health checks.", args, []string{"listen"}, nil)
 	if err != nil {
 		return err
+	}
+	if len(pos) != 0 {
+		fmt.Fprintf(env.stderr, "vargate healthcheck: unexpected argument %q\n", pos[0])
+		return errUsage
 	}
 	host := cfg.Listen
 	if strings.HasPrefix(host, "0.0.0.0:") {

@@ -21,13 +21,12 @@ configuration whose rules govern it). T is a tenant ID or name.`
 
 func runKey(ctx context.Context, env *environment, args []string) error {
 	if len(args) == 0 || (args[0] != "create" && args[0] != "list" && args[0] != "revoke") {
-		fmt.Fprintf(env.stderr, "Usage: vargate key create | list | revoke\n\n%s\n", keyHelp)
-		return errUsage
+		return helpRequested(env, args, fmt.Sprintf("Usage: vargate key create | list | revoke\n\n%s\n", keyHelp))
 	}
 	sub := args[0]
 	var tenantRef, role, agentID, name string
 	var asJSON bool
-	cfg, pos, err := loadConfig(env, "key "+sub, "key "+sub+" [flags]", keyHelp, args[1:], func(fs *flag.FlagSet) {
+	cfg, pos, err := loadConfig(env, "key "+sub, "key "+sub+" [flags]", keyHelp, args[1:], dbFlags, func(fs *flag.FlagSet) {
 		fs.StringVar(&tenantRef, "tenant", "", "tenant ID or name (required)")
 		fs.StringVar(&role, "role", "", "admin, approver, auditor or agent (create)")
 		fs.StringVar(&agentID, "agent", "", "agent configuration ID (create, agent role)")
@@ -38,10 +37,25 @@ func runKey(ctx context.Context, env *environment, args []string) error {
 		return err
 	}
 	if tenantRef == "" {
-		fmt.Fprintln(env.stderr, "vargate key: --tenant is required")
+		fmt.Fprintf(env.stderr, "vargate key %s: --tenant is required (a tenant ID or name; vargate tenant list shows them)\n", sub)
 		return errUsage
 	}
-	svc, closeDB, err := adminService(ctx, cfg)
+	// Everything that needs no database is checked before it is opened.
+	switch {
+	case sub == "create" && !vargate.Role(role).Valid():
+		fmt.Fprintf(env.stderr, "vargate key create: --role %q: want admin, approver, auditor or agent\n", role)
+		return errUsage
+	case sub == "create" && vargate.Role(role) == vargate.RoleAgent && agentID == "":
+		fmt.Fprintln(env.stderr, "vargate key create: --role agent needs --agent AGENT_ID, the agent configuration whose rules govern the key")
+		return errUsage
+	case sub == "revoke" && len(pos) != 1:
+		fmt.Fprintln(env.stderr, "vargate key revoke: one KEY_ID expected: vargate key revoke --tenant T KEY_ID")
+		return errUsage
+	case sub != "revoke" && len(pos) > 0:
+		fmt.Fprintf(env.stderr, "vargate key %s: unexpected argument %q\n", sub, pos[0])
+		return errUsage
+	}
+	svc, closeDB, err := adminService(ctx, env, cfg)
 	if err != nil {
 		return err
 	}
@@ -79,10 +93,6 @@ func runKey(ctx context.Context, env *environment, args []string) error {
 			fmt.Fprintf(env.stdout, "%s\t%s\t%s…\t%s\t%s\n", k.ID, k.Role, k.Prefix, state, k.AgentID)
 		}
 	case "revoke":
-		if len(pos) != 1 {
-			fmt.Fprintf(env.stderr, "Usage: vargate %s\n", sub)
-			return errUsage
-		}
 		if err := svc.RevokeKey(ctx, t.ID, pos[0]); err != nil {
 			return err
 		}

@@ -11,6 +11,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 )
 
@@ -71,12 +72,23 @@ func main() {
 }
 
 func run(ctx context.Context, env *environment, args []string) error {
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		usage(env.stdout)
+	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "-help" || args[0] == "help" {
 		if len(args) == 0 {
+			usage(env.stderr)
 			return errUsage
 		}
+		usage(env.stdout)
 		return nil
+	}
+	if args[0] == "--version" || args[0] == "-version" {
+		args = []string{"version"}
+	}
+	if wantsHelp(args[1:]) || (len(args) > 1 && args[1] == "help") {
+		// Help that was asked for is the answer: it goes to stdout and
+		// the command exits 0 (flag.ErrHelp).
+		helpEnv := *env
+		helpEnv.stderr = env.stdout
+		env = &helpEnv
 	}
 	for _, c := range commands() {
 		if c.name == args[0] {
@@ -95,13 +107,41 @@ Usage: vargate COMMAND [flags]
 
 Commands:
 `)
+	width := 0
 	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
+		width = max(width, len(c.name))
+	}
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-*s  %s\n", width, c.name, c.summary)
 	}
 	fmt.Fprint(w, `
-Run "vargate COMMAND --help" for the flags of a command.
+Run "vargate COMMAND --help" for the flags of a command; "vargate --version" prints the version.
 Configuration comes from flags and environment variables; "vargate config" shows it.
 `)
+}
+
+// wantsHelp reports whether args ask for help (-h, -help or --help
+// before any "--").
+func wantsHelp(args []string) bool {
+	for _, a := range args {
+		switch a {
+		case "--":
+			return false
+		case "-h", "-help", "--help":
+			return true
+		}
+	}
+	return false
+}
+
+// helpRequested prints a multi-command usage text: to stdout with exit 0
+// when help was asked for (see run), else to stderr with exit 1.
+func helpRequested(env *environment, args []string, text string) error {
+	fmt.Fprint(env.stderr, text)
+	if len(args) > 0 && (wantsHelp(args[:1]) || args[0] == "help") {
+		return flag.ErrHelp
+	}
+	return errUsage
 }
 
 // newFlagSet returns a flag set for a subcommand whose help text starts
@@ -115,8 +155,48 @@ func newFlagSet(env *environment, name, usageLine, description string) *flag.Fla
 		fs.VisitAll(func(*flag.Flag) { has = true })
 		if has {
 			fmt.Fprintln(env.stderr, "\nFlags:")
-			fs.PrintDefaults()
+			printFlags(env.stderr, fs)
 		}
 	}
 	return fs
+}
+
+// printFlags lists a flag set's flags like flag.PrintDefaults, with two
+// differences: a flag's value is named by its type (or the setting's
+// Placeholder), never by a `quoted` word of its usage, which is shown as
+// written; and flags are written --name, as the documentation does.
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		var arg string
+		switch v := f.Value.(type) {
+		case interface{ Placeholder() string }:
+			arg = v.Placeholder()
+		default:
+			arg, _ = flag.UnquoteUsage(&flag.Flag{Name: f.Name, Value: f.Value, Usage: strings.ReplaceAll(f.Usage, "`", "")})
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); ok && b.IsBoolFlag() {
+			arg = ""
+		}
+		line := "  --" + f.Name
+		if arg != "" {
+			line += " " + arg
+		}
+		usage := f.Usage
+		if _, isSetting := f.Value.(*settingValue); !isSetting && !isZeroDefault(f.DefValue) {
+			if arg == "string" {
+				usage += fmt.Sprintf(" (default %q)", f.DefValue)
+			} else {
+				usage += fmt.Sprintf(" (default %s)", f.DefValue)
+			}
+		}
+		fmt.Fprintf(w, "%s\n    \t%s\n", line, strings.ReplaceAll(usage, "\n", "\n    \t"))
+	})
+}
+
+func isZeroDefault(v string) bool {
+	switch v {
+	case "", "0", "false", "0s", "[]":
+		return true
+	}
+	return false
 }

@@ -6,10 +6,14 @@ import (
 )
 
 func runMigrate(ctx context.Context, env *environment, args []string) error {
-	cfg, _, err := loadConfig(env, "migrate", "migrate [flags]",
-		"Applies the embedded schema migrations to the configured database and lists what is applied.\nSafe to run again: applied migrations are skipped.", args, nil)
+	cfg, pos, err := loadConfig(env, "migrate", "migrate [flags]",
+		"Applies the embedded schema migrations to the configured database (creating it if\nneeded) and lists what is applied. Safe to run again: applied migrations are\nskipped. Run it to check a database's schema before or after an upgrade.", args, dbFlags, nil)
 	if err != nil {
 		return err
+	}
+	if len(pos) != 0 {
+		fmt.Fprintf(env.stderr, "vargate migrate: unexpected argument %q\n", pos[0])
+		return errUsage
 	}
 	db, ms, err := openStore(ctx, cfg)
 	if err != nil {
@@ -38,10 +42,14 @@ func runMigrate(ctx context.Context, env *environment, args []string) error {
 }
 
 func runConfig(ctx context.Context, env *environment, args []string) error {
-	cfg, _, err := loadConfig(env, "config", "config [flags]",
-		"Prints the effective configuration (defaults, then environment, then flags) with secrets masked.", args, nil)
+	cfg, pos, err := loadConfig(env, "config", "config",
+		"Prints the effective configuration (defaults, then environment variables) with\nsecrets masked. To see what flags change: vargate serve --print-config [flags].", args, []string{}, nil)
 	if err != nil {
 		return err
+	}
+	if len(pos) != 0 {
+		fmt.Fprintf(env.stderr, "vargate config: unexpected argument %q\n", pos[0])
+		return errUsage
 	}
 	cfg.Print(env.stdout)
 	return nil

@@ -21,12 +21,8 @@ Subcommands:
   test   compile the tenant policy modules under DIR with the base policy,
          as an upload would be checked, and run their test_ rules
 `
-	if len(args) == 0 || args[0] == "-h" || args[0] == "--help" || args[0] == "help" {
-		fmt.Fprint(env.stderr, usage)
-		if len(args) == 0 {
-			return errUsage
-		}
-		return nil
+	if len(args) == 0 || wantsHelp(args[:1]) || args[0] == "help" {
+		return helpRequested(env, args, usage)
 	}
 	switch args[0] {
 	case "test":

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/vargate/vargate"
@@ -25,12 +26,16 @@ VARGATE_BOOTSTRAP_TENANT and prints an admin API key once, to stderr.
 func runServe(ctx context.Context, env *environment, args []string) error {
 	var printConfig bool
 	var readyFile string
-	cfg, _, err := loadConfig(env, "serve", "serve [flags]", serveHelp, args, func(fs *flag.FlagSet) {
+	cfg, pos, err := loadConfig(env, "serve", "serve [flags]", serveHelp, args, nil, func(fs *flag.FlagSet) {
 		fs.BoolVar(&printConfig, "print-config", false, "print the effective configuration (secrets masked) and exit")
 		fs.StringVar(&readyFile, "ready-file", "", "write the listening address to this file once serving (for scripts and tests)")
 	})
 	if err != nil {
 		return err
+	}
+	if len(pos) != 0 {
+		fmt.Fprintf(env.stderr, "vargate serve: unexpected argument %q (serve takes only flags; vargate serve --help lists them)\n", pos[0])
+		return errUsage
 	}
 	if printConfig {
 		cfg.Print(env.stdout)
@@ -125,6 +130,7 @@ func bootstrap(ctx context.Context, env *environment, a *app) error {
 		return err
 	}
 	if len(tenants) > 0 {
+		a.log.Info("admin key lost? make another with the gateway's database: " + recoverKeyCommand(a.cfg, tenants[0].Name))
 		return nil
 	}
 	t, err := a.auth.CreateTenant(ctx, a.cfg.BootstrapTenant)
@@ -146,8 +152,28 @@ First start: created tenant %q (%s) and an admin API key:
 
 It is shown only now. Vargate stores only its hash; save it in a
 secrets manager, e.g.  export VARGATE_API_KEY=%s
+If it is lost, make another (with the gateway's database):
+    %s
 ================================================================
 
-`, t.Name, t.ID, secret, secret)
+`, t.Name, t.ID, secret, secret, recoverKeyCommand(a.cfg, t.Name))
 	return nil
+}
+
+// recoverKeyCommand is the command that makes a new admin key for tenant
+// on this gateway's database.
+func recoverKeyCommand(cfg *Config, tenant string) string {
+	if strings.ContainsAny(tenant, " \t'\"$\\") {
+		tenant = "'" + strings.ReplaceAll(tenant, "'", `'\''`) + "'"
+	}
+	cmd := "vargate key create --tenant " + tenant + " --role admin"
+	switch {
+	case cfg.UsesPostgres():
+		cmd = "DATABASE_URL=… " + cmd
+	case cfg.DatabaseURL != "":
+		cmd += " --database-url " + cfg.DatabaseURL
+	case cfg.DataDir != "./data":
+		cmd += " --data-dir " + cfg.DataDir
+	}
+	return cmd
 }

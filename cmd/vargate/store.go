@@ -2,9 +2,11 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"strings"
@@ -41,6 +43,41 @@ func openStore(ctx context.Context, cfg *Config) (*sqlstore.DB, []sqlstore.Migra
 	return db, ms, nil
 }
 
+// openExisting opens the database of an admin command (tenant, key,
+// audit, vault): one that serve or migrate made, never a new one, and
+// without migrating it. It says on stderr which database it opened, so a
+// command pointed at another data directory than the gateway's is noticed
+// at once rather than by a "tenant not found".
+func openExisting(ctx context.Context, env *environment, cfg *Config) (*sqlstore.DB, error) {
+	where := "the data directory is " + cfg.DataDir + " (--data-dir, VARGATE_DATA_DIR)"
+	if cfg.UsesPostgres() {
+		where = "DATABASE_URL is " + maskURL(cfg.DatabaseURL)
+	}
+	hint := `point --data-dir or DATABASE_URL at the gateway's database, or create one with "vargate migrate" or "vargate serve"`
+	if !cfg.UsesPostgres() {
+		if _, err := os.Stat(cfg.SQLitePath()); errors.Is(err, fs.ErrNotExist) {
+			return nil, fmt.Errorf("no database at %s (%s): %s", cfg.SQLitePath(), where, hint)
+		}
+	}
+	db, ms, err := openStore(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	vs, err := db.Applied(ctx)
+	if err == nil && len(vs) == 0 {
+		err = fmt.Errorf("%s has no Vargate schema (%s): %s", storeName(cfg), where, hint)
+	}
+	if err == nil {
+		err = db.CheckSchema(ctx, ms)
+	}
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	fmt.Fprintf(env.stderr, "database: %s\n", storeName(cfg))
+	return db, nil
+}
+
 // openMigrated opens the store, applies migrations when cfg.AutoMigrate is
 // set, and refuses a schema that is out of date or newer than this binary.
 func openMigrated(ctx context.Context, cfg *Config, log *slog.Logger) (*sqlstore.DB, error) {
@@ -65,15 +102,22 @@ func openMigrated(ctx context.Context, cfg *Config, log *slog.Logger) (*sqlstore
 	return db, nil
 }
 
+// Flags of the settings that commands other than serve offer.
+var (
+	// dbFlags: commands that only open the database.
+	dbFlags = []string{"data-dir", "database-url"}
+)
+
 // loadConfig parses a subcommand's flags together with the configuration
-// settings. Commands that only need the database share it.
-// It returns the positional arguments.
-func loadConfig(env *environment, name, usageLine, description string, args []string, extra func(*flag.FlagSet)) (*Config, []string, error) {
+// settings whose flags are in only (all of them when only is nil); the
+// environment is read for every setting. It returns the positional
+// arguments.
+func loadConfig(env *environment, name, usageLine, description string, args []string, only []string, extra func(*flag.FlagSet)) (*Config, []string, error) {
 	fs := newFlagSet(env, name, usageLine, description)
 	if extra != nil {
 		extra(fs)
 	}
-	return LoadConfig(fs, args, env.getenv)
+	return LoadConfigFlags(fs, args, env.getenv, only)
 }
 
 // newLogger builds the process logger: text on a terminal, JSON otherwise.

@@ -20,28 +20,38 @@ The admin key is printed once; only its hash is stored.`
 
 func runTenant(ctx context.Context, env *environment, args []string) error {
 	if len(args) == 0 || (args[0] != "create" && args[0] != "list") {
-		fmt.Fprintf(env.stderr, "Usage: vargate tenant create NAME | list\n\n%s\n", tenantHelp)
-		return errUsage
+		return helpRequested(env, args, fmt.Sprintf("Usage: vargate tenant create NAME | list\n\n%s\n", tenantHelp))
 	}
 	sub := args[0]
+	usageLine := "tenant list [flags]"
+	if sub == "create" {
+		usageLine = "tenant create NAME [flags]"
+	}
 	var asJSON bool
-	cfg, pos, err := loadConfig(env, "tenant "+sub, "tenant "+sub+" [NAME] [flags]", tenantHelp, args[1:], func(fs *flag.FlagSet) {
+	cfg, pos, err := loadConfig(env, "tenant "+sub, usageLine, tenantHelp, args[1:], dbFlags, func(fs *flag.FlagSet) {
 		fs.BoolVar(&asJSON, "json", false, "print machine-readable JSON")
 	})
 	if err != nil {
 		return err
 	}
-	svc, closeDB, err := adminService(ctx, cfg)
+	switch {
+	case sub == "create" && len(pos) == 0:
+		fmt.Fprintln(env.stderr, "vargate tenant create: a tenant name is required: vargate tenant create NAME")
+		return errUsage
+	case sub == "create" && len(pos) > 1:
+		fmt.Fprintf(env.stderr, "vargate tenant create: one name expected, got %d (%q); quote a name with spaces\n", len(pos), pos)
+		return errUsage
+	case sub == "list" && len(pos) > 0:
+		fmt.Fprintf(env.stderr, "vargate tenant list: unexpected argument %q\n", pos[0])
+		return errUsage
+	}
+	svc, closeDB, err := adminService(ctx, env, cfg)
 	if err != nil {
 		return err
 	}
 	defer closeDB()
 	switch sub {
 	case "create":
-		if len(pos) != 1 {
-			fmt.Fprintf(env.stderr, "Usage: vargate %s\n", sub)
-			return errUsage
-		}
 		t, err := svc.CreateTenant(ctx, pos[0])
 		if err != nil {
 			return err
@@ -72,9 +82,9 @@ func runTenant(ctx context.Context, env *environment, args []string) error {
 	return nil
 }
 
-// adminService opens the migrated store for the admin subcommands.
-func adminService(ctx context.Context, cfg *Config) (*auth.Service, func(), error) {
-	db, err := openMigrated(ctx, cfg, discardLogger())
+// adminService opens the existing store for the admin subcommands.
+func adminService(ctx context.Context, env *environment, cfg *Config) (*auth.Service, func(), error) {
+	db, err := openExisting(ctx, env, cfg)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -44,11 +44,10 @@ Key provider (environment):
 
 func runVault(ctx context.Context, env *environment, args []string) error {
 	if len(args) == 0 || args[0] != "rotate-kek" {
-		fmt.Fprintf(env.stderr, "Usage: vargate vault rotate-kek [flags]\n\n%s\n", vaultHelp)
-		return errUsage
+		return helpRequested(env, args, fmt.Sprintf("Usage: vargate vault rotate-kek [flags]\n\n%s\n", vaultHelp))
 	}
 	var noNew, asJSON bool
-	cfg, pos, err := loadConfig(env, "vault rotate-kek", "vault rotate-kek [flags]", vaultHelp, args[1:], func(fs *flag.FlagSet) {
+	cfg, pos, err := loadConfig(env, "vault rotate-kek", "vault rotate-kek [flags]", vaultHelp, args[1:], dbFlags, func(fs *flag.FlagSet) {
 		fs.BoolVar(&noNew, "no-new-key", false, "only rewrap data keys still under older KEKs")
 		fs.BoolVar(&asJSON, "json", false, "print machine-readable JSON")
 	})
@@ -59,14 +58,11 @@ func runVault(ctx context.Context, env *environment, args []string) error {
 		fmt.Fprintf(env.stderr, "vargate vault rotate-kek: unexpected argument %q\n", pos[0])
 		return errUsage
 	}
-	db, ms, err := openStore(ctx, cfg)
+	db, err := openExisting(ctx, env, cfg)
 	if err != nil {
 		return err
 	}
 	defer db.Close()
-	if err := db.CheckSchema(ctx, ms); err != nil {
-		return err
-	}
 	log := discardLogger()
 	// Rotation releases no value, so it needs no auditor.
 	v, closeKeys, err := openVault(ctx, cfg, env.getenv, db, nil, log)

@@ -152,7 +152,7 @@ func TestVaultRotateKEKCommand(t *testing.T) {
 		KEK       string `json:"kek_id"`
 		Rewrapped int    `json:"rewrapped"`
 	}
-	if err := json.Unmarshal([]byte(out), &rep); err != nil || rep.Rewrapped != 0 || rep.KEK == "" {
+	if err := json.NewDecoder(strings.NewReader(out)).Decode(&rep); err != nil || rep.Rewrapped != 0 || rep.KEK == "" {
 		t.Errorf("--no-new-key --json: %+v (%v)\n%s", rep, err, out)
 	}
 

@@ -42,8 +42,12 @@ func runVerify(_ context.Context, env *environment, args []string) error {
 		pos = append(pos, fs.Arg(0))
 		args = fs.Args()[1:]
 	}
-	if len(pos) != 1 || *publicKey == "" {
-		fs.Usage()
+	switch {
+	case len(pos) != 1:
+		fmt.Fprintf(env.stderr, "vargate verify: one FILE expected, got %d: vargate verify FILE --public-key KEY\n", len(pos))
+		return errUsage
+	case *publicKey == "":
+		fmt.Fprintln(env.stderr, "vargate verify: --public-key is required: the gateway's checkpoint verifier key (GET /audit/checkpoint shows it as public_key) or a file holding it, obtained apart from the evidence")
 		return errUsage
 	}
 	v, err := readPublicKey(*publicKey)
