@@ -158,6 +158,8 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 	// Governed MCP calls see the session's anomaly score from the event
 	// consumer (set before anything serves).
 	a.mcp.facts.scores = a.observe
+	// allowed_tools may name only tools the tenant's catalog offers.
+	a.agents.KnownTool = a.mcp.knownTool
 	router := approvalRouter{observe: a.observe, executor: a.mcp.governor, notifier: a.sessions}
 	a.approvals = approval.New(sqlstore.NewApprovalStore(db), router, log)
 	a.approvals.Auditor, a.approvals.Emitter, a.approvals.Notifier = a.audit, a.webhooks, router

@@ -57,6 +57,12 @@ func TestServeMCP(t *testing.T) {
 	t.Cleanup(crm.Close)
 	g := startServe(t, map[string]string{"VARGATE_WEB_SEARCH_URL": search.URL, "VARGATE_ALLOW_PRIVATE_TARGETS": "true"})
 
+	// The tool is declared before an agent may be allowed it.
+	code, tool := g.do(t, "POST", "/api/tools", g.Key, `{"name":"crm_lookup","description":"Look up a contact","input_schema":{"type":"object","properties":{"id":{"type":"string"}},"required":["id"]},`+
+		`"request":{"url":"`+crm.URL+`/contacts/{id}"},"credential":{"tool_id":"crm","in":"header","param":"X-Api-Key"},"read_only":true}`)
+	if code != 201 || tool["name"] != "crm_lookup" {
+		t.Fatalf("create tool = %d %v", code, tool)
+	}
 	code, agent := g.do(t, "POST", "/api/managed/agents", g.Key, `{"name":"Research Assistant","allowed_tools":["vargate_web_search","crm_lookup"]}`)
 	if code != 201 {
 		t.Fatalf("create agent = %d %v", code, agent)
@@ -73,11 +79,6 @@ func TestServeMCP(t *testing.T) {
 		if code, out := g.do(t, "POST", "/api/credentials/register", g.Key, body); code != 201 {
 			t.Fatalf("register credential = %d %v", code, out)
 		}
-	}
-	code, tool := g.do(t, "POST", "/api/tools", g.Key, `{"name":"crm_lookup","description":"Look up a contact","input_schema":{"type":"object","properties":{"id":{"type":"string"}},"required":["id"]},`+
-		`"request":{"url":"`+crm.URL+`/contacts/{id}"},"credential":{"tool_id":"crm","in":"header","param":"X-Api-Key"},"read_only":true}`)
-	if code != 201 || tool["name"] != "crm_lookup" {
-		t.Fatalf("create tool = %d %v", code, tool)
 	}
 	if code, list := g.do(t, "GET", "/api/tools", g.Key, ""); code != 200 || list["count"] != 1.0 {
 		t.Errorf("GET /tools = %d %v", code, list)

@@ -31,6 +31,15 @@ func TestServeManagedSession(t *testing.T) {
 	if code != 201 {
 		t.Fatalf("create agent = %d %v", code, agent)
 	}
+	// The gateway's catalog decides which names allowed_tools may list:
+	// its tools, and names shaped like an upstream MCP server's tools.
+	if code, body := g.do(t, "POST", "/api/managed/agents", g.Key, `{"name":"x","allowed_tools":["vargate_read_database","vargate_launch_missiles"]}`); code != 422 ||
+		body["error"].(map[string]any)["field"] != "allowed_tools[1]" {
+		t.Errorf("unknown tool = %d %v", code, body)
+	}
+	if code, body := g.do(t, "POST", "/api/managed/agents", g.Key, `{"name":"y","allowed_tools":["vargate_send_email","github__create_issue"]}`); code != 201 {
+		t.Errorf("upstream-shaped tool = %d %v", code, body)
+	}
 	code, sess := g.do(t, "POST", "/api/managed/sessions", g.Key, `{"agent_id":"`+agent["id"].(string)+`","user_message":"Find the top 3 AI governance frameworks."}`)
 	if code != 201 {
 		t.Fatalf("create session = %d %v\n%s", code, sess, g.Stderr)

@@ -3,6 +3,9 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/vargate/vargate"
@@ -24,6 +27,10 @@ type Service struct {
 	// Audit receives a control_plane record for every change.
 	Audit Auditor
 	Now   vargate.Clock
+	// KnownTool reports whether the tenant has a governed tool of that
+	// name (built-in or tenant tool). When set, allowed_tools may name
+	// only such tools; nil accepts any well-formed name.
+	KnownTool func(ctx context.Context, tenantID, name string) (bool, error)
 }
 
 // New returns a Service over store that audits to log.
@@ -46,6 +53,9 @@ func (s *Service) Create(ctx context.Context, tenantID, actor string, p Params) 
 	if err := c.Validate(); err != nil {
 		return Config{}, err
 	}
+	if err := s.checkTools(ctx, c, nil); err != nil {
+		return Config{}, err
+	}
 	if err := s.checkParent(ctx, c); err != nil {
 		return Config{}, err
 	}
@@ -56,6 +66,54 @@ func (s *Service) Create(ctx context.Context, tenantID, actor string, p Params) 
 		return c, err
 	}
 	return c, nil
+}
+
+// checkTools refuses allowed_tools that name no governed tool of the
+// tenant. Names the previous version already allowed are not checked
+// again, so that deleting a tenant tool does not block unrelated edits.
+func (s *Service) checkTools(ctx context.Context, c Config, previous []string) error {
+	if s.KnownTool == nil {
+		return nil
+	}
+	for i, name := range c.AllowedTools {
+		if slices.Contains(previous, name) {
+			continue
+		}
+		ok, err := s.KnownTool(ctx, c.TenantID, name)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			hint := "a built-in governed tool or one of the tenant's tools (GET /tools lists them)"
+			if slices.Contains(BuiltinTools, name) {
+				hint = "an MCP tool; " + name + " is a built-in Managed Agents tool: list it in governed_builtin_tools to govern it"
+			}
+			return invalid(fmt.Sprintf("allowed_tools[%d]", i), "unknown tool %q: must be %s", name, hint)
+		}
+	}
+	return nil
+}
+
+// Warnings lists what is allowed but probably a mistake in c: another
+// active configuration of the tenant with the same name.
+func (s *Service) Warnings(ctx context.Context, c Config) ([]string, error) {
+	var out []string
+	f := Filter{Limit: MaxListLimit}
+	for {
+		list, err := s.Store.List(ctx, c.TenantID, f)
+		if err != nil {
+			return nil, err
+		}
+		for _, o := range list {
+			if o.ID != c.ID && strings.EqualFold(strings.TrimSpace(o.Name), strings.TrimSpace(c.Name)) {
+				out = append(out, fmt.Sprintf("name: agent configuration %s is also named %q", o.ID, o.Name))
+			}
+		}
+		if len(list) < f.EffectiveLimit() {
+			return out, nil
+		}
+		f.Before, f.BeforeID = list[len(list)-1].CreatedAt, list[len(list)-1].ID
+	}
 }
 
 // Get returns the current version of the tenant's configuration.
@@ -90,6 +148,9 @@ func (s *Service) Update(ctx context.Context, tenantID, id, actor string, p Para
 	next.UpdatedAt = s.Now().UTC().Truncate(time.Microsecond)
 	next.CreatedBy = actor
 	if err := next.Validate(); err != nil {
+		return Config{}, err
+	}
+	if err := s.checkTools(ctx, next, cur.AllowedTools); err != nil {
 		return Config{}, err
 	}
 	if err := s.checkParent(ctx, next); err != nil {

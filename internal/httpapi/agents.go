@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -66,6 +67,9 @@ type AgentResponse struct {
 	CreatedAt            time.Time                 `json:"created_at"`
 	UpdatedAt            time.Time                 `json:"updated_at"`
 	ArchivedAt           *time.Time                `json:"archived_at"`
+	// Warnings, only in the answer to a create or update, say what is
+	// allowed but probably a mistake.
+	Warnings []string `json:"warnings,omitempty"`
 }
 
 // GovernanceProfileResponse is an agent's governance_profile.
@@ -157,7 +161,7 @@ func (s *Server) createAgent(w http.ResponseWriter, r *http.Request, p vargate.P
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusCreated, agentResponse(c))
+	writeJSON(w, http.StatusCreated, s.agentWithWarnings(r, svc, c))
 	return nil
 }
 
@@ -233,8 +237,22 @@ func (s *Server) updateAgent(w http.ResponseWriter, r *http.Request, p vargate.P
 	if err != nil {
 		return err
 	}
-	writeJSON(w, http.StatusOK, agentResponse(c))
+	writeJSON(w, http.StatusOK, s.agentWithWarnings(r, svc, c))
 	return nil
+}
+
+// agentWithWarnings is the answer to a create or update: the stored
+// configuration and what in it is probably a mistake. The change is made
+// by then, so a failure to work out the warnings is logged, not returned.
+func (s *Server) agentWithWarnings(r *http.Request, svc *agent.Service, c agent.Config) AgentResponse {
+	resp := agentResponse(c)
+	ws, err := svc.Warnings(r.Context(), c)
+	if err != nil {
+		s.Logger.LogAttrs(r.Context(), slog.LevelWarn, "agent configuration warnings",
+			slog.String(logKeyRequestID, vargate.RequestID(r.Context())), slog.Any(logKeyError, err))
+	}
+	resp.Warnings = ws
+	return resp
 }
 
 func (s *Server) archiveAgent(w http.ResponseWriter, r *http.Request, p vargate.Principal) error {
