@@ -510,10 +510,25 @@ func TestGuideCurl(t *testing.T) {
 		t.Errorf("step 6: webhook settings = %d %v", code, settings)
 	}
 
-	// Step 7: emergency interrupt of the first session; its webhook is
-	// signed with the secret.
-	code, intr := e.call(t, curls[curlInterrupt], sub)
-	if code != http.StatusOK || intr["session_id"] != sessionID || intr["status"] != "interrupted" ||
+	// Step 7: emergency interrupt. The first session has completed: it
+	// ended, runs nothing, and cannot be interrupted (409). A third one,
+	// still waiting for its approval, is; its webhook is signed with the
+	// secret.
+	if code, body := e.call(t, curls[curlInterrupt], sub); code != http.StatusConflict {
+		t.Errorf("step 7: interrupt of the completed session = %d %v, want 409", code, body)
+	}
+	sessC := createSession()
+	subC := map[string]string{guideSessionID: sessC["session_id"].(string)}
+	for k, v := range sub {
+		if _, set := subC[k]; !set {
+			subC[k] = v
+		}
+	}
+	if st := e.pollStatus(t, curls[curlStatus], subC); st["status"] != "awaiting_approval" {
+		t.Fatalf("step 7: third session = %v", st)
+	}
+	code, intr := e.call(t, curls[curlInterrupt], subC)
+	if code != http.StatusOK || intr["session_id"] != subC[guideSessionID] || intr["status"] != "interrupted" ||
 		intr["reason"] != "Agent attempted to access production database credentials" {
 		t.Fatalf("step 7: interrupt = %d %v\n%s", code, intr, g.Stderr)
 	}
@@ -521,7 +536,7 @@ func TestGuideCurl(t *testing.T) {
 	if err := webhook.Verify(secret, msg.Header, msg.Body, time.Now()); err != nil {
 		t.Errorf("step 7: session.interrupted webhook: %v", err)
 	}
-	if code, st := e.call(t, curls[curlStatus], sub); code != http.StatusOK || st["status"] != "interrupted" {
+	if code, st := e.call(t, curls[curlStatus], subC); code != http.StatusOK || st["status"] != "interrupted" {
 		t.Errorf("step 7: status after the interrupt = %d %v", code, st)
 	}
 
@@ -537,11 +552,16 @@ func TestGuideCurl(t *testing.T) {
 	if cs["id"] != sessionID || cs["system_prompt_hash"] != sess["system_prompt_hash"] {
 		t.Errorf("step 8: compliance session = %v", cs)
 	}
-	if d, ok := cs["duration_seconds"].(float64); !ok || d <= 0 {
-		t.Errorf("step 8: duration_seconds = %v", cs["duration_seconds"])
+	if d, ok := cs["duration_seconds"].(float64); !ok || d <= 0 || cs["ended_at"] == nil {
+		t.Errorf("step 8: duration_seconds = %v, ended_at %v", cs["duration_seconds"], cs["ended_at"])
+	}
+	// The session ended when it completed: its duration stops there.
+	time.Sleep(1100 * time.Millisecond)
+	if _, again := e.call(t, curls[curlCompliance], sub); again["session"].(map[string]any)["duration_seconds"] != cs["duration_seconds"] {
+		t.Errorf("step 8: duration_seconds of a completed session grew from %v to %v", cs["duration_seconds"], again["session"].(map[string]any)["duration_seconds"])
 	}
 	if n, ok := sum["total_events"].(float64); !ok || n < 8 || sum["denial_rate"] != 0.0 || sum["governed_calls"] != 2.0 ||
-		sum["observed_calls"] != 1.0 || sum["interrupts"] != 1.0 || approvals["requested"] != 1.0 || approvals["approved"] != 1.0 ||
+		sum["observed_calls"] != 1.0 || sum["interrupts"] != 0.0 || approvals["requested"] != 1.0 || approvals["approved"] != 1.0 ||
 		approvals["executed"] != 1.0 || approvals["pending"] != 0.0 {
 		t.Errorf("step 8: compliance summary = %v", sum)
 	}

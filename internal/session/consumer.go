@@ -53,10 +53,10 @@ func (s *Service) SessionInterrupted(ctx context.Context, tenantID, sessionID, a
 		return time.Time{}, err
 	}
 	sess, err := s.Store.Transition(ctx, Transition{TenantID: tenantID, ID: sessionID,
-		From: []Status{StatusActive, StatusAwaitingApproval, StatusCompleted}, To: StatusInterrupted,
+		From: []Status{StatusActive, StatusAwaitingApproval}, To: StatusInterrupted,
 		At: s.now(), EndReason: cmpOr(reason, "interrupted by "+actor)})
 	if err != nil {
-		return time.Time{}, err
+		return time.Time{}, notRunning(err)
 	}
 	s.finish(ctx, sess)
 	if sess.EndedAt == nil {

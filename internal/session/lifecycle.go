@@ -124,10 +124,10 @@ func (s *Service) Interrupt(ctx context.Context, tenantID, id, reason, actor str
 		return Session{}, false, err
 	}
 	sess, err = s.Store.Transition(ctx, Transition{TenantID: tenantID, ID: id,
-		From: []Status{StatusActive, StatusAwaitingApproval, StatusCompleted}, To: StatusInterrupted,
+		From: []Status{StatusActive, StatusAwaitingApproval}, To: StatusInterrupted,
 		At: s.now(), EndReason: cmpOr(reason, "interrupted by "+actor)})
 	if err != nil {
-		return Session{}, false, err
+		return Session{}, false, notRunning(err)
 	}
 	sendErr := s.sendInterrupt(ctx, sess)
 	detail := map[string]any{"reason": reason, "anthropic_interrupt_sent": sendErr == nil}
@@ -138,6 +138,15 @@ func (s *Service) Interrupt(ctx context.Context, tenantID, id, reason, actor str
 	s.emit(ctx, sess, "session.interrupted")
 	s.finish(ctx, sess)
 	return sess, sendErr == nil, nil
+}
+
+// notRunning explains the conflict of interrupting a session that has
+// ended: there is nothing left to stop.
+func notRunning(err error) error {
+	if !vargate.IsKind(err, vargate.KindConflict) {
+		return err
+	}
+	return vargate.Errorf(vargate.KindConflict, "%s: it has ended and runs nothing, so there is nothing to interrupt", err.Error())
 }
 
 // sendInterrupt sends user.interrupt to the upstream session.

@@ -43,6 +43,14 @@ func (s Status) Final() bool {
 	return s == StatusInterrupted || s == StatusExpired || s == StatusFailed
 }
 
+// Ended reports whether the agent's work has ended: a final status, or
+// completed (the turn ended with nothing pending). An ended session has
+// ended_at, runs no tool call and cannot be interrupted; only a completed
+// one can be started again, by a message, which clears ended_at.
+func (s Status) Ended() bool {
+	return s.Final() || s == StatusCompleted
+}
+
 // Valid reports whether s is a known status.
 func (s Status) Valid() bool {
 	return s.Running() || s.Final() || s == StatusCompleted

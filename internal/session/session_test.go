@@ -157,6 +157,19 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("outcome messages sent = %d, want 1", outcomes)
 	}
 
+	// A completed session has ended: it has ended_at, and there is
+	// nothing to interrupt.
+	if s.EndedAt == nil || s.EndedAt.Before(s.CreatedAt) {
+		t.Errorf("completed session: ended_at %v", s.EndedAt)
+	}
+	firstEnd := *s.EndedAt
+	if _, _, err := e.svc.Interrupt(ctx, e.tenant, s.ID, "too late", "key-admin"); !vargate.IsKind(err, vargate.KindConflict) {
+		t.Errorf("interrupt of a completed session: %v, want a conflict", err)
+	}
+	if got, _ := e.svc.Get(ctx, e.tenant, s.ID); got.Status != session.StatusCompleted || !got.EndedAt.Equal(firstEnd) {
+		t.Errorf("after the refused interrupt: %s, ended_at %v", got.Status, got.EndedAt)
+	}
+
 	// A completed session's token no longer works.
 	if _, err := e.svc.AuthenticateSessionToken(ctx, auth.HashToken(calls[0].Token)); !vargate.IsKind(err, vargate.KindUnauthorized) {
 		t.Errorf("token of a completed session: %v", err)
@@ -166,7 +179,10 @@ func TestEndToEnd(t *testing.T) {
 	if _, err := e.svc.SendMessage(ctx, e.tenant, s.ID, "Thanks, anything else?", "key-admin"); err != nil {
 		t.Fatal(err)
 	}
-	e.waitStatus(t, e.svc, s.ID, session.StatusCompleted)
+	// ended_at was cleared while it ran and set again when it completed.
+	if s = e.waitStatus(t, e.svc, s.ID, session.StatusCompleted); s.EndedAt == nil || !s.EndedAt.After(firstEnd) {
+		t.Errorf("completed again: ended_at %v, first ended %v", s.EndedAt, firstEnd)
+	}
 	events := decisions(t, e, s.ID)
 	for _, want := range []string{"session.created", "session.awaiting_approval", "session.approval_outcome_sent", "session.completed", "session.message"} {
 		if !slices.Contains(events, want) {

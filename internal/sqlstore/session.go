@@ -242,11 +242,16 @@ func (s *SessionStore) Transition(ctx context.Context, t session.Transition) (se
 		}
 		from := make([]string, len(t.From))
 		args := []any{string(t.To), Micros(t.At), t.StopReason, t.StopReason, t.EndReason, t.EndReason}
-		ended := any(nil)
-		if t.To.Final() {
+		// ended_at is when the session ended (the first time, if it ends
+		// again), and is cleared when a completed session runs again.
+		ended, restart := any(nil), 0
+		if t.To.Ended() {
 			ended = Micros(t.At)
 		}
-		args = append(args, ended, t.TenantID, t.ID)
+		if t.To.Running() {
+			restart = 1
+		}
+		args = append(args, restart, ended, t.TenantID, t.ID)
 		for i, st := range t.From {
 			from[i] = "?"
 			args = append(args, string(st))
@@ -254,7 +259,7 @@ func (s *SessionStore) Transition(ctx context.Context, t session.Transition) (se
 		res, err := tx.ExecContext(ctx, `UPDATE sessions SET status = ?, updated_at = ?,
 			stop_reason = CASE WHEN ? <> '' THEN ? ELSE stop_reason END,
 			end_reason = CASE WHEN ? <> '' THEN ? ELSE end_reason END,
-			ended_at = COALESCE(ended_at, ?)
+			ended_at = CASE WHEN ? = 1 THEN NULL ELSE COALESCE(ended_at, ?) END
 			WHERE tenant_id = ? AND id = ? AND status IN (`+strings.Join(from, ", ")+`)`, args...)
 		if err != nil {
 			return fmt.Errorf("update session status: %w", err)

@@ -145,8 +145,19 @@ func TestSessionLifecycleStore(t *testing.T) {
 		// Completed frees the slot; reactivating takes the lock and the budget.
 		done, err := s.Transition(ctx, session.Transition{TenantID: "t1", ID: first.ID, From: []session.Status{session.StatusActive},
 			To: session.StatusCompleted, At: at.Add(2 * time.Second), StopReason: "end_turn"})
-		if err != nil || done.Status != session.StatusCompleted || done.StopReason != "end_turn" || done.EndedAt != nil {
+		if err != nil || done.Status != session.StatusCompleted || done.StopReason != "end_turn" || done.EndedAt == nil || !done.EndedAt.Equal(at.Add(2*time.Second)) {
 			t.Fatalf("complete: %+v, %v", done, err)
+		}
+		// Running again clears ended_at; completing again sets it anew.
+		again, err := s.Transition(ctx, session.Transition{TenantID: "t1", ID: first.ID, From: []session.Status{session.StatusCompleted},
+			To: session.StatusActive, At: at.Add(3 * time.Second), MaxConcurrent: 2})
+		if err != nil || again.EndedAt != nil {
+			t.Fatalf("reactivate: %+v, %v", again, err)
+		}
+		done, err = s.Transition(ctx, session.Transition{TenantID: "t1", ID: first.ID, From: []session.Status{session.StatusActive},
+			To: session.StatusCompleted, At: at.Add(4 * time.Second), StopReason: "end_turn"})
+		if err != nil || done.EndedAt == nil || !done.EndedAt.Equal(at.Add(4*time.Second)) {
+			t.Fatalf("complete again: %+v, %v", done, err)
 		}
 		if _, err := s.Transition(ctx, session.Transition{TenantID: "t1", ID: first.ID, From: []session.Status{session.StatusActive},
 			To: session.StatusFailed, At: at}); !vargate.IsKind(err, vargate.KindConflict) {
@@ -172,7 +183,8 @@ func TestSessionLifecycleStore(t *testing.T) {
 
 		failed, err := s.Transition(ctx, session.Transition{TenantID: "t1", ID: first.ID, From: []session.Status{session.StatusCompleted},
 			To: session.StatusFailed, At: at.Add(time.Minute), EndReason: "terminated upstream"})
-		if err != nil || failed.EndedAt == nil || failed.EndReason != "terminated upstream" || failed.StopReason != "end_turn" {
+		// A completed session that fails later ended when it completed.
+		if err != nil || failed.EndedAt == nil || !failed.EndedAt.Equal(at.Add(4*time.Second)) || failed.EndReason != "terminated upstream" || failed.StopReason != "end_turn" {
 			t.Errorf("fail: %+v, %v", failed, err)
 		}
 
