@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
+	"reflect"
 	"slices"
 	"strings"
 	"testing"
@@ -444,6 +446,22 @@ func TestExportHTML(t *testing.T) {
 	}
 	if strings.Contains(html, "<script>alert") {
 		t.Error("report does not escape arguments")
+	}
+	// Every approval count of the JSON summary is in the report.
+	var jb bytes.Buffer
+	if err := x.WriteJSON(t.Context(), &jb); err != nil {
+		t.Fatal(err)
+	}
+	var doc compliance.Document
+	if err := json.Unmarshal(jb.Bytes(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	av := reflect.ValueOf(doc.Summary.Approvals)
+	for i := range av.NumField() {
+		name, _, _ := strings.Cut(av.Type().Field(i).Tag.Get("json"), ",")
+		if want := fmt.Sprintf("%s %d", name, av.Field(i).Int()); !strings.Contains(html, want) {
+			t.Errorf("report lacks the approval count %q", want)
+		}
 	}
 	if n := strings.Count(html, "<tr><td class=\"num\">"); n != len(e.sessionRecords(t, "t1", s.ID)) {
 		t.Errorf("report has %d timeline rows", n)

@@ -33,8 +33,9 @@ type PolicyUploadRequest struct {
 // PolicyVersion is a policy version as the API shows it. Digest and
 // Modules are given for one version, not in lists.
 type PolicyVersion struct {
-	Label     string            `json:"label"`
-	CreatedAt time.Time         `json:"created_at"`
+	Label string `json:"label"`
+	// CreatedAt is null for the base policy, which was never uploaded.
+	CreatedAt *time.Time        `json:"created_at"`
 	CreatedBy string            `json:"created_by,omitempty"`
 	Active    bool              `json:"active"`
 	Digest    string            `json:"digest,omitempty"`
@@ -115,7 +116,7 @@ func (s *Server) listPolicies(w http.ResponseWriter, r *http.Request, p vargate.
 	}
 	resp := PolicyListResponse{Versions: make([]PolicyVersion, 0, len(vs)), Count: len(vs), Active: active}
 	for _, v := range vs {
-		resp.Versions = append(resp.Versions, PolicyVersion{Label: v.Label, CreatedAt: v.CreatedAt, CreatedBy: v.CreatedBy, Active: v.Label == active})
+		resp.Versions = append(resp.Versions, PolicyVersion{Label: v.Label, CreatedAt: timeOrNil(v.CreatedAt), CreatedBy: v.CreatedBy, Active: v.Label == active})
 	}
 	writeJSON(w, http.StatusOK, resp)
 	return nil
@@ -126,7 +127,7 @@ func (s *Server) getPolicy(w http.ResponseWriter, r *http.Request, p vargate.Pri
 	if err != nil {
 		return err
 	}
-	v, err := ps.Store.GetPolicyVersion(r.Context(), p.TenantID, r.PathValue("version"))
+	v, err := ps.Version(r.Context(), p.TenantID, r.PathValue("version"))
 	if err != nil {
 		return err
 	}
@@ -135,7 +136,7 @@ func (s *Server) getPolicy(w http.ResponseWriter, r *http.Request, p vargate.Pri
 		return err
 	}
 	writeJSON(w, http.StatusOK, PolicyVersion{
-		Label: v.Label, CreatedAt: v.CreatedAt, CreatedBy: v.CreatedBy, Active: v.Label == active,
+		Label: v.Label, CreatedAt: timeOrNil(v.CreatedAt), CreatedBy: v.CreatedBy, Active: v.Label == active,
 		Digest: policy.ModulesDigest(v.Modules), Modules: v.Modules,
 	})
 	return nil
@@ -188,7 +189,7 @@ func (s *Server) uploadPolicy(w http.ResponseWriter, r *http.Request, p vargate.
 		return err
 	}
 	resp := PolicyUploadResponse{
-		Version: PolicyVersion{Label: sv.Label, CreatedAt: sv.CreatedAt, CreatedBy: sv.CreatedBy, Digest: policy.ModulesDigest(sv.Modules)},
+		Version: PolicyVersion{Label: sv.Label, CreatedAt: timeOrNil(sv.CreatedAt), CreatedBy: sv.CreatedBy, Digest: policy.ModulesDigest(sv.Modules)},
 		Tests:   results,
 	}
 	if act != nil {
@@ -242,4 +243,12 @@ func (s *Server) rollbackPolicy(w http.ResponseWriter, r *http.Request, p vargat
 
 func activationDoc(a policy.Activation) *PolicyActivation {
 	return &PolicyActivation{Seq: a.Seq, Label: a.Label, Previous: a.Previous, Rollback: a.Rollback, ActivatedAt: a.ActivatedAt, ActivatedBy: a.ActivatedBy}
+}
+
+// timeOrNil is t, or nil when t is zero.
+func timeOrNil(t time.Time) *time.Time {
+	if t.IsZero() {
+		return nil
+	}
+	return &t
 }

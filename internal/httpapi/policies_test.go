@@ -464,3 +464,28 @@ func TestPoliciesNotConfigured(t *testing.T) {
 		t.Errorf("GET /policies without a policy service = %d, want 503", r.status)
 	}
 }
+
+// The base policy decides for every tenant, so every human role can read
+// it: GET /policies/base answers its sources, and it cannot be activated
+// on its own.
+func TestBasePolicyReadable(t *testing.T) {
+	e := newPolicyEnv(t)
+	for _, who := range []string{"acme/admin", "acme/auditor", "globex/admin"} {
+		var v httpapi.PolicyVersion
+		if status, body := e.do(t, who, "GET", "/api/policies/base", "", &v); status != 200 || v.Label != "base" || v.CreatedAt != nil ||
+			!strings.Contains(v.Modules["base.rego"], "package vargate") || v.Digest == "" || !v.Active {
+			t.Errorf("%s: GET /policies/base = %d %s", who, status, body)
+		}
+		for name := range v.Modules {
+			if strings.HasSuffix(name, "_test.rego") {
+				t.Errorf("base policy answer includes its tests (%s)", name)
+			}
+		}
+	}
+	if status, _ := e.do(t, "acme/agent", "GET", "/api/policies/base", "", nil); status != 403 {
+		t.Errorf("agent key reads the base policy: %d", status)
+	}
+	if status, _ := e.do(t, "acme/admin", "POST", "/api/policies/base/activate", "", nil); status != 422 {
+		t.Errorf("activate base = %d, want 422", status)
+	}
+}

@@ -67,8 +67,17 @@ func (a *Admin) Versions(ctx context.Context, tenantID string) ([]StoredVersion,
 	return a.Store.ListPolicyVersions(ctx, tenantID)
 }
 
-// Version returns one of the tenant's versions.
+// Version returns one of the tenant's versions. BaseLabel is the base
+// policy built into the gateway (Rego sources, tests excluded; no
+// CreatedAt), which decides for every tenant: it can always be read.
 func (a *Admin) Version(ctx context.Context, tenantID, label string) (StoredVersion, error) {
+	if label == BaseLabel {
+		modules, err := BaseSources()
+		if err != nil {
+			return StoredVersion{}, err
+		}
+		return StoredVersion{TenantID: tenantID, Label: BaseLabel, Modules: modules}, nil
+	}
 	return a.Store.GetPolicyVersion(ctx, tenantID, label)
 }
 

@@ -96,6 +96,25 @@ type approvalsData struct {
 	Queue  queueData
 	Recent []approval.Action
 	Counts map[approval.Status]int
+	// Deciders names the keys that decided, by key ID.
+	Deciders map[string]string
+}
+
+// keyLabels names the tenant's API keys by ID for people: the key's name,
+// or its role and prefix when it has none.
+func (s *Server) keyLabels(r *http.Request, tenantID string) (map[string]string, error) {
+	keys, err := s.KeyStore.ListKeys(r.Context(), tenantID)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(keys))
+	for _, k := range keys {
+		out[k.ID] = k.Name
+		if k.Name == "" {
+			out[k.ID] = string(k.Role) + " key " + k.Prefix + "…"
+		}
+	}
+	return out, nil
 }
 
 func (s *Server) approvalsPage(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
@@ -111,6 +130,9 @@ func (s *Server) approvalsPage(w http.ResponseWriter, r *http.Request, c *reqCtx
 		return err
 	}
 	d := approvalsData{Queue: q}
+	if d.Deciders, err = s.keyLabels(r, c.P.TenantID); err != nil {
+		return err
+	}
 	for _, a := range recent {
 		if a.Status != approval.StatusPending && len(d.Recent) < 20 {
 			d.Recent = append(d.Recent, a)
