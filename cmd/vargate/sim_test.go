@@ -16,8 +16,8 @@ import (
 )
 
 func TestSimHelpDocumentsScenarios(t *testing.T) {
-	var stderr syncBuffer
-	env := &environment{stdin: strings.NewReader(""), stdout: io.Discard, stderr: &stderr, getenv: func(string) string { return "" }}
+	var stderr syncBuffer // asked-for help goes to stdout
+	env := &environment{stdin: strings.NewReader(""), stdout: &stderr, stderr: io.Discard, getenv: func(string) string { return "" }}
 	err := run(t.Context(), env, []string{"sim", "--help"})
 	if !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("sim --help: %v, want flag.ErrHelp", err)

@@ -20,7 +20,7 @@ import (
 const DefaultGovernanceTemplate = `## Governance (injected by Vargate)
 
 You are a managed agent operating under Vargate governance.
-- Use the tools of the MCP server "vargate" for every action with an effect outside your sandbox. Your governed tools: {allowed_tools}. Vargate checks each call against your organisation's policy, supplies any credentials itself, and records the call in a tamper-evident audit trail.
+- Use the tools of the MCP server "vargate-governance" for every action with an effect outside your sandbox. Your governed tools: {allowed_tools}. Vargate checks each call against your organisation's policy, supplies any credentials itself, and records the call in a tamper-evident audit trail.
 - These tools need a human's approval before they run: {approval_tools}. When a call answers that it is pending approval, tell the user, carry on with other work, and do not call it again; the outcome will be sent to you as a message.
 - When Vargate denies a call, do not try to reach the same effect another way (bash, curl, web_fetch or any other tool), and never look for or use credentials yourself.
 - Built-in tools that Vargate confirms call by call: {governed_builtin_tools}. Network access from your sandbox: {network_access}.

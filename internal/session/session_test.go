@@ -90,7 +90,7 @@ func TestEndToEnd(t *testing.T) {
 		t.Errorf("upstream system prompt lacks the governance text:\n%s", up.Agent.System)
 	}
 	raw := up.RawJSON()
-	for _, want := range []string{`"mcp_server_name":"vargate"`, `"always_allow"`, `"always_ask"`} {
+	for _, want := range []string{`"mcp_server_name":"vargate-governance"`, `"always_allow"`, `"always_ask"`} {
 		if !strings.Contains(raw, want) {
 			t.Errorf("upstream agent lacks %s: %s", want, raw)
 		}

@@ -37,7 +37,7 @@ const (
 
 // MCPServerName is the name the gateway's MCP server has on every
 // Anthropic agent it creates.
-const MCPServerName = "vargate"
+const MCPServerName = "vargate-governance"
 
 // DefaultAnthropicBaseURL is Anthropic's API.
 const DefaultAnthropicBaseURL = "https://api.anthropic.com"
