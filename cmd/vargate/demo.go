@@ -145,7 +145,7 @@ func runDemo(ctx context.Context, env *environment, args []string) error {
 	out.printf("  tenant     %q, admin key (shown once):\n\n      export VARGATE_API_KEY=%s\n", demoTenant, key)
 
 	c := &demoClient{base: base + "/api", key: key}
-	w := &walkthrough{out: out, c: c, up: up, base: base}
+	w := &walkthrough{out: out, c: c, up: up, base: base, exit: *exit}
 	if err := w.run(ctx); err != nil {
 		return err
 	}
@@ -202,6 +202,21 @@ type walkthrough struct {
 	c    *demoClient
 	up   *demoUpstreams
 	base string
+	// exit: the gateway stops after the walkthrough, so no command to
+	// run against it is printed.
+	exit bool
+}
+
+// command prints a command to try against the running gateway, or
+// nothing when the demo stops after the walkthrough.
+func (w *walkthrough) command(intro, cmd string) {
+	if w.exit {
+		return
+	}
+	if intro != "" {
+		w.out.printf("        %s\n\n", intro)
+	}
+	w.out.printf("%s\n", cmd)
 }
 
 func (w *walkthrough) run(ctx context.Context) error {
@@ -240,6 +255,17 @@ func (w *walkthrough) run(ctx context.Context) error {
 	}
 	out.printf("        %s \"Research Assistant\": tools %s; a human approves %s\n",
 		agentCfg.ID, strings.Join(agentCfg.AllowedTools, ", "), strings.Join(agentCfg.RequireHumanApproval, ", "))
+
+	out.step(3, "Vargate as the agent's MCP server (automatic)")
+	var health struct {
+		Status string `json:"status"`
+		Server string `json:"server"`
+	}
+	if err := c.do(ctx, "GET", "/mcp/server/health", nil, &health); err != nil {
+		return err
+	}
+	out.printf("        each session registers %s/api/mcp/server on its agent as MCP server %q,\n        with a token of its own (GET /api/mcp/server/health: %s)\n",
+		w.base, health.Server, health.Status)
 
 	out.step(4, "Create a governed session")
 	var sess struct {
@@ -284,17 +310,23 @@ func (w *walkthrough) run(ctx context.Context) error {
 	for _, p := range list.Approvals {
 		var args struct{ To, Subject string }
 		_ = json.Unmarshal(p.Redacted, &args) // shown only when it has these fields
-		out.printf("        action %s: %s to %s, %q\n        held because: %s\n        it expires at %s. Approve it (the e-mail goes to the demo's mail sink):\n\n",
-			p.ID, p.Tool, args.To, args.Subject, strings.Join(p.Reasons, "; "), p.ExpiresAt.Local().Format("2006-01-02 15:04"))
-		out.printf("          curl -X POST %s/api/approve/%s \\\n            -H \"X-API-Key: $VARGATE_API_KEY\"\n\n", w.base, p.ID)
-		out.printf("        or reject it, and the agent is told why:\n\n")
-		out.printf("          curl -X POST %s/api/reject/%s \\\n            -H \"X-API-Key: $VARGATE_API_KEY\" -H \"Content-Type: application/json\" \\\n            -d '{\"reason\": \"External email not permitted for this task\"}'\n",
-			w.base, p.ID)
+		out.printf("        action %s: %s to %s, %q\n        held because: %s\n        it expires at %s\n",
+			p.ID, p.Tool, args.To, args.Subject, strings.Join(p.Reasons, "; "), p.ExpiresAt.Local().Format("2006-01-02 15:04 MST (UTC-07:00)"))
+		w.command("Approve it (the e-mail goes to the demo's mail sink):",
+			fmt.Sprintf("          curl -X POST %s/api/approve/%s \\\n            -H \"X-API-Key: $VARGATE_API_KEY\"\n", w.base, p.ID))
+		w.command("or reject it, and the agent is told why:",
+			fmt.Sprintf("          curl -X POST %s/api/reject/%s \\\n            -H \"X-API-Key: $VARGATE_API_KEY\" -H \"Content-Type: application/json\" \\\n            -d '{\"reason\": \"External email not permitted for this task\"}'", w.base, p.ID))
+	}
+	if w.exit && len(list.Approvals) > 0 {
+		out.printf("        (without --exit the demo keeps serving and prints the commands that approve or reject it)\n")
 	}
 
 	out.step(7, "Emergency interrupt (not run here: it would end the session before you decide)")
-	out.printf("          curl -X POST %s/api/managed/sessions/%s/interrupt \\\n            -H \"X-API-Key: $VARGATE_API_KEY\" -H \"Content-Type: application/json\" \\\n            -d '{\"reason\": \"Agent attempted to access production database credentials\"}'\n",
-		w.base, sess.SessionID)
+	if w.exit {
+		out.printf("        POST /api/managed/sessions/%s/interrupt stops it for good: its MCP token stops working at once\n", sess.SessionID)
+	}
+	w.command("", fmt.Sprintf("          curl -X POST %s/api/managed/sessions/%s/interrupt \\\n            -H \"X-API-Key: $VARGATE_API_KEY\" -H \"Content-Type: application/json\" \\\n            -d '{\"reason\": \"Agent attempted to access production database credentials\"}'",
+		w.base, sess.SessionID))
 
 	out.step(8, "Review the compliance artifacts")
 	var comp struct {
@@ -332,10 +364,10 @@ func (w *walkthrough) run(ctx context.Context) error {
 	if comp.Chain.Valid {
 		verdict = "valid"
 	}
-	out.printf("        hash chain %s: %d records checked, tree of %d, root %.16s…; %d AGCS controls mapped\n",
+	out.printf("        audit trail %s: the session's %d records, each checked against the tenant's\n        signed log of %d records (Merkle root %.16s…); %d AGCS controls mapped\n",
 		verdict, comp.Chain.RecordsChecked, comp.Chain.TreeSize, comp.Chain.RootHash, len(comp.Controls))
-	out.printf("        the full export (timeline, proofs, EU AI Act mapping; ?format=html for a report):\n\n")
-	out.printf("          curl %s/api/managed/sessions/%s/compliance \\\n            -H \"X-API-Key: $VARGATE_API_KEY\"\n", w.base, sess.SessionID)
+	w.command("the full export (timeline, proofs, EU AI Act mapping; ?format=html for a report):",
+		fmt.Sprintf("          curl %s/api/managed/sessions/%s/compliance \\\n            -H \"X-API-Key: $VARGATE_API_KEY\"", w.base, sess.SessionID))
 	return nil
 }
 

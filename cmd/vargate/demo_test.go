@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"os"
 	"regexp"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -29,19 +30,36 @@ func TestDemoWalkthrough(t *testing.T) {
 	out := stdout.String()
 	for _, want := range []string{
 		"export VARGATE_API_KEY=vgk_",
-		"Step 1", "Step 2", "Step 4", "Step 5", "Step 6", "Step 7", "Step 8",
+		`MCP server "vargate-governance"`,
 		"governed  vargate_web_search   policy: allow → executed",
 		"observed  bash",
 		"governed  vargate_send_email   policy: require_approval → held for a human",
 		"status awaiting_approval — governed 2, observed 1, denied 0, pending 1",
-		"/api/approve/",
 		"approval queue: 1 requested, 1 waiting for a human",
-		"hash chain valid",
+		"audit trail valid: the session's",
 		"--exit: stopping the gateway",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("the walkthrough does not show %q:\n%s", want, out)
 		}
+	}
+	// The steps are numbered 1, 2, 3, … without a gap.
+	steps := regexp.MustCompile(`(?m)^Step (\d+) `).FindAllStringSubmatch(out, -1)
+	for i, m := range steps {
+		if m[1] != strconv.Itoa(i+1) {
+			t.Errorf("step %d is numbered %s", i+1, m[1])
+		}
+	}
+	if len(steps) != 8 {
+		t.Errorf("%d steps, want the guide's 8", len(steps))
+	}
+	// The expiry says its time zone.
+	if !regexp.MustCompile(`expires at \d{4}-\d\d-\d\d \d\d:\d\d \S+ \(UTC[+-]\d\d:\d\d\)`).MatchString(out) {
+		t.Errorf("the expiry has no time zone:\n%s", out)
+	}
+	// The gateway stops after the walkthrough: no command to run against it.
+	if strings.Contains(out, "curl ") {
+		t.Errorf("--exit prints curl commands for a gateway that is stopping:\n%s", out)
 	}
 	m := regexp.MustCompile(`\(data (\S+), log`).FindStringSubmatch(out)
 	if m == nil {
