@@ -48,6 +48,11 @@ func TestAdminCommandsRefuseToCreateADatabase(t *testing.T) {
 	if err != nil || !strings.Contains(out, "tenant acme") || !strings.Contains(stderr, "database: sqlite "+filepath.Join(dir, "vargate.db")) {
 		t.Errorf("tenant create: %v\n%s%s", err, out, stderr)
 	}
+	// A tenant that is not there: the message names the database looked in.
+	if _, _, err := runIn(t, dir, "key", "create", "--tenant", "nope", "--role", "admin"); err == nil ||
+		!strings.Contains(err.Error(), filepath.Join(dir, "vargate.db")) || !strings.Contains(err.Error(), "vargate tenant list") {
+		t.Errorf("key create for a missing tenant: %v", err)
+	}
 }
 
 // Mistakes on the command line get a message that says what is wrong,

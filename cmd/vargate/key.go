@@ -61,6 +61,9 @@ func runKey(ctx context.Context, env *environment, args []string) error {
 	}
 	defer closeDB()
 	t, err := resolveTenant(ctx, svc, tenantRef)
+	if vargate.IsKind(err, vargate.KindNotFound) {
+		return fmt.Errorf("%w in %s (vargate tenant list shows the tenants there)", err, storeName(cfg))
+	}
 	if err != nil {
 		return err
 	}
