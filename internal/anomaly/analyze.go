@@ -13,6 +13,12 @@ func (s *scan) analyzeCall(c *call) {
 		s.callRedirects(c)
 		return
 	}
+	if c.sudo && !s.root {
+		// what this call runs (bash -c, interpreter code, a pager, a
+		// find -exec) runs as root too
+		s.root = true
+		defer func() { s.root = false }()
+	}
 	s.checkName(c)
 	for _, a := range c.args {
 		if a.w != nil && a.w.ifs {

@@ -153,6 +153,9 @@ func (s *scan) newCall(ce *syntax.CallExpr, st *syntax.Stmt) *call {
 		c.nameWord = c.args[0].w
 	}
 	s.unwrap(c)
+	if s.root {
+		c.sudo = true
+	}
 	return c
 }
 
@@ -365,18 +368,12 @@ func (s *scan) unwrap(c *call) {
 			c.xargs = true
 			restStart = i
 		case "watch":
-			i := 1
-			for i < len(c.args) && strings.HasPrefix(c.args[i].s, "-") {
-				if c.args[i].s == "-n" || c.args[i].s == "--interval" || c.args[i].s == "-q" {
-					i++
-				}
-				i++
+			i, exec := watchCommand(c)
+			if !exec || i >= len(c.args) {
+				c.name = "watch" // the command is shell text: see ruleWatch
+				return
 			}
-			if i < len(c.args) {
-				s.nested(strings.Join(argStrings(c.args[i:]), " "), "watch")
-			}
-			c.name = "watch"
-			return
+			restStart = i
 		case "flock":
 			i := 1
 			for i < len(c.args) && strings.HasPrefix(c.args[i].s, "-") {

@@ -155,7 +155,7 @@ func (s *scan) codeNested(c *call, lang, code, origin string) {
 		return
 	}
 	s.st.nested++
-	n := &scan{d: s.d, f: s.f, st: s.st, depth: s.depth + 1, origin: origin, src: code, loop: s.loop}
+	n := &scan{d: s.d, f: s.f, st: s.st, depth: s.depth + 1, origin: origin, src: code, loop: s.loop, root: s.root}
 	n.code(c, lang, code, origin)
 	if !strings.ContainsAny(code, "(){}") {
 		n.run(code)

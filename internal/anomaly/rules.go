@@ -27,6 +27,7 @@ func (s *scan) commandRules(c *call) {
 	if isDecodeCall(c) {
 		s.obs.decode = true
 	}
+	s.ruleOptionCommands(c)
 	if sev, ok := scannerTools[c.name]; ok {
 		s.flag(CategoryNetworkScan, sev, c.evidence, c.name+" scans or attacks network services")
 		return
@@ -129,6 +130,12 @@ func (s *scan) commandRules(c *call) {
 		s.ruleSetcap(c)
 	case "usermod", "useradd", "adduser", "gpasswd", "groupmod", "addgroup":
 		s.ruleUsermod(c)
+	case "watch":
+		s.ruleWatch(c)
+	case "insmod", "modprobe", "rmmod", "kmod":
+		s.ruleKernelModule(c)
+	case "sed", "gsed":
+		s.ruleInPlace(c)
 	case "passwd", "chpasswd", "visudo":
 		s.rulePasswd(c)
 	case "nsenter":

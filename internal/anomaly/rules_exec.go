@@ -153,6 +153,7 @@ func (s *scan) ruleInterpreter(c *call) {
 			text = "require 'socket';" + text
 		}
 		s.code(c, c.name, text, c.name+" code")
+		s.ruleInPlace(c)
 		return
 	}
 	args := c.rest()

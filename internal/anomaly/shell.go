@@ -38,6 +38,10 @@ type scan struct {
 	loop   int    // nesting of for/while loops
 	obs    observed
 
+	// root is set while the rules of a call that runs as root (sudo,
+	// doas) analyse the code it runs: that code runs as root too.
+	root bool
+
 	inSubst   int      // nesting of command substitutions
 	substRead Severity // worst sensitive read inside the current substitution
 }
@@ -61,7 +65,7 @@ func (s *scan) nested(src, origin string) {
 		return
 	}
 	s.st.nested++
-	n := &scan{d: s.d, f: s.f, st: s.st, depth: s.depth + 1, origin: origin, loop: s.loop}
+	n := &scan{d: s.d, f: s.f, st: s.st, depth: s.depth + 1, origin: origin, loop: s.loop, root: s.root}
 	n.run(src)
 	if n.obs.download {
 		s.obs.download, s.obs.downloadHost = true, n.obs.downloadHost
