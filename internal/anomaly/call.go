@@ -623,7 +623,8 @@ func isShell(name string) bool {
 // isInterpreter reports whether name runs a scripting language.
 func isInterpreter(name string) bool {
 	switch name {
-	case "python", "python2", "python3", "pypy", "pypy3", "perl", "ruby", "node", "nodejs", "bun", "deno", "php", "lua", "luajit", "tclsh", "Rscript", "osascript":
+	case "python", "python2", "python3", "pypy", "pypy3", "perl", "ruby", "node", "nodejs", "bun", "deno", "php", "lua", "luajit", "tclsh", "Rscript", "osascript",
+		"jrunscript", "jjs", "julia", "groovy", "scala", "wish", "expect":
 		return true
 	}
 	return false

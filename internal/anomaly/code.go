@@ -11,11 +11,18 @@ import (
 var (
 	codeNet = []string{"socket.socket", "socket(", "tcpsocket", "fsockopen", "net.socket", "net.connect", "io::socket",
 		"/inet/tcp/", "/inet/udp/", "socket.tcp", "create_connection", "createconnection", "stream_socket_client",
-		"new socket", "tcpclient", "socket.connect", "require('socket')", "require 'socket'", "require \"socket\"", "use socket"}
+		"new socket", "tcpclient", "socket.connect", "require('socket')", "require 'socket'", "require \"socket\"", "use socket",
+		"require(\"socket\")", "require(\"net\")", "require('net')", "require(\"dgram\")", "require('dgram')", "require(\"tls\")", "require('tls')",
+		"from 'net'", "from \"net\"", "node:net", "java.net.socket", "using sockets", "deno.connect", "deno.listen", "bun.connect", "bun.listen",
+		"stream_socket_server", "stream_socket_accept", "socketconnection", "[socket ", "net.dial", "net.listen", "tcpserver", "serversocket",
+		"tcplistener", "tcpstream", "sockaddr_in", "socket.bind", "io::socket"}
 	codeExec = []string{"subprocess", "os.system", "os.popen", "pty.spawn", "os.exec", "exec(", "exec ", "system(", "system ",
 		"popen", "child_process", "spawn(", "execsync", "os.execute", "shell_exec", "passthru", "proc_open", "io.popen",
-		"/bin/sh", "/bin/bash", "cmd.exe", "`", "system$", "qx("}
-	codeDup   = []string{"dup2", ">&s", "open(stdin", ".pipe(", "<&3", ">&3", "<&%d", "|&", "fileno", "to_i", "fdopen"}
+		"/bin/sh", "/bin/bash", "cmd.exe", "`", "system$", "qx(",
+		"processbuilder", "getruntime().exec", "exec.command", "execl(", "execlp(", "execve(", "execvp(", "deno.command", "deno.run(",
+		"bun.spawn", "spawnsync", "command::new", "process.start", "run(`", "read(`", "pipeline(`"}
+	codeDup   = []string{"dup2", ">&s", "open(stdin", ".pipe(", "<&3", ">&3", "<&%d", "|&", "fileno", "to_i", "fdopen", "pipeto(", "stdin=c", "stdin = c",
+		"$stdin.reopen", "$stdout.reopen", "stdio:[s", "copyfromreader"}
 	codeFetch = []string{"urlopen", "urllib", "requests.get", "http.get", "https.get", "lwp::simple", "get(\"http", "get('http",
 		"file_get_contents(\"http", "file_get_contents('http", "open-uri", "uri.open", "net::http", "fetch(", "curl_exec",
 		"http.request", "httpclient", "socket.http", "wget", "urlretrieve", "httpx.get"}

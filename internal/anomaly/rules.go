@@ -67,8 +67,14 @@ func (s *scan) commandRules(c *call) {
 		s.ruleEval(c)
 	case "source", ".":
 		s.ruleSource(c)
-	case "python", "python2", "python3", "pypy", "pypy3", "perl", "ruby", "node", "nodejs", "bun", "php", "lua", "luajit", "Rscript", "osascript", "tclsh":
+	case "python", "python2", "python3", "pypy", "pypy3", "perl", "ruby", "node", "nodejs", "bun", "php", "lua", "luajit", "Rscript", "osascript", "tclsh",
+		"jrunscript", "jjs", "julia", "groovy", "scala", "wish", "expect":
 		s.ruleInterpreter(c)
+	case "go", "gcc", "cc", "clang", "g++", "c++", "tcc", "rustc", "javac", "java", "kotlinc", "swift", "swiftc", "dotnet", "csc", "mcs", "nim", "zig", "crystal", "ghc", "runghc", "ocaml":
+		s.ruleCompile(c)
+		if c.name == "go" {
+			s.ruleInstall(c)
+		}
 	case "awk", "gawk", "mawk", "nawk":
 		s.ruleAwk(c)
 	case "grep", "egrep", "fgrep", "rg", "ag", "ack", "git-grep":
@@ -99,7 +105,7 @@ func (s *scan) commandRules(c *call) {
 		s.ruleFping(c)
 	case "ngrok", "cloudflared", "lt", "localtunnel", "bore", "frpc", "chisel", "pagekite", "pagekite.py", "zrok", "tailscale", "tunnelto", "localxpose", "loclx":
 		s.ruleTunnel(c)
-	case "pip", "pip3", "pipx", "uv", "poetry", "easy_install", "npm", "yarn", "pnpm", "bun-install", "gem", "cargo", "go":
+	case "pip", "pip3", "pipx", "uv", "poetry", "easy_install", "npm", "yarn", "pnpm", "bun-install", "gem", "cargo":
 		s.ruleInstall(c)
 	case "mail", "mailx", "mutt", "sendmail":
 		if h := s.sinkHost(c); h.untrusted() && h.class != hostUnknown {
@@ -196,6 +202,9 @@ func (s *scan) commandRules(c *call) {
 			s.flag(CategoryDestructive, SeverityHigh, c.evidence, "drops the database "+db[len(db)-1].s)
 		}
 	case "deno", "npx", "bunx", "pnpx":
+		if c.name == "deno" {
+			s.ruleInterpreter(c)
+		}
 		for _, a := range c.rest() {
 			if strings.Contains(a.s, "://") {
 				rep := s.d.inspectURL(a.s)

@@ -122,8 +122,12 @@ func inlineCode(c *call) (arg, bool) {
 			if strings.HasPrefix(a.s, "-c") && len(a.s) > 2 {
 				return arg{s: a.s[2:], w: a.w}, true
 			}
-		case "perl", "ruby", "lua", "luajit", "Rscript", "osascript":
+		case "perl", "ruby", "lua", "luajit", "Rscript", "osascript", "jrunscript", "jjs", "groovy", "scala", "expect":
 			if (a.s == "-e" || a.s == "-E" || len(a.s) > 2 && a.s[0] == '-' && a.s[1] != '-' && strings.HasSuffix(a.s, "e") || strings.HasSuffix(a.s, "E") && a.s[0] == '-') && i+1 < len(args) {
+				return args[i+1], true
+			}
+		case "julia":
+			if (a.s == "-e" || a.s == "-E" || a.s == "--eval") && i+1 < len(args) {
 				return args[i+1], true
 			}
 		case "node", "nodejs", "bun":
@@ -172,6 +176,17 @@ func (s *scan) ruleInterpreter(c *call) {
 	}
 	if c.hasStdin && !c.piped {
 		s.code(c, c.name, c.stdin, c.name+" here-document")
+	}
+}
+
+// ruleCompile analyses source files written earlier in the command that
+// a compiler or a "go run" builds: a program built on the spot from
+// source the agent just wrote runs whatever that source does.
+func (s *scan) ruleCompile(c *call) {
+	for _, a := range c.rest() {
+		if content, ok := s.st.files[cleanPathArg(a.s)]; ok {
+			s.code(c, c.name, content, "source written to "+a.s)
+		}
 	}
 }
 
