@@ -21,7 +21,7 @@ var (
 		"/bin/sh", "/bin/bash", "cmd.exe", "`", "system$", "qx(",
 		"processbuilder", "getruntime().exec", "exec.command", "execl(", "execlp(", "execve(", "execvp(", "deno.command", "deno.run(",
 		"bun.spawn", "spawnsync", "command::new", "process.start", "run(`", "read(`", "pipeline(`"}
-	codeDup   = []string{"dup2", ">&s", "open(stdin", ".pipe(", "<&3", ">&3", "<&%d", "|&", "fileno", "to_i", "fdopen", "pipeto(", "stdin=c", "stdin = c",
+	codeDup = []string{"dup2", ">&s", "open(stdin", ".pipe(", "<&3", ">&3", "<&%d", "|&", "fileno", "to_i", "fdopen", "pipeto(", "stdin=c", "stdin = c",
 		"$stdin.reopen", "$stdout.reopen", "stdio:[s", "copyfromreader"}
 	codeFetch = []string{"urlopen", "urllib", "requests.get", "http.get", "https.get", "lwp::simple", "get(\"http", "get('http",
 		"file_get_contents(\"http", "file_get_contents('http", "open-uri", "uri.open", "net::http", "fetch(", "curl_exec",

@@ -28,6 +28,10 @@ func (s *scan) commandRules(c *call) {
 		s.obs.decode = true
 	}
 	s.ruleOptionCommands(c)
+	s.ruleStdinUpload(c)
+	if dir, ok := httpServerDir(c); ok {
+		s.ruleFileServer(c, dir)
+	}
 	if sev, ok := scannerTools[c.name]; ok {
 		s.flag(CategoryNetworkScan, sev, c.evidence, c.name+" scans or attacks network services")
 		return
@@ -97,8 +101,11 @@ func (s *scan) commandRules(c *call) {
 		}
 	case "ssh":
 		s.ruleSSH(c)
-	case "scp", "rsync", "sftp", "rclone":
+	case "scp", "rsync":
 		s.ruleRemoteCopy(c)
+	case "rclone":
+		s.ruleRemoteCopy(c)
+		s.ruleRclone(c)
 	case "dig", "nslookup", "host", "ping", "ping6", "drill", "traceroute", "tracepath", "mtr", "getent":
 		s.ruleDNS(c)
 	case "fping":
@@ -136,6 +143,10 @@ func (s *scan) commandRules(c *call) {
 		s.ruleSetcap(c)
 	case "usermod", "useradd", "adduser", "gpasswd", "groupmod", "addgroup":
 		s.ruleUsermod(c)
+	case "smbclient", "tftp", "ftp", "lftp", "sftp", "ncftpput", "atftp":
+		s.ruleTransfer(c)
+	case "code", "code-insiders", "code-tunnel", "devtunnel":
+		s.ruleCodeTunnel(c)
 	case "watch":
 		s.ruleWatch(c)
 	case "insmod", "modprobe", "rmmod", "kmod":
@@ -160,6 +171,7 @@ func (s *scan) commandRules(c *call) {
 		}
 	case "kubectl", "oc":
 		s.ruleKubectl(c)
+		s.ruleKubectlExpose(c)
 	case "terraform", "tofu":
 		if c.arg(1) == "destroy" || c.arg(1) == "apply" && c.has("-destroy") {
 			sev := SeverityMedium

@@ -301,6 +301,12 @@ func (s *scan) checkURL(c *call, u arg, r urlReport) {
 		s.flag(CategoryExfiltration, SeverityMedium, ev, "sends a long encoded value in the query string to "+r.host.describe())
 	}
 	if r.dynamic {
+		if h := hostPart(u.s); !strings.ContainsAny(h, "`(") && !strings.Contains(strings.TrimLeft(strings.TrimPrefix(h, "$"), "{"), ".") && !strings.Contains(h, "…") {
+			// the whole destination comes from a variable we could not
+			// resolve (curl "$WEBHOOK_URL"): nothing is hidden in it
+			s.flag(CategoryUntrustedHost, SeverityLow, ev, "sends to a destination taken from a variable")
+			return
+		}
 		if s.loop > 0 && ipLikeWithVar(hostPart(u.s)) {
 			s.flag(CategoryNetworkScan, SeverityMedium, ev, "sweeps addresses in a loop")
 		} else {

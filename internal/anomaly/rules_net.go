@@ -164,6 +164,7 @@ func sshDest(c *call) (string, int) {
 
 func (s *scan) ruleSSH(c *call) {
 	s.obs.network = true
+	s.ruleSSHPull(c)
 	args := c.rest()
 	dest, cmdAt := sshDest(c)
 	host := s.d.classifyHost(sshHost(c))

@@ -36,6 +36,7 @@ type word struct {
 type procSubst struct {
 	download bool
 	host     hostInfo
+	text     string // source of the process substitution
 }
 
 func (s *scan) word(w *syntax.Word) word {
@@ -165,7 +166,7 @@ func (s *scan) part(r *word, b *strings.Builder, p syntax.WordPart, inDQ bool) {
 		saved := s.obs
 		s.obs = observed{}
 		s.stmtList(p.Stmts)
-		r.procSubst = append(r.procSubst, procSubst{download: s.obs.download, host: s.obs.downloadHost})
+		r.procSubst = append(r.procSubst, procSubst{download: s.obs.download, host: s.obs.downloadHost, text: s.text(p)})
 		s.obs = saved
 		b.WriteString("/dev/fd/63")
 	case *syntax.ExtGlob:
