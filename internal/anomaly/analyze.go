@@ -160,6 +160,9 @@ func isOutputFlag(a string) bool {
 // checkPaths flags sensitive files among the arguments.
 func (s *scan) checkPaths(c *call) {
 	role := commandRole(c.name)
+	if c.name == "git" && (c.arg(1) == "diff" && c.has("--no-index") || c.arg(1) == "hash-object" || c.arg(1) == "blame") {
+		role = roleReader // prints files outside the repository
+	}
 	if c.name == "openssl" {
 		switch c.arg(1) {
 		case "rsa", "pkey", "ec", "dsa", "pkcs12", "pkcs8", "enc", "base64", "asn1parse":

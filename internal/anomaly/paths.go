@@ -330,13 +330,19 @@ func classifyWrite(p string) (writeInfo, bool) {
 			return writeInfo{CategoryDestructive, SeverityCritical, "raw disk device", writeDevice}, true
 		}
 		return writeInfo{}, false
+	case n == "/proc/sysrq-trigger":
+		return writeInfo{CategoryDestructive, SeverityHigh, "magic SysRq trigger (crashes or reboots the machine)", writeOther}, true
 	case strings.HasPrefix(n, "/proc/sys/") || strings.HasPrefix(n, "/sys/"):
 		return writeInfo{CategorySensitivePath, SeverityMedium, "kernel setting", writeOther}, true
 	case strings.HasPrefix(n, "/etc/ssh/sshd_config"):
 		return writeInfo{CategoryPersistence, SeverityMedium, "SSH server configuration", writeOther}, true
 	case n == "/etc/hosts" || n == "/etc/resolv.conf":
 		return writeInfo{CategorySensitivePath, SeverityMedium, "name resolution (can redirect traffic)", writeOther}, true
-	case strings.HasPrefix(n, "/etc/pam.d/") || strings.HasPrefix(n, "/lib/security/") || strings.HasPrefix(n, "/usr/lib/security/"):
+	case strings.HasPrefix(n, "/etc/systemd/journald.conf") || strings.HasPrefix(n, "/etc/audit/") || strings.HasPrefix(n, "/etc/rsyslog") || n == "/etc/audisp" || strings.HasPrefix(n, "/etc/audisp/"):
+		return writeInfo{CategoryDefenseEvasion, SeverityHigh, "logging or audit configuration", writeOther}, true
+	case strings.HasPrefix(n, "/etc/modprobe.d/") || strings.HasPrefix(n, "/etc/modules-load.d/") || n == "/etc/modules":
+		return writeInfo{CategoryPersistence, SeverityHigh, "kernel module configuration", writeOther}, true
+	case strings.HasPrefix(n, "/etc/pam.d/") || strings.HasPrefix(n, "/lib/security/") || strings.HasPrefix(n, "/usr/lib/security/") || strings.HasPrefix(n, "/etc/security/"):
 		return writeInfo{CategoryPersistence, SeverityHigh, "PAM authentication module", writeOther}, true
 	case strings.HasPrefix(n, "/etc/"):
 		return writeInfo{CategorySensitivePath, SeverityMedium, "system configuration", writeOther}, true

@@ -28,6 +28,8 @@ func (s *scan) commandRules(c *call) {
 		s.obs.decode = true
 	}
 	s.ruleOptionCommands(c)
+	s.ruleMiner(c)
+	s.noteIteration(c)
 	s.ruleStdinUpload(c)
 	if dir, ok := httpServerDir(c); ok {
 		s.ruleFileServer(c, dir)
@@ -147,6 +149,16 @@ func (s *scan) commandRules(c *call) {
 		s.ruleTransfer(c)
 	case "code", "code-insiders", "code-tunnel", "devtunnel":
 		s.ruleCodeTunnel(c)
+	case "touch":
+		s.ruleTouch(c)
+	case "chattr":
+		s.ruleChattr(c)
+	case "sysctl":
+		s.ruleSysctl(c)
+	case "aa-teardown", "aa-disable", "aa-complain", "apparmor_parser", "dmesg":
+		s.securityToolOff(c)
+	case "secret-tool", "kwallet-query":
+		s.ruleKeyring(c)
 	case "watch":
 		s.ruleWatch(c)
 	case "insmod", "modprobe", "rmmod", "kmod":
@@ -172,6 +184,7 @@ func (s *scan) commandRules(c *call) {
 	case "kubectl", "oc":
 		s.ruleKubectl(c)
 		s.ruleKubectlExpose(c)
+		s.ruleKeyring(c)
 	case "terraform", "tofu":
 		if c.arg(1) == "destroy" || c.arg(1) == "apply" && c.has("-destroy") {
 			sev := SeverityMedium

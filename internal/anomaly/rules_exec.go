@@ -8,6 +8,10 @@ import (
 )
 
 func (s *scan) ruleShell(c *call) {
+	if c.xargs {
+		s.loop++ // once per input item
+		defer func() { s.loop-- }()
+	}
 	args := c.rest()
 	for i, a := range args {
 		if a.s == "--" {

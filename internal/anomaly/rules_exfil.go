@@ -17,7 +17,7 @@ func transferPuts(script string) ([]string, bool) {
 	found := false
 	for _, line := range strings.FieldsFunc(script, func(r rune) bool { return r == '\n' || r == ';' }) {
 		f := strings.Fields(strings.TrimSpace(line))
-		if len(f) > 0 && (f[0] == "echo" || f[0] == "printf") {
+		for len(f) > 0 && (f[0] == "<" || f[0] == "echo" || f[0] == "printf" || f[0] == "-e" || f[0] == "-n") {
 			f = f[1:] // a batch file written on the fly: <(echo 'put f')
 		}
 		if len(f) == 0 {

@@ -159,6 +159,8 @@ func (s *scan) ruleShred(c *call) {
 		default:
 			if sev, what := removalTarget(a.s, true); sev > SeverityNone {
 				s.flag(CategoryDestructive, sev, c.evidence, "shreds "+what)
+			} else if systemPath(a.s) {
+				s.flag(CategoryDefenseEvasion, SeverityMedium, c.evidence, "destroys "+a.s+" beyond recovery (removes traces)")
 			}
 		}
 	}
@@ -255,7 +257,9 @@ func (s *scan) ruleFind(c *call) {
 			}
 		}
 	}
-	if execStart > 0 && execStart < len(args) {
+	// every -exec runs once per file found: a loop
+	s.loop++
+	for execStart > 0 && execStart < len(args) {
 		end := execStart
 		for end < len(args) && args[end].s != ";" && args[end].s != "+" && args[end].s != `\;` {
 			end++
@@ -264,6 +268,7 @@ func (s *scan) ruleFind(c *call) {
 		inner := s.synthCall(c, argv)
 		if inner.name == "rm" || inner.name == "shred" || inner.name == "unlink" {
 			deletes = true
+			s.noteIteration(inner)
 		} else {
 			for i, a := range argv {
 				if a == "{}" {
@@ -272,7 +277,15 @@ func (s *scan) ruleFind(c *call) {
 			}
 			s.analyzeCall(s.synthCall(c, argv))
 		}
+		execStart = -1
+		for i := end + 1; i < len(args); i++ {
+			if a := args[i].s; a == "-exec" || a == "-execdir" || a == "-ok" || a == "-okdir" {
+				execStart = i + 1
+				break
+			}
+		}
 	}
+	s.loop--
 	if !deletes {
 		return
 	}

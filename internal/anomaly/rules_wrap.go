@@ -22,7 +22,7 @@ var commandEnv = map[string]bool{
 
 // optionCommands returns the shell commands c's options and environment
 // make it run, with a name for each.
-func optionCommands(c *call) (cmds []string, origin string) {
+func optionCommands(c *call) (cmds []string, origin string, files []string) {
 	add := func(code string) {
 		if code = strings.TrimSpace(code); code != "" && len(cmds) < 8 {
 			cmds = append(cmds, code)
@@ -114,6 +114,7 @@ func optionCommands(c *call) (cmds []string, origin string) {
 			} else if v, ok := val(i, "-E"); ok {
 				text = v
 			}
+			files = append(files, makeFileReads(text)...)
 			for _, line := range strings.Split(text, "\n") {
 				if strings.HasPrefix(line, "\t") {
 					add(strings.TrimLeft(line, "\t@-+"))
@@ -149,7 +150,25 @@ func optionCommands(c *call) (cmds []string, origin string) {
 	if origin == "" {
 		origin = c.name + " option"
 	}
-	return cmds, origin
+	return cmds, origin, files
+}
+
+// makeFileReads returns the files a make snippet reads with $(file <F).
+func makeFileReads(text string) []string {
+	var out []string
+	for i := 0; i < 4; i++ {
+		j := strings.Index(text, "$(file <")
+		if j < 0 {
+			break
+		}
+		text = text[j+len("$(file <"):]
+		end := strings.IndexAny(text, ") ,")
+		if end < 0 {
+			end = len(text)
+		}
+		out = append(out, strings.TrimSpace(text[:end]))
+	}
+	return out
 }
 
 // watchCommand returns the index of watch's command and whether it is
@@ -176,7 +195,10 @@ func (s *scan) ruleWatch(c *call) {
 
 // ruleOptionCommands analyses the commands hidden in c's options.
 func (s *scan) ruleOptionCommands(c *call) {
-	cmds, origin := optionCommands(c)
+	cmds, origin, files := optionCommands(c)
+	for _, f := range files {
+		s.readPath(c, f, roleReader, nil)
+	}
 	for _, code := range cmds {
 		if c.sudo {
 			s.flag(CategoryPrivilegeEscalation, SeverityMedium, c.evidence, "runs a command as root through "+origin)
@@ -254,6 +276,6 @@ func (s *scan) ruleInPlace(c *call) {
 		if i == 0 && hasScript {
 			continue
 		}
-		s.writeTo(c, a.s, true)
+		s.writeTo(c, a.s, false)
 	}
 }

@@ -16,6 +16,8 @@ type scanState struct {
 	cwd       string              // directory set by a static cd, normalized
 	files     map[string]string   // content written to files by echo/printf/here-documents
 	nested    int                 // nested analyses so far (bounded)
+
+	loopEncrypt, loopRemove, ransom bool // encryption and removal seen inside loops
 }
 
 // observed records what the commands of one scope did, for the rules
