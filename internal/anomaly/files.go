@@ -141,7 +141,7 @@ func (d *Detector) writeFile(f *findings, p, content string, edit bool) {
 	wi, ok := classifyWrite(p)
 	if ok {
 		s.writeTo(c, p, edit)
-		if wi.kind == writeShellRC || wi.kind == writeCron || wi.kind == writeService {
+		if wi.kind == writeShellRC || wi.kind == writeCron || wi.kind == writeService || wi.kind == writePythonStartup || wi.kind == writeHook {
 			return // the content was analysed as part of the write
 		}
 	} else if info, ok := classifyRead(p); ok && info.sev >= SeverityHigh {

@@ -267,6 +267,9 @@ const (
 	writeHistory
 	writePreload
 	writeDevice
+	writeSchedule      // at, batch, systemd timers
+	writePythonStartup // .pth, usercustomize, sitecustomize
+	writeHook          // git hooks
 )
 
 // classifyWrite returns what writing to p means, if it matters.
@@ -274,6 +277,12 @@ func classifyWrite(p string) (writeInfo, bool) {
 	n := normalizePath(p)
 	if n == "" {
 		return writeInfo{}, false
+	}
+	if wi, ok := pythonStartup(n); ok {
+		return wi, true
+	}
+	if wi, ok := gitHook(n); ok {
+		return wi, true
 	}
 	if strings.HasPrefix(n, "~/") {
 		rel := n[2:]

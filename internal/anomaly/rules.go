@@ -263,9 +263,11 @@ func (s *scan) commandRules(c *call) {
 	case "crontab":
 		s.ruleCrontab(c)
 	case "trap":
-		if len(c.rest()) >= 2 {
-			s.nested(c.arg(1), "trap handler")
-		}
+		s.ruleTrap(c)
+	case "at", "batch":
+		s.ruleAt(c)
+	case "systemd-run":
+		s.ruleSystemdRun(c)
 	case "history":
 		if c.has("-c") || c.has("-cw") || c.has("-d") || c.has("-w") && c.has("/dev/null") {
 			s.flag(CategoryDefenseEvasion, SeverityMedium, c.evidence, "erases shell history")

@@ -323,9 +323,13 @@ func (s *scan) assign(name string, val word, hasValue bool, evidence string) {
 			s.flag(CategoryPersistence, SeverityLow, evidence, name+" runs code on every prompt or shell start")
 			s.nested(val.s, name)
 		}
+	case "PATH":
+		if d, bad := pathHijack(val.s); hasValue && bad {
+			s.flag(CategoryPersistence, SeverityMedium, evidence, "puts the temporary or hidden directory "+d+" on the search path")
+		}
 	case "LD_PRELOAD", "LD_AUDIT", "DYLD_INSERT_LIBRARIES":
 		sev := SeverityLow
-		if hiddenOrTemp(val.s) || val.dynamic {
+		if hiddenOrTemp(val.s) || val.dynamic || strings.Contains(val.s, "/.") {
 			sev = SeverityHigh
 		}
 		s.flag(CategoryPrivilegeEscalation, sev, evidence, "injects a shared library into programs with "+name)

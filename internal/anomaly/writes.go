@@ -36,8 +36,10 @@ func (s *scan) writeTo(c *call, target string, app bool) {
 		default:
 			s.flag(CategoryPrivilegeEscalation, SeverityHigh, ev, "modifies the system account database "+target)
 		}
-	case writeShellRC, writeCron, writeService, writeAuthorizedKeys:
+	case writeShellRC, writeCron, writeService, writeAuthorizedKeys, writeHook:
 		s.persistence(c, wi, target, content, known)
+	case writePythonStartup:
+		s.pythonStartupWrite(c, wi, target, content, known)
 	default:
 		if !app && emptyOutput(c) && wi.cat == CategorySensitivePath {
 			s.flag(CategoryDestructive, SeverityHigh, ev, "truncates "+wi.what+" "+target)
@@ -104,11 +106,25 @@ func (s *scan) persistence(c *call, wi writeInfo, target, content string, known 
 				why = "hijacks a credential prompt with an alias in " + target
 			}
 		}
-		if (wi.kind == writeCron || wi.kind == writeService) && (strings.Contains(content, "/tmp/") || strings.Contains(content, "/dev/shm/") ||
+		if strings.Contains(content, "LD_PRELOAD") || strings.Contains(content, "LD_AUDIT") {
+			sev = SeverityHigh
+			why = "preloads a library into every program started from " + target
+		}
+		if wi.kind == writeShellRC {
+			for _, line := range strings.Split(content, "\n") {
+				if v, ok := strings.CutPrefix(strings.TrimPrefix(strings.TrimSpace(line), "export "), "PATH="); ok {
+					if d, bad := pathHijack(strings.Trim(v, `"'`)); bad {
+						sev = SeverityHigh
+						why = "puts " + d + " on the search path in " + target
+					}
+				}
+			}
+		}
+		if (wi.kind == writeCron || wi.kind == writeService || wi.kind == writeSchedule || wi.kind == writeHook) && (strings.Contains(content, "/tmp/") || strings.Contains(content, "/dev/shm/") ||
 			strings.Contains(content, "/.") || strings.Contains(low, "curl ") || strings.Contains(low, "wget ")) {
 			sev = SeverityHigh
 		}
-	} else if wi.kind == writeCron || wi.kind == writeService {
+	} else if wi.kind == writeCron || wi.kind == writeService || wi.kind == writeSchedule {
 		if sev < SeverityMedium {
 			sev = SeverityMedium
 		}
