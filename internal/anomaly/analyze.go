@@ -75,6 +75,8 @@ func (s *scan) checkName(c *call) {
 		s.flag(CategoryObfuscation, SeverityMedium, c.evidence, "command name built from substrings of variables")
 	case w.hasSubst && w.substDecode:
 		s.flag(CategoryObfuscation, SeverityHigh, c.evidence, "command name decoded at run time")
+	case w.hasSubst && substOnlyDir(c.args[0].s):
+		s.flag(CategoryObfuscation, SeverityLow, c.evidence, "command path built from a command substitution")
 	case w.hasSubst:
 		s.flag(CategoryObfuscation, SeverityMedium, c.evidence, "command name produced by a command substitution")
 	case w.params >= 2:
@@ -83,6 +85,7 @@ func (s *scan) checkName(c *call) {
 		s.flag(CategoryObfuscation, SeverityMedium, c.evidence, "command name taken from a variable set by a computed value")
 	case w.params == 1 && w.dynamic:
 		s.flag(CategoryObfuscation, SeverityLow, c.evidence, "command name taken from a variable")
+		s.unresolvedRunner(c)
 	case w.leadEscape:
 		s.flag(CategoryObfuscation, SeverityLow, c.evidence, "leading backslash bypasses shell aliases")
 	}
@@ -90,6 +93,37 @@ func (s *scan) checkName(c *call) {
 		s.flag(CategoryObfuscation, SeverityMedium, c.evidence, "glob pattern used as the command name")
 		if name, ok := resolveGlobName(c.args[0].s); ok {
 			c.name = name
+		}
+	}
+}
+
+// substOnlyDir reports whether a command substitution only supplies the
+// directory of a program named literally: $(go env GOPATH)/bin/tool.
+func substOnlyDir(name string) bool {
+	i := strings.LastIndexByte(name, '/')
+	if i < 0 || i == len(name)-1 {
+		return false
+	}
+	base := name[i+1:]
+	return !strings.ContainsAny(base, "$(…`") && strings.Contains(name[:i], "$(…)")
+}
+
+// unresolvedRunner analyses the code given to a program whose name we
+// could not resolve ("$run" -e '…'): whatever the program is, the code
+// is judged by what it can do.
+func (s *scan) unresolvedRunner(c *call) {
+	args := c.rest()
+	for i, a := range args {
+		switch a.s {
+		case "-c", "-e", "-E", "-r", "--eval", "--command":
+			if i+1 < len(args) {
+				from := len(s.f.flags)
+				s.code(c, "unknown", args[i+1].s, "code run by a program named in a variable")
+				if s.f.max("", from) >= SeverityMedium {
+					s.flag(CategoryObfuscation, SeverityMedium, c.evidence, "hides the name of the program that runs this code in a variable")
+				}
+			}
+			return
 		}
 	}
 }

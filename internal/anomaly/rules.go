@@ -159,6 +159,24 @@ func (s *scan) commandRules(c *call) {
 		s.securityToolOff(c)
 	case "secret-tool", "kwallet-query":
 		s.ruleKeyring(c)
+	case "alias":
+		for _, a := range c.rest() {
+			if name, val, ok := strings.Cut(a.s, "="); ok && val != "" {
+				s.nested(val, "alias "+name)
+			}
+		}
+	case "printf":
+		if c.arg(1) == "-v" && len(c.args) >= 4 {
+			static := true
+			for _, a := range c.args[3:] {
+				if a.w != nil && a.w.dynamic && !a.w.substStatic {
+					static = false
+				}
+			}
+			if out, _, ok := printfFormat(c.arg(3), argStrings(c.args[4:])); ok && static {
+				s.assign(c.arg(2), word{s: out}, true, c.evidence)
+			}
+		}
 	case "watch":
 		s.ruleWatch(c)
 	case "insmod", "modprobe", "rmmod", "kmod":

@@ -29,6 +29,9 @@ func (s *scan) ruleShell(c *call) {
 				if w.substDecode {
 					s.flag(CategoryObfuscation, SeverityHigh, c.evidence, "runs decoded data as a script")
 				}
+				if w.substNet && !w.substDown {
+					s.flag(CategoryDownloadExec, SeverityHigh, c.evidence, "runs text received from the network as a script")
+				}
 				if w.hasSubst && !w.substStatic {
 					return
 				}
@@ -93,6 +96,9 @@ func (s *scan) ruleEval(c *call) {
 		}
 		if w.substDecode {
 			s.flag(CategoryObfuscation, SeverityHigh, c.evidence, "evaluates decoded data")
+		}
+		if w.substNet && !w.substDown {
+			s.flag(CategoryDownloadExec, SeverityHigh, c.evidence, "evaluates text received from the network")
 		}
 		if w.dynamic && !w.substStatic {
 			dynamic = true

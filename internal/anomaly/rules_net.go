@@ -259,6 +259,7 @@ func dnsTargets(c *call) []arg {
 }
 
 func (s *scan) ruleDNS(c *call) {
+	s.obs.network = true
 	for _, t := range dnsTargets(c) {
 		info := s.d.classifyHost(t.s)
 		dyn := t.w != nil && (t.w.hasSubst && !t.w.substStatic || t.w.dynamic)

@@ -18,6 +18,9 @@ type scanState struct {
 	nested    int                 // nested analyses so far (bounded)
 
 	loopEncrypt, loopRemove, ransom bool // encryption and removal seen inside loops
+
+	taint  map[string]taint     // variables set from network output
+	arrays map[string][]string // arrays with statically known elements
 }
 
 // observed records what the commands of one scope did, for the rules
@@ -27,6 +30,12 @@ type observed struct {
 	downloadHost hostInfo
 	decode       bool // something decoded data to stdout
 	network      bool // a network client ran
+}
+
+// taint records that a variable holds data received from the network.
+type taint struct {
+	download bool
+	host     hostInfo
 }
 
 // scan analyses one shell source text.
@@ -291,6 +300,14 @@ func (s *scan) declClause(dc *syntax.DeclClause, st *syntax.Stmt) {
 // assign records a variable assignment and checks the variables that
 // change how the shell or loader behave.
 func (s *scan) assign(name string, val word, hasValue bool, evidence string) {
+	if hasValue && (val.substNet || val.substDown) {
+		if s.st.taint == nil {
+			s.st.taint = make(map[string]taint)
+		}
+		if len(s.st.taint) < 64 {
+			s.st.taint[name] = taint{download: val.substDown, host: val.substHost}
+		}
+	}
 	if hasValue && val.hasSubst {
 		if s.st.computed == nil {
 			s.st.computed = make(map[string]bool)
