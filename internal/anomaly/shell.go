@@ -19,7 +19,7 @@ type scanState struct {
 
 	loopEncrypt, loopRemove, ransom bool // encryption and removal seen inside loops
 
-	taint  map[string]taint     // variables set from network output
+	taint  map[string]taint    // variables set from network output
 	arrays map[string][]string // arrays with statically known elements
 }
 
