@@ -41,6 +41,7 @@ func (s *scan) analyzeCall(c *call) {
 		}
 	}
 	if strings.Contains(c.args[0].s, "/") {
+		s.f.noteRan(s.absPath(c.args[0].s))
 		if content, ok := s.st.files[cleanPathArg(c.args[0].s)]; ok {
 			s.nested(content, "script written to "+c.args[0].s)
 		}

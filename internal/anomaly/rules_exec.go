@@ -61,6 +61,7 @@ func (s *scan) ruleShell(c *call) {
 
 // scriptFile judges a script a shell or interpreter runs.
 func (s *scan) scriptFile(c *call, a arg) {
+	s.f.noteRan(s.absPath(a.s))
 	if a.w != nil {
 		for _, p := range a.w.procSubst {
 			if p.download {
