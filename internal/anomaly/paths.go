@@ -120,14 +120,6 @@ var absSensitive = []struct {
 	{"/etc/rancher/k3s/k3s.yaml", false, pathInfo{SeverityHigh, "Kubernetes admin credentials"}},
 }
 
-// sensitiveExamples are concrete paths that glob patterns are matched
-// against (cat /e??/sh?d?w).
-var sensitiveExamples = []string{
-	"/etc/shadow", "/etc/passwd", "/etc/sudoers", "/etc/gshadow", "/root/.ssh/id_rsa", "/root/.ssh/id_ed25519",
-	"/root/.aws/credentials", "/proc/self/environ", "/proc/1/environ", "/root/.bash_history",
-	"/var/run/secrets/kubernetes.io/serviceaccount/token",
-}
-
 // classifyRead returns what reading p exposes, if anything sensitive.
 func classifyRead(p string) (pathInfo, bool) {
 	n := normalizePath(p)

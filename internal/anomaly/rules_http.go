@@ -202,18 +202,21 @@ func wgetOutput(c *call) string {
 			}
 		}
 	}
-	for _, u := range wgetURLs(c) {
-		_, _, rest := splitURL(u.s)
-		if q := strings.IndexAny(rest, "?#"); q >= 0 {
-			rest = rest[:q]
-		}
-		b := path.Base(rest)
-		if b == "." || b == "/" || b == "" {
-			return "index.html"
-		}
-		return b
+	// without -O, wget names each download after its URL; the first
+	// URL's file is the one the rules follow
+	urls := wgetURLs(c)
+	if len(urls) == 0 {
+		return ""
 	}
-	return ""
+	_, _, rest := splitURL(urls[0].s)
+	if q := strings.IndexAny(rest, "?#"); q >= 0 {
+		rest = rest[:q]
+	}
+	b := path.Base(rest)
+	if b == "." || b == "/" || b == "" {
+		return "index.html"
+	}
+	return b
 }
 
 func wgetURLs(c *call) []arg {
