@@ -316,11 +316,26 @@ func (s *scan) commandRules(c *call) {
 			s.envDump(c)
 		}
 	case "journalctl":
-		for _, a := range c.rest() {
-			if strings.HasPrefix(a.s, "--vacuum") {
-				s.flag(CategoryDefenseEvasion, SeverityMedium, c.evidence, "deletes system journal entries")
-				break
+		for i, a := range c.rest() {
+			if !strings.HasPrefix(a.s, "--vacuum") {
+				continue
 			}
+			// trimming the journal to a size or file count is disk
+			// maintenance; vacuuming by time to a short age erases what
+			// just happened
+			v, ok := strings.CutPrefix(a.s, "--vacuum-time=")
+			if !ok && a.s == "--vacuum-time" && i+1 < len(c.rest()) {
+				v, ok = c.rest()[i+1].s, true
+			}
+			switch {
+			case ok && shortAge(v):
+				s.flag(CategoryDefenseEvasion, SeverityHigh, c.evidence, "erases recent system journal entries")
+			case ok:
+				s.flag(CategoryDefenseEvasion, SeverityMedium, c.evidence, "deletes system journal entries")
+			default:
+				s.flag(CategoryDefenseEvasion, SeverityLow, c.evidence, "trims the system journal")
+			}
+			break
 		}
 	case "setenforce":
 		if c.arg(1) == "0" || strings.EqualFold(c.arg(1), "permissive") {
@@ -352,6 +367,24 @@ func (s *scan) commandRules(c *call) {
 			s.flag(CategoryCredentialAccess, SeverityHigh, c.evidence, "exports secret GPG keys")
 		}
 	}
+}
+
+// shortAge reports whether a journalctl time span is under a day (1s,
+// 10m, 2h).
+func shortAge(v string) bool {
+	v = strings.TrimSpace(v)
+	i := 0
+	for i < len(v) && v[i] >= '0' && v[i] <= '9' {
+		i++
+	}
+	if i == 0 {
+		return false
+	}
+	switch strings.TrimSpace(v[i:]) {
+	case "", "s", "sec", "second", "seconds", "m", "min", "minute", "minutes", "h", "hour", "hours", "ms", "us":
+		return true
+	}
+	return false
 }
 
 func (s *scan) ruleCd(c *call) {

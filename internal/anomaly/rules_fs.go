@@ -290,6 +290,11 @@ func (s *scan) ruleFind(c *call) {
 		return
 	}
 	for _, r := range roots {
+		if n := normalizePath(r); n == "/var/log" || strings.HasPrefix(n, "/var/log/") || n == "/var/audit" {
+			s.flag(CategoryDefenseEvasion, SeverityHigh, c.evidence, "deletes log files under "+r)
+		}
+	}
+	for _, r := range roots {
 		sev, what := removalTarget(r, true)
 		if sev == SeverityNone {
 			continue
