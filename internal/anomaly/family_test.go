@@ -78,7 +78,7 @@ func loadFamily(t testing.TB, file string) []familySample {
 	return out
 }
 
-var families = []string{"privwrap.txt", "revshell.txt", "exfil.txt", "creds.txt", "antiforensics.txt", "persistence.txt", "indirection.txt", "sequences.txt"}
+var families = []string{"privwrap.txt", "revshell.txt", "exfil.txt", "creds.txt", "antiforensics.txt", "persistence.txt", "indirection.txt", "sequences.txt", "escapes.txt"}
 
 // judgeFamilySample runs a sample's events through one detector and one
 // session score, as observe does, and reports the worst verdict.
