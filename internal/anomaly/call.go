@@ -474,6 +474,21 @@ func (s *scan) unwrap(c *call) {
 			}
 			restStart = i + 1 // the lock file
 		default:
+			if i := launcherCommand(c, name); i > 0 && i < len(c.args) {
+				restStart = i
+				break
+			}
+			if name == "start-stop-daemon" {
+				for i, a := range c.args {
+					if (a.s == "-x" || a.s == "--exec" || a.s == "-a" || a.s == "--startas") && i+1 < len(c.args) && (c.has("-S") || c.has("--start")) {
+						c.args = []arg{c.args[i+1]}
+						c.nameWord = c.args[0].w
+						c.wrappers += " start-stop-daemon"
+						c.name = cmdName(c.args[0].s)
+						return
+					}
+				}
+			}
 			c.name = name
 			return
 		}

@@ -147,11 +147,14 @@ func (s *scan) code(c *call, lang, code, origin string) {
 		}
 	}
 	if execp {
+		saved := s.escape
+		s.escape = lang + " code"
 		for _, l := range lits {
 			if strings.ContainsAny(l, " /|;&><$") && len(l) >= 3 {
 				s.nested(unescapeQuoted(l), "shell command in "+origin)
 			}
 		}
+		s.escape = saved
 	}
 }
 
@@ -162,7 +165,7 @@ func (s *scan) codeNested(c *call, lang, code, origin string) {
 		return
 	}
 	s.st.nested++
-	n := &scan{d: s.d, f: s.f, st: s.st, depth: s.depth + 1, origin: origin, src: code, loop: s.loop, root: s.root}
+	n := &scan{d: s.d, f: s.f, st: s.st, depth: s.depth + 1, origin: origin, src: code, loop: s.loop, root: s.root, escape: s.escape}
 	n.code(c, lang, code, origin)
 	if !strings.ContainsAny(code, "(){}") {
 		n.run(code)

@@ -276,6 +276,9 @@ func classifyWrite(p string) (writeInfo, bool) {
 	if wi, ok := gitHook(n); ok {
 		return wi, true
 	}
+	if trustStore(n) {
+		return writeInfo{CategoryDefenseEvasion, SeverityMedium, "trusted CA certificates", writeOther}, true
+	}
 	if strings.HasPrefix(n, "~/") {
 		rel := n[2:]
 		switch rel {

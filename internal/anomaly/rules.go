@@ -159,6 +159,21 @@ func (s *scan) commandRules(c *call) {
 		s.securityToolOff(c)
 	case "secret-tool", "kwallet-query":
 		s.ruleKeyring(c)
+	case "script":
+		s.ruleScript(c)
+	case "capsh":
+		if c.has("--") {
+			if i := indexOf(c.args, "--"); i == len(c.args)-1 {
+				s.escapeShellVia(c, "capsh")
+			}
+		}
+	case "xinput", "logkeys", "lkl", "uberkey", "keysniffer", "evtest", "xwd", "import", "scrot", "gnome-screenshot", "screencapture",
+		"maim", "grim", "spectacle", "flameshot", "xclip", "xsel", "wl-paste", "pbpaste":
+		s.ruleCapture(c)
+	case "trust", "certutil":
+		s.ruleTrustCert(c)
+	case "whois":
+		s.ruleWhois(c)
 	case "alias":
 		for _, a := range c.rest() {
 			if name, val, ok := strings.Cut(a.s, "="); ok && val != "" {
@@ -354,6 +369,7 @@ func (s *scan) commandRules(c *call) {
 			s.flag(CategoryDefenseEvasion, SeverityHigh, c.evidence, "disables or clears audit rules")
 		}
 	case "security":
+		s.ruleTrustCert(c)
 		switch c.arg(1) {
 		case "find-generic-password", "find-internet-password":
 			if c.hasShort('w') || c.hasShort('g') {

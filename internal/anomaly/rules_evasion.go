@@ -33,6 +33,15 @@ func (s *scan) ruleTouch(c *call) {
 	forged, old, ref := false, false, ""
 	for i, a := range args {
 		v := ""
+		if len(a.s) > 2 && a.s[0] == '-' && a.s[1] != '-' && i+1 < len(args) {
+			// grouped short options: the last one takes the value (-acmr REF)
+			switch a.s[len(a.s)-1] {
+			case 'r':
+				forged, ref = true, args[i+1].s
+			case 't', 'd':
+				forged, v = true, args[i+1].s
+			}
+		}
 		switch {
 		case (a.s == "-t" || a.s == "-d" || a.s == "--date") && i+1 < len(args):
 			forged, v = true, args[i+1].s
@@ -52,7 +61,8 @@ func (s *scan) ruleTouch(c *call) {
 	}
 	var targets []string
 	for i, a := range args {
-		if strings.HasPrefix(a.s, "-") || i > 0 && (args[i-1].s == "-t" || args[i-1].s == "-d" || args[i-1].s == "--date" || args[i-1].s == "-r" || args[i-1].s == "--reference") {
+		if strings.HasPrefix(a.s, "-") || i > 0 && strings.HasPrefix(args[i-1].s, "-") && !strings.HasPrefix(args[i-1].s, "--") && strings.ContainsAny(args[i-1].s[len(args[i-1].s)-1:], "rtd") ||
+			i > 0 && (args[i-1].s == "--date" || args[i-1].s == "--reference") {
 			continue
 		}
 		targets = append(targets, a.s)

@@ -56,6 +56,10 @@ func (s *scan) ruleShell(c *call) {
 	}
 	if c.sudo && !c.piped {
 		s.flag(CategoryPrivilegeEscalation, SeverityHigh, c.evidence, "starts a root shell")
+		return
+	}
+	if !c.piped && !c.hasStdin {
+		s.escapeShell(c)
 	}
 }
 

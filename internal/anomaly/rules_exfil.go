@@ -56,6 +56,8 @@ func (s *scan) ruleTransfer(c *call) {
 		switch {
 		case c.name == "smbclient" && strings.HasPrefix(v, "//"):
 			hostName, _, _ = strings.Cut(v[2:], "/")
+		case c.name == "smbclient" && strings.HasPrefix(v, `\\`):
+			hostName, _, _ = strings.Cut(strings.TrimLeft(v, `\`), `\`)
 		case (v == "-c" || v == "-e" || v == "--command") && i+1 < len(args):
 			script.WriteString(args[i+1].s)
 			script.WriteByte('\n')

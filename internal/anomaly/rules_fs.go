@@ -259,6 +259,8 @@ func (s *scan) ruleFind(c *call) {
 	}
 	// every -exec runs once per file found: a loop
 	s.loop++
+	savedEscape := s.escape
+	s.escape = "find -exec"
 	for execStart > 0 && execStart < len(args) {
 		end := execStart
 		for end < len(args) && args[end].s != ";" && args[end].s != "+" && args[end].s != `\;` {
@@ -286,6 +288,7 @@ func (s *scan) ruleFind(c *call) {
 		}
 	}
 	s.loop--
+	s.escape = savedEscape
 	if !deletes {
 		return
 	}

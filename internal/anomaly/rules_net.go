@@ -86,6 +86,7 @@ func (s *scan) ruleNC(c *call) {
 	}
 	if listen {
 		s.flag(CategoryReverseShell, SeverityLow, ev, "opens a listening socket")
+		s.servesFile(c, stdinFile(c))
 		return
 	}
 	if info.remote() && !c.piped && len(c.redirs) == 0 {
@@ -125,6 +126,8 @@ func (s *scan) ruleSocat(c *call) {
 	switch {
 	case execAddr && (netAddr || listenAddr):
 		s.flag(CategoryReverseShell, SeverityCritical, ev, "connects a program's input and output to the network with socat")
+	case fileAddr && listenAddr && !netAddr:
+		s.servesFile(c, file)
 	case fileAddr && netAddr:
 		s.upload(c, host, []string{file}, nil)
 		if host.untrusted() {
@@ -331,6 +334,7 @@ func (s *scan) ruleInstall(c *call) {
 		if sub != "install" && c.name != "easy_install" && sub != "add" {
 			return
 		}
+		s.setupScripts(c)
 	case "npm", "yarn", "pnpm", "bun":
 		if sub != "install" && sub != "i" && sub != "add" && sub != "global" {
 			return

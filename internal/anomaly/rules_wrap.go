@@ -129,7 +129,22 @@ func optionCommands(c *call) (cmds []string, origin string, files []string) {
 			} else if v, ok := val(i, "--command"); ok {
 				add(v)
 			}
-		case "vim", "vi", "nvim", "ex", "view", "vimdiff", "less", "more", "gdb", "ftp", "mysql", "psql", "sqlite3", "lftp":
+		case "gdb":
+			if i > 0 && (args[i-1].s == "-ex" || args[i-1].s == "--eval-command" || args[i-1].s == "-iex") {
+				v := strings.TrimSpace(a.s)
+				for _, p := range []string{"python3 ", "python ", "py ", "pi "} {
+					if code, ok := strings.CutPrefix(v, p); ok {
+						add("python\x00" + code)
+					}
+				}
+				if code, ok := strings.CutPrefix(v, "shell "); ok {
+					add(code)
+				}
+				if code, ok := strings.CutPrefix(v, "!"); ok {
+					add(code)
+				}
+			}
+		case "vim", "vi", "nvim", "ex", "view", "vimdiff", "rvim", "rview", "less", "more", "ftp", "mysql", "psql", "sqlite3", "lftp":
 			v := a.s
 			if i > 0 && (args[i-1].s == "-c" || args[i-1].s == "-ex" || args[i-1].s == "--cmd" || args[i-1].s == "-e" || args[i-1].s == "--eval-command") {
 				v = a.s
@@ -137,6 +152,11 @@ func optionCommands(c *call) (cmds []string, origin string, files []string) {
 				continue
 			}
 			v = strings.TrimLeft(strings.TrimPrefix(v, "+"), ": ")
+			for _, p := range []string{"py3 ", "python3 ", "py ", "python ", "pyx ", "pythonx ", "lua ", "perl ", "ruby ", "luado ", "py3do ", "pydo "} {
+				if code, ok := strings.CutPrefix(v, p); ok {
+					add(strings.TrimSpace(p[:strings.IndexAny(p, "3 x")+0]) + "\x00" + code)
+				}
+			}
 			switch {
 			case strings.HasPrefix(v, "!"):
 				add(v[1:])
@@ -199,9 +219,16 @@ func (s *scan) ruleOptionCommands(c *call) {
 	for _, f := range files {
 		s.readPath(c, f, roleReader, nil)
 	}
+	saved := s.escape
+	s.escape = origin
+	defer func() { s.escape = saved }()
 	for _, code := range cmds {
 		if c.sudo {
 			s.flag(CategoryPrivilegeEscalation, SeverityMedium, c.evidence, "runs a command as root through "+origin)
+		}
+		if lang, src, ok := strings.Cut(code, "\x00"); ok {
+			s.code(c, lang, src, origin)
+			continue
 		}
 		s.nested(code, origin)
 	}

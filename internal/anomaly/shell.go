@@ -52,6 +52,10 @@ type scan struct {
 	// root is set while the rules of a call that runs as root (sudo,
 	// doas) analyse the code it runs: that code runs as root too.
 	root bool
+	// escape names the program through which the code being analysed is
+	// run when that is not a shell (find -exec, an editor, interpreter
+	// code, a program option): a bare shell there is a shell escape.
+	escape string
 
 	inSubst   int      // nesting of command substitutions
 	substRead Severity // worst sensitive read inside the current substitution
@@ -76,7 +80,7 @@ func (s *scan) nested(src, origin string) {
 		return
 	}
 	s.st.nested++
-	n := &scan{d: s.d, f: s.f, st: s.st, depth: s.depth + 1, origin: origin, loop: s.loop, root: s.root}
+	n := &scan{d: s.d, f: s.f, st: s.st, depth: s.depth + 1, origin: origin, loop: s.loop, root: s.root, escape: s.escape}
 	n.run(src)
 	if n.obs.download {
 		s.obs.download, s.obs.downloadHost = true, n.obs.downloadHost
