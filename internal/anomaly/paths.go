@@ -262,6 +262,8 @@ const (
 	writeSchedule      // at, batch, systemd timers
 	writePythonStartup // .pth, usercustomize, sitecustomize
 	writeHook          // git hooks
+	writeTrustStore    // system-wide trusted CA certificates
+	writeSSHD          // SSH server configuration
 )
 
 // classifyWrite returns what writing to p means, if it matters.
@@ -277,7 +279,7 @@ func classifyWrite(p string) (writeInfo, bool) {
 		return wi, true
 	}
 	if trustStore(n) {
-		return writeInfo{CategoryDefenseEvasion, SeverityMedium, "trusted CA certificates", writeOther}, true
+		return writeInfo{CategoryDefenseEvasion, SeverityLow, "trusted CA certificates", writeTrustStore}, true
 	}
 	if strings.HasPrefix(n, "~/") {
 		rel := n[2:]
@@ -339,7 +341,7 @@ func classifyWrite(p string) (writeInfo, bool) {
 	case strings.HasPrefix(n, "/proc/sys/") || strings.HasPrefix(n, "/sys/"):
 		return writeInfo{CategorySensitivePath, SeverityMedium, "kernel setting", writeOther}, true
 	case strings.HasPrefix(n, "/etc/ssh/sshd_config"):
-		return writeInfo{CategoryPersistence, SeverityMedium, "SSH server configuration", writeOther}, true
+		return writeInfo{CategoryPersistence, SeverityMedium, "SSH server configuration", writeSSHD}, true
 	case n == "/etc/hosts" || n == "/etc/resolv.conf":
 		return writeInfo{CategorySensitivePath, SeverityMedium, "name resolution (can redirect traffic)", writeOther}, true
 	case strings.HasPrefix(n, "/etc/systemd/journald.conf") || strings.HasPrefix(n, "/etc/audit/") || strings.HasPrefix(n, "/etc/rsyslog") || n == "/etc/audisp" || strings.HasPrefix(n, "/etc/audisp/"):

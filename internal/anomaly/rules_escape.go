@@ -190,6 +190,9 @@ func stdinFile(c *call) string {
 
 // ruleCapture judges keyloggers, screen capture and clipboard reads.
 func (s *scan) ruleCapture(c *call) {
+	if c.has("-h") || c.has("--help") || c.has("--version") || c.has("-V") {
+		return
+	}
 	switch c.name {
 	case "xinput":
 		if c.arg(1) == "test" || c.arg(1) == "test-xi2" {

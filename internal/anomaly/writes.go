@@ -40,6 +40,37 @@ func (s *scan) writeTo(c *call, target string, app bool) {
 		s.persistence(c, wi, target, content, known)
 	case writePythonStartup:
 		s.pythonStartupWrite(c, wi, target, content, known)
+	case writeTrustStore:
+		// installing a company CA is routine; one from a temporary or
+		// hidden file, or just downloaded, is how traffic gets intercepted
+		sev := wi.sev
+		for _, a := range c.rest() {
+			if a.s == target || strings.HasPrefix(a.s, "-") {
+				continue
+			}
+			_, downloaded := s.st.downloads[cleanPathArg(a.s)]
+			if hiddenOrTemp(normalizePath(a.s)) || downloaded {
+				sev = SeverityMedium
+			}
+		}
+		s.flag(wi.cat, sev, ev, "adds to "+wi.what+" "+target)
+	case writeSSHD:
+		sev := wi.sev
+		if known || c.name == "sed" {
+			text := content
+			if c.name == "sed" {
+				text = strings.Join(argStrings(c.rest()), " ")
+			}
+			sev = SeverityLow
+			l := strings.ToLower(text)
+			for _, k := range []string{"permitrootlogin yes", "passwordauthentication yes", "permitemptypasswords yes", "authorizedkeysfile",
+				"authorizedkeyscommand", "forcecommand", "permituserenvironment yes", "gatewayports yes", "allowtcpforwarding yes"} {
+				if strings.Contains(l, k) {
+					sev = SeverityHigh
+				}
+			}
+		}
+		s.flag(wi.cat, sev, ev, "writes to "+wi.what+" "+target)
 	default:
 		if !app && emptyOutput(c) && wi.cat == CategorySensitivePath {
 			s.flag(CategoryDestructive, SeverityHigh, ev, "truncates "+wi.what+" "+target)
