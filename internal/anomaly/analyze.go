@@ -165,7 +165,7 @@ func commandRole(name string) pathRole {
 		"sed", "cut", "sort", "uniq", "paste", "column", "fold", "fmt", "pr", "jq", "yq", "tar", "zip", "7z", "7za",
 		"rar", "gzip", "bzip2", "xz", "zstd", "cpio", "cp", "scp", "rsync", "sqlite3", "gpg", "vim", "vi", "view",
 		"nvim", "nano", "emacs", "pico", "ed", "ex", "diff", "cmp", "comm", "iconv", "bat", "batcat", "zcat",
-		"bzcat", "xzcat", "zless", "split", "dd", "install", "mail", "mailx", "mutt", "sendmail", "python", "python3",
+		"bzcat", "xzcat", "zless", "split", "dd", "install", "unzip", "funzip", "unrar", "bsdtar", "mail", "mailx", "mutt", "sendmail", "python", "python3",
 		"perl", "ruby", "node", "php", "type":
 		return roleReader
 	case "ls", "ll", "stat", "file", "test", "[", "[[", "chmod", "chown", "chgrp", "touch", "mkdir", "ssh", "ssh-add",

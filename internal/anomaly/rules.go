@@ -29,6 +29,7 @@ func (s *scan) commandRules(c *call) {
 	}
 	s.ruleOptionCommands(c)
 	s.ruleMiner(c)
+	s.busyLoop(c)
 	s.noteIteration(c)
 	s.ruleStdinUpload(c)
 	if dir, ok := httpServerDir(c); ok {
@@ -87,6 +88,7 @@ func (s *scan) commandRules(c *call) {
 		s.ruleGrep(c)
 	case "curl":
 		s.ruleCurl(c)
+		s.ruleDockerSocket(c)
 	case "wget":
 		s.ruleWget(c)
 	case "fetch", "http", "https", "httpie", "xh", "aria2c", "lwp-request", "lwp-download", "GET", "POST":
@@ -172,6 +174,14 @@ func (s *scan) commandRules(c *call) {
 		s.ruleCapture(c)
 	case "trust", "certutil":
 		s.ruleTrustCert(c)
+	case "gcore", "procdump", "memdump", "gdb":
+		s.ruleMemoryDump(c)
+	case "launchctl":
+		s.ruleLaunchctl(c)
+	case "defaults":
+		s.ruleDefaults(c)
+	case "spctl", "csrutil", "xattr", "tmutil", "dscl", "vssadmin", "wbadmin", "bcdedit", "wmic":
+		s.ruleMacProtection(c)
 	case "whois":
 		s.ruleWhois(c)
 	case "alias":

@@ -163,6 +163,9 @@ func inlineCode(c *call) (arg, bool) {
 }
 
 func (s *scan) ruleInterpreter(c *call) {
+	if c.name == "osascript" {
+		s.ruleOsascript(c)
+	}
 	if code, ok := inlineCode(c); ok {
 		if w := code.w; w != nil && w.substDown {
 			s.flag(CategoryDownloadExec, w.substHost.downloadExecSeverity(), c.evidence, "runs code downloaded from "+w.substHost.describe())

@@ -19,6 +19,7 @@ type scanState struct {
 
 	loopEncrypt, loopRemove, ransom bool // encryption and removal seen inside loops
 
+	busy   int                 // background CPU burners started
 	taint  map[string]taint    // variables set from network output
 	arrays map[string][]string // arrays with statically known elements
 }
