@@ -22,6 +22,16 @@ func benchEvents(b *testing.B, which string) []benchEvent {
 		samples = benign
 	case "malicious":
 		samples = malicious
+	case "families":
+		var out []benchEvent
+		for _, file := range append(append(families, benignOnly...), "holdout3.txt", "holdout5.txt") {
+			for _, s := range loadFamily(b, file) {
+				for _, ev := range s.events {
+					out = append(out, benchEvent{ev.Name, ev.Input})
+				}
+			}
+		}
+		return out
 	default:
 		samples = append(malicious, benign...)
 	}
@@ -34,9 +44,10 @@ func benchEvents(b *testing.B, which string) []benchEvent {
 
 // BenchmarkAnalyze measures events per second through the detector and
 // the session score: JSON decoding of the input, shell parsing, rules and
-// scoring, cycling through the labelled corpus.
+// scoring, cycling through the labelled corpus ("families": through the
+// technique-family corpora and holdouts of issue 19).
 func BenchmarkAnalyze(b *testing.B) {
-	for _, which := range []string{"corpus", "benign", "malicious"} {
+	for _, which := range []string{"corpus", "benign", "malicious", "families"} {
 		b.Run(which, func(b *testing.B) {
 			events := benchEvents(b, which)
 			d := anomaly.New(anomaly.Config{AllowedDomains: corpusAllowedDomains})
