@@ -186,7 +186,7 @@ func commandRole(name string) pathRole {
 // outputFlags take a file argument that the command writes, not reads.
 func isOutputFlag(a string) bool {
 	switch a {
-	case "-o", "-O", "--output", "-out", "-keyout", "--output-file", "-f", "--file", "-w", "--write", "--out", "-C":
+	case "-o", "-O", "--output", "-out", "-keyout", "--output-file", "-w", "--write", "--out", "-C":
 		return true
 	}
 	return false

@@ -94,6 +94,25 @@ func (s *scan) code(c *call, lang, code, origin string) {
 		s.flag(CategoryDestructive, SeverityHigh, ev, "fork bomb ("+origin+")")
 	}
 
+	// files the code writes, downloads to, and native libraries it loads
+	for _, w := range codeWriteTargets(lang, code) {
+		if fetch {
+			if s.st.downloads == nil {
+				s.st.downloads = make(map[string]hostInfo)
+			}
+			s.st.downloads[cleanPathArg(w.path)] = worstHost
+			if worstHost.untrusted() {
+				s.flag(CategoryUntrustedHost, max(SeverityMedium, worstHost.exfilSeverity()-1), ev, "downloads a file from "+worstHost.describe()+" ("+origin+")")
+			}
+		}
+		if strings.HasPrefix(w.path, "/") || strings.HasPrefix(w.path, "~") {
+			s.writeTo(c, w.path, w.append)
+		}
+	}
+	if lib, ok := codeLibraryLoad(low, lits); ok {
+		s.flag(CategoryPrivilegeEscalation, SeverityHigh, ev, "loads the native library "+lib+" from a temporary or hidden path ("+origin+")")
+	}
+
 	env := containsAny(low, codeEnv)
 	sensitive := SeverityNone
 	remove := containsAny(low, codeRemove)

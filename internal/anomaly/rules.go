@@ -32,6 +32,8 @@ func (s *scan) commandRules(c *call) {
 	s.busyLoop(c)
 	s.noteIteration(c)
 	s.ruleStdinUpload(c)
+	s.ruleSocketDownload(c)
+	s.libraryOption(c)
 	if dir, ok := httpServerDir(c); ok {
 		s.ruleFileServer(c, dir)
 	}
@@ -182,6 +184,8 @@ func (s *scan) commandRules(c *call) {
 		s.ruleDefaults(c)
 	case "spctl", "csrutil", "xattr", "tmutil", "dscl", "vssadmin", "wbadmin", "bcdedit", "wmic":
 		s.ruleMacProtection(c)
+	case "ip", "ifconfig", "tcpdump", "tshark", "dumpcap", "ettercap", "arpspoof", "bettercap", "dsniff", "mitm6", "tcpflow":
+		s.ruleSniff(c)
 	case "whois":
 		s.ruleWhois(c)
 	case "alias":

@@ -7,6 +7,7 @@ package anomaly
 // tunnels.
 
 import (
+	"path"
 	"strings"
 )
 
@@ -37,6 +38,30 @@ func transferPuts(script string) ([]string, bool) {
 	return files, found
 }
 
+// transferGets returns the local files an ftp-like session script
+// downloads (get, mget, recv).
+func transferGets(script string) []string {
+	var files []string
+	for _, line := range strings.FieldsFunc(script, func(r rune) bool { return r == '\n' || r == ';' }) {
+		f := strings.Fields(strings.TrimSpace(line))
+		for len(f) > 0 && (f[0] == "<" || f[0] == "echo" || f[0] == "printf") {
+			f = f[1:]
+		}
+		if len(f) < 2 {
+			continue
+		}
+		switch strings.ToLower(f[0]) {
+		case "get", "mget", "recv", "reget":
+			local := f[1]
+			if len(f) > 2 {
+				local = f[2]
+			}
+			files = append(files, path.Base(local))
+		}
+	}
+	return files
+}
+
 // ruleTransfer judges smbclient, tftp, ftp, lftp and sftp sessions that
 // upload to a host outside the allowlist.
 func (s *scan) ruleTransfer(c *call) {
@@ -44,14 +69,30 @@ func (s *scan) ruleTransfer(c *call) {
 	var hostName string
 	var script strings.Builder
 	args := c.rest()
+	valueOpts := map[string]string{
+		"tftp": " -r -l -m -b -R -c ", "atftp": " -r -l -b ", "ftp": " -P ", "smbclient": " -U -W -c -I -p -A -D -T -m -n -O ",
+		"sftp": " -b -P -i -o -F -S -B -R -l -s -D -J ", "lftp": " -u -e -p -c -f ", "ncftpput": " -u -p -P ",
+	}[c.name]
+	getRemote, getLocal := "", ""
 	for i, a := range args {
 		v := a.s
+		if c.name == "tftp" || c.name == "atftp" {
+			switch {
+			case (v == "-r" || v == "--remote-file") && i+1 < len(args):
+				getRemote = args[i+1].s
+			case (v == "-l" || v == "--local-file") && i+1 < len(args):
+				getLocal = args[i+1].s
+			}
+		}
 		if a.w != nil {
 			script.WriteString(a.w.raw)
 			for _, p := range a.w.procSubst {
 				script.WriteString(strings.NewReplacer("'", " ", `"`, " ", "(", " ", ")", " ").Replace(p.text))
 			}
 			script.WriteByte('\n')
+		}
+		if i > 0 && strings.Contains(valueOpts, " "+args[i-1].s+" ") && args[i-1].s != "-c" && args[i-1].s != "-l" {
+			continue // the value of an option
 		}
 		switch {
 		case c.name == "smbclient" && strings.HasPrefix(v, "//"):
@@ -88,6 +129,22 @@ func (s *scan) ruleTransfer(c *call) {
 		script.WriteString(text)
 	}
 	host := s.d.classifyHost(hostName)
+	gets := transferGets(script.String())
+	if (c.has("-g") || c.has("--get")) && getRemote != "" {
+		if getLocal == "" {
+			getLocal = path.Base(getRemote)
+		}
+		gets = append(gets, getLocal)
+	}
+	if len(gets) > 0 && host.untrusted() {
+		if s.st.downloads == nil {
+			s.st.downloads = make(map[string]hostInfo)
+		}
+		for _, g := range gets {
+			s.st.downloads[cleanPathArg(s.absPath(g))] = host
+		}
+		s.flag(CategoryUntrustedHost, max(SeverityMedium, host.exfilSeverity()-1), c.evidence, c.name+" downloads "+gets[0]+" from "+host.describe())
+	}
 	files, put := transferPuts(script.String())
 	if !put && !(c.piped && c.name == "smbclient") {
 		if host.untrusted() && host.class != hostUnknown {
@@ -168,6 +225,20 @@ func httpServerDir(c *call) (string, bool) {
 			}
 			if v, ok := strings.CutPrefix(a.s, "--directory="); ok {
 				return v, true
+			}
+		}
+		return ".", true
+	case "ruby":
+		if !c.has("-run") || !c.has("httpd") {
+			return "", false
+		}
+		for i, a := range args {
+			if a.s == "httpd" {
+				for _, b := range args[i+1:] {
+					if !strings.HasPrefix(b.s, "-") && !isFD(b.s) {
+						return b.s, true
+					}
+				}
 			}
 		}
 		return ".", true

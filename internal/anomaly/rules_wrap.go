@@ -22,7 +22,7 @@ var commandEnv = map[string]bool{
 
 // optionCommands returns the shell commands c's options and environment
 // make it run, with a name for each.
-func optionCommands(c *call) (cmds []string, origin string, files []string) {
+func optionCommands(c *call) (cmds []string, origin string, files, writes []string) {
 	add := func(code string) {
 		if code = strings.TrimSpace(code); code != "" && len(cmds) < 8 {
 			cmds = append(cmds, code)
@@ -152,6 +152,16 @@ func optionCommands(c *call) (cmds []string, origin string, files []string) {
 				continue
 			}
 			v = strings.TrimLeft(strings.TrimPrefix(v, "+"), ": ")
+			// ex commands that read or write files
+			if verb, file, ok := strings.Cut(v, " "); ok && !strings.ContainsAny(file, "|") {
+				file = strings.TrimSpace(strings.TrimPrefix(strings.TrimSpace(file), ">>"))
+				switch strings.TrimSuffix(verb, "!") {
+				case "r", "read", "e", "edit", "sp", "split", "vs", "vsplit", "tabe", "tabedit", "view", "so", "source":
+					files = append(files, file)
+				case "w", "write", "sav", "saveas", "wq", "x":
+					writes = append(writes, file)
+				}
+			}
 			for _, p := range []string{"py3 ", "python3 ", "py ", "python ", "pyx ", "pythonx ", "lua ", "perl ", "ruby ", "luado ", "py3do ", "pydo "} {
 				if code, ok := strings.CutPrefix(v, p); ok {
 					add(strings.TrimSpace(p[:strings.IndexAny(p, "3 x")+0]) + "\x00" + code)
@@ -167,10 +177,33 @@ func optionCommands(c *call) (cmds []string, origin string, files []string) {
 			}
 		}
 	}
+	// database and file-transfer clients run "!cmd", ".shell cmd" or
+	// "\\! cmd" given as an option or on their standard input
+	switch c.name {
+	case "sqlite3", "mysql", "mariadb", "psql", "ftp", "lftp", "sftp", "tftp", "gdb", "cqlsh", "sqlcmd":
+		var lines []string
+		for i, a := range args {
+			if c.name == "sqlite3" || i > 0 && (args[i-1].s == "-e" || args[i-1].s == "--execute" || args[i-1].s == "-c" || args[i-1].s == "--command" || args[i-1].s == "-ex") {
+				lines = append(lines, a.s)
+			}
+		}
+		if text, ok := c.pipeIn(); ok {
+			lines = append(lines, strings.Split(text, "\n")...)
+		}
+		for _, l := range lines {
+			l = strings.TrimSpace(l)
+			for _, p := range []string{".shell ", ".system ", "\\! ", "\\!", "system ", "!"} {
+				if rest, ok := strings.CutPrefix(l, p); ok && strings.TrimSpace(rest) != "" && !(p == "system " && c.name != "mysql" && c.name != "mariadb") {
+					add(rest)
+					break
+				}
+			}
+		}
+	}
 	if origin == "" {
 		origin = c.name + " option"
 	}
-	return cmds, origin, files
+	return cmds, origin, files, writes
 }
 
 // makeFileReads returns the files a make snippet reads with $(file <F).
@@ -215,9 +248,12 @@ func (s *scan) ruleWatch(c *call) {
 
 // ruleOptionCommands analyses the commands hidden in c's options.
 func (s *scan) ruleOptionCommands(c *call) {
-	cmds, origin, files := optionCommands(c)
+	cmds, origin, files, writes := optionCommands(c)
 	for _, f := range files {
 		s.readPath(c, f, roleReader, nil)
+	}
+	for _, f := range writes {
+		s.writeTo(c, f, false)
 	}
 	saved := s.escape
 	s.escape = origin
