@@ -20,7 +20,7 @@ var (
 		"popen", "child_process", "spawn(", "execsync", "os.execute", "shell_exec", "passthru", "proc_open", "io.popen",
 		"/bin/sh", "/bin/bash", "cmd.exe", "`", "system$", "qx(",
 		"processbuilder", "getruntime().exec", "exec.command", "execl(", "execlp(", "execve(", "execvp(", "deno.command", "deno.run(",
-		"bun.spawn", "spawnsync", "command::new", "process.start", "run(`", "read(`", "pipeline(`"}
+		"bun.spawn", "spawnsync", "command::new", "process.start", "run(`", "read(`", "pipeline(`", "%x(", "%x{", "%x["}
 	codeDup = []string{"dup2", ">&s", "open(stdin", ".pipe(", "<&3", ">&3", "<&%d", "|&", "fileno", "to_i", "fdopen", "pipeto(", "stdin=c", "stdin = c",
 		"$stdin.reopen", "$stdout.reopen", "stdio:[s", "copyfromreader"}
 	codeFetch = []string{"urlopen", "urllib", "requests.get", "http.get", "https.get", "lwp::simple", "get(\"http", "get('http",

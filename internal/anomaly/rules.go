@@ -531,8 +531,21 @@ func (s *scan) ruleSystemctl(c *call) {
 				return
 			}
 		}
-	case "enable":
-		s.flag(CategoryPersistence, SeverityLow, c.evidence, "enables a service at boot")
+	case "enable", "link", "start", "reenable":
+		for _, a := range c.rest() {
+			if strings.Contains(a.s, "/") && !strings.HasPrefix(a.s, "-") {
+				// a unit file from outside the unit directories
+				sev := SeverityMedium
+				if hiddenOrTemp(normalizePath(a.s)) || strings.Contains(a.s, "/.") {
+					sev = SeverityHigh
+				}
+				s.flag(CategoryPersistence, sev, c.evidence, "installs the service unit "+a.s+" from outside the unit directories")
+				return
+			}
+		}
+		if verb == "enable" || verb == "reenable" {
+			s.flag(CategoryPersistence, SeverityLow, c.evidence, "enables a service at boot")
+		}
 	}
 }
 

@@ -168,6 +168,8 @@ func optionCommands(c *call) (cmds []string, origin string, files, writes []stri
 				}
 			}
 			switch {
+			case v == "sh" || v == "shell" || v == "terminal" || v == "term":
+				add("sh")
 			case strings.HasPrefix(v, "!"):
 				add(v[1:])
 			case strings.HasPrefix(v, "shell "):
@@ -180,7 +182,7 @@ func optionCommands(c *call) (cmds []string, origin string, files, writes []stri
 	// database and file-transfer clients run "!cmd", ".shell cmd" or
 	// "\\! cmd" given as an option or on their standard input
 	switch c.name {
-	case "sqlite3", "mysql", "mariadb", "psql", "ftp", "lftp", "sftp", "tftp", "gdb", "cqlsh", "sqlcmd":
+	case "sqlite3", "mysql", "mariadb", "psql", "ftp", "lftp", "sftp", "tftp", "gdb", "cqlsh", "sqlcmd", "ed", "red", "ex", "vim", "vi":
 		var lines []string
 		for i, a := range args {
 			if c.name == "sqlite3" || i > 0 && (args[i-1].s == "-e" || args[i-1].s == "--execute" || args[i-1].s == "-c" || args[i-1].s == "--command" || args[i-1].s == "-ex") {

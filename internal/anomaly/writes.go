@@ -142,6 +142,10 @@ func (s *scan) persistence(c *call, wi writeInfo, target, content string, known 
 			why = "preloads a library into every program started from " + target
 		}
 		if wi.kind == writeShellRC {
+			if p, ok := runsDroppedFile(content); ok {
+				sev = SeverityHigh
+				why = "runs " + p + " from " + target + " at every shell start"
+			}
 			for _, line := range strings.Split(content, "\n") {
 				if v, ok := strings.CutPrefix(strings.TrimPrefix(strings.TrimSpace(line), "export "), "PATH="); ok {
 					if d, bad := pathHijack(strings.Trim(v, `"'`)); bad {
@@ -161,6 +165,35 @@ func (s *scan) persistence(c *call, wi writeInfo, target, content string, known 
 		}
 	}
 	s.flag(CategoryPersistence, sev, c.evidence, why)
+}
+
+// runsDroppedFile reports a line of shell start-up code that runs a file
+// from a temporary directory or a hidden file, directly or through an
+// interpreter.
+func runsDroppedFile(content string) (string, bool) {
+	for _, line := range strings.Split(content, "\n") {
+		f := strings.Fields(strings.TrimSpace(line))
+		for len(f) > 0 {
+			switch w := cmdName(f[0]); {
+			case w == "nohup" || w == "exec" || w == "setsid" || w == "command" || isShell(w) || isInterpreter(w):
+				f = f[1:]
+				for len(f) > 0 && strings.HasPrefix(f[0], "-") {
+					f = f[1:]
+				}
+				continue
+			}
+			break
+		}
+		if len(f) == 0 {
+			continue
+		}
+		p := strings.Trim(f[0], `"'`)
+		n := normalizePath(p)
+		if strings.ContainsAny(p, "/~") && (inTempDir(n) || hiddenFile(n)) {
+			return p, true
+		}
+	}
+	return "", false
 }
 
 // cronCommands strips schedules (and, for system tables, the user field)
