@@ -29,6 +29,9 @@ func (s *scan) commandRules(c *call) {
 	}
 	s.ruleOptionCommands(c)
 	s.ruleMiner(c)
+	s.noteDecodedFile(c)
+	s.runsDecoded(c)
+	s.ruleSecurityDiscovery(c)
 	s.busyLoop(c)
 	s.noteIteration(c)
 	s.ruleStdinUpload(c)
@@ -148,6 +151,9 @@ func (s *scan) commandRules(c *call) {
 	case "setcap":
 		s.ruleSetcap(c)
 	case "usermod", "useradd", "adduser", "gpasswd", "groupmod", "addgroup":
+		if c.name == "usermod" {
+			s.ruleAccountLock(c)
+		}
 		s.ruleUsermod(c)
 	case "smbclient", "tftp", "ftp", "lftp", "sftp", "ncftpput", "atftp":
 		s.ruleTransfer(c)
@@ -186,6 +192,18 @@ func (s *scan) commandRules(c *call) {
 		s.ruleMacProtection(c)
 	case "ip", "ifconfig", "tcpdump", "tshark", "dumpcap", "ettercap", "arpspoof", "bettercap", "dsniff", "mitm6", "tcpflow":
 		s.ruleSniff(c)
+	case "getcap":
+		s.ruleGetcap(c)
+	case "userdel", "deluser", "chage":
+		s.ruleAccountLock(c)
+	case "arecord", "parecord", "rec", "pw-record", "ffmpeg", "avconv", "gst-launch-1.0", "streamer", "fswebcam", "imagesnap":
+		s.ruleCaptureDevice(c)
+	case "mount":
+		s.ruleMount(c)
+	case "fc":
+		if c.hasShort('l') {
+			s.ruleHistorySearch(c)
+		}
 	case "whois":
 		s.ruleWhois(c)
 	case "alias":
@@ -213,6 +231,9 @@ func (s *scan) commandRules(c *call) {
 	case "sed", "gsed":
 		s.ruleInPlace(c)
 	case "passwd", "chpasswd", "visudo":
+		if c.name == "passwd" {
+			s.ruleAccountLock(c)
+		}
 		s.rulePasswd(c)
 	case "nsenter":
 		s.ruleNsenter(c)
@@ -316,6 +337,7 @@ func (s *scan) commandRules(c *call) {
 	case "systemd-run":
 		s.ruleSystemdRun(c)
 	case "history":
+		s.ruleHistorySearch(c)
 		if c.has("-c") || c.has("-cw") || c.has("-d") || c.has("-w") && c.has("/dev/null") {
 			s.flag(CategoryDefenseEvasion, SeverityMedium, c.evidence, "erases shell history")
 		}
@@ -375,6 +397,7 @@ func (s *scan) commandRules(c *call) {
 			s.flag(CategoryDefenseEvasion, SeverityHigh, c.evidence, "disables the firewall")
 		}
 	case "iptables", "ip6tables", "nft":
+		s.ruleNAT(c)
 		if c.has("-F") || c.has("--flush") || c.has("-X") || c.has("flush") || c.has("-P") && c.has("ACCEPT") {
 			s.flag(CategoryDefenseEvasion, SeverityMedium, c.evidence, "flushes or opens the firewall rules")
 		}

@@ -465,6 +465,16 @@ func (s *scan) ruleLn(c *call) {
 	}
 	if w, ok := classifyWrite(dst); ok && w.kind != writeOther {
 		s.flag(w.cat, max(w.sev, SeverityMedium), c.evidence, "replaces "+w.what+" with a link")
+		return
+	}
+	// a link to a secret from somewhere readable exposes it
+	if info, ok := classifyRead(src); ok && info.sev >= SeverityMedium && strings.HasPrefix(normalizePath(src), "/") {
+		nd := normalizePath(dst)
+		sev := SeverityMedium
+		if inTempDir(nd) || strings.HasPrefix(nd, "/var/www") || strings.HasPrefix(nd, "/srv/") || strings.Contains(nd, "public") || strings.Contains(nd, "htdocs") {
+			sev = SeverityHigh
+		}
+		s.flag(CategoryCredentialAccess, sev, c.evidence, "links "+info.what+" ("+src+") to "+dst)
 	}
 }
 

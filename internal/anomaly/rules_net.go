@@ -168,6 +168,7 @@ func sshDest(c *call) (string, int) {
 func (s *scan) ruleSSH(c *call) {
 	s.obs.network = true
 	s.ruleSSHPull(c)
+	s.sshTunnels(c, s.d.classifyHost(sshHost(c)))
 	args := c.rest()
 	dest, cmdAt := sshDest(c)
 	host := s.d.classifyHost(sshHost(c))
