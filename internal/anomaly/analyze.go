@@ -118,6 +118,14 @@ func (s *scan) unresolvedRunner(c *call) {
 		switch a.s {
 		case "-c", "-e", "-E", "-r", "--eval", "--command":
 			if i+1 < len(args) {
+				if w := args[i+1].w; w != nil {
+					if w.substDecode {
+						s.flag(CategoryObfuscation, SeverityHigh, c.evidence, "runs decoded data through a program named in a variable")
+					}
+					if w.substDown {
+						s.flag(CategoryDownloadExec, w.substHost.downloadExecSeverity(), c.evidence, "runs code downloaded from "+w.substHost.describe()+" through a program named in a variable")
+					}
+				}
 				from := len(s.f.flags)
 				s.code(c, "unknown", args[i+1].s, "code run by a program named in a variable")
 				if s.f.max("", from) >= SeverityMedium {

@@ -290,7 +290,27 @@ const (
 	writeHook          // git hooks
 	writeTrustStore    // system-wide trusted CA certificates
 	writeSSHD          // SSH server configuration
+	writeAppLog        // an application's own log under /var/log/<app>/
 )
+
+// appLog reports whether n is a log file in an application's own
+// directory under /var/log (nginx, postgresql, myapp): rotating or
+// emptying those is routine; the system and security logs are not.
+func appLog(n string) bool {
+	rest, ok := strings.CutPrefix(n, "/var/log/")
+	if !ok {
+		return false
+	}
+	dir, file, ok := strings.Cut(rest, "/")
+	if !ok || file == "" || strings.ContainsAny(dir, "*?[") {
+		return false
+	}
+	switch dir {
+	case "audit", "journal", "sssd", "auth", "secure", "wtmp", "btmp", "lastlog", "sudo-io", "installer", "apt", "dpkg", "sa", "sysstat", "private":
+		return false
+	}
+	return true
+}
 
 // classifyWrite returns what writing to p means, if it matters.
 func classifyWrite(p string) (writeInfo, bool) {
@@ -355,6 +375,8 @@ func classifyWrite(p string) (writeInfo, bool) {
 		return writeInfo{CategoryPersistence, SeverityMedium, "system service definition", writeService}, true
 	case strings.HasPrefix(n, "/etc/update-motd.d/") || strings.HasPrefix(n, "/etc/xdg/autostart/"):
 		return writeInfo{CategoryPersistence, SeverityHigh, "login hook", writeService}, true
+	case appLog(n):
+		return writeInfo{CategoryDefenseEvasion, SeverityLow, "application log", writeAppLog}, true
 	case strings.HasPrefix(n, "/var/log/") || n == "/var/log":
 		return writeInfo{CategoryDefenseEvasion, SeverityMedium, "system log", writeLog}, true
 	case strings.HasPrefix(n, "/dev/"):

@@ -98,10 +98,11 @@ func oldDate(v string) bool {
 // ruleChattr judges changing the immutable or append-only bits of
 // system files (protecting a planted file, or unlocking one to edit it).
 func (s *scan) ruleChattr(c *call) {
-	attrs := false
+	attrs, adds := false, false
 	for _, a := range c.rest() {
 		if len(a.s) > 1 && (a.s[0] == '+' || a.s[0] == '-' || a.s[0] == '=') && strings.ContainsAny(a.s[1:], "ia") && !strings.ContainsAny(a.s[1:], "RVfv") {
 			attrs = true
+			adds = adds || a.s[0] != '-'
 		}
 	}
 	if !attrs {
@@ -116,6 +117,11 @@ func (s *scan) ruleChattr(c *call) {
 			return
 		}
 		if systemPath(a.s) {
+			if !adds {
+				// unlocking an ordinary config file to edit it is routine
+				s.flag(CategoryDefenseEvasion, SeverityLow, c.evidence, "removes the immutable or append-only bit of "+a.s)
+				return
+			}
 			s.flag(CategoryDefenseEvasion, SeverityMedium, c.evidence, "changes the immutable or append-only bit of "+a.s)
 			return
 		}

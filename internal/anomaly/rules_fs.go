@@ -124,7 +124,7 @@ func (s *scan) ruleRm(c *call) {
 			worst, what = sev, w
 		}
 		n := normalizePath(p)
-		if n == "~/.bash_history" || n == "~/.zsh_history" || strings.HasPrefix(n, "/var/log") {
+		if n == "~/.bash_history" || n == "~/.zsh_history" || strings.HasPrefix(n, "/var/log") && !appLog(n) {
 			s.flag(CategoryDefenseEvasion, SeverityHigh, c.evidence, "deletes logs or shell history ("+p+")")
 		}
 		if i < len(targets) && recursive {
@@ -446,6 +446,8 @@ func (s *scan) ruleTruncate(c *call) {
 		switch {
 		case ok && (w.kind == writeLog || w.kind == writeHistory):
 			s.flag(CategoryDefenseEvasion, SeverityHigh, c.evidence, "empties "+w.what+" "+a.s)
+		case ok && w.kind == writeAppLog:
+			s.flag(CategoryDefenseEvasion, SeverityLow, c.evidence, "empties "+w.what+" "+a.s)
 		case ok && strings.HasPrefix(normalizePath(a.s), "/"):
 			s.flag(CategoryDestructive, SeverityHigh, c.evidence, "empties "+w.what+" "+a.s)
 		}

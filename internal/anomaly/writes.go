@@ -15,6 +15,8 @@ func (s *scan) writeTo(c *call, target string, app bool) {
 	switch wi.kind {
 	case writeDevice:
 		s.flag(CategoryDestructive, SeverityCritical, ev, "overwrites the raw disk device "+target)
+	case writeAppLog:
+		s.flag(wi.cat, SeverityLow, ev, "writes to "+wi.what+" "+target)
 	case writeLog, writeHistory:
 		if !app {
 			s.flag(CategoryDefenseEvasion, SeverityHigh, ev, "overwrites "+wi.what+" "+target)
