@@ -82,7 +82,7 @@ var families = []string{"privwrap.txt", "revshell.txt", "exfil.txt", "creds.txt"
 
 // benignOnly are holdout sets with benign samples only: they measure the
 // false-positive rate of rules written before them.
-var benignOnly = []string{"benign4.txt"}
+var benignOnly = []string{"benign4.txt", "benign8.txt"}
 
 // judgeFamilySample runs a sample's events through one detector and one
 // session score, as observe does, and reports the worst verdict.
