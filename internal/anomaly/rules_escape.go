@@ -39,7 +39,6 @@ var launchers = map[string]struct {
 	"cgexec":           {0, "-g"},
 	"systemd-inhibit":  {0, "--what --who --why --mode"},
 	"run-one":          {0, ""},
-	"ts":               {0, ""},
 }
 
 // launcherCommand returns the index in c.args of the command a launcher
@@ -55,9 +54,6 @@ func launcherCommand(c *call, name string) int {
 	}
 	if a := c.arg(1); (name == "cpulimit" || name == "taskset") && (a == "-p" || a == "--pid" || a == "-pc" || a == "-cp") {
 		return -1 // acts on a running process
-	}
-	if name == "ts" {
-		return -1
 	}
 	values := " " + l.valueOpts + " "
 	i, operands := 1, l.operands

@@ -173,7 +173,6 @@ func (s *scan) securityToolOff(c *call) {
 		if c.has("-C") || c.has("-c") || c.has("--clear") || c.has("--read-clear") {
 			s.flag(CategoryDefenseEvasion, SeverityMedium, c.evidence, "clears the kernel log")
 		}
-	case "logger":
 	}
 }
 

@@ -20,8 +20,17 @@ var commandEnv = map[string]bool{
 	"BROWSER": true, "GIT_ASKPASS": true, "SSH_ASKPASS": true,
 }
 
+// vimCodeCommands are the ex commands that run a line of another
+// language, with that language.
+var vimCodeCommands = []struct{ prefix, lang string }{
+	{"py3 ", "python"}, {"python3 ", "python"}, {"py ", "python"}, {"python ", "python"}, {"pyx ", "python"},
+	{"pythonx ", "python"}, {"py3do ", "python"}, {"pydo ", "python"}, {"lua ", "lua"}, {"luado ", "lua"},
+	{"perl ", "perl"}, {"ruby ", "ruby"},
+}
+
 // optionCommands returns the shell commands c's options and environment
-// make it run, with a name for each.
+// make it run (code in another language as "lang\x00code"), a name for
+// where they come from, and the files those options read and write.
 func optionCommands(c *call) (cmds []string, origin string, files, writes []string) {
 	add := func(code string) {
 		if code = strings.TrimSpace(code); code != "" && len(cmds) < 8 {
@@ -162,9 +171,9 @@ func optionCommands(c *call) (cmds []string, origin string, files, writes []stri
 					writes = append(writes, file)
 				}
 			}
-			for _, p := range []string{"py3 ", "python3 ", "py ", "python ", "pyx ", "pythonx ", "lua ", "perl ", "ruby ", "luado ", "py3do ", "pydo "} {
-				if code, ok := strings.CutPrefix(v, p); ok {
-					add(strings.TrimSpace(p[:strings.IndexAny(p, "3 x")+0]) + "\x00" + code)
+			for _, p := range vimCodeCommands {
+				if code, ok := strings.CutPrefix(v, p.prefix); ok {
+					add(p.lang + "\x00" + code)
 				}
 			}
 			switch {
