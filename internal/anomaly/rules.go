@@ -48,6 +48,15 @@ func (s *scan) commandRules(c *call) {
 		s.ruleDisk(c)
 		return
 	}
+	if wn := winName(c); wn == "powershell" || wn == "pwsh" {
+		s.rulePowerShell(c)
+		return
+	} else if windowsTools[wn] {
+		s.ruleWindows(c)
+		if wn != "cmd" && wn != "copy" && wn != "move" {
+			return
+		}
+	}
 	switch c.name {
 	case "rm", "unlink", "rmdir":
 		s.ruleRm(c)

@@ -128,6 +128,18 @@ func (s *scan) fallback(src string) {
 			s.src = saved
 		}
 	}
+	// Windows command lines often are not valid shell (cmd and
+	// PowerShell syntax): judge them on their words and raw text
+	if f := strings.Fields(src); len(f) > 0 && len(f) < 256 {
+		c := &call{evidence: src}
+		for _, x := range f {
+			c.args = append(c.args, arg{s: x})
+		}
+		c.name = cmdName(f[0])
+		if wn := winName(c); wn == "powershell" || wn == "pwsh" || windowsTools[wn] {
+			s.commandRules(c)
+		}
+	}
 	low := strings.ToLower(src)
 	if strings.Contains(low, "/dev/tcp/") || strings.Contains(low, "/dev/udp/") {
 		s.flag(CategoryReverseShell, SeverityHigh, src, "opens a raw network socket through /dev/tcp")
