@@ -51,6 +51,9 @@ func (s *scan) commandRules(c *call) {
 	if wn := winName(c); wn == "powershell" || wn == "pwsh" {
 		s.rulePowerShell(c)
 		return
+	} else if powerShellCmdlet(c.name) {
+		s.powerShellCode(c, c.evidence) // the agent's shell is PowerShell
+		return
 	} else if windowsTools[wn] {
 		s.ruleWindows(c)
 		if wn != "cmd" && wn != "copy" && wn != "move" {

@@ -307,6 +307,26 @@ func decodePowerShell(s string) (string, bool) {
 	return string(utf16.Decode(u)), true
 }
 
+// powerShellVerbs are the approved verbs cmdlet names start with.
+var powerShellVerbs = []string{"get-", "set-", "new-", "add-", "remove-", "clear-", "invoke-", "start-", "stop-", "register-",
+	"import-", "export-", "install-", "uninstall-", "enable-", "disable-", "copy-", "out-", "convertto-", "convertfrom-"}
+
+// powerShellCmdlet reports whether a command name is a PowerShell cmdlet
+// or one of its download and execution aliases.
+func powerShellCmdlet(name string) bool {
+	l := strings.ToLower(name)
+	switch l {
+	case "iex", "iwr", "irm":
+		return true
+	}
+	for _, v := range powerShellVerbs {
+		if strings.HasPrefix(l, v) && len(l) > len(v) && name[0] >= 'A' && name[0] <= 'Z' {
+			return true
+		}
+	}
+	return false
+}
+
 // rulePowerShell judges powershell and pwsh command lines.
 func (s *scan) rulePowerShell(c *call) {
 	low := strings.ToLower(c.evidence)
