@@ -168,6 +168,14 @@ func (d *Detector) writeFile(f *findings, p, content string, edit bool) {
 	if content == "" {
 		return
 	}
+	if path.Base(p) == "package.json" {
+		s.origin = "install script in " + p
+		for _, script := range lifecycleScripts(content) {
+			s.run(script)
+		}
+		s.origin = ""
+		s.src = content
+	}
 	lang := scriptLanguage(p, content)
 	origin := "script written to " + p
 	switch lang {

@@ -135,6 +135,9 @@ func (s *scan) commandRules(c *call) {
 		s.ruleTunnel(c)
 	case "pip", "pip3", "pipx", "uv", "poetry", "easy_install", "npm", "yarn", "pnpm", "bun-install", "gem", "cargo":
 		s.ruleInstall(c)
+		if c.name == "npm" || c.name == "yarn" || c.name == "pnpm" {
+			s.packageScripts(c)
+		}
 	case "mail", "mailx", "mutt", "sendmail":
 		if h := s.sinkHost(c); h.untrusted() && h.class != hostUnknown {
 			s.flag(CategoryExfiltration, SeverityLow, c.evidence, "sends mail to "+h.describe())
@@ -568,6 +571,11 @@ func (s *scan) ruleSystemctl(c *call) {
 		}
 	case "enable", "link", "start", "reenable":
 		for _, a := range c.rest() {
+			if content, ok := s.st.files[cleanPathArg(a.s)]; ok {
+				// judged by what the unit runs: a payload makes it high
+				s.persistence(c, writeInfo{CategoryPersistence, SeverityLow, "service unit written in this command", writeService}, a.s, content, true)
+				return
+			}
 			if strings.Contains(a.s, "/") && !strings.HasPrefix(a.s, "-") {
 				// a unit file from outside the unit directories
 				sev := SeverityMedium

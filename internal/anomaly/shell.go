@@ -19,10 +19,11 @@ type scanState struct {
 
 	loopEncrypt, loopRemove, ransom bool // encryption and removal seen inside loops
 
-	busy    int                 // background CPU burners started
-	decoded map[string]bool     // files written from decoded data
-	taint   map[string]taint    // variables set from network output
-	arrays  map[string][]string // arrays with statically known elements
+	busy     int                 // background CPU burners started
+	decoded  map[string]bool     // files written from decoded data
+	sudoSeen bool                // a call ran as root earlier in this command
+	taint    map[string]taint    // variables set from network output
+	arrays   map[string][]string // arrays with statically known elements
 }
 
 // observed records what the commands of one scope did, for the rules
