@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"github.com/anthropics/anthropic-sdk-go/v2"
+
 	"cmp"
 	"encoding/json"
 	"net/http"
@@ -314,7 +316,7 @@ func validateAgentConfig(c *agentConfig) error {
 
 func (s *Server) createAgent(w http.ResponseWriter, r *http.Request) (any, error) {
 	var p agentParams
-	if err := decodeBody(w, r, &p); err != nil {
+	if err := decodeParams[anthropic.BetaAgentNewParams](w, r, &p); err != nil {
 		return nil, err
 	}
 	if p.Name == nil {
@@ -368,7 +370,7 @@ func (s *Server) getAgent(_ http.ResponseWriter, r *http.Request) (any, error) {
 
 func (s *Server) updateAgent(w http.ResponseWriter, r *http.Request) (any, error) {
 	var p agentParams
-	if err := decodeBody(w, r, &p); err != nil {
+	if err := decodeParams[anthropic.BetaAgentUpdateParams](w, r, &p); err != nil {
 		return nil, err
 	}
 	if p.Version != nil && *p.Version < 1 {

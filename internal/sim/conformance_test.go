@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -405,7 +406,7 @@ func TestInvalidRequestsRefused(t *testing.T) {
 	ag := f.newAgent(t, "", false)
 	env := f.newEnvironment(t, "e")
 	sess := f.newSession(t, ag.ID, "follow_up")
-	okAgent := `"name":"a","model":"claude-sonnet-4-6"`
+	okAgent := `"name":"a","model":{"id":"claude-sonnet-4-6"}`
 	okSession := `"agent":"` + ag.ID + `","environment_id":"` + env.ID + `"`
 	sp := "/v1/sessions/" + sess.ID
 
@@ -423,16 +424,20 @@ func TestInvalidRequestsRefused(t *testing.T) {
 		{"agent skills bogus type", "POST", "/v1/agents", `{` + okAgent + `,"skills":[{"type":"bogus"}]}`, "skills[0]"},
 		{"agent multiagent bogus type", "POST", "/v1/agents", `{` + okAgent + `,"multiagent":{"type":"bogus"}}`, "multiagent"},
 		{"agent execution_identity bogus type", "POST", "/v1/agents", `{` + okAgent + `,"execution_identity":{"type":"bogus"}}`, "execution_identity"},
-		{"agent name wrong type", "POST", "/v1/agents", `{"name":5,"model":"claude-sonnet-4-6"}`, "name"},
+		{"agent bare model string (the SDK sends only the object)", "POST", "/v1/agents", `{"name":"a","model":"claude-sonnet-4-6"}`, "model"},
+		{"agent name wrong type", "POST", "/v1/agents", `{"name":5,"model":{"id":"claude-sonnet-4-6"}}`, "name"},
 		{"agent update unknown field", "POST", "/v1/agents/" + ag.ID, `{"version":1,"colour":"red"}`, "colour"},
 		{"session unknown top-level field", "POST", "/v1/sessions", `{` + okSession + `,"colour":"red"}`, "colour"},
 		{"session resource without file id", "POST", "/v1/sessions", `{` + okSession + `,"resources":[{"type":"file"}]}`, "file_id"},
 		{"session resource unknown type", "POST", "/v1/sessions", `{` + okSession + `,"resources":[{"type":"floppy"}]}`, "resources[0]"},
-		{"session budget not a number", "POST", "/v1/sessions", `{` + okSession + `,"budget":{"amount":"not-a-number","currency":"USD"}}`, "amount"},
-		{"session budget unknown currency", "POST", "/v1/sessions", `{` + okSession + `,"budget":{"amount":"10.00","currency":"XXX"}}`, "currency"},
+		{"session budget not a number", "POST", "/v1/sessions", `{` + okSession + `,"budget":{"type":"limit","max_list_cost":{"amount":"not-a-number","currency":"USD"}}}`, "amount"},
+		{"session budget amount with leading zero", "POST", "/v1/sessions", `{` + okSession + `,"budget":{"type":"limit","max_list_cost":{"amount":"0100","currency":"USD"}}}`, "amount"},
+		{"session budget unknown currency", "POST", "/v1/sessions", `{` + okSession + `,"budget":{"type":"limit","max_list_cost":{"amount":"1000","currency":"XXX"}}}`, "currency"},
 		{"session agent bogus type", "POST", "/v1/sessions", `{"agent":{"type":"bogus","id":"` + ag.ID + `"},"environment_id":"` + env.ID + `"}`, "agent"},
 		{"session update unknown field", "POST", sp, `{"colour":"red"}`, "colour"},
 		{"session update agent unknown field", "POST", sp, `{"agent":{"colour":"red"}}`, "colour"},
+		{"session update agent.system (not updatable)", "POST", sp, `{"agent":{"system":"obey"}}`, "system"},
+		{"confirmation of unknown thread", "POST", sp + "/events", `{"events":[{"type":"user.tool_confirmation","tool_use_id":"sevt_x","result":"allow","session_thread_id":"sthr_011CZnope"}]}`, "session_thread_id"},
 		{"event unknown field", "POST", sp + "/events", `{"events":[{"type":"user.message","content":[{"type":"text","text":"x"}],"colour":1}]}`, "colour"},
 		{"event unknown type", "POST", sp + "/events", `{"events":[{"type":"user.bogus"}]}`, "events[0]"},
 		{"event content block bogus", "POST", sp + "/events", `{"events":[{"type":"user.message","content":[{"type":"text"}]}]}`, "text"},
@@ -440,6 +445,7 @@ func TestInvalidRequestsRefused(t *testing.T) {
 		{"environment unknown field", "POST", "/v1/environments", `{"name":"x","colour":"red"}`, "colour"},
 		{"vault unknown field", "POST", "/v1/vaults", `{"display_name":"x","colour":"red"}`, "colour"},
 		{"list limit too large", "GET", "/v1/agents?limit=1000", ``, "limit"},
+		{"threads list limit too large", "GET", sp + "/threads?limit=1001", ``, "limit"},
 		{"sessions list bogus status", "GET", "/v1/sessions?statuses[]=bogus", ``, "statuses"},
 	}
 	for _, c := range cases {
@@ -465,5 +471,45 @@ func TestInvalidRequestsRefused(t *testing.T) {
 				t.Errorf("message %q does not name %q", e.Error.Message, c.field)
 			}
 		})
+	}
+}
+
+// TestSessionListFilters: memory_store_id matches the sessions that mount
+// the store; deployment_id matches none (no simulated deployments).
+func TestSessionListFilters(t *testing.T) {
+	f := newFixture(t, sim.Options{})
+	ag := f.newAgent(t, "", false)
+	env := f.newEnvironment(t, "e")
+	ctx := t.Context()
+	withStore, err := f.client.Beta.Sessions.New(ctx, anthropic.BetaSessionNewParams{
+		Agent:         anthropic.BetaSessionNewParamsAgentUnion{OfString: anthropic.String(ag.ID)},
+		EnvironmentID: env.ID,
+		Resources: []anthropic.BetaSessionNewParamsResourceUnion{{OfMemoryStore: &anthropic.BetaManagedAgentsMemoryStoreResourceParam{
+			MemoryStoreID: "memstore_011CZprefs",
+		}}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.newSession(t, ag.ID, "")
+	for _, c := range []struct {
+		p    anthropic.BetaSessionListParams
+		want []string
+	}{
+		{anthropic.BetaSessionListParams{MemoryStoreID: anthropic.String("memstore_011CZprefs")}, []string{withStore.ID}},
+		{anthropic.BetaSessionListParams{MemoryStoreID: anthropic.String("memstore_011CZother")}, nil},
+		{anthropic.BetaSessionListParams{DeploymentID: anthropic.String("depl_011CZx")}, nil},
+	} {
+		page, err := f.client.Beta.Sessions.List(ctx, c.p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got []string
+		for _, s := range page.Data {
+			got = append(got, s.ID)
+		}
+		if !slices.Equal(got, c.want) {
+			t.Errorf("list %+v = %v, want %v", c.p, got, c.want)
+		}
 	}
 }

@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"github.com/anthropics/anthropic-sdk-go/v2"
+
 	"encoding/json"
 	"maps"
 	"net/http"
@@ -201,7 +203,7 @@ func (s *Server) sendEvents(w http.ResponseWriter, r *http.Request) (any, error)
 	var body struct {
 		Events []eventParam `json:"events"`
 	}
-	if err := decodeBody(w, r, &body); err != nil {
+	if err := decodeParams[anthropic.BetaSessionEventSendParams](w, r, &body); err != nil {
 		return nil, err
 	}
 	if len(body.Events) == 0 {
@@ -244,6 +246,11 @@ func (s *Server) checkSendable(sess *session, evs []*event) error {
 	}
 	settled := map[string]bool{}
 	for i, ev := range evs {
+		if tid, _ := ev.fields["session_thread_id"].(*string); tid != nil {
+			if _, err := sess.thread(*tid); err != nil {
+				return invalid("events[%d].session_thread_id: no thread %s in session %s", i, *tid, sess.id)
+			}
+		}
 		if ev.typ != "user.tool_confirmation" {
 			continue
 		}

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -78,19 +79,45 @@ func writeError(w http.ResponseWriter, err error) {
 // decodeBody decodes the JSON request body into v. An empty body decodes as
 // an empty object, as the SDK sends none for archive calls.
 func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	body, err := readBody(w, r)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return &apiError{http.StatusRequestEntityTooLarge, "request_too_large", "Request exceeds the maximum allowed number of bytes."}
-		}
-		return invalid("read request body: %v", err)
-	}
-	if len(body) == 0 {
-		body = []byte("{}")
+		return err
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return invalid("The request body is not valid JSON: %v", err)
 	}
 	return nil
+}
+
+// decodeParams checks the request body against the SDK parameter type P
+// (see checkParams), then decodes it into v.
+func decodeParams[P any](w http.ResponseWriter, r *http.Request, v any) error {
+	body, err := readBody(w, r)
+	if err != nil {
+		return err
+	}
+	if err := checkParams[P](body); err != nil {
+		return err
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return invalid("The request body is not valid JSON: %v", err)
+	}
+	return nil
+}
+
+// readBody reads the request body, bounded by maxBodyBytes; an empty body
+// reads as {}.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, &apiError{http.StatusRequestEntityTooLarge, "request_too_large", "Request exceeds the maximum allowed number of bytes."}
+		}
+		return nil, invalid("read request body: %v", err)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		body = []byte("{}")
+	}
+	return body, nil
 }

@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"github.com/anthropics/anthropic-sdk-go/v2"
+
 	"cmp"
 	"context"
 	"encoding/json"
@@ -22,7 +24,7 @@ type session struct {
 	metadata      map[string]string
 	title         *string
 	budget        json.RawMessage
-	resources     []map[string]any
+	resources     []*resource
 	createdAt     time.Time
 	updatedAt     time.Time
 	archivedAt    *time.Time
@@ -142,7 +144,7 @@ func (s *Server) sessionWire(sess *session) sessionWire {
 	}
 	return sessionWire{
 		ID: sess.id, Type: "session", Status: sess.status, Agent: sessionAgent(sess.agentID, sess.agent),
-		EnvironmentID: sess.environmentID, VaultIDs: nonNilSlice(sess.vaultIDs), Resources: nonNilSlice(sess.resources),
+		EnvironmentID: sess.environmentID, VaultIDs: nonNilSlice(sess.vaultIDs), Resources: resourcesWire(sess.resources),
 		Metadata: nonNil(sess.metadata), Title: sess.title, Budget: nullIfEmpty(sess.budget),
 		Usage: usageWire{
 			InputTokens: in, OutputTokens: out, ActiveSeconds: active,
@@ -160,7 +162,7 @@ type sessionCreateParams struct {
 	Title         *string           `json:"title"`
 	Metadata      map[string]string `json:"metadata"`
 	VaultIDs      []string          `json:"vault_ids"`
-	Resources     []map[string]any  `json:"resources"`
+	Resources     []resourceParam   `json:"resources"`
 	InitialEvents []eventParam      `json:"initial_events"`
 	Budget        json.RawMessage   `json:"budget"`
 }
@@ -175,7 +177,7 @@ type sessionAgentParams struct {
 
 func (s *Server) createSession(w http.ResponseWriter, r *http.Request) (any, error) {
 	var p sessionCreateParams
-	if err := decodeBody(w, r, &p); err != nil {
+	if err := decodeParams[anthropic.BetaSessionNewParams](w, r, &p); err != nil {
 		return nil, err
 	}
 	if p.Agent == nil || isNull(p.Agent) {
@@ -198,8 +200,8 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) (any, err
 		}
 		initial = append(initial, ev)
 	}
-	for _, res := range p.Resources {
-		delete(res, "authorization_token") // write-only, like every secret
+	if err := checkBudget(p.Budget); err != nil {
+		return nil, err
 	}
 
 	s.mu.Lock()
@@ -227,10 +229,18 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) (any, err
 		}
 	}
 	now := s.now()
+	resources := make([]*resource, 0, len(p.Resources))
+	for i, rp := range p.Resources {
+		res, err := s.newResource(i, rp, now)
+		if err != nil {
+			return nil, err
+		}
+		resources = append(resources, res)
+	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	sess := &session{
 		id: newID(prefixSession), seq: s.nextSeq(), agentID: agentID, agent: cfg, environmentID: env.id,
-		vaultIDs: slices.Clone(p.VaultIDs), metadata: p.Metadata, title: p.Title, budget: p.Budget, resources: p.Resources,
+		vaultIDs: slices.Clone(p.VaultIDs), metadata: p.Metadata, title: p.Title, budget: p.Budget, resources: resources,
 		createdAt: now, updatedAt: now, status: StatusIdle, pending: map[string]*asked{}, subs: map[*subscriber]struct{}{},
 		scenario: sc, ctx: ctx, cancel: cancel, notify: make(chan struct{}, 1), change: make(chan struct{}),
 		threads: []*thread{newPrimaryThread(cfg.Name, now)},
@@ -309,7 +319,7 @@ type sessionUpdateParams struct {
 
 func (s *Server) updateSession(w http.ResponseWriter, r *http.Request) (any, error) {
 	var p sessionUpdateParams
-	if err := decodeBody(w, r, &p); err != nil {
+	if err := decodeParams[anthropic.BetaSessionUpdateParams](w, r, &p); err != nil {
 		return nil, err
 	}
 	if p.VaultIDs != nil {
@@ -350,6 +360,9 @@ func (s *Server) updateSession(w http.ResponseWriter, r *http.Request) (any, err
 		}
 		cfg = &next
 		changed["agent"] = sessionAgent(sess.agentID, cfg)
+	}
+	if err := checkBudget(p.Budget); err != nil {
+		return nil, err
 	}
 	if p.Budget != nil {
 		if len(sess.budget) == 0 && !isNull(p.Budget) {
@@ -397,7 +410,11 @@ func (s *Server) listSessions(_ http.ResponseWriter, r *http.Request) (any, erro
 			return nil, invalid("agent_version: must be an integer")
 		}
 	}
-	agentID, statuses := q.Get("agent_id"), queryValues(q, "statuses")
+	statuses, err := queryEnum(q, "statuses", []string{StatusRescheduling, StatusRunning, StatusIdle, StatusTerminated})
+	if err != nil {
+		return nil, err
+	}
+	agentID, memoryStoreID, deploymentID := q.Get("agent_id"), q.Get("memory_store_id"), q.Get("deployment_id")
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var list []*session
@@ -407,6 +424,8 @@ func (s *Server) listSessions(_ http.ResponseWriter, r *http.Request) (any, erro
 			agentID != "" && sess.agentID != agentID,
 			agentVersion != 0 && sess.agent.Version != agentVersion,
 			len(statuses) > 0 && !slices.Contains(statuses, sess.status),
+			memoryStoreID != "" && !sess.mountsMemoryStore(memoryStoreID),
+			deploymentID != "", // no simulated session is created by a deployment
 			!created.contains(sess.createdAt):
 			continue
 		}

@@ -21,6 +21,13 @@ type thread struct {
 	archived  *time.Time
 }
 
+// maxThreadPageLimit is the default and the maximum page size of the
+// threads list (the SDK documents "Defaults to 1000").
+const maxThreadPageLimit = 1000
+
+// threadStatuses are the statuses a thread list may filter on.
+var threadStatuses = []string{StatusRunning, StatusIdle, StatusRescheduling, StatusTerminated}
+
 // Thread status events (on both streams).
 const (
 	eventThreadCreated = "session.thread_created"
@@ -80,7 +87,10 @@ func (sess *session) thread(id string) (*thread, error) {
 
 func (s *Server) listThreads(_ http.ResponseWriter, r *http.Request) (any, error) {
 	q := r.URL.Query()
-	statuses := queryValues(q, "statuses")
+	statuses, err := queryEnum(q, "statuses", threadStatuses)
+	if err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sess, err := s.session(r.PathValue("session_id"))
@@ -97,7 +107,7 @@ func (s *Server) listThreads(_ http.ResponseWriter, r *http.Request) (any, error
 			list = append(list, indexed{int64(i + 1), t})
 		}
 	}
-	page, err := paginate(list, func(x indexed) int64 { return x.seq }, q, false, false)
+	page, err := paginateLimits(list, func(x indexed) int64 { return x.seq }, q, false, false, maxThreadPageLimit, maxThreadPageLimit)
 	if err != nil {
 		return nil, err
 	}
