@@ -128,6 +128,25 @@ func TestConformance(t *testing.T) {
 	if err != nil {
 		t.Fatalf("create coordinator: %v", err)
 	}
+	multi, err := f.client.Beta.Agents.New(ctx, anthropic.BetaAgentNewParams{
+		Name:  "orchestrator",
+		Model: anthropic.BetaManagedAgentsModelConfigParams{ID: "claude-opus-4-6"},
+		Multiagent: anthropic.BetaManagedAgentsMultiagentParamsUnion{OfMultiagent20261001: &anthropic.BetaManagedAgentsMultiagent20261001Params{
+			Subagents: anthropic.BetaManagedAgentsMultiagentSubagentsParamsUnion{OfEnabled: &anthropic.BetaManagedAgentsMultiagentSubagentsEnabledParams{
+				PredefinedAgents: []anthropic.BetaManagedAgentsMultiagentPredefinedAgentParamsUnion{{OfString: anthropic.String(ag.ID)}},
+			}},
+		}},
+	})
+	if err != nil {
+		t.Fatalf("create multiagent_20261001 agent: %v", err)
+	}
+	if m := multi.Multiagent.AsMultiagent20261001(); m.Subagents.Type != "enabled" || len(m.Subagents.PredefinedAgents) != 1 ||
+		m.Subagents.PredefinedAgents[0].ID != ag.ID || m.Workflows.Type != "enabled" || m.Advisor.Type == "" {
+		t.Errorf("multiagent_20261001 answered as %s", multi.Multiagent.RawJSON())
+	}
+	if e := multi.Model.Effort.Type; e == "" {
+		t.Errorf("model.effort answered as %s, want {type}", multi.Model.JSON.Effort.Raw())
+	}
 	if _, err := f.client.Beta.Agents.Update(ctx, ag.ID, anthropic.BetaAgentUpdateParams{
 		Version: anthropic.Int(ag.Version), Description: anthropic.String("v2"),
 	}); err != nil {

@@ -2,6 +2,7 @@ package sim
 
 import (
 	"github.com/anthropics/anthropic-sdk-go/v2"
+	"reflect"
 
 	"encoding/json"
 	"maps"
@@ -338,3 +339,36 @@ func (s *Server) listEvents(_ http.ResponseWriter, r *http.Request) (any, error)
 	}
 	return mapPage(page, func(x indexed) *event { return x.ev }), nil
 }
+
+// eventFields lists, per event type, the JSON fields of the SDK's type for
+// that event, read from the SDK by reflection (each As… method of the
+// session event union returns one variant).
+var eventFields = func() map[string]map[string]bool {
+	out := map[string]map[string]bool{}
+	u := reflect.TypeFor[anthropic.BetaManagedAgentsSessionEventUnion]()
+	for i := range u.NumMethod() {
+		m := u.Method(i)
+		if !strings.HasPrefix(m.Name, "As") || m.Type.NumOut() != 1 || m.Type.Out(0).Kind() != reflect.Struct {
+			continue
+		}
+		rt := m.Type.Out(0)
+		fields, typ := map[string]bool{}, ""
+		for j := range rt.NumField() {
+			f := rt.Field(j)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "type" {
+				typ = f.Tag.Get("default")
+			}
+			if name != "" && name != "-" {
+				fields[name] = true
+			}
+		}
+		if typ != "" {
+			out[typ] = fields
+		}
+	}
+	return out
+}()
+
+// eventHasField reports whether events of type typ have the JSON field.
+func eventHasField(typ, field string) bool { return eventFields[typ][field] }

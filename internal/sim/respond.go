@@ -76,19 +76,6 @@ func writeError(w http.ResponseWriter, err error) {
 	})
 }
 
-// decodeBody decodes the JSON request body into v. An empty body decodes as
-// an empty object, as the SDK sends none for archive calls.
-func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
-	body, err := readBody(w, r)
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(body, v); err != nil {
-		return invalid("The request body is not valid JSON: %v", err)
-	}
-	return nil
-}
-
 // decodeParams checks the request body against the SDK parameter type P
 // (see checkParams), then decodes it into v.
 func decodeParams[P any](w http.ResponseWriter, r *http.Request, v any) error {
@@ -106,7 +93,7 @@ func decodeParams[P any](w http.ResponseWriter, r *http.Request, v any) error {
 }
 
 // readBody reads the request body, bounded by maxBodyBytes; an empty body
-// reads as {}.
+// reads as {}, as the SDK sends none for archive calls.
 func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
 	if err != nil {

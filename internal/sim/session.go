@@ -243,7 +243,7 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) (any, err
 		vaultIDs: slices.Clone(p.VaultIDs), metadata: p.Metadata, title: p.Title, budget: p.Budget, resources: resources,
 		createdAt: now, updatedAt: now, status: StatusIdle, pending: map[string]*asked{}, subs: map[*subscriber]struct{}{},
 		scenario: sc, ctx: ctx, cancel: cancel, notify: make(chan struct{}, 1), change: make(chan struct{}),
-		threads: []*thread{newPrimaryThread(cfg.Name, now)},
+		threads: []*thread{newPrimaryThread(agentID, cfg, now)},
 	}
 	s.sessions[sess.id] = sess
 	for _, ev := range initial {
