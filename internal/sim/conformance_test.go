@@ -46,9 +46,12 @@ var conformanceScenario = sim.Scenario{Name: "conformance", Steps: []sim.Step{
 		{Type: sim.StepMCPTool, Name: "lookup", Input: map[string]any{"q": "a"}},
 		{Type: sim.StepMCPTool, Name: "lookup", Input: map[string]any{"q": "b"}},
 	}},
+	{Type: sim.StepCustomTool, Name: "get_weather", Input: map[string]any{"city": "Paris"}},
 	{Type: sim.StepSubagent, Agent: "researcher", Steps: []sim.Step{
 		{Type: sim.StepMessage, Text: "Researching."},
 		{Type: sim.StepTool, Name: "web_fetch", Input: map[string]any{"url": "https://example.com"}, Result: "<html>"},
+		{Type: sim.StepReschedule},
+		{Type: sim.StepCompact},
 	}},
 	{Type: sim.StepReschedule},
 	{Type: sim.StepError, Error: &sim.SessionError{Type: "model_overloaded_error", RetryStatus: sim.RetryRetrying}},
@@ -259,9 +262,10 @@ func TestConformance(t *testing.T) {
 		t.Fatalf("parallel asks: stop_reason = %s", idle.StopReason.RawJSON())
 	}
 	f.send(t, sess.ID, confirmation(idle.StopReason.EventIDs[0], true, ""), confirmation(idle.StopReason.EventIDs[1], false, "no"))
+	confirmed := idle.StopReason.EventIDs
 	// The custom tool waits for its result.
 	evs = st.waitFor(t, "custom tool use or end of turn", func(evs []anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool {
-		return endTurns(evs) == 1 || count(evs, "agent.custom_tool_use") == 1 && count(evs, "session.status_idle") == 3
+		return endTurns(evs) == 1 || count(evs, "agent.custom_tool_use") == 1 && evs[len(evs)-1].Type == "session.status_idle"
 	})
 	if uses := ofType(evs, "agent.custom_tool_use"); len(uses) == 1 {
 		f.send(t, sess.ID, anthropic.BetaManagedAgentsEventParamsUnion{OfUserCustomToolResult: &anthropic.BetaManagedAgentsUserCustomToolResultEventParams{
@@ -269,7 +273,25 @@ func TestConformance(t *testing.T) {
 			Content:         []anthropic.BetaManagedAgentsUserCustomToolResultEventParamsContentUnion{{OfText: &anthropic.BetaManagedAgentsTextBlockParam{Text: "sunny"}}},
 		}})
 	}
-	st.waitFor(t, "end of turn", func(evs []anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool { return endTurns(evs) == 1 })
+	evs = st.waitFor(t, "end of turn", func(evs []anthropic.BetaManagedAgentsStreamSessionEventsUnion) bool { return endTurns(evs) == 1 })
+	// The two confirmations settled in one request leave no idle event
+	// naming either of them.
+	for _, e := range ofType(evs, "session.status_idle")[2:] {
+		for _, id := range e.AsSessionStatusIdle().StopReason.EventIDs {
+			if slices.Contains(confirmed, id) {
+				t.Errorf("idle event %s names %s, already confirmed", e.ID, id)
+			}
+		}
+	}
+
+	// The outcome was graded at the end of the turn.
+	got, err := f.client.Beta.Sessions.Get(ctx, sess.ID, anthropic.BetaSessionGetParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if oe := got.OutcomeEvaluations; len(oe) != 1 || oe[0].Result != "satisfied" || oe[0].CompletedAt.IsZero() {
+		t.Errorf("outcome_evaluations after the turn = %s", got.JSON.OutcomeEvaluations.Raw())
+	}
 
 	// Threads: list, get, their events and stream, archive.
 	threads, err := f.client.Beta.Sessions.Threads.List(ctx, sess.ID, anthropic.BetaSessionThreadListParams{})
@@ -530,5 +552,59 @@ func TestSessionListFilters(t *testing.T) {
 		if !slices.Equal(got, c.want) {
 			t.Errorf("list %+v = %v, want %v", c.p, got, c.want)
 		}
+	}
+}
+
+// TestQueuedMessageListed: a message sent while the session runs is in the
+// history at once, with processed_at null until the agent takes it.
+func TestQueuedMessageListed(t *testing.T) {
+	f := newFixture(t, sim.Options{})
+	if err := f.sim.RegisterScenario(sim.Scenario{Name: "slow", Steps: []sim.Step{
+		{Type: sim.StepWait, Duration: sim.Duration(30 * time.Second)}, {Type: sim.StepEndTurn},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	ag := f.newAgent(t, "", false)
+	sess := f.newSession(t, ag.ID, "slow")
+	f.send(t, sess.ID, userMessage("first"))
+	if err := f.sim.WaitFor(ctxFor(t), sess.ID, func(info sim.SessionInfo, _ []sim.Event) bool { return info.Status == sim.StatusRunning }); err != nil {
+		t.Fatal(err)
+	}
+	sent, err := f.client.Beta.Sessions.Events.Send(t.Context(), sess.ID, anthropic.BetaSessionEventSendParams{
+		Events: []anthropic.BetaManagedAgentsEventParamsUnion{userMessage("second")},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	page, err := f.client.Beta.Sessions.Events.List(t.Context(), sess.ID, anthropic.BetaSessionEventListParams{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := page.Data[len(page.Data)-1]
+	if last.ID != sent.Data[0].ID || last.Type != "user.message" || last.JSON.ProcessedAt.Raw() != "null" {
+		t.Errorf("last listed event = %s, want the queued message %s with processed_at null", last.RawJSON(), sent.Data[0].ID)
+	}
+}
+
+// TestStaleAgentUpdateNotRetried: a 409 says x-should-retry: false, so the
+// SDK does not retry a conflict that cannot resolve itself.
+func TestStaleAgentUpdateNotRetried(t *testing.T) {
+	f := newFixture(t, sim.Options{})
+	ag := f.newAgent(t, "", false)
+	status, _ := rawCall(t, f, "POST", "/v1/agents/"+ag.ID, `{"version":1,"description":"v2"}`)
+	if status != http.StatusOK {
+		t.Fatalf("first update: %d", status)
+	}
+	req, _ := http.NewRequestWithContext(t.Context(), "POST", f.url+"/v1/agents/"+ag.ID, strings.NewReader(`{"version":1,"description":"stale"}`))
+	req.Header.Set("x-api-key", testKey)
+	req.Header.Set("anthropic-version", "2023-06-01")
+	req.Header.Set("anthropic-beta", sim.BetaHeader)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusConflict || resp.Header.Get("x-should-retry") != "false" {
+		t.Errorf("stale update: %d, x-should-retry %q; want 409 and false", resp.StatusCode, resp.Header.Get("x-should-retry"))
 	}
 }

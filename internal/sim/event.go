@@ -103,6 +103,7 @@ func (s *Server) setStatus(sess *session, status string, stop map[string]any, du
 	case StatusRescheduling:
 		s.emit(sess, "session.status_rescheduled", nil, dup)
 	case StatusTerminated:
+		s.terminateThreads(sess)
 		s.emit(sess, "session.status_terminated", nil, dup)
 	case StatusIdle:
 		sess.lastStop, _ = stop["type"].(string)
@@ -127,6 +128,7 @@ type eventParam struct {
 	Result          string          `json:"result"`
 	DenyMessage     *string         `json:"deny_message"`
 	CustomToolUseID string          `json:"custom_tool_use_id"`
+	IsError         *bool           `json:"is_error"`
 	Description     string          `json:"description"`
 	Rubric          json.RawMessage `json:"rubric"`
 	MaxIterations   *int64          `json:"max_iterations"`
@@ -177,7 +179,17 @@ func newUserEvent(i int, p eventParam, initial bool) (*event, error) {
 		ev.fields["description"], ev.fields["rubric"], ev.fields["max_iterations"] = p.Description, p.Rubric, maxIter
 		ev.fields["outcome_id"] = newID(prefixOutcome)
 	case "user.custom_tool_result":
-		return nil, invalid("events[%d].custom_tool_use_id: no custom tool use %q is awaiting a result", i, p.CustomToolUseID)
+		var content []map[string]any
+		if len(p.Content) > 0 && !isNull(p.Content) {
+			if err := json.Unmarshal(p.Content, &content); err != nil {
+				return nil, invalid("events[%d].content: must be an array of content blocks", i)
+			}
+		}
+		ev.fields["custom_tool_use_id"], ev.fields["content"] = p.CustomToolUseID, nonNilSlice(content)
+		ev.fields["is_error"] = p.IsError != nil && *p.IsError
+		if p.SessionThreadID != nil {
+			ev.fields["session_thread_id"] = p.SessionThreadID
+		}
 	case "user.tool_result":
 		return nil, invalid("events[%d].type: user.tool_result is only accepted for self-hosted environments", i)
 	case "":
@@ -227,8 +239,13 @@ func (s *Server) sendEvents(w http.ResponseWriter, r *http.Request) (any, error)
 	if err := s.checkSendable(sess, evs); err != nil {
 		return nil, err
 	}
+	settles := false
 	for _, ev := range evs {
 		s.accept(sess, ev)
+		settles = settles || ev.typ == "user.tool_confirmation" || ev.typ == "user.custom_tool_result"
+	}
+	if settles {
+		s.afterSettling(sess)
 	}
 	sess.poke()
 	// Encode under the lock: the runner stamps queued events when it takes them.
@@ -252,25 +269,35 @@ func (s *Server) checkSendable(sess *session, evs []*event) error {
 				return invalid("events[%d].session_thread_id: no thread %s in session %s", i, *tid, sess.id)
 			}
 		}
-		if ev.typ != "user.tool_confirmation" {
-			continue
+		switch ev.typ {
+		case "user.tool_confirmation":
+			id, _ := ev.fields["tool_use_id"].(string)
+			c, ok := sess.pending[id]
+			if !ok || c.custom || c.settled || settled[id] {
+				return invalid("events[%d].tool_use_id: %s is not awaiting confirmation", i, id)
+			}
+			settled[id] = true
+		case "user.custom_tool_result":
+			id, _ := ev.fields["custom_tool_use_id"].(string)
+			c, ok := sess.pending[id]
+			if !ok || !c.custom || c.settled || settled[id] {
+				return invalid("events[%d].custom_tool_use_id: no custom tool use %s is awaiting a result", i, id)
+			}
+			settled[id] = true
 		}
-		id, _ := ev.fields["tool_use_id"].(string)
-		c, ok := sess.pending[id]
-		if !ok || c.settled || settled[id] {
-			return invalid("events[%d].tool_use_id: %s is not awaiting confirmation", i, id)
-		}
-		settled[id] = true
 	}
 	return nil
 }
 
 // accept applies one sent event; the caller holds s.mu. Messages and
-// outcomes wait in the queue for the runner; an interrupt jumps the queue;
-// a confirmation settles a pending tool use at once.
+// outcomes wait in the queue for the runner (they are in the history at
+// once, with processed_at null until the runner takes them); an interrupt
+// jumps the queue; a confirmation or a custom tool result settles a
+// pending tool use at once (see afterSettling).
 func (s *Server) accept(sess *session, ev *event) {
 	switch ev.typ {
 	case "user.message", "user.define_outcome":
+		sess.events = append(sess.events, ev)
 		sess.queue = append(sess.queue, ev)
 		sess.touch()
 	case "user.interrupt":
@@ -279,24 +306,37 @@ func (s *Server) accept(sess *session, ev *event) {
 		if sess.status == StatusRunning || sess.status == StatusRescheduling {
 			sess.interrupted = true
 		}
-	case "user.tool_confirmation":
+	case "user.tool_confirmation", "user.custom_tool_result":
 		ev.processedAt = s.now()
 		s.record(sess, ev, false)
-		id := ev.fields["tool_use_id"].(string)
+		id, _ := ev.fields["tool_use_id"].(string)
+		if ev.typ == "user.custom_tool_result" {
+			id, _ = ev.fields["custom_tool_use_id"].(string)
+		}
 		c := sess.pending[id]
 		c.settled, c.allow = true, ev.fields["result"] == "allow"
 		if dm, _ := ev.fields["deny_message"].(*string); dm != nil {
 			c.denyMessage = *dm
 		}
-		if rest := sess.unsettled(); len(rest) > 0 {
-			s.setStatus(sess, StatusIdle, stopReason(StopRequiresAction, rest...), false)
-		} else {
-			s.setStatus(sess, StatusRunning, nil, false)
+		if ev.typ == "user.custom_tool_result" {
+			c.result = ev
 		}
 	default: // system.message: context for the next model request
 		ev.processedAt = s.now()
 		s.record(sess, ev, false)
 	}
+}
+
+// afterSettling moves the session on once per request that settled tool
+// uses: running when nothing is left to settle, else idle again on what is
+// left (so that no idle event names a tool use the same request settled).
+// The caller holds s.mu.
+func (s *Server) afterSettling(sess *session) {
+	if rest := sess.unsettled(); len(rest) > 0 {
+		s.setStatus(sess, StatusIdle, stopReason(StopRequiresAction, rest...), false)
+		return
+	}
+	s.setStatus(sess, StatusRunning, nil, false)
 }
 
 func (s *Server) listEvents(_ http.ResponseWriter, r *http.Request) (any, error) {

@@ -20,6 +20,10 @@ type apiError struct {
 	msg    string
 }
 
+// noRetry reports whether the client must not retry: a conflict stays a
+// conflict (the SDK retries a 409 unless x-should-retry says false).
+func (e *apiError) noRetry() bool { return e.status == http.StatusConflict }
+
 func (e *apiError) Error() string { return fmt.Sprintf("%d %s: %s", e.status, e.typ, e.msg) }
 
 func invalid(format string, args ...any) error {
@@ -68,6 +72,9 @@ func writeError(w http.ResponseWriter, err error) {
 	var ae *apiError
 	if !errors.As(err, &ae) {
 		ae = &apiError{http.StatusInternalServerError, "api_error", "Internal server error"}
+	}
+	if ae.noRetry() {
+		w.Header().Set("x-should-retry", "false")
 	}
 	writeJSON(w, ae.status, errorBody{
 		Type:      "error",

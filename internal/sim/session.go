@@ -34,9 +34,12 @@ type session struct {
 	runningSince  time.Time
 	activeSeconds float64
 
-	events  []*event          // processed events, in order
-	queue   []*event          // sent messages waiting for the runner
-	pending map[string]*asked // tool uses awaiting user.tool_confirmation
+	events   []*event // events in the order sent or emitted; a queued one has no processed_at yet
+	outcomes []*outcome
+	// modelRequests counts the simulated model requests (usage).
+	modelRequests int64
+	queue         []*event          // sent messages waiting for the runner
+	pending       map[string]*asked // tool uses awaiting user.tool_confirmation or user.custom_tool_result
 	// interrupted is set by a user.interrupt while the session runs; the
 	// runner ends the turn at the next step boundary.
 	interrupted bool
@@ -58,10 +61,13 @@ type session struct {
 
 // asked is the state of one tool use that asked for confirmation.
 type asked struct {
-	order       int
+	order int
+	// custom marks an agent.custom_tool_use awaiting user.custom_tool_result.
+	custom      bool
 	settled     bool
 	allow       bool
 	denyMessage string
+	result      *event // the user.custom_tool_result of a custom tool use
 }
 
 // poke wakes the runner without blocking.
@@ -119,7 +125,7 @@ type sessionWire struct {
 	Budget             json.RawMessage   `json:"budget"`
 	Usage              usageWire         `json:"usage"`
 	Stats              statsWire         `json:"stats"`
-	OutcomeEvaluations []any             `json:"outcome_evaluations"`
+	OutcomeEvaluations []map[string]any  `json:"outcome_evaluations"`
 	DeploymentID       *string           `json:"deployment_id"`
 	CreatedAt          time.Time         `json:"created_at"`
 	UpdatedAt          time.Time         `json:"updated_at"`
@@ -132,26 +138,18 @@ func (s *Server) sessionWire(sess *session) sessionWire {
 	if sess.status == StatusRunning {
 		active += s.now().Sub(sess.runningSince).Seconds()
 	}
-	var in, out int64
-	for _, ev := range sess.events {
-		n := int64(len(messageText(ev))/4 + 1)
-		switch ev.typ {
-		case "user.message":
-			in += n
-		case "agent.message", "agent.tool_use", "agent.mcp_tool_use":
-			out += n
-		}
-	}
+	n := sess.modelRequests
+	in, out, cached := n*simInputTokens, n*simOutputTokens, n*simCacheReadTokens
 	return sessionWire{
 		ID: sess.id, Type: "session", Status: sess.status, Agent: sessionAgent(sess.agentID, sess.agent),
 		EnvironmentID: sess.environmentID, VaultIDs: nonNilSlice(sess.vaultIDs), Resources: resourcesWire(sess.resources),
 		Metadata: nonNil(sess.metadata), Title: sess.title, Budget: nullIfEmpty(sess.budget),
 		Usage: usageWire{
-			InputTokens: in, OutputTokens: out, ActiveSeconds: active,
+			InputTokens: in, OutputTokens: out, CacheReadInputTokens: cached, ActiveSeconds: active,
 			CacheCreation: map[string]int{"ephemeral_1h_input_tokens": 0, "ephemeral_5m_input_tokens": 0},
 		},
 		Stats:              statsWire{ActiveSeconds: active, DurationSeconds: s.now().Sub(sess.createdAt).Seconds()},
-		OutcomeEvaluations: []any{},
+		OutcomeEvaluations: outcomesWire(sess.outcomes),
 		CreatedAt:          sess.createdAt, UpdatedAt: sess.updatedAt, ArchivedAt: sess.archivedAt,
 	}
 }

@@ -35,9 +35,11 @@ var threadStatuses = []string{StatusRunning, StatusIdle, StatusRescheduling, Sta
 
 // Thread status events (on both streams).
 const (
-	eventThreadCreated = "session.thread_created"
-	eventThreadRunning = "session.thread_status_running"
-	eventThreadIdle    = "session.thread_status_idle"
+	eventThreadCreated     = "session.thread_created"
+	eventThreadRunning     = "session.thread_status_running"
+	eventThreadIdle        = "session.thread_status_idle"
+	eventThreadRescheduled = "session.thread_status_rescheduled"
+	eventThreadEnded       = "session.thread_status_terminated"
 )
 
 // newPrimaryThread returns a session's primary thread.
@@ -232,6 +234,10 @@ func (r *runner) playSubagent(st Step) turnEnd {
 	agentID, cfg := s.subagentConfig(sess, st.Agent)
 	t := &thread{id: newID(prefixThread), agentName: st.Agent, agentID: agentID, agent: cfg, parent: primary.id, status: StatusIdle, createdAt: now, updatedAt: now}
 	sess.threads = append(sess.threads, t)
+	s.emit(sess, "agent.thread_message_sent", map[string]any{
+		"to_session_thread_id": t.id, "to_agent_name": t.agentName,
+		"content": []map[string]any{textBlock("Please take this on: " + r.text)},
+	}, false)
 	s.threadStatus(sess, t, eventThreadCreated, StatusIdle, map[string]any{"workflow_run_id": nil})
 	s.threadStatus(sess, t, eventThreadRunning, StatusRunning, nil)
 	s.mu.Unlock()
@@ -253,8 +259,18 @@ func (r *runner) playSubagent(st Step) turnEnd {
 	s.threadStatus(sess, t, eventThreadIdle, StatusIdle, map[string]any{"stop_reason": stopReason(StopEndTurn), "stop_details": nil})
 	if end == goOn {
 		s.emit(sess, "agent.thread_message_received", map[string]any{
-			"from_session_thread_id": t.id, "content": []map[string]any{textBlock("(" + t.agentName + ") done.")},
+			"from_session_thread_id": t.id, "from_agent_name": t.agentName, "content": []map[string]any{textBlock("(" + t.agentName + ") done.")},
 		}, false)
 	}
 	return end
+}
+
+// terminateThreads ends the sub-agent threads of a terminated session.
+// The caller holds s.mu.
+func (s *Server) terminateThreads(sess *session) {
+	for _, t := range sess.threads[1:] {
+		if t.status != StatusTerminated {
+			s.threadStatus(sess, t, eventThreadEnded, StatusTerminated, nil)
+		}
+	}
 }
