@@ -204,17 +204,19 @@ type answer struct {
 	body   []byte
 }
 
-// recorder wraps the simulator and keeps every answer for the checker.
+// recorder wraps the simulator and keeps every answer for the checker,
+// including the frames of streams still open.
 type recorder struct {
 	next   http.Handler
 	routes *http.ServeMux
 
 	mu      sync.Mutex
 	answers []answer
+	open    map[*teeWriter]string // open streams and their routes
 }
 
 func newRecorder(next http.Handler) *recorder {
-	rec := &recorder{next: next, routes: http.NewServeMux()}
+	rec := &recorder{next: next, routes: http.NewServeMux(), open: map[*teeWriter]string{}}
 	for pattern := range responseTypes {
 		rec.routes.Handle(pattern, http.NotFoundHandler())
 	}
@@ -224,50 +226,73 @@ func newRecorder(next http.Handler) *recorder {
 func (rec *recorder) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	_, route := rec.routes.Handler(r)
 	tw := &teeWriter{ResponseWriter: w}
+	rec.mu.Lock()
+	rec.open[tw] = route
+	rec.mu.Unlock()
 	rec.next.ServeHTTP(tw, r)
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	if !strings.HasPrefix(tw.Header().Get("Content-Type"), "text/event-stream") {
-		rec.answers = append(rec.answers, answer{route, tw.status, tw.buf.Bytes()})
-		return
-	}
-	sc := bufio.NewScanner(bytes.NewReader(tw.buf.Bytes()))
-	sc.Buffer(nil, 16<<20)
-	for sc.Scan() {
-		if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
-			rec.answers = append(rec.answers, answer{route, tw.status, []byte(data)})
-		}
-	}
+	delete(rec.open, tw)
+	rec.answers = append(rec.answers, tw.answers(route)...)
 }
 
 func (rec *recorder) all() []answer {
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
-	return slices.Clone(rec.answers)
+	out := slices.Clone(rec.answers)
+	for tw, route := range rec.open {
+		out = append(out, tw.answers(route)...)
+	}
+	return out
 }
 
 // teeWriter keeps a copy of what is written; Unwrap lets the simulator
 // flush the stream through http.ResponseController.
 type teeWriter struct {
 	http.ResponseWriter
+	mu     sync.Mutex
 	status int
 	buf    bytes.Buffer
 }
 
 func (tw *teeWriter) WriteHeader(code int) {
+	tw.mu.Lock()
 	tw.status = code
+	tw.mu.Unlock()
 	tw.ResponseWriter.WriteHeader(code)
 }
 
 func (tw *teeWriter) Write(b []byte) (int, error) {
+	tw.mu.Lock()
 	if tw.status == 0 {
 		tw.status = http.StatusOK
 	}
 	tw.buf.Write(b)
+	tw.mu.Unlock()
 	return tw.ResponseWriter.Write(b)
 }
 
 func (tw *teeWriter) Unwrap() http.ResponseWriter { return tw.ResponseWriter }
+
+// answers returns what was written so far: the body, or one answer per
+// complete frame of an event stream.
+func (tw *teeWriter) answers(route string) []answer {
+	tw.mu.Lock()
+	defer tw.mu.Unlock()
+	body := slices.Clone(tw.buf.Bytes())
+	if !strings.HasPrefix(tw.Header().Get("Content-Type"), "text/event-stream") {
+		return []answer{{route, tw.status, body}}
+	}
+	var out []answer
+	sc := bufio.NewScanner(bytes.NewReader(body))
+	sc.Buffer(nil, 16<<20)
+	for sc.Scan() {
+		if data, ok := strings.CutPrefix(sc.Text(), "data: "); ok {
+			out = append(out, answer{route, tw.status, []byte(data)})
+		}
+	}
+	return out
+}
 
 // checkAnswers runs the checker over every recorded answer: a success
 // must conform to its route's SDK type, an error to the API's error body.

@@ -64,8 +64,8 @@ var conformanceScenario = sim.Scenario{Name: "conformance", Steps: []sim.Step{
 // mustEmit lists the event types the conformance scenario must produce
 // (on the session stream, a thread stream, or in a history). Left out:
 // user.tool_result (self-hosted environments only), the workflow_run.*
-// events (workflows are not simulated), event_start/event_delta (opt-in
-// previews, checked by the stream tests) and session.deleted (never kept).
+// events (workflows are not simulated) and session.deleted (checked by
+// TestSessionUpdateArchiveDelete: the stream ends with it).
 var mustEmit = []string{
 	"user.message", "user.interrupt", "user.tool_confirmation", "user.custom_tool_result", "user.define_outcome",
 	"system.message",
@@ -77,6 +77,7 @@ var mustEmit = []string{
 	"session.thread_status_rescheduled", "session.thread_status_terminated",
 	"span.model_request_start", "span.model_request_end",
 	"span.outcome_evaluation_start", "span.outcome_evaluation_ongoing", "span.outcome_evaluation_end",
+	"event_start", "event_delta",
 }
 
 // TestConformance drives every route of the simulator with the SDK and
@@ -248,6 +249,8 @@ func TestConformance(t *testing.T) {
 		t.Fatalf("create session: %v", err)
 	}
 	st := f.openStream(t, sess.ID, anthropic.BetaSessionEventStreamParams{})
+	// A second stream asks for the previews (event_start, event_delta).
+	f.openStream(t, sess.ID, anthropic.BetaSessionEventStreamParams{EventDeltas: []anthropic.BetaManagedAgentsDeltaType{"agent.message", "agent.thinking"}})
 	f.send(t, sess.ID, anthropic.BetaManagedAgentsEventParamsUnion{OfSystemMessage: &anthropic.BetaManagedAgentsSystemMessageEventParams{
 		Content: []anthropic.BetaManagedAgentsSystemContentBlockParam{{Text: "context"}},
 	}}, userMessage("go"))

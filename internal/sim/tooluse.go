@@ -241,12 +241,12 @@ func (r *runner) useCustomTool(st Step) turnEnd {
 	// The handler of the result sets the session running again.
 	for {
 		s.mu.Lock()
-		a := sess.pending[use.id]
-		if a.settled {
+		settled := sess.pending[use.id].settled
+		if settled {
 			delete(sess.pending, use.id)
 		}
 		s.mu.Unlock()
-		if a.settled {
+		if settled {
 			return goOn
 		}
 		select {
