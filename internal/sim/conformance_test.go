@@ -90,35 +90,7 @@ func TestConformance(t *testing.T) {
 	mcp := newMCPServer(t)
 
 	// Agents, with every optional part of the configuration.
-	ag, err := f.client.Beta.Agents.New(ctx, anthropic.BetaAgentNewParams{
-		Name:        "conformance",
-		Description: anthropic.String("checks every answer"),
-		System:      anthropic.String("be precise"),
-		Model: anthropic.BetaManagedAgentsModelConfigParams{
-			ID: "claude-sonnet-4-6", Speed: anthropic.BetaManagedAgentsModelConfigParamsSpeedStandard,
-			Effort: anthropic.BetaManagedAgentsModelConfigParamsEffortUnion{OfBetaManagedAgentsModelConfigsEffortBetaManagedAgentsEffortLevel: anthropic.String("low")},
-		},
-		Tools: []anthropic.BetaAgentNewParamsToolUnion{
-			{OfAgentToolset20260401: &anthropic.BetaManagedAgentsAgentToolset20260401Params{
-				Configs: []anthropic.BetaManagedAgentsAgentToolConfigParamsUnion{
-					{OfWebFetch: &anthropic.BetaManagedAgentsWebFetchToolConfigParams{Enabled: anthropic.Bool(true)}},
-					{OfBash: &anthropic.BetaManagedAgentsBashToolConfigParams{Enabled: anthropic.Bool(true)}},
-				},
-			}},
-			mcpToolset("vargate", false),
-			{OfCustom: &anthropic.BetaManagedAgentsCustomToolParams{
-				Name: "get_weather", Description: "weather of a city",
-				InputSchema: anthropic.BetaManagedAgentsCustomToolInputSchemaParam{
-					Properties: map[string]any{"city": map[string]any{"type": "string"}},
-				},
-			}},
-		},
-		MCPServers: []anthropic.BetaManagedAgentsURLMCPServerParams{{Name: "vargate", URL: mcp.URL}},
-		Skills: []anthropic.BetaManagedAgentsSkillParamsUnion{
-			{OfAnthropic: &anthropic.BetaManagedAgentsAnthropicSkillParams{SkillID: "xlsx"}},
-		},
-		Metadata: map[string]string{"team": "qa"},
-	})
+	ag, err := f.client.Beta.Agents.New(ctx, richAgentParams(mcp.URL))
 	if err != nil {
 		t.Fatalf("create agent: %v", err)
 	}
@@ -405,6 +377,40 @@ func exerciseResources(t *testing.T, f *fixture, sessionID string) error {
 	}
 	_, err = f.client.Beta.Sessions.Resources.Delete(ctx, file.ID, anthropic.BetaSessionResourceDeleteParams{SessionID: sessionID})
 	return err
+}
+
+// richAgentParams is an agent with every optional part of its
+// configuration set, and an MCP server at mcpURL.
+func richAgentParams(mcpURL string) anthropic.BetaAgentNewParams {
+	return anthropic.BetaAgentNewParams{
+		Name:        "conformance",
+		Description: anthropic.String("checks every answer"),
+		System:      anthropic.String("be precise"),
+		Model: anthropic.BetaManagedAgentsModelConfigParams{
+			ID: "claude-sonnet-4-6", Speed: anthropic.BetaManagedAgentsModelConfigParamsSpeedStandard,
+			Effort: anthropic.BetaManagedAgentsModelConfigParamsEffortUnion{OfBetaManagedAgentsModelConfigsEffortBetaManagedAgentsEffortLevel: anthropic.String("low")},
+		},
+		Tools: []anthropic.BetaAgentNewParamsToolUnion{
+			{OfAgentToolset20260401: &anthropic.BetaManagedAgentsAgentToolset20260401Params{
+				Configs: []anthropic.BetaManagedAgentsAgentToolConfigParamsUnion{
+					{OfWebFetch: &anthropic.BetaManagedAgentsWebFetchToolConfigParams{Enabled: anthropic.Bool(true)}},
+					{OfBash: &anthropic.BetaManagedAgentsBashToolConfigParams{Enabled: anthropic.Bool(true)}},
+				},
+			}},
+			mcpToolset("vargate", false),
+			{OfCustom: &anthropic.BetaManagedAgentsCustomToolParams{
+				Name: "get_weather", Description: "weather of a city",
+				InputSchema: anthropic.BetaManagedAgentsCustomToolInputSchemaParam{
+					Properties: map[string]any{"city": map[string]any{"type": "string"}},
+				},
+			}},
+		},
+		MCPServers: []anthropic.BetaManagedAgentsURLMCPServerParams{{Name: "vargate", URL: mcpURL}},
+		Skills: []anthropic.BetaManagedAgentsSkillParamsUnion{
+			{OfAnthropic: &anthropic.BetaManagedAgentsAnthropicSkillParams{SkillID: "xlsx"}},
+		},
+		Metadata: map[string]string{"team": "qa"},
+	}
 }
 
 // endTurns counts the session.status_idle events that end a turn.

@@ -209,40 +209,52 @@ func checkObject(path string, t reflect.Type, v any, at func(string, ...any) str
 }
 
 // checkUnion checks a value against the variants of a param union. An
-// object with a "type" goes to the variants whose constant type matches;
-// the value is accepted when one candidate accepts it, and the error of
-// the best candidate is reported otherwise.
+// object goes to the variants whose constant discriminator (a field typed
+// with a shared/constant type: "type", or "name" for tool configs) it
+// matches; the value is accepted when one candidate accepts it, and the
+// error of the best candidate is reported otherwise.
 func checkUnion(path string, t reflect.Type, v any, at func(string, ...any) string) string {
 	type variant struct {
-		f    reflect.StructField
-		disc string // the constant "type" of an object variant
+		f         reflect.StructField
+		key, disc string // the variant's constant field and its value
 	}
 	var variants []variant
+	keys := map[string]int{}
 	for i := range t.NumField() {
 		sf := t.Field(i)
 		if !sf.IsExported() || !strings.Contains(sf.Tag.Get("json"), "inline") {
 			continue
 		}
-		variants = append(variants, variant{sf, discriminator(sf.Type)})
+		key, disc := discriminator(sf.Type)
+		variants = append(variants, variant{sf, key, disc})
+		if key != "" {
+			keys[key]++
+		}
 	}
 	obj, isObj := v.(map[string]any)
-	typ, hasType := "", false
-	if isObj {
-		typ, hasType = obj["type"].(string)
-	}
-	var candidates []variant
-	var known []string
-	for _, vr := range variants {
-		if vr.disc != "" {
-			known = append(known, vr.disc)
-		}
-		if hasType && vr.disc != "" && vr.disc != typ {
+	candidates := variants
+	for key := range keys {
+		got, ok := obj[key].(string)
+		if !isObj || !ok {
 			continue
 		}
-		candidates = append(candidates, vr)
-	}
-	if hasType && len(known) > 0 && !slices.Contains(known, typ) {
-		return join(path, "type") + fmt.Sprintf(": Input tag %q does not match any of the expected tags: %s", typ, quoteList(known))
+		var known []string
+		var match []variant
+		for _, vr := range variants {
+			if vr.key == key {
+				known = append(known, vr.disc)
+				if vr.disc == got {
+					match = append(match, vr)
+				}
+			} else if vr.key == "" {
+				match = append(match, vr)
+			}
+		}
+		if !slices.Contains(known, got) {
+			return join(path, key) + fmt.Sprintf(": Input tag %q does not match any of the expected tags: %s", got, quoteList(known))
+		}
+		candidates = match
+		break
 	}
 	best, bestObj := "", false
 	for _, c := range candidates {
@@ -261,23 +273,24 @@ func checkUnion(path string, t reflect.Type, v any, at func(string, ...any) stri
 	return best
 }
 
-// discriminator returns the constant value of a variant's "type" field,
-// "" when the variant is not an object with a constant type.
-func discriminator(t reflect.Type) string {
+// discriminator returns the JSON name and value of a variant's constant
+// field ("type": "agent"), or "" when the variant is not an object with
+// one. The "type" field wins when a variant has several.
+func discriminator(t reflect.Type) (key, value string) {
 	if t.Kind() == reflect.Pointer {
 		t = t.Elem()
 	}
 	if t.Kind() != reflect.Struct {
-		return ""
+		return "", ""
 	}
 	for i := range t.NumField() {
 		sf := t.Field(i)
 		name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
-		if name == "type" && sf.Type.PkgPath() == constantPkg {
-			return reflect.Zero(sf.Type).MethodByName("Default").Call(nil)[0].String()
+		if sf.Type.PkgPath() == constantPkg && (key == "" || name == "type") {
+			key, value = name, reflect.Zero(sf.Type).MethodByName("Default").Call(nil)[0].String()
 		}
 	}
-	return ""
+	return key, value
 }
 
 func isStructVariant(t reflect.Type) bool {
