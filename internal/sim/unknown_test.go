@@ -88,7 +88,7 @@ func TestUnknownFieldsRefusedAnywhere(t *testing.T) {
 			EnvironmentID: env.ID,
 			Title:         anthropic.String("t"),
 			Budget: anthropic.BetaManagedAgentsBudgetLimitParam{MaxListCost: anthropic.BetaMonetaryAmountParam{
-				Amount: "2500", Currency: anthropic.BetaCurrencyUsd,
+				Amount: "2500", Currency: anthropic.BetaCurrencyUSD,
 			}},
 			Resources: []anthropic.BetaSessionNewParamsResourceUnion{{OfGitHubRepository: &anthropic.BetaManagedAgentsGitHubRepositoryResourceParams{
 				URL: "https://github.com/vargate/vargate",
