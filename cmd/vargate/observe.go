@@ -76,6 +76,8 @@ var observeMetrics = []struct {
 		func(s observe.Stats) int64 { return s.Observed }},
 	{prometheus.NewDesc("vargate_observe_decisions_total", "Confirmation requests of governed built-in tools answered or escalated.", nil, nil),
 		func(s observe.Stats) int64 { return s.Decisions }},
+	{prometheus.NewDesc("vargate_observe_poison_events_total", "Session events dead-lettered (unreadable, or their record refused by the trail); the stream moved on.", nil, nil),
+		func(s observe.Stats) int64 { return s.Poison }},
 }
 
 func (c observeCollector) Describe(ch chan<- *prometheus.Desc) {

@@ -49,6 +49,9 @@ type consumer struct {
 	isDetach bool
 	expired  bool
 	conn     context.CancelFunc // cancels the current connection
+	// poisoned holds the digests of events dead-lettered, so that a
+	// back-fill delivering one again writes no second record.
+	poisoned map[string]bool
 }
 
 // detach marks the session ended: the consumer finishes once the stream

@@ -220,10 +220,13 @@ type Stats struct {
 	Observed int64
 	// Decisions counts confirmation requests answered or escalated.
 	Decisions int64
+	// Poison counts events dead-lettered: unreadable, or whose record
+	// the trail rejected (see DecisionDeadLetter).
+	Poison int64
 }
 
 type stats struct {
-	connections, events, duplicates, observed, decisions atomic.Int64
+	connections, events, duplicates, observed, decisions, poison atomic.Int64
 }
 
 // AnomalyScore returns the session's anomaly score as the policy input
@@ -248,7 +251,7 @@ func (s *Service) AnomalyScore(ctx context.Context, tenantID, sessionID string) 
 func (s *Service) Stats() Stats {
 	return Stats{
 		Connections: s.stats.connections.Load(), Events: s.stats.events.Load(), Duplicates: s.stats.duplicates.Load(),
-		Observed: s.stats.observed.Load(), Decisions: s.stats.decisions.Load(),
+		Observed: s.stats.observed.Load(), Decisions: s.stats.decisions.Load(), Poison: s.stats.poison.Load(),
 	}
 }
 
