@@ -343,6 +343,12 @@ func (p *processor) handle(ctx context.Context, items []item) error {
 	}
 	p.audited = nil
 	s.stats.events.Add(int64(len(b.Events)))
+	stored := s.now()
+	for i := range b.Events {
+		if e := &b.Events[i]; e.ProcessedAt != e.ReceivedAt {
+			s.stats.latency.observe(stored.Sub(e.ProcessedAt))
+		}
+	}
 	st.prune(s.historySlack())
 	s.notify(st.sess.SessionID)
 
