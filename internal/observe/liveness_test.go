@@ -325,3 +325,62 @@ func TestNoCredentialRecordPerReconnect(t *testing.T) {
 		t.Errorf("%d credential records for the consumer's key, want 1 for its lifetime", len(recs))
 	}
 }
+
+// Calls made while no gateway listened are recovered in one back-fill
+// and recorded in the order the agent made them, each with the event's
+// own time (processed_at) beside the record's; scores are rounded.
+func TestBackfillKeepsAgentOrder(t *testing.T) {
+	f := newFixture(t, sim.Options{})
+	steps := []sim.Step{}
+	for i := range 40 {
+		steps = append(steps, bash(fmt.Sprintf("echo step-%02d", i), "ok"))
+	}
+	steps = append(steps, sim.Step{Type: sim.StepParallel, Steps: []sim.Step{
+		{Type: sim.StepTool, Name: "grep", Input: map[string]any{"pattern": "TODO", "path": "."}, Result: "main.go:3: TODO"},
+		{Type: sim.StepTool, Name: "glob", Input: map[string]any{"pattern": "**/*.go"}, Result: "main.go"},
+	}}, sim.Step{Type: sim.StepEndTurn})
+	f.scenario(sim.Scenario{Name: "many", Steps: steps})
+	target := f.startSession(agentSpec{scenario: "many"})
+	f.send(target.UpstreamID, "go")
+	if err := f.sim.WaitIdle(t.Context(), target.UpstreamID, "end_turn"); err != nil {
+		t.Fatal(err)
+	}
+	// The gateway starts after the turn: everything comes from the history.
+	svc := f.newService("p1", nil)
+	if err := svc.Observe(t.Context(), target); err != nil {
+		t.Fatal(err)
+	}
+	f.waitTurnEnded(target.SessionID, 1)
+	f.checkComplete(t, target)
+	want := map[string]time.Time{}
+	var order []string
+	for _, e := range ofType(f.simEvents(target.UpstreamID), "agent.tool_use") {
+		order = append(order, e.ID)
+		want[e.ID] = e.ProcessedAt
+	}
+	recs := f.records(target.SessionID, audit.SourceMCPObserved)
+	if got := actionIDs(recs); !slices.Equal(got, order) {
+		t.Errorf("observed records in order\n%v\nwant the agent's\n%v", got, order)
+	}
+	for _, r := range recs {
+		var d struct {
+			ProcessedAt time.Time `json:"processed_at"`
+		}
+		if err := json.Unmarshal(r.Detail, &d); err != nil {
+			t.Fatal(err)
+		}
+		if !d.ProcessedAt.Equal(want[r.ActionID]) {
+			t.Errorf("record of %s has processed_at %v, want the event's %v", r.ActionID, d.ProcessedAt, want[r.ActionID])
+		}
+		var a struct {
+			Score        json.Number `json:"score"`
+			SessionScore json.Number `json:"session_score"`
+		}
+		_ = json.Unmarshal(r.Anomaly, &a)
+		for _, n := range []json.Number{a.Score, a.SessionScore} {
+			if i := strings.IndexByte(string(n), '.'); i >= 0 && len(n)-i-1 > 2 {
+				t.Errorf("score %s of %s not rounded to 2 decimals", n, r.ActionID)
+			}
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
 	"sort"
 	"strings"
 	"sync"
@@ -538,11 +539,16 @@ func anomalyJSON(v anomaly.Verdict, total, threshold float64, red redactor) json
 		Flagged      bool             `json:"flagged"`
 		SessionScore float64          `json:"session_score"`
 		Threshold    float64          `json:"threshold"`
-	}{flags, v.Severity, round(v.Score), v.Flagged(), round(total), threshold})
+	}{flags, v.Severity, roundScore(v.Score), v.Flagged(), roundScore(total), threshold})
 	return b
 }
 
+// round rounds a policy input to 4 decimals.
 func round(f float64) float64 { return float64(int64(f*1e4+0.5)) / 1e4 }
+
+// roundScore rounds a score as records show it: 2 decimals (2.9, not
+// 2.8999).
+func roundScore(f float64) float64 { return math.Round(f*100) / 100 }
 
 // audit writes the mcp_observed record of each finished tool use and
 // waits for them; see startAudit.
@@ -726,16 +732,20 @@ const (
 
 // observedDetail is the detail of an mcp_observed record.
 type observedDetail struct {
-	EventID             string    `json:"event_id"`
-	ThreadID            string    `json:"thread_id,omitempty"`
-	MCPServer           string    `json:"mcp_server,omitempty"`
-	EvaluatedPermission string    `json:"evaluated_permission,omitempty"`
-	Confirmation        string    `json:"confirmation,omitempty"`
-	UsedAt              time.Time `json:"used_at"`
-	ResultEventID       string    `json:"result_event_id,omitempty"`
-	ResultAt            time.Time `json:"result_at,omitzero"`
-	ResultExcerpt       string    `json:"result_excerpt"`
-	IsError             bool      `json:"is_error"`
+	EventID             string `json:"event_id"`
+	ThreadID            string `json:"thread_id,omitempty"`
+	MCPServer           string `json:"mcp_server,omitempty"`
+	EvaluatedPermission string `json:"evaluated_permission,omitempty"`
+	Confirmation        string `json:"confirmation,omitempty"`
+	// ProcessedAt is the tool use event's own time (processed_at),
+	// beside the record's time; UsedAt is the same, kept for readers of
+	// older records.
+	ProcessedAt   time.Time `json:"processed_at"`
+	UsedAt        time.Time `json:"used_at"`
+	ResultEventID string    `json:"result_event_id,omitempty"`
+	ResultAt      time.Time `json:"result_at,omitzero"`
+	ResultExcerpt string    `json:"result_excerpt"`
+	IsError       bool      `json:"is_error"`
 	// NoResult is set when the session ended before the tool returned.
 	NoResult bool `json:"no_result,omitempty"`
 }
@@ -745,7 +755,7 @@ func (p *processor) observedRecord(ctx context.Context, u *ToolUse) audit.Record
 	st := p.st
 	d := observedDetail{
 		EventID: u.ToolUseID, ThreadID: u.ThreadID, MCPServer: u.MCPServer,
-		EvaluatedPermission: u.Permission, Confirmation: u.Decision, UsedAt: u.UsedAt,
+		EvaluatedPermission: u.Permission, Confirmation: u.Decision, ProcessedAt: u.UsedAt, UsedAt: u.UsedAt,
 		ResultEventID: u.ResultEvent, ResultExcerpt: u.ResultExcerpt, IsError: u.IsError, NoResult: u.ResultAt == nil,
 	}
 	if u.ResultAt != nil {
