@@ -39,8 +39,12 @@ func TestCheckNamesTheField(t *testing.T) {
 		{"empty command", func(u *upstream.Upstream) { u.URL, u.Command = "", []string{" "} }, true, "command"},
 		{"credential without tool", func(u *upstream.Upstream) { u.Credential = &upstream.Credential{In: "bearer"} }, false, "credential.tool_id"},
 		{"credential in query", func(u *upstream.Upstream) { u.Credential = &upstream.Credential{ToolID: "x", In: "query"} }, false, "credential.in"},
-		{"env for http", func(u *upstream.Upstream) { u.Credential = &upstream.Credential{ToolID: "x", In: "env", Param: "TOKEN"} }, false, "credential.in"},
-		{"bad header", func(u *upstream.Upstream) { u.Credential = &upstream.Credential{ToolID: "x", In: "header", Param: "X Key"} }, false, "credential.param"},
+		{"env for http", func(u *upstream.Upstream) {
+			u.Credential = &upstream.Credential{ToolID: "x", In: "env", Param: "TOKEN"}
+		}, false, "credential.in"},
+		{"bad header", func(u *upstream.Upstream) {
+			u.Credential = &upstream.Credential{ToolID: "x", In: "header", Param: "X Key"}
+		}, false, "credential.param"},
 		{"mcp header", func(u *upstream.Upstream) {
 			u.Credential = &upstream.Credential{ToolID: "x", In: "header", Param: "Mcp-Session-Id"}
 		}, false, "credential.param"},
@@ -168,7 +172,9 @@ func TestPinningCatchesAChangedDescription(t *testing.T) {
 	}
 
 	// A new tool appears only after approval.
-	g.srv.AddTool((&mcpTool{"brand-new"}).tool(), func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) { return &mcp.CallToolResult{}, nil })
+	g.srv.AddTool((&mcpTool{"brand-new"}).tool(), func(context.Context, *mcp.CallToolRequest) (*mcp.CallToolResult, error) {
+		return &mcp.CallToolResult{}, nil
+	})
 	eventually(t, "the new tool to be offered for review", func() bool {
 		cs, err := f.svc.Changes(ctx, tenant, "ours")
 		return err == nil && len(cs) == 1 && cs[0].Kind == upstream.ChangeAdded
