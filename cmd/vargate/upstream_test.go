@@ -1,8 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -205,4 +207,33 @@ func TestServeSessionCallsUpstreamTools(t *testing.T) {
 func toJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// TestBenchUpstreamTarget: vargate bench --compare upstream calls a no-op
+// MCP server directly and through the gateway, and reports the difference.
+func TestBenchUpstreamTarget(t *testing.T) {
+	g := startServe(t, map[string]string{"VARGATE_BENCH_TOOLS": "true", "VARGATE_ALLOW_PRIVATE_TARGETS": "true"})
+	var out bytes.Buffer
+	env := &environment{stdin: strings.NewReader(""), stdout: &out, stderr: io.Discard, getenv: func(string) string { return "" }}
+	err := run(t.Context(), env, []string{"bench", "--url", g.URL, "--api-key", g.Key, "--duration", "500ms", "--warmup", "100ms",
+		"--rate", "100", "--mix", "allowed=1,denied=0,approval=0", "--compare", "upstream", "--json"})
+	if err != nil {
+		t.Fatalf("bench: %v\n%s", err, out.String())
+	}
+	var rep benchReport
+	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
+		t.Fatalf("not one JSON object: %v\n%s", err, out.String())
+	}
+	for _, name := range []string{"upstream", "upstream-direct"} {
+		if f := rep.Compare[name]; f == nil || f.Calls == 0 || f.Errors != 0 || f.Outcomes["executed"] != f.Calls {
+			t.Errorf("%s figures: %+v", name, f)
+		}
+	}
+	if rep.Ratios == nil || rep.Ratios.UpstreamAddedLatency == nil {
+		t.Errorf("ratios: %+v", rep.Ratios)
+	}
+	// The bench removed its upstream.
+	if code, list := g.do(t, "GET", "/api/mcp/upstreams", g.Key, ""); code != 200 || list["count"] != 0.0 {
+		t.Errorf("upstreams after the bench = %d %v", code, list)
+	}
 }
