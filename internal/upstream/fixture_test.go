@@ -48,7 +48,9 @@ type event struct {
 	data         map[string]any
 }
 
-func newFixture(t *testing.T, allowPrivate bool) *fixture {
+func newFixture(t *testing.T, allowPrivate bool) *fixture { return newFixtureTB(t, allowPrivate) }
+
+func newFixtureTB(t testing.TB, allowPrivate bool) *fixture {
 	t.Helper()
 	db := storetest.Open(t, sqlstore.SQLite)
 	as := sqlstore.NewAuthStore(db)
@@ -113,7 +115,9 @@ func (f *fixture) eventsNamed(name string) []event {
 }
 
 // tool returns the tenant's governed tool of that name, or nil.
-func (f *fixture) tool(t *testing.T, name string) *tools.Tool {
+func (f *fixture) tool(t *testing.T, name string) *tools.Tool { return f.toolTB(t, name) }
+
+func (f *fixture) toolTB(t testing.TB, name string) *tools.Tool {
 	t.Helper()
 	ts, err := f.svc.Tools(t.Context(), tenant)
 	if err != nil {
@@ -130,6 +134,10 @@ func (f *fixture) tool(t *testing.T, name string) *tools.Tool {
 // call runs a governed tool's connector as the governor would.
 func (f *fixture) call(ctx context.Context, t *testing.T, tool *tools.Tool, args string) (tools.Result, error) {
 	t.Helper()
+	return f.callTB(ctx, tool, args)
+}
+
+func (f *fixture) callTB(ctx context.Context, tool *tools.Tool, args string) (tools.Result, error) {
 	c := &tools.Call{TenantID: tenant, AgentID: "agent-1", ActionID: "act-" + strconv.FormatInt(time.Now().UnixNano(), 10), Tool: tool.Name, Args: json.RawMessage(args)}
 	if err := tool.Validate(c); err != nil {
 		return tools.Result{}, err
