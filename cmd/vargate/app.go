@@ -210,7 +210,7 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 		Signins:   sqlstore.NewSigninStore(db),
 		Approvals: a.approvals, Sessions: a.sessions, Agents: a.agents, Credentials: a.vault, Webhooks: a.webhooks,
 		Audit: a.audit, Records: a.audit.Store, Compliance: comp,
-		Policies: policyAdmin,
+		Policies: policyAdmin, Upstreams: a.mcp.upstreams,
 		// Interrupts go through the event consumer, as the API's do: it
 		// waits until the stream shows the session stopped.
 		Interrupter: web.InterruptFunc(func(ctx context.Context, p vargate.Principal, id, reason string) error {

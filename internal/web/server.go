@@ -58,6 +58,9 @@ type Server struct {
 	Agents      Agents
 	Policies    Policies
 	Credentials Credentials
+	// Upstreams shows the tenant's upstream MCP servers and their pending
+	// tool changes (admins); nil hides the page.
+	Upstreams Upstreams
 	Webhooks    Webhooks
 	Compliance  Compliance
 
@@ -168,6 +171,9 @@ func (s *Server) routes() []route {
 		{"GET", "/ui/settings/credentials", reader, s.credentialsPage},
 		{"POST", "/ui/settings/credentials", admin, s.registerCredential},
 		{"POST", "/ui/settings/credentials/{id}/delete", admin, s.deleteCredential},
+		{"GET", "/ui/settings/upstreams", admin, s.upstreamsPage},
+		{"GET", "/ui/settings/upstreams/{name}", admin, s.upstreamPage},
+		{"POST", "/ui/settings/upstreams/{name}/approve", admin, s.approveUpstream},
 		{"GET", "/ui/settings/keys", admin, s.keysPage},
 		{"POST", "/ui/settings/keys", admin, s.createKey},
 		{"POST", "/ui/settings/keys/{id}/revoke", admin, s.revokeKey},
