@@ -58,11 +58,12 @@ type Server struct {
 	Agents      Agents
 	Policies    Policies
 	Credentials Credentials
+	Webhooks    Webhooks
+	Compliance  Compliance
+
 	// Upstreams shows the tenant's upstream MCP servers and their pending
 	// tool changes (admins); nil hides the page.
 	Upstreams Upstreams
-	Webhooks    Webhooks
-	Compliance  Compliance
 
 	// TrustedProxies are the reverse proxies whose X-Forwarded-Proto is
 	// believed: a request through one of them that says https gets a
