@@ -3,10 +3,12 @@ package upstream
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"reflect"
+	"strings"
 	"sync"
 	"time"
 
@@ -206,8 +208,13 @@ func (c *conn) connect(ctx context.Context) (*mcp.ClientSession, error) {
 			secret = []byte(inj.secret)
 		}
 		t = &mcp.StreamableClientTransport{
-			Endpoint:   u.URL,
-			HTTPClient: &http.Client{Transport: &credTransport{base: s.transport(), conn: c}},
+			Endpoint: u.URL,
+			HTTPClient: &http.Client{
+				Transport: &credTransport{base: s.transport(), conn: c},
+				// The credential goes on every request the transport sends,
+				// so a redirect may not leave the upstream's host.
+				CheckRedirect: sameHost,
+			},
 			// A broken stream is reported soon rather than retried for long;
 			// the next call reconnects.
 			MaxRetries: 1,
@@ -246,6 +253,18 @@ func connectError(u Upstream, err error) error {
 		return vargate.Wrap(vargate.KindUnavailable, err, "upstream %s did not answer within %s", u.Name, u.Timeouts.Connect())
 	}
 	return vargate.Wrap(vargate.KindUnavailable, err, "cannot connect to upstream %s: %s", u.Name, msg)
+}
+
+// sameHost allows a redirect only to the host (and scheme) of the first
+// request.
+func sameHost(req *http.Request, via []*http.Request) error {
+	if len(via) >= 5 {
+		return errors.New("upstream redirected too often")
+	}
+	if first := via[0].URL; !strings.EqualFold(req.URL.Host, first.Host) || req.URL.Scheme != first.Scheme {
+		return fmt.Errorf("upstream redirected to another host (%s)", req.URL.Host)
+	}
+	return nil
 }
 
 // sameConfig reports whether a pooled session was made for cfg.

@@ -202,6 +202,26 @@ func (s *Service) forget(k key) {
 	s.smu.Unlock()
 }
 
+// forgetOthers ends the sessions of the tenant's upstreams that are no
+// longer stored (removed through another gateway).
+func (s *Service) forgetOthers(tenantID string, ups []Upstream) {
+	keep := map[string]bool{}
+	for _, u := range ups {
+		keep[u.Name] = true
+	}
+	var gone []key
+	s.mu.Lock()
+	for k := range s.conns {
+		if k.tenant == tenantID && !keep[k.name] {
+			gone = append(gone, k)
+		}
+	}
+	s.mu.Unlock()
+	for _, k := range gone {
+		s.forget(k)
+	}
+}
+
 func (s *Service) connected() []*conn {
 	s.mu.Lock()
 	defer s.mu.Unlock()

@@ -34,6 +34,7 @@ func (s *Service) Tools(ctx context.Context, tenantID string) ([]*tools.Tool, er
 	if err != nil {
 		return nil, err
 	}
+	s.forgetOthers(tenantID, ups)
 	conns := map[string]*conn{}
 	for _, u := range ups {
 		c := s.pooled(u)

@@ -287,6 +287,33 @@ func TestUpstreamFailures(t *testing.T) {
 	})
 }
 
+// TestCredentialNeverFollowsARedirect: an upstream that redirects to
+// another host does not get the gateway to send its credential there.
+func TestCredentialNeverFollowsARedirect(t *testing.T) {
+	f := newFixture(t, true)
+	f.creds.put("ours", "s3cret-upstream-token")
+	seen := make(chan string, 10)
+	thief := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		seen <- r.Header.Get("Authorization")
+		http.Error(w, "no", http.StatusNotFound)
+	}))
+	defer thief.Close()
+	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, thief.URL+"/mcp", http.StatusTemporaryRedirect)
+	}))
+	defer redirector.Close()
+	_, err := f.svc.Create(t.Context(), tenant, "key-admin", upstream.Upstream{Name: "ours", URL: redirector.URL,
+		Credential: &upstream.Credential{ToolID: "ours", In: "bearer"}, Timeouts: upstream.Timeouts{ConnectMS: 2000}})
+	if !vargate.IsKind(err, vargate.KindInvalid) {
+		t.Errorf("create behind a cross-host redirect: %v, want invalid", err)
+	}
+	select {
+	case h := <-seen:
+		t.Errorf("the other host was reached (Authorization %q)", h)
+	default:
+	}
+}
+
 // TestPrivateAddressesNeedTheOverride: an upstream on a loopback address
 // is refused unless VARGATE_ALLOW_PRIVATE_TARGETS is set.
 func TestPrivateAddressesNeedTheOverride(t *testing.T) {
