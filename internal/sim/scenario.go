@@ -356,9 +356,6 @@ with curl -d), follow_up (replies to a follow-up message, e.g. an approval
 outcome). Example: docs/scenario-example.json.
 `
 
-// std returns d as a time.Duration.
-func (d Duration) std() time.Duration { return time.Duration(d) }
-
 // quoteList formats names for messages.
 func quoteList(names []string) string {
 	var b bytes.Buffer

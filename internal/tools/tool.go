@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -241,11 +240,4 @@ func decodeArgs(args json.RawMessage, v any) error {
 		return vargate.Invalid("arguments", "%v", err)
 	}
 	return nil
-}
-
-// isKind reports whether err is an *vargate.Error (a failure with a
-// message fit for the agent).
-func isKind(err error) bool {
-	var ve *vargate.Error
-	return errors.As(err, &ve)
 }
