@@ -43,6 +43,16 @@ type Tool struct {
 	// to bob@example.com"); optional.
 	Summary   func(args json.RawMessage) string
 	Connector Connector
+	// Upstream is set for a tool served by an upstream MCP server (a
+	// Source): the upstream's name. The policy input carries it.
+	Upstream string
+	// Annotations are an upstream tool's MCP annotations as pinned (JSON
+	// of mcp.ToolAnnotations); nil for other tools.
+	Annotations json.RawMessage
+	// Version identifies the definition of a tool from a Source (its
+	// digest): two sets whose tools have the same names and versions are
+	// the same.
+	Version string
 
 	resolved *jsonschema.Resolved
 }
