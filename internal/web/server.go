@@ -338,6 +338,7 @@ func (s *Server) current(r *http.Request) (auth.Signin, bool) {
 		s.endSignin(r.Context(), si.ID)
 		return auth.Signin{}, false
 	}
+	si.Principal.KeyName = k.Name
 	return si, true
 }
 
