@@ -268,7 +268,11 @@ func (s *scan) commandRules(c *call) {
 		s.ruleKubectl(c)
 		s.ruleKubectlExpose(c)
 		s.ruleKeyring(c)
+		s.ruleKubeToken(c)
 	case "terraform", "tofu":
+		if c.arg(1) == "state" && c.arg(2) == "pull" {
+			s.printsSecret(c, SeverityMedium, "prints the Terraform state, which holds secrets")
+		}
 		if c.arg(1) == "destroy" || c.arg(1) == "apply" && c.has("-destroy") {
 			sev := SeverityMedium
 			if c.has("-auto-approve") || c.has("--auto-approve") {
@@ -278,9 +282,12 @@ func (s *scan) commandRules(c *call) {
 		}
 	case "aws":
 		s.ruleAWS(c)
+		s.ruleControlPlane(c)
 	case "gcloud":
 		s.ruleGcloud(c)
+		s.ruleControlPlane(c)
 	case "az":
+		s.ruleControlPlane(c)
 		if c.arg(1) == "account" && c.arg(2) == "get-access-token" {
 			s.printsSecret(c, SeverityHigh, "prints an Azure access token")
 		}
@@ -480,6 +487,10 @@ func (s *scan) absPath(p string) string {
 // captured by a command substitution.
 func (s *scan) printsSecret(c *call, sev Severity, why string) {
 	switch {
+	case c.stdout != "" && hiddenOrTemp(normalizePath(c.stdout)):
+		// staged in a hidden or temporary file: kept for later, not used
+		s.substRead = max(s.substRead, sev)
+		s.flag(CategoryCredentialAccess, sev, c.evidence, why+", saved to "+c.stdout)
 	case c.next != nil && !isDisplayFilter(c.next) && !isNetworkSink(c.next),
 		s.inSubst > 0, c.stdout != "" && c.stdout != "/dev/stdout" && c.stdout != "/dev/stderr":
 		s.substRead = max(s.substRead, sev)
