@@ -24,7 +24,7 @@ import (
 //
 //   - an object accepts only the JSON names of its struct's fields (a
 //     struct with api:"extrafields" accepts any), and needs every field
-//     tagged api:"required";
+//     tagged api:"required"; null clears an optional field;
 //   - a union (param.APIUnion) accepts a value that one of its variants
 //     accepts; object variants are chosen by their constant "type";
 //   - a constant (shared/constant) accepts only its own value, a named
@@ -183,6 +183,14 @@ func checkObject(path string, t reflect.Type, v any, at func(string, ...any) str
 				continue
 			}
 			return join(path, k) + ": Extra inputs are not permitted"
+		}
+		if obj[k] == nil {
+			// null clears an optional field (the SDK sends it with
+			// param.Null); a required one must have a value.
+			if sf.Tag.Get("api") == "required" && !isOpt(sf.Type) {
+				return join(path, k) + ": Input should not be null"
+			}
+			continue
 		}
 		if msg := checkValue(join(path, k), sf.Type, t.Name()+"."+k, obj[k]); msg != "" {
 			return msg
