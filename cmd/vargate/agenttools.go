@@ -2,18 +2,18 @@ package main
 
 import (
 	"context"
-	"regexp"
+	"path"
+	"strings"
+
+	"github.com/vargate/vargate"
+	"github.com/vargate/vargate/internal/upstream"
 )
 
-// upstreamToolRE is the shape of a tool of an upstream MCP server,
-// "<upstream>__<tool>". Those tools are listed by the upstream when a
-// session connects, so a configuration may name them before the catalog
-// knows them.
-var upstreamToolRE = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]*__[A-Za-z0-9_.-]+$`)
-
 // knownTool reports whether an agent configuration may list name in
-// allowed_tools: a governed tool in the tenant's catalog (built-in or
-// tenant tool), or a name shaped like an upstream MCP server's tool.
+// allowed_tools: a governed tool in the tenant's catalog (built-in, tenant
+// tool or approved upstream tool), a pattern matching at least one of
+// them, or "<upstream>__<tool or pattern>" of one of the tenant's upstream
+// MCP servers (whose tools may not be approved yet).
 func (w *mcpWiring) knownTool(ctx context.Context, tenantID, name string) (bool, error) {
 	set, err := w.catalog.Set(ctx, tenantID)
 	if err != nil {
@@ -22,5 +22,23 @@ func (w *mcpWiring) knownTool(ctx context.Context, tenantID, name string) (bool,
 	if _, ok := set.Lookup(name); ok {
 		return true, nil
 	}
-	return upstreamToolRE.MatchString(name), nil
+	if strings.ContainsAny(name, "*?[") {
+		for _, t := range set.Tools {
+			if ok, _ := path.Match(name, t.Name); ok {
+				return true, nil
+			}
+		}
+	}
+	prefix, _, ok := strings.Cut(name, upstream.Separator)
+	if !ok || w.upstreams == nil || prefix == "" {
+		return false, nil
+	}
+	_, err = w.upstreams.Get(ctx, tenantID, prefix)
+	switch {
+	case err == nil:
+		return true, nil
+	case vargate.IsKind(err, vargate.KindNotFound):
+		return false, nil
+	}
+	return false, err
 }

@@ -37,8 +37,19 @@ func TestServeManagedSession(t *testing.T) {
 		body["error"].(map[string]any)["field"] != "allowed_tools[1]" {
 		t.Errorf("unknown tool = %d %v", code, body)
 	}
-	if code, body := g.do(t, "POST", "/api/managed/agents", g.Key, `{"name":"y","allowed_tools":["vargate_send_email","github__create_issue"]}`); code != 201 {
-		t.Errorf("upstream-shaped tool = %d %v", code, body)
+	for _, tt := range []struct {
+		tools string
+		code  int
+	}{
+		{`["vargate_send_*"]`, 201},            // a pattern that matches a tool
+		{`["vargate_launch_*"]`, 422},          // one that matches none
+		{`["github__create_issue"]`, 422},      // a tool of an upstream the tenant does not have
+		{`["vargate_web_search","bash"]`, 422}, // a built-in Managed Agents tool is not an MCP tool
+		{`["vargate_web_search","vargate_approval_status"]`, 201},
+	} {
+		if code, body := g.do(t, "POST", "/api/managed/agents", g.Key, `{"name":"y","allowed_tools":`+tt.tools+`}`); code != tt.code {
+			t.Errorf("allowed_tools %s = %d %v, want %d", tt.tools, code, body, tt.code)
+		}
 	}
 	code, sess := g.do(t, "POST", "/api/managed/sessions", g.Key, `{"agent_id":"`+agent["id"].(string)+`","user_message":"Find the top 3 AI governance frameworks."}`)
 	if code != 201 {

@@ -84,7 +84,7 @@ func (s *Service) checkTools(ctx context.Context, c Config, previous []string) e
 			return err
 		}
 		if !ok {
-			hint := "a built-in governed tool or one of the tenant's tools (GET /tools lists them)"
+			hint := "a built-in governed tool, one of the tenant's tools (GET /tools lists them), <upstream>__<tool> of one of its upstream MCP servers, or a pattern matching one of them"
 			if slices.Contains(BuiltinTools, name) {
 				hint = "an MCP tool; " + name + " is a built-in Managed Agents tool: list it in governed_builtin_tools to govern it"
 			}
@@ -247,7 +247,9 @@ func (s *Service) audit(ctx context.Context, event, actor string, c Config) erro
 	if s.Audit == nil {
 		return nil
 	}
-	detail, err := json.Marshal(map[string]any{"event": event, "agent": Document(c)})
+	m := map[string]any{"event": event, "agent": Document(c)}
+	audit.AddActorName(ctx, actor, m)
+	detail, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}
