@@ -62,10 +62,10 @@ func (g *gateway) records(t *testing.T, key string, after int64) []auditedRecord
 // cli runs a vargate subcommand against the gateway's data directory.
 func (g *gateway) cli(t *testing.T, args ...string) string {
 	t.Helper()
-	var out bytes.Buffer
-	env := &environment{stdin: strings.NewReader(""), stdout: &out, stderr: &out, getenv: func(k string) string { return g.Env[k] }}
+	var out, errOut bytes.Buffer // stdout alone: admin commands name their database on stderr
+	env := &environment{stdin: strings.NewReader(""), stdout: &out, stderr: &errOut, getenv: func(k string) string { return g.Env[k] }}
 	if err := run(t.Context(), env, args); err != nil {
-		t.Fatalf("vargate %s: %v\n%s", strings.Join(args, " "), err, out.String())
+		t.Fatalf("vargate %s: %v\n%s%s", strings.Join(args, " "), err, out.String(), errOut.String())
 	}
 	return out.String()
 }
