@@ -68,3 +68,20 @@ func TestWrongMethodIs405(t *testing.T) {
 		t.Errorf("unknown path = %d, want 404", resp.StatusCode)
 	}
 }
+
+// Routes mounted next to the API (dashboard, MCP server) get 405 too.
+func TestWrongMethodOnMountedRoute(t *testing.T) {
+	s := &httpapi.Server{Mount: func(mux *http.ServeMux) {
+		mux.HandleFunc("GET /mcp/server/health", func(http.ResponseWriter, *http.Request) {})
+	}}
+	srv := httptest.NewServer(s.Handler())
+	t.Cleanup(srv.Close)
+	resp, err := http.Post(srv.URL+"/mcp/server/health", "application/json", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusMethodNotAllowed || resp.Header.Get("Allow") != "GET, HEAD" {
+		t.Errorf("POST on a mounted GET route = %d, Allow %q", resp.StatusCode, resp.Header.Get("Allow"))
+	}
+}

@@ -136,12 +136,13 @@ func (s *Server) Handler() http.Handler {
 	if s.Mount != nil {
 		s.Mount(mux)
 	}
-	methods := s.methodsByPath()
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		// The catch-all hides the mux's own 405, so a path served with
-		// other methods is answered here.
-		if h, pattern := methods.Handler(r); pattern != "" {
-			h.ServeHTTP(w, r)
+		// The catch-all hides the mux's own 405: a path that is served
+		// with other methods (API, dashboard or MCP) is answered here.
+		if allow := allowedMethods(mux, r); len(allow) > 0 {
+			w.Header().Set("Allow", strings.Join(allow, ", "))
+			s.writeError(w, r, &statusError{http.StatusMethodNotAllowed, "method_not_allowed",
+				fmt.Sprintf("%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, strings.Join(allow, ", "))})
 			return
 		}
 		s.writeError(w, r, vargate.Errorf(vargate.KindNotFound, "no route for %s %s", r.Method, r.URL.Path))
@@ -149,34 +150,18 @@ func (s *Server) Handler() http.Handler {
 	return s.observe(mux)
 }
 
-// methodsByPath returns a mux, by path alone, answering 405 Method Not
-// Allowed with the Allow header listing the path's methods.
-func (s *Server) methodsByPath() *http.ServeMux {
-	allow := map[string][]string{}
-	var paths []string
-	for _, rt := range s.routes() {
-		for _, p := range []string{rt.path, "/api" + rt.path} {
-			if allow[p] == nil {
-				paths = append(paths, p)
-			}
-			allow[p] = append(allow[p], rt.method)
-			if rt.method == http.MethodGet {
-				allow[p] = append(allow[p], http.MethodHead)
-			}
+// allowedMethods lists the methods with which mux serves r's path by a
+// route other than the catch-all "/".
+func allowedMethods(mux *http.ServeMux, r *http.Request) []string {
+	var allow []string
+	for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete} {
+		probe := r.Clone(r.Context())
+		probe.Method = m
+		if _, pattern := mux.Handler(probe); pattern != "" && pattern != "/" {
+			allow = append(allow, m)
 		}
 	}
-	allow["/metrics"] = []string{http.MethodGet, http.MethodHead}
-	paths = append(paths, "/metrics")
-	m := http.NewServeMux()
-	for _, p := range paths {
-		methods := strings.Join(allow[p], ", ")
-		m.HandleFunc(p, func(w http.ResponseWriter, r *http.Request) {
-			w.Header().Set("Allow", methods)
-			s.writeError(w, r, &statusError{http.StatusMethodNotAllowed, "method_not_allowed",
-				fmt.Sprintf("%s is not allowed on %s; allowed: %s", r.Method, r.URL.Path, methods)})
-		})
-	}
-	return m
+	return allow
 }
 
 // Routes lists "METHOD /path" for every API route, for documentation tests.
