@@ -30,10 +30,11 @@
 // recorded each on its own: large inputs are kept as bounded excerpts and
 // judged on a bounded window (bound.go), and an event that still cannot be
 // recorded is dead-lettered (poison.go); the stream never stalls on one.
-// Stats.Latency is the event-to-record latency. Each batch of events is stored in
-// one transaction with the tool uses and progress it changed; audit
-// records follow (group-committed by audit.Log), and a tool use is marked
-// audited only afterwards, so a crash in between is repaired on resume.
+// Stats.Latency is the event-to-record latency. Each batch of events is
+// stored in one transaction with the tool uses and progress it changed;
+// audit records follow in the agent's order (audit.Log.AppendAll, group
+// committed), and a tool use is marked audited only afterwards, so a crash
+// in between is repaired on resume.
 //
 // Ownership. A session is consumed by the process holding its lease in the
 // database; every write of consumer state is fenced on the lease. Processes
