@@ -117,7 +117,7 @@ func FuzzJudge(f *testing.F) {
 	det := anomaly.New(anomaly.Config{})
 	f.Fuzz(func(t *testing.T, s string, n int) {
 		n = min(max(n, 0), 100_000)
-		pad := strings.Repeat(s, min(n, (2<<20)/max(len(s), 1)))
+		pad := strings.Repeat(s, min(n, (300<<10)/max(len(s), 1)))
 		doc, _ := json.Marshal(map[string]any{"command": s, "content": pad, s: []any{pad, s}})
 		for _, in := range []json.RawMessage{json.RawMessage(s), doc} {
 			j := judge(det, redactor{all: true}, "bash", objectOrEmpty(in), true)
