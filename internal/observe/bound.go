@@ -25,6 +25,9 @@ const (
 	// longer one keeps its first and last StoredExcerptBytes around a
 	// marker naming its byte count and SHA-256, e.g.
 	// "head…[vargate: 307200 bytes, sha256:…; head and tail 4096 bytes shown]…tail".
+	// The count and digest are of the string as redacted (the original
+	// when nothing in it was redacted); args_digest covers the original
+	// input whole.
 	MaxStoredStringBytes = 16 << 10
 	StoredExcerptBytes   = 4 << 10
 	// MaxStoredKeyBytes bounds each object key of the stored input.
