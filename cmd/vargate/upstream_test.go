@@ -202,6 +202,30 @@ func TestServeSessionCallsUpstreamTools(t *testing.T) {
 	if err != nil || res.IsError {
 		t.Errorf("greet after approval = %+v, %v", res, err)
 	}
+
+	// The API: admins only, fields named, other names not found.
+	code, approver := g.do(t, "POST", "/api/keys", g.Key, `{"role":"approver"}`)
+	if code != 201 {
+		t.Fatalf("approver key = %d %v", code, approver)
+	}
+	if code, _ := g.do(t, "GET", "/api/mcp/upstreams", approver["api_key"].(string), ""); code != 403 {
+		t.Errorf("an approver lists upstreams: %d, want 403", code)
+	}
+	if code, out := g.do(t, "PATCH", "/api/mcp/upstreams/ours", g.Key, `{"timeouts":{"call_ms":-5}}`); code != 422 || !strings.Contains(toJSON(out), "timeouts.call_ms") {
+		t.Errorf("bad patch = %d %v, want 422 naming timeouts.call_ms", code, out)
+	}
+	if code, out := g.do(t, "PATCH", "/api/mcp/upstreams/ours", g.Key, `{"timeouts":{"call_ms":5000}}`); code != 200 || toJSON(out["timeouts"]) != `{"call_ms":5000,"connect_ms":0}` {
+		t.Errorf("patch = %d %v", code, out)
+	}
+	if code, _ := g.do(t, "GET", "/api/mcp/upstreams/nope", g.Key, ""); code != 404 {
+		t.Errorf("unknown upstream = %d, want 404", code)
+	}
+	if code, out := g.do(t, "DELETE", "/api/mcp/upstreams/ours", g.Key, ""); code != 204 {
+		t.Fatalf("delete = %d %v", code, out)
+	}
+	if got := names(); got != "vargate_approval_status" {
+		t.Errorf("after delete tools/list = %s", got)
+	}
 }
 
 func toJSON(v any) string {
