@@ -203,6 +203,20 @@ func TestServeSessionCallsUpstreamTools(t *testing.T) {
 		t.Errorf("greet after approval = %+v, %v", res, err)
 	}
 
+	// A tenant rule that denies every call of an upstream's read-only
+	// tools hides them from the listing; one that looks at arguments does
+	// not.
+	rules := "package vargate.tenant\n\n" +
+		`deny contains "no_readers: read-only tools of ours are off" if {` + "\n\tinput.call.upstream == \"ours\"\n\tinput.call.annotations.read_only_hint\n}\n\n" +
+		`deny contains "no_eve: eve is not greeted" if input.call.arguments.name == "eve"` + "\n"
+	body, _ := json.Marshal(map[string]any{"modules": map[string]string{"upstreams.rego": rules}, "activate": true})
+	if code, out := g.do(t, "POST", "/api/policies", g.Key, string(body)); code != 201 {
+		t.Fatalf("upload policy = %d %v", code, out)
+	}
+	if got := names(); got != "ours__greet,vargate_approval_status" {
+		t.Errorf("with the tenant rule tools/list = %s, want whoami (read-only) hidden", got)
+	}
+
 	// The API: admins only, fields named, other names not found.
 	code, approver := g.do(t, "POST", "/api/keys", g.Key, `{"role":"approver"}`)
 	if code != 201 {
