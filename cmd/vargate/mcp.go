@@ -99,7 +99,7 @@ func openMCP(ctx context.Context, a *app, engine *policy.Engine) (*mcpWiring, er
 		// OPA sidecar instead of the embedded engine.
 		w.governor.Policy = newSidecarDecider(cfg.PolicySidecarURL)
 		a.log.Warn("governed calls are decided by the policy sidecar, not the embedded engine (benchmark comparison mode)",
-			slog.String("url", cfg.PolicySidecarURL))
+			slog.String("url", netguard.RedactURL(cfg.PolicySidecarURL)))
 	}
 	w.facts = &sessionFacts{sessions: a.sessions, agents: a.agents, counts: sqlstore.NewAuditStore(a.db), now: w.governor.Now}
 	w.governor.Facts = w.facts

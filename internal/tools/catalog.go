@@ -290,7 +290,9 @@ func (c *Catalog) audit(ctx context.Context, tenantID, actor, op string, d Tenan
 	if c.Audit == nil {
 		return nil
 	}
-	detail, err := json.Marshal(map[string]any{"op": op, "definition": d})
+	m := map[string]any{"op": op, "definition": d}
+	audit.AddActorName(ctx, actor, m)
+	detail, err := json.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("audit %s: %w", op, err)
 	}

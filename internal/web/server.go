@@ -345,6 +345,7 @@ func (s *Server) current(r *http.Request) (auth.Signin, bool) {
 		s.endSignin(r.Context(), si.ID)
 		return auth.Signin{}, false
 	}
+	si.Principal.KeyName = k.Name
 	return si, true
 }
 
