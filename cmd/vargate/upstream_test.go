@@ -75,13 +75,13 @@ func TestServeSessionCallsUpstreamTools(t *testing.T) {
 		{Type: sim.StepEndTurn},
 	}}, map[string]string{"VARGATE_ALLOW_PRIVATE_TARGETS": "true"})
 
-	if code, out := g.do(t, "POST", "/api/credentials/register", g.Key, `{"tool_id":"ours","credential_type":"bearer_token","value":"third-party-token"}`); code != 201 {
+	if code, out := g.do(t, "POST", "/api/credentials/register", g.Key, `{"tool_id":"http:127.0.0.1","credential_type":"bearer_token","value":"third-party-token"}`); code != 201 {
 		t.Fatalf("register = %d %v", code, out)
 	}
 	if code, out := g.do(t, "POST", "/api/mcp/upstreams", g.Key, `{"name":"ours","url":"`+up.URL+`"}`); code != 422 || !strings.Contains(toJSON(out), "url") {
 		t.Errorf("upstream without its credential = %d %v, want 422 naming url", code, out)
 	}
-	code, created := g.do(t, "POST", "/api/mcp/upstreams", g.Key, `{"name":"ours","url":"`+up.URL+`","credential":{"tool_id":"ours","in":"bearer"}}`)
+	code, created := g.do(t, "POST", "/api/mcp/upstreams", g.Key, `{"name":"ours","url":"`+up.URL+`","credential":{"tool_id":"http:127.0.0.1","in":"bearer"}}`)
 	if code != 201 || len(created["tools"].([]any)) != 3 {
 		t.Fatalf("create upstream = %d %v", code, created)
 	}

@@ -7,7 +7,7 @@ import (
 
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
-	"github.com/vargate/vargate/internal/vault"
+	"github.com/vargate/vargate/internal/tools"
 )
 
 // FuzzScrub: a credential value never survives in a result, in text or in
@@ -17,17 +17,20 @@ func FuzzScrub(f *testing.F) {
 	f.Add(`to"ken<&>\`, `{"x":`, "\n")
 	f.Add("ключ-секрет", "\u2028", "\x00")
 	f.Fuzz(func(t *testing.T, secret, pre, post string) {
-		if len(secret) < 4 || strings.Contains(vault.Redacted, secret) || strings.Contains(secret, vault.Redacted) {
+		if len(secret) < 6 || strings.Contains(tools.Redacted, secret) || strings.Contains(secret, tools.Redacted) {
 			t.Skip()
 		}
 		res := &mcp.CallToolResult{
 			Content:           []mcp.Content{&mcp.TextContent{Text: pre + secret + post}},
 			StructuredContent: map[string]any{"v": pre + secret + post, secret: []any{secret}},
 		}
-		r, err := result(res, [][]byte{[]byte(secret)})
+		call := &tools.Call{}
+		call.Remember(secret)
+		r, err := result(res)
 		if err != nil {
 			t.Fatal(err)
 		}
+		r, _ = scrubbed(call, r, nil)
 		if strings.Contains(r.Text, secret) {
 			t.Errorf("text keeps the secret: %q", r.Text)
 		}
