@@ -58,8 +58,9 @@ type Service struct {
 	Logger          *slog.Logger
 	Now             vargate.Clock
 
-	mu    sync.Mutex
-	conns map[key]*conn
+	mu     sync.Mutex
+	conns  map[key]*conn
+	closed bool // after Close: no new sessions
 
 	smu   sync.Mutex
 	scrub map[key][][]byte
@@ -127,7 +128,7 @@ func (s *Service) Close() error {
 	}
 	s.mu.Lock()
 	conns := s.conns
-	s.conns = nil
+	s.conns, s.closed = nil, true
 	s.mu.Unlock()
 	for _, c := range conns {
 		c.close()
@@ -176,6 +177,10 @@ func (s *Service) pooled(u Upstream) *conn {
 		go c.close()
 	}
 	c = &conn{svc: s, key: k, cfg: u, health: Health{State: StateDisconnected}, notified: map[string]string{}}
+	if s.closed {
+		c.closed = true // shutting down: nothing connects any more
+		return c
+	}
 	if s.conns == nil {
 		s.conns = map[key]*conn{}
 	}
