@@ -93,12 +93,25 @@ func TestHashCoversEveryField(t *testing.T) {
 			*x = json.RawMessage(`{"changed":true}`)
 		case *audit.Hash:
 			x[31] ^= 1
+		case *audit.Outcome:
+			*x = audit.OutcomeFailed
 		default:
 			t.Fatalf("field %s has type %s, which this test does not know how to change", f.Name, f.Type)
 		}
 		if rec.ComputeHash() == h0 {
 			t.Errorf("changing %s did not change the hash", f.Name)
 		}
+	}
+	// Setting an outcome moves the record to layout v2, and the v2 hash
+	// differs from the v1 hash whatever the outcome: stripping it is an
+	// alteration.
+	v2 := sampleRecord()
+	v2.Outcome = audit.OutcomeExecuted
+	if v2.ComputeHash() == h0 {
+		t.Error("an outcome did not change the hash")
+	}
+	if enc := v2.Encode(nil); string(enc[:16]) != "vargate.audit.v2" {
+		t.Errorf("a record with an outcome starts %q, want the v2 tag", enc[:16])
 	}
 	// Length prefixes keep adjacent fields from trading bytes.
 	a, b := sampleRecord(), sampleRecord()

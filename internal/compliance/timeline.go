@@ -14,6 +14,10 @@ const (
 	// KindGovernedCall is a tool call through the gateway's MCP server,
 	// decided by policy before it ran.
 	KindGovernedCall = "governed_call"
+	// KindCallOutcome is how an allowed governed call ended (executed,
+	// failed, cancelled): the mcp_outcome record that follows its
+	// governed_call.
+	KindCallOutcome = "governed_call_outcome"
 	// KindConfirmation is a governed built-in tool call that the gateway
 	// confirmed or refused by policy (always_ask tools).
 	KindConfirmation = "tool_confirmation"
@@ -146,9 +150,15 @@ func classify(rec *audit.Record) facts {
 	if len(rec.Detail) > 0 {
 		_ = json.Unmarshal(rec.Detail, &f.detail)
 	}
+	if rec.Outcome != "" {
+		// The first-class field; older records have it only in Detail.
+		f.detail.Outcome = string(rec.Outcome)
+	}
 	switch rec.Source {
 	case audit.SourceMCPGoverned:
 		f.kind = KindGovernedCall
+	case audit.SourceMCPOutcome:
+		f.kind = KindCallOutcome
 		if f.detail.Kind == detailKindToolConfirmation {
 			f.kind = KindConfirmation
 		}
@@ -188,7 +198,7 @@ func (f *facts) event() Event {
 		Arguments: r.ArgsRedacted, Actor: r.Actor, RecordHash: r.Hash,
 	}
 	switch f.kind {
-	case KindGovernedCall, KindConfirmation:
+	case KindGovernedCall, KindConfirmation, KindCallOutcome:
 		e.Outcome = f.detail.Outcome
 		e.Note = f.detail.Note
 	case KindObservedCall:

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -56,6 +57,10 @@ type gateway struct {
 	api      *httptest.Server // the tenant tool's API
 
 	acme, globex tenant
+
+	// sideEffects counts what reached the outside world: no-op connector
+	// runs (with noop) and requests to the tenant tool's API.
+	sideEffects atomic.Int64
 }
 
 // tenant is a tenant with an agent configuration, an agent key for it and
@@ -120,6 +125,7 @@ func newGateway(tb testing.TB, o gatewayOptions) *gateway {
 	tb.Cleanup(search.Close)
 	g.smtp = startSMTP(tb)
 	g.api = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.sideEffects.Add(1)
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{"path": r.URL.Path, "query": r.URL.RawQuery, "key": r.Header.Get("X-Api-Key")})
 	}))
@@ -136,6 +142,7 @@ func newGateway(tb testing.TB, o gatewayOptions) *gateway {
 		for i, t := range builtins {
 			c := *t
 			c.Connector = tools.ConnectorFunc(func(context.Context, *tools.Call) (tools.Result, error) {
+				g.sideEffects.Add(1)
 				return tools.Result{Structured: json.RawMessage(`{"ok":true}`)}, nil
 			})
 			builtins[i] = &c

@@ -139,6 +139,21 @@ func NewCall(tool string, args json.RawMessage) (Call, []pii.Finding, error) {
 	return c, pii.ScanValue(v), nil
 }
 
+// NewDecodedCall returns the Call for arguments the caller has decoded
+// already (v, from a decoder that keeps numbers as json.Number) with
+// their digest, so that nothing is parsed twice. raw must be the JSON v
+// was decoded from.
+func NewDecodedCall(tool string, raw json.RawMessage, v any, digest string) (Call, error) {
+	value, err := ast.InterfaceToValue(v)
+	if err != nil {
+		return Call{}, vargate.Invalid("arguments", "arguments: %v", err)
+	}
+	return Call{
+		Tool: tool, Arguments: raw, ArgumentsDigest: digest,
+		parsed: &parsedArgs{raw: raw, value: value},
+	}, nil
+}
+
 // Digest returns "sha256:" and the hex SHA-256 of the canonical form of a
 // JSON document: compact, object members sorted by key, strings escaped
 // the way encoding/json does, numbers as written. Two argument objects that
@@ -152,6 +167,10 @@ func Digest(args json.RawMessage) string {
 	}
 	return digestValue(v)
 }
+
+// DigestValue is Digest of a document already decoded (by pii.Decode, or
+// any decoder that keeps numbers as json.Number).
+func DigestValue(v any) string { return digestValue(v) }
 
 func digestValue(v any) string {
 	h := sha256.New()
