@@ -115,6 +115,10 @@ func (g *Governor) Call(ctx context.Context, p vargate.Principal, name string, r
 	}
 	prep, err := g.prepare(ctx, p, tool, args, out.ActionID, actor(p), false)
 	if err != nil {
+		if ctx.Err() != nil { // the failure is the cancellation
+			out.Status, out.Message = Cancelled, msgCancelledEarly
+			return g.record(ctx, &out, rec, tr, nil)
+		}
 		return Outcome{}, err
 	}
 	tr.policyStart, tr.policyEnd = prep.policyStart, prep.policyEnd

@@ -115,10 +115,15 @@ func (f *fakeEvents) Emit(_ context.Context, _, event string, _ any) error {
 type recorder struct {
 	calls []*tools.Call
 	err   error
+	// hook, when set, answers the call.
+	hook tools.Connector
 }
 
-func (r *recorder) Call(_ context.Context, c *tools.Call) (tools.Result, error) {
+func (r *recorder) Call(ctx context.Context, c *tools.Call) (tools.Result, error) {
 	r.calls = append(r.calls, c)
+	if r.hook != nil {
+		return r.hook.Call(ctx, c)
+	}
 	if r.err != nil {
 		return tools.Result{}, r.err
 	}
