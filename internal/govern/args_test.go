@@ -3,11 +3,13 @@ package govern_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vargate/vargate"
+	"github.com/vargate/vargate/internal/approval"
 	"github.com/vargate/vargate/internal/audit"
 	"github.com/vargate/vargate/internal/govern"
 	"github.com/vargate/vargate/internal/tools"
@@ -170,4 +172,34 @@ func TestCancellation(t *testing.T) {
 			t.Errorf("records %+v, %+v", gov, fin)
 		}
 	})
+}
+
+// An approved action re-checks, at the moment it runs, that its session
+// is live and the agent's current configuration still allows the tool;
+// a refusal runs nothing and carries the reason.
+func TestExecuteApprovedRechecksLiveness(t *testing.T) {
+	for _, reason := range []string{
+		"session_ended: session vs-1 is interrupted",
+		"agent_archived: agent agent-a1 is archived",
+		"tool_not_allowed: the current configuration of agent agent-a1 no longer allows vargate_web_search",
+	} {
+		f := newFixture(t)
+		f.configs.live = reason
+		a := approval.Action{ID: "act-1", TenantID: "tenant-1", AgentID: "agent-a1", SessionID: "vs-1", Tool: tools.WebSearch,
+			Args: json.RawMessage(`{"query":"x"}`), DecidedBy: "key-approver"}
+		_, err := f.gov.ExecuteApproved(t.Context(), a)
+		var pd *approval.PolicyDeniedError
+		if !errors.As(err, &pd) || len(pd.Reasons) != 1 || pd.Reasons[0] != reason {
+			t.Errorf("%s: err = %v", reason, err)
+		}
+		if len(f.search.calls) != 0 {
+			t.Errorf("%s: the connector ran", reason)
+		}
+	}
+	f := newFixture(t)
+	a := approval.Action{ID: "act-2", TenantID: "tenant-1", AgentID: "agent-a1", SessionID: "vs-1", Tool: tools.WebSearch,
+		Args: json.RawMessage(`{"query":"x"}`), DecidedBy: "key-approver"}
+	if _, err := f.gov.ExecuteApproved(t.Context(), a); err != nil || len(f.search.calls) != 1 || f.search.calls[0].ActionID != "act-2" {
+		t.Errorf("live action: %v, %d runs", err, len(f.search.calls))
+	}
 }

@@ -249,6 +249,12 @@ func (g *Governor) prepare(ctx context.Context, p vargate.Principal, tool *tools
 	}
 	var err error
 	if approved {
+		// At the moment it runs, an approved action needs a live session,
+		// an agent that is not archived and a tool its current
+		// configuration still allows.
+		if refused, err := g.stillLive(ctx, p, pr); refused || err != nil {
+			return pr, err
+		}
 		pr.cfg, err = g.Configs.ConfigFor(ctx, p)
 	} else {
 		pr.cfg, err = g.ConfigFor(ctx, p)
@@ -260,11 +266,6 @@ func (g *Governor) prepare(ctx context.Context, p vargate.Principal, tool *tools
 		// The credential is valid but its configuration is gone: deny,
 		// on the record.
 		return deny("agent_unavailable: the agent configuration could not be used: " + errMessage(err))
-	}
-	if approved {
-		if refused, err := g.stillLive(ctx, p, pr); refused || err != nil {
-			return pr, err
-		}
 	}
 	pr.call = &tools.Call{
 		TenantID: p.TenantID, AgentID: p.AgentID, SessionID: p.SessionID, ActionID: actionID,
@@ -307,11 +308,31 @@ func (g *Governor) prepare(ctx context.Context, p vargate.Principal, tool *tools
 	return pr, nil
 }
 
-// stillLive is overridden in a later step; approved actions are checked
-// as calls are.
-func (g *Governor) stillLive(context.Context, vargate.Principal, *prepared) (bool, error) {
-	return false, nil
+// stillLive refuses an approved action whose session ended (Cancelled)
+// or whose agent was archived or no longer allows the tool (Denied). It
+// reports whether it refused.
+func (g *Governor) stillLive(ctx context.Context, p vargate.Principal, pr *prepared) (bool, error) {
+	l, ok := g.Configs.(Liveness)
+	if !ok {
+		return false, nil
+	}
+	reason, err := l.CheckLive(ctx, p, pr.tool.Name)
+	if err != nil {
+		return false, fmt.Errorf("check that the action may still run: %w", err)
+	}
+	if reason == "" {
+		return false, nil
+	}
+	pr.status = Denied
+	if strings.HasPrefix(reason, reasonSessionEnded) {
+		pr.status, pr.message = Cancelled, reason
+	}
+	pr.decision = policy.Decision{Decision: policy.Deny, Reasons: []string{reason}}
+	return true, nil
 }
+
+// reasonSessionEnded starts the Liveness reason of an ended session.
+const reasonSessionEnded = "session_ended"
 
 // baseRecord is the start of a call's mcp_governed record.
 func (g *Governor) baseRecord(p vargate.Principal, actionID, tool string) audit.Record {

@@ -35,6 +35,15 @@ type Configs interface {
 	ConfigFor(ctx context.Context, p vargate.Principal) (agent.Config, error)
 }
 
+// Liveness is implemented by a Configs that can tell whether an action
+// may still run now (session.Service): ExecuteApproved asks it at the
+// moment an approved action would run. It returns "" when the action may
+// run, else the reason, which starts with session_ended (the action is
+// cancelled), agent_archived or tool_not_allowed (denied).
+type Liveness interface {
+	CheckLive(ctx context.Context, p vargate.Principal, tool string) (string, error)
+}
+
 // Decider decides a call (policy.Engine).
 type Decider interface {
 	Decide(ctx context.Context, in *policy.Input) (policy.Decision, error)

@@ -69,6 +69,14 @@ type fakeConfigs struct {
 	cfg   agent.Config
 	err   error
 	calls int
+	// live is CheckLive's answer (govern.Liveness).
+	live string
+}
+
+func (f *fakeConfigs) CheckLive(context.Context, vargate.Principal, string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.live, nil
 }
 
 func (f *fakeConfigs) ConfigFor(_ context.Context, p vargate.Principal) (agent.Config, error) {
