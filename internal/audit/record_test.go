@@ -189,3 +189,24 @@ func TestHashJSON(t *testing.T) {
 		t.Error("short hash accepted")
 	}
 }
+
+func TestDigest(t *testing.T) {
+	a := audit.Digest([]byte(`{"b":1, "a":"\u00e9", "c":[1.0, 1e2]}`))
+	b := audit.Digest([]byte(`{"a":"é","c":[1,100],"b":1}`))
+	if a != b || !strings.HasPrefix(a, audit.DigestPrefix) {
+		t.Errorf("equal documents: %s, %s", a, b)
+	}
+	if a == audit.Digest([]byte(`{"a":"é","c":[1,100],"b":2}`)) {
+		t.Error("different documents share a digest")
+	}
+	// RFC 8785 test vector: the canonical form of this document is
+	// {"a":"é","b":1,"c":[1,100]}.
+	if want := audit.DigestCanonical([]byte(`{"a":"é","b":1,"c":[1,100]}`)); a != want {
+		t.Errorf("digest %s, want %s", a, want)
+	}
+	for _, bad := range []string{`{"a":1,"a":2}`, "{\"a\":\"\xff\"}", `{"a":`} {
+		if d := audit.Digest([]byte(bad)); d != audit.BytesDigest([]byte(bad)) {
+			t.Errorf("Digest(%q) = %s, want the bytes digest", bad, d)
+		}
+	}
+}

@@ -2,8 +2,6 @@ package govern
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -16,7 +14,6 @@ import (
 	"github.com/vargate/vargate"
 	"github.com/vargate/vargate/internal/audit"
 	"github.com/vargate/vargate/internal/pii"
-	"github.com/vargate/vargate/internal/policy"
 )
 
 // Limits of the arguments a governed call may have, and of the copy the
@@ -72,9 +69,25 @@ func DecodeArgs(raw []byte) (*Args, error) {
 	if !ok {
 		return nil, vargate.Invalid("arguments", "must be a JSON object")
 	}
-	a := &Args{Raw: json.RawMessage(raw), Value: obj, Digest: policy.DigestValue(obj)}
+	// The decoder refused everything RFC 8785 cannot canonicalise, so
+	// the canonical form is there: it gives the digest and, when nothing
+	// is redacted or too long, the stored copy.
+	canonical := jsontext.Value(bytes.Clone(raw))
+	if err := canonical.Canonicalize(); err != nil {
+		return nil, argsError(err)
+	}
+	a := &Args{Raw: json.RawMessage(raw), Value: obj, Digest: audit.DigestCanonical(canonical)}
 	a.Findings = pii.ScanValue(obj)
-	a.Stored = storedArgs(pii.RedactFindings(obj, a.Findings), len(raw), a.Digest)
+	stored := pii.RedactFindings(obj, a.Findings)
+	stored, changed := shrink(stored)
+	switch {
+	case len(a.Findings) == 0 && !changed && len(canonical) <= MaxStoredArgsBytes:
+		a.Stored = json.RawMessage(canonical)
+	case len(a.Findings) == 0 && !changed:
+		a.Stored = wholeMarker(len(raw), a.Digest)
+	default:
+		a.Stored = storedArgs(stored, len(raw), a.Digest)
+	}
 	return a, nil
 }
 
@@ -173,16 +186,14 @@ func argsError(err error) error {
 // OversizedMarker is what the trail stores in place of a value too large
 // to keep: its size in bytes and the SHA-256 of its bytes.
 func OversizedMarker(b []byte) string {
-	sum := sha256.Sum256(b)
-	return fmt.Sprintf("[OVERSIZED: %d bytes, sha256:%s]", len(b), hex.EncodeToString(sum[:]))
+	return fmt.Sprintf("[OVERSIZED: %d bytes, %s]", len(b), audit.BytesDigest(b))
 }
 
-// storedArgs encodes the audit copy of the (redacted) arguments: long
-// strings become markers, and a result still over MaxStoredArgsBytes is
-// replaced by one marker for the whole arguments, naming their size and
-// digest (of the full, unredacted arguments).
+// storedArgs encodes the audit copy of the redacted and shrunk
+// arguments; one still over MaxStoredArgsBytes is replaced by one marker
+// for the whole arguments, naming their size and digest (of the full,
+// unredacted arguments).
 func storedArgs(v any, rawLen int, digest string) json.RawMessage {
-	v, _ = shrink(v)
 	b, err := marshalCompact(v)
 	if err == nil {
 		// The trail canonicalises (RFC 8785), which never lengthens
@@ -273,10 +284,7 @@ func marshalCompact(v any) ([]byte, error) {
 
 // rawDigest is the digest of arguments that could not be decoded: their
 // bytes as they are.
-func rawDigest(raw []byte) string {
-	sum := sha256.Sum256(raw)
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
+func rawDigest(raw []byte) string { return audit.BytesDigest(raw) }
 
 // validUTF8 returns s with invalid bytes replaced, cut to n bytes.
 func validUTF8(s string, n int) string {

@@ -2,8 +2,6 @@ package govern
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -584,8 +582,7 @@ func resultDigest(r tools.Result) string {
 	if len(b) == 0 {
 		b = []byte(r.Text)
 	}
-	sum := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(sum[:])
+	return audit.BytesDigest(b)
 }
 
 // actor is the credential that made the call.

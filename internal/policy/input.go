@@ -2,14 +2,13 @@ package policy
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/vargate/vargate"
+	"github.com/vargate/vargate/internal/audit"
 	"github.com/vargate/vargate/internal/pii"
 )
 
@@ -133,7 +132,7 @@ func NewCall(tool string, args json.RawMessage) (Call, []pii.Finding, error) {
 	c := Call{
 		Tool:            tool,
 		Arguments:       raw,
-		ArgumentsDigest: digestValue(v),
+		ArgumentsDigest: audit.Digest(args),
 		parsed:          &parsedArgs{raw: raw, value: value},
 	}
 	return c, pii.ScanValue(v), nil
@@ -154,31 +153,9 @@ func NewDecodedCall(tool string, raw json.RawMessage, v any, digest string) (Cal
 	}, nil
 }
 
-// Digest returns "sha256:" and the hex SHA-256 of the canonical form of a
-// JSON document: compact, object members sorted by key, strings escaped
-// the way encoding/json does, numbers as written. Two argument objects that
-// differ only in member order or whitespace have the same digest. A
-// document that is not valid JSON is hashed as it is.
-func Digest(args json.RawMessage) string {
-	v, err := pii.Decode(args)
-	if err != nil {
-		sum := sha256.Sum256(args)
-		return "sha256:" + hex.EncodeToString(sum[:])
-	}
-	return digestValue(v)
-}
-
-// DigestValue is Digest of a document already decoded (by pii.Decode, or
-// any decoder that keeps numbers as json.Number).
-func DigestValue(v any) string { return digestValue(v) }
-
-func digestValue(v any) string {
-	h := sha256.New()
-	enc := json.NewEncoder(h)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v) // a decoded document always encodes; the hash never fails
-	return "sha256:" + hex.EncodeToString(h.Sum(nil))
-}
+// Digest is audit.Digest: the one digest of a JSON document (RFC 8785,
+// SHA-256) that records, policies and the approval queue compare.
+func Digest(args json.RawMessage) string { return audit.Digest(args) }
 
 // arguments returns the call's arguments as a Rego value, from the copy
 // parsed by NewCall when the arguments have not changed since.
