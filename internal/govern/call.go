@@ -65,7 +65,8 @@ type Outcome struct {
 	// connector ran, for an allowed call).
 	Audit audit.Record
 	// Finish is the mcp_outcome record of an allowed call, as committed
-	// after the connector ran; zero for other calls.
+	// after the connector ran; zero for other calls, and when the Auditor
+	// queued it to commit with the next batch (AsyncAuditor).
 	Finish audit.Record
 }
 
@@ -74,8 +75,9 @@ type Outcome struct {
 // before anything happens outside the gateway: before the connector runs,
 // before an approval is queued, before a webhook is sent. If that record
 // cannot be written, nothing runs. An allowed call gets a second record,
-// mcp_outcome, once the connector is done. A returned Outcome has been
-// audited (committed) already. An error means the call could not be
+// mcp_outcome, once the connector is done; with an AsyncAuditor it is
+// queued to commit with the next batch rather than waited for (Flush
+// waits). A returned Outcome's mcp_governed record is committed already. An error means the call could not be
 // governed or recorded and nothing should be answered but a failure;
 // ErrUnknownTool (KindNotFound) is one such error.
 //
@@ -537,6 +539,21 @@ func (g *Governor) finishRecord(ctx context.Context, out *Outcome, tr trace) (Ou
 	var err error
 	if rec.Detail, err = json.Marshal(detail); err != nil {
 		return Outcome{}, fmt.Errorf("encode audit detail: %w", err)
+	}
+	if a, ok := g.Audit.(AsyncAuditor); ok {
+		// Committed with the next batch; the answer does not wait.
+		g.outcomes.Add(1)
+		err := a.AppendAsync(rec, func(r audit.Record, err error) {
+			defer g.outcomes.Done()
+			if err != nil {
+				g.Logger.LogAttrs(context.Background(), slog.LevelError, "cannot audit the outcome of a governed call",
+					slog.String(logKeyTenant, r.TenantID), slog.String(logKeyAction, r.ActionID), slog.String(logKeyError, err.Error()))
+			}
+		})
+		if err == nil {
+			return *out, nil
+		}
+		g.outcomes.Done() // not queued: append and wait below
 	}
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.auditTimeout())
 	defer cancel()

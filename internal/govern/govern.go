@@ -61,6 +61,15 @@ type Auditor interface {
 	Append(ctx context.Context, rec audit.Record) (audit.Record, error)
 }
 
+// AsyncAuditor is implemented by an Auditor that can queue a record
+// without waiting for its commit (audit.Log). The governor uses it for an
+// allowed call's mcp_outcome record: the call's mcp_governed record was
+// committed before the connector ran, so the answer need not wait for a
+// second commit (see docs/AUDIT.md, "Record before acting").
+type AsyncAuditor interface {
+	AppendAsync(rec audit.Record, done func(audit.Record, error)) error
+}
+
 // Emitter writes a webhook event to the outbox (webhook.Service).
 type Emitter interface {
 	Emit(ctx context.Context, tenantID, event string, data any) error
@@ -111,7 +120,13 @@ type Governor struct {
 
 	cfgMu sync.Mutex
 	cfgs  map[cfgKey]cfgEntry
+
+	outcomes sync.WaitGroup // mcp_outcome records queued, not yet committed
 }
+
+// Flush waits until the outcome records queued so far are committed (or
+// have failed, which is logged).
+func (g *Governor) Flush() { g.outcomes.Wait() }
 
 // New returns a Governor with defaults filled in.
 func New(catalog *tools.Catalog, configs Configs, decider Decider, auditor Auditor, logger *slog.Logger) *Governor {

@@ -118,6 +118,7 @@ func TestAllowedCallRunsWithBrokeredCredential(t *testing.T) {
 				last.DecisionID == "" || last.PolicyVersion != "base" || last.AgentID != g.acme.AgentID {
 				t.Errorf("audit record = %+v, want the allowed call, recorded before it ran", last)
 			}
+			g.gov.Flush()
 			outs := g.records(t, g.acme.ID, audit.SourceMCPOutcome)
 			if fin := outs[len(outs)-1]; fin.ActionID != actionID || fin.Outcome != audit.OutcomeExecuted || fin.ResultDigest == "" || fin.Seq <= last.Seq {
 				t.Errorf("outcome record = %+v, want executed with its result digest, after the governed record", fin)
