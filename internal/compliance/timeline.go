@@ -20,7 +20,7 @@ const (
 	KindCallOutcome = "governed_call_outcome"
 	// KindConfirmation is a governed built-in tool call that the gateway
 	// confirmed or refused by policy (always_ask tools).
-	KindConfirmation = "tool_confirmation"
+	KindConfirmation = audit.DetailKindToolConfirmation
 	// KindObservedCall is a built-in tool call seen on the event stream
 	// after the fact, with its anomaly flags.
 	KindObservedCall = "observed_call"
@@ -81,13 +81,14 @@ const ActorSystem = "system"
 
 // Decisions of session records that are interrupts.
 const (
-	decisionInterrupted          = "session.interrupted"
-	decisionInterruptConfirmed   = "session.interrupt_confirmed"
-	decisionInterruptUnconfirmed = "session.interrupt_unconfirmed"
-	decisionSessionCreated       = "session.created"
-	decisionSessionExpired       = "session.expired"
-	detailKindToolConfirmation   = "tool_confirmation"
-	outcomeInvalidArguments      = "invalid_arguments"
+	decisionInterrupted          = audit.EventSessionInterrupted
+	decisionInterruptConfirmed   = audit.EventInterruptConfirmed
+	decisionInterruptUnconfirmed = audit.EventInterruptUnconfirmed
+	decisionSessionCreated       = audit.EventSessionCreated
+	decisionSessionExpired       = audit.EventSessionExpired
+	detailKindToolConfirmation   = audit.DetailKindToolConfirmation
+	outcomeInvalidArguments      = string(audit.OutcomeInvalid)
+	outcomePending               = string(audit.OutcomePending)
 	approvalRequested            = "pending"
 	approvalApproved             = "approved"
 	approvalRejected             = "rejected"

@@ -10,6 +10,7 @@ import (
 	"github.com/vargate/vargate"
 	"github.com/vargate/vargate/internal/agent"
 	"github.com/vargate/vargate/internal/approval"
+	"github.com/vargate/vargate/internal/audit"
 	"github.com/vargate/vargate/internal/auth"
 )
 
@@ -185,7 +186,7 @@ func (s *Service) ActionSettled(ctx context.Context, a approval.Action) error {
 			sess = next
 		}
 	}
-	s.record(ctx, sess, "session.approval_outcome_sent", ActorSystem, map[string]any{
+	s.record(ctx, sess, audit.EventApprovalOutcomeSent, ActorSystem, map[string]any{
 		"action_id": a.ID, "tool": a.Tool, "action_status": a.Status})
 	return nil
 }
