@@ -18,6 +18,7 @@ import (
 	"github.com/vargate/vargate/internal/session"
 	"github.com/vargate/vargate/internal/sqlstore"
 	"github.com/vargate/vargate/internal/tools"
+	"github.com/vargate/vargate/internal/upstream"
 )
 
 // mcpWiring is the governed MCP server and what it is made of: the tool
@@ -36,6 +37,9 @@ type mcpWiring struct {
 	governor *govern.Governor
 	facts    *sessionFacts
 	server   *mcpserver.Server
+	// upstreams are the tenants' own MCP servers, whose approved tools
+	// join the catalog (served by /mcp/upstreams).
+	upstreams *upstream.Service
 }
 
 // openMCP builds the governed MCP server over the app's store, audit log,
@@ -69,6 +73,18 @@ func openMCP(ctx context.Context, a *app, engine *policy.Engine) (*mcpWiring, er
 	w.catalog.Audit = a.audit
 	w.catalog.Logger = a.log
 
+	// Upstream MCP servers reach out through the same guard; their tools
+	// are one more source of the catalog, withheld when their definition
+	// leaves its pin.
+	w.upstreams = upstream.New(sqlstore.NewUpstreamStore(a.db), a.vault, guard, a.audit, a.log)
+	w.upstreams.AllowStdio = cfg.UpstreamStdio
+	w.upstreams.OnChange = w.catalog.Invalidate
+	w.catalog.Sources = append(w.catalog.Sources, w.upstreams)
+	if err := w.upstreams.Open(); err != nil {
+		return nil, fmt.Errorf("upstream MCP servers: %w", err)
+	}
+	a.closers = append(a.closers, w.upstreams.Close)
+
 	if cfg.BenchTools {
 		noop, err := noopTool()
 		if err != nil {
@@ -83,7 +99,7 @@ func openMCP(ctx context.Context, a *app, engine *policy.Engine) (*mcpWiring, er
 		// OPA sidecar instead of the embedded engine.
 		w.governor.Policy = newSidecarDecider(cfg.PolicySidecarURL)
 		a.log.Warn("governed calls are decided by the policy sidecar, not the embedded engine (benchmark comparison mode)",
-			slog.String("url", cfg.PolicySidecarURL))
+			slog.String("url", netguard.RedactURL(cfg.PolicySidecarURL)))
 	}
 	w.facts = &sessionFacts{sessions: a.sessions, agents: a.agents, counts: sqlstore.NewAuditStore(a.db), now: w.governor.Now}
 	w.governor.Facts = w.facts

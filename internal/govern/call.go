@@ -280,6 +280,7 @@ func (g *Governor) prepare(ctx context.Context, p vargate.Principal, tool *tools
 		pr.status, pr.message = Invalid, errMessage(err)
 		return pr, nil
 	}
+	describeTool(&pcall, tool)
 	pr.in, err = g.input(ctx, p, pr.cfg, pcall, args.Findings)
 	if err != nil {
 		if !unusable(err) {
