@@ -71,3 +71,17 @@ func TestCheckLiveAndConfigFor(t *testing.T) {
 		})
 	}
 }
+
+// A glob in allowed_tools allows the tools it matches, as the policy's
+// tool_allowed rule does.
+func TestCheckLiveGlob(t *testing.T) {
+	e := newEnv(t, sqlstore.SQLite)
+	cfg := e.newAgent(t, agent.Params{AllowedTools: ptr([]string{"github__*"})})
+	p := vargate.Principal{TenantID: e.tenant, Role: vargate.RoleAgent, AgentID: cfg.ID, KeyID: "key-agent"}
+	for tool, want := range map[string]string{"github__create_issue": "", "gitlab__create_issue": session.ReasonToolNotAllowed} {
+		reason, err := e.svc.CheckLive(t.Context(), p, tool)
+		if err != nil || !strings.HasPrefix(reason, want) || (want == "") != (reason == "") {
+			t.Errorf("CheckLive(%s) = %q, %v; want %q…", tool, reason, err, want)
+		}
+	}
+}

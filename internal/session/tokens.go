@@ -4,7 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"slices"
+	"path"
 	"strings"
 
 	"github.com/vargate/vargate"
@@ -118,10 +118,27 @@ func (s *Service) CheckLive(ctx context.Context, p vargate.Principal, tool strin
 	if cur.Archived() {
 		return ReasonAgentArchived + ": agent " + agentID + " is archived", nil
 	}
-	if tool != "" && !slices.Contains(cur.AllowedTools, tool) {
+	if tool != "" && !allowsTool(cur.AllowedTools, tool) {
 		return fmt.Sprintf("%s: the current configuration of agent %s no longer allows %s", ReasonToolNotAllowed, agentID, tool), nil
 	}
 	return "", nil
+}
+
+// allowsTool reports whether allowed_tools lets an agent call name: an
+// exact entry, or a glob pattern ("github__*") that matches it, as the
+// base policy's tool_allowed rule decides.
+func allowsTool(allowed []string, name string) bool {
+	for _, a := range allowed {
+		if a == name {
+			return true
+		}
+		if strings.ContainsAny(a, "*?[") {
+			if ok, err := path.Match(a, name); err == nil && ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // sessionEnded says why a session no longer works, or "".
