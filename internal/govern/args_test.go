@@ -203,3 +203,32 @@ func TestExecuteApprovedRechecksLiveness(t *testing.T) {
 		t.Errorf("live action: %v, %d runs", err, len(f.search.calls))
 	}
 }
+
+// FuzzDecodeArgs: whatever the bytes, DecodeArgs either refuses them
+// (KindInvalid) or returns arguments whose stored copy the audit writer
+// accepts, with a digest of the full arguments.
+func FuzzDecodeArgs(f *testing.F) {
+	for _, s := range []string{`{}`, `{"a":1,"a":2}`, `{"a":"\ud800"}`, "{\"a\":\"\xff\"}", `{"to":"bob@example.com","n":4111111111111111}`,
+		`{"a":[` + strings.Repeat(`"x",`, 100) + `1]}`, `{"k":1e400}`, `{"a":{"b":{"c":"\u2028<>&"}}}`, `[]`, `"x"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, raw []byte) {
+		a, err := govern.DecodeArgs(raw)
+		if err != nil {
+			if !vargate.IsKind(err, vargate.KindInvalid) {
+				t.Fatalf("error of kind %v: %v", vargate.KindOf(err), err)
+			}
+			return
+		}
+		if !strings.HasPrefix(a.Digest, audit.DigestPrefix) || a.Value == nil {
+			t.Fatalf("args %+v", a)
+		}
+		rec := audit.Record{TenantID: "t", Source: audit.SourceMCPGoverned, Time: time.Now(), ArgsDigest: a.Digest, ArgsRedacted: a.Stored}
+		if err := rec.Normalize(); err != nil {
+			t.Fatalf("the writer refuses the stored arguments %.200q: %v", a.Stored, err)
+		}
+		if a.Digest != audit.Digest(a.Raw) {
+			t.Fatalf("digest %s, audit.Digest %s", a.Digest, audit.Digest(a.Raw))
+		}
+	})
+}
