@@ -232,17 +232,6 @@ func (s *Service) deliver(ctx context.Context, sess Session, text, actor string)
 	return upstreamError(StepMessage, err)
 }
 
-// Confirm answers built-in tool calls that wait for the gateway's
-// confirmation (the governed_builtin_tools, always_ask).
-func (s *Service) Confirm(ctx context.Context, sess Session, confirmations ...anthropic.BetaManagedAgentsEventParamsUnion) error {
-	c, err := s.Upstream.Client(ctx, sess.TenantID, vault.Purpose{SessionID: sess.ID, Actor: ActorSystem})
-	if err != nil {
-		return err
-	}
-	_, err = c.Beta.Sessions.Events.Send(ctx, sess.AnthropicSessionID, anthropic.BetaSessionEventSendParams{Events: confirmations})
-	return upstreamError("confirm", err)
-}
-
 // finish stops following an ended session and removes its upstream
 // resources. A cleanup that fails is retried by the sweeper once the
 // session is due.
