@@ -11,6 +11,7 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/vargate/vargate/internal/sqlstore"
+	"github.com/vargate/vargate/internal/vault/vaulttest"
 	"github.com/vargate/vargate/internal/webhook"
 )
 
@@ -240,7 +241,7 @@ func TestDialRefusesPrivateTargets(t *testing.T) {
 	each(t, func(t *testing.T, e *env) {
 		ctx := t.Context()
 		r := newReceiver(t)
-		s := webhook.New(sqlstore.NewWebhookStore(e.db), newSealer(), nil)
+		s := webhook.New(sqlstore.NewWebhookStore(e.db), vaulttest.NewSealer(), nil)
 		s.PollInterval = 10 * time.Millisecond
 		s.Resolver = resolver{netip.MustParseAddr("93.184.216.34")} // what the name "was" at save time
 		if err := s.Open(); err != nil {
