@@ -227,7 +227,21 @@ func TestPing(t *testing.T) {
 		if m.Status != webhook.StatusFailed || m.LastStatusCode != http.StatusServiceUnavailable || m.Attempts != 1 {
 			t.Errorf("failed ping: %+v", m)
 		}
-		time.Sleep(100 * time.Millisecond)
+		// Never retried: finished, and no worker can claim it however
+		// late it looks (a year on, past any backoff or lease).
+		if m.FinishedAt == nil {
+			t.Errorf("failed ping not finished: %+v", m)
+		}
+		later := time.Now().AddDate(1, 0, 0)
+		due, err := sqlstore.NewWebhookStore(e.db).Claim(ctx, later, later.Add(time.Minute), 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range due {
+			if d.ID == m.ID {
+				t.Errorf("a failed ping is still due for a retry: %+v", d)
+			}
+		}
 		if _, as, _ := s.Delivery(ctx, e.ten, m.ID); len(as) != 1 {
 			t.Errorf("a failed ping was retried: %d attempts", len(as))
 		}
