@@ -11,6 +11,7 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/vargate/vargate/internal/sqlstore"
+	"github.com/vargate/vargate/internal/testwait"
 	"github.com/vargate/vargate/internal/vault/vaulttest"
 	"github.com/vargate/vargate/internal/webhook"
 )
@@ -27,7 +28,7 @@ func TestDeliverSigned(t *testing.T) {
 		if err := s.Emit(ctx, e.ten, webhook.EventDenied, map[string]any{"tool": "send_email", "reasons": []string{"no"}}); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 10*time.Second, "delivery", func() bool { return len(r.requests()) == 1 })
+		testwait.For(t, 10*time.Second, "delivery", func() bool { return len(r.requests()) == 1 })
 		got := r.requests()[0]
 		lib, _ := standardwebhooks.NewWebhook(secret)
 		if err := lib.Verify(got.body, got.header); err != nil {
@@ -48,7 +49,7 @@ func TestDeliverSigned(t *testing.T) {
 			t.Errorf("content type %q", ct)
 		}
 		id := got.header.Get(webhook.HeaderID)
-		eventually(t, 5*time.Second, "delivered status", func() bool {
+		testwait.For(t, 5*time.Second, "delivered status", func() bool {
 			m, _, err := s.Delivery(ctx, e.ten, id)
 			return err == nil && m.Status == webhook.StatusDelivered
 		})
@@ -78,7 +79,7 @@ func TestReceiverDownThenBack(t *testing.T) {
 			}
 		}
 		store := sqlstore.NewWebhookStore(e.db)
-		eventually(t, 10*time.Second, "retries while down", func() bool {
+		testwait.For(t, 10*time.Second, "retries while down", func() bool {
 			ms, _ := store.Messages(ctx, e.ten, webhook.MessageFilter{})
 			for _, m := range ms {
 				if m.Attempts < 3 {
@@ -94,9 +95,17 @@ func TestReceiverDownThenBack(t *testing.T) {
 			}
 		}
 		s2 := e.service(t)
-		time.Sleep(100 * time.Millisecond)
+		testwait.For(t, 10*time.Second, "the restarted gateway to try every event while still down", func() bool {
+			ms, _ := store.Messages(ctx, e.ten, webhook.MessageFilter{})
+			for _, m := range ms {
+				if m.Attempts < 1 {
+					return false
+				}
+			}
+			return len(ms) == n
+		})
 		r.down.Store(false)
-		eventually(t, 30*time.Second, "every event", func() bool {
+		testwait.For(t, 30*time.Second, "every event", func() bool {
 			ms, _ := s2.Deliveries(ctx, e.ten, webhook.MessageFilter{Status: webhook.StatusDelivered})
 			return len(ms) == n
 		})
@@ -138,7 +147,7 @@ func TestGiveUpAndRetry(t *testing.T) {
 			t.Fatal(err)
 		}
 		var m webhook.Message
-		eventually(t, 10*time.Second, "giving up", func() bool {
+		testwait.For(t, 10*time.Second, "giving up", func() bool {
 			ms, _ := s.Deliveries(ctx, e.ten, webhook.MessageFilter{})
 			m = ms[0]
 			return m.Status == webhook.StatusFailed
@@ -152,7 +161,7 @@ func TestGiveUpAndRetry(t *testing.T) {
 		if _, err := s.Retry(ctx, e.ten, m.ID); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 10*time.Second, "manual retry", func() bool {
+		testwait.For(t, 10*time.Second, "manual retry", func() bool {
 			got, _, _ := s.Delivery(ctx, e.ten, m.ID)
 			return got.Status == webhook.StatusDelivered
 		})
@@ -171,7 +180,7 @@ func TestGoneIsNotRetried(t *testing.T) {
 		if err := s.Emit(ctx, e.ten, webhook.EventDenied, nil); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 10*time.Second, "failure", func() bool {
+		testwait.For(t, 10*time.Second, "failure", func() bool {
 			ms, _ := s.Deliveries(ctx, e.ten, webhook.MessageFilter{Status: webhook.StatusFailed})
 			return len(ms) == 1 && ms[0].Attempts == 1
 		})
@@ -193,7 +202,7 @@ func TestRemovedWebhookCancelsPending(t *testing.T) {
 		if _, _, err := s.UpdateSettings(ctx, e.ten, "key-admin", webhook.Update{URL: ptr("")}); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 10*time.Second, "cancellation", func() bool {
+		testwait.For(t, 10*time.Second, "cancellation", func() bool {
 			ms, _ := s.Deliveries(ctx, e.ten, webhook.MessageFilter{Status: webhook.StatusCancelled})
 			return len(ms) == 1
 		})
@@ -269,7 +278,7 @@ func TestDialRefusesPrivateTargets(t *testing.T) {
 		if err := s.Emit(ctx, e.ten, webhook.EventDenied, nil); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 10*time.Second, "a refused attempt", func() bool {
+		testwait.For(t, 10*time.Second, "a refused attempt", func() bool {
 			ms, _ := s.Deliveries(ctx, e.ten, webhook.MessageFilter{})
 			return len(ms) == 1 && ms[0].Attempts >= 1 && strings.Contains(ms[0].LastError, "webhook target refused") && strings.Contains(ms[0].LastError, "is a loopback address")
 		})

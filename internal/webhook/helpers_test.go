@@ -110,16 +110,4 @@ func (r *receiver) requests() []request {
 	return append([]request(nil), r.got...)
 }
 
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
 func asErr(err error, target **vargate.Error) bool { return errors.As(err, target) }
