@@ -336,22 +336,12 @@ func (s *Service) Run(ctx context.Context) error {
 	if err := s.Resume(ctx); err != nil && ctx.Err() == nil {
 		s.logger().LogAttrs(ctx, slog.LevelError, "resuming sessions failed", slog.String(logKeyError, err.Error()))
 	}
-	interval := s.SweepInterval
-	if interval <= 0 {
-		interval = DefaultSweepInterval
-	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
+	vargate.Every(ctx, vargate.OrDefault(s.SweepInterval, DefaultSweepInterval), func(ctx context.Context) {
 		if _, err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
 			s.logger().LogAttrs(ctx, slog.LevelError, "session sweep failed", slog.String(logKeyError, err.Error()))
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+	})
+	return nil
 }
 
 // Resume re-attaches the observer to every active or awaiting session and
