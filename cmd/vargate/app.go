@@ -114,7 +114,6 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 	}, a.audit, cfg.MCPServerURL)
 	a.sessions.Logger = log
 	a.sessions.MaxConcurrent = cfg.DefaultMaxConcurrentSessions
-	a.sessions.StreamIdleTimeout = cfg.SSETimeout
 	a.sessions.Events = a.webhooks
 	a.auth.Sessions = a.sessions
 

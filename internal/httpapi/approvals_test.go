@@ -2,11 +2,7 @@ package httpapi_test
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -25,6 +21,7 @@ import (
 	"github.com/vargate/vargate/internal/httpapi"
 	"github.com/vargate/vargate/internal/sqlite"
 	"github.com/vargate/vargate/internal/sqlstore"
+	"github.com/vargate/vargate/internal/vault/vaulttest"
 	"github.com/vargate/vargate/internal/webhook"
 )
 
@@ -40,31 +37,6 @@ func (e *countingExecutor) ExecuteApproved(context.Context, approval.Action) (js
 	}
 	e.n.Add(1)
 	return json.RawMessage(`{"sent":true}`), nil
-}
-
-// testSealer is AES-GCM under one key, bound to tenant and purpose.
-type testSealer struct{ aead cipher.AEAD }
-
-func newTestSealer() *testSealer {
-	b, _ := aes.NewCipher([]byte("vargate-httpapi-test-key-32bytes"))
-	g, _ := cipher.NewGCM(b)
-	return &testSealer{g}
-}
-
-func (s *testSealer) Seal(_ context.Context, tenantID, purpose string, pt []byte) ([]byte, error) {
-	nonce := make([]byte, s.aead.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, err
-	}
-	return s.aead.Seal(nonce, nonce, pt, []byte(tenantID+"\x00"+purpose)), nil
-}
-
-func (s *testSealer) Open(_ context.Context, tenantID, purpose string, sealed []byte) ([]byte, error) {
-	n := s.aead.NonceSize()
-	if len(sealed) < n {
-		return nil, errors.New("short")
-	}
-	return s.aead.Open(nil, sealed[:n], sealed[n:], []byte(tenantID+"\x00"+purpose))
 }
 
 // sessionTokens resolves one session token.
@@ -141,7 +113,7 @@ func newApprovalEnv(t *testing.T) *approvalEnv {
 	}
 	t.Cleanup(func() { alog.Close() })
 
-	sealer := newTestSealer()
+	sealer := vaulttest.NewSealer()
 	e.hooks = webhook.New(sqlstore.NewWebhookStore(db), sealer, nil)
 	e.hooks.Auditor = alog
 	e.hooks.AllowPrivate = true

@@ -25,6 +25,7 @@ import (
 	"github.com/vargate/vargate/internal/netguard"
 	"github.com/vargate/vargate/internal/sqlstore"
 	"github.com/vargate/vargate/internal/storetest"
+	"github.com/vargate/vargate/internal/testwait"
 	"github.com/vargate/vargate/internal/tools"
 	"github.com/vargate/vargate/internal/upstream"
 	"github.com/vargate/vargate/internal/vault"
@@ -247,18 +248,6 @@ func (g *goServer) setGreet(desc string) {
 		})
 }
 
-// eventually polls cond until it holds or 10 s pass.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 // nodeDir holds the npm MCP servers (package.json and package-lock.json
 // are committed, node_modules is not; .ci/run installs it).
 const nodeDir = "testdata/node"
@@ -311,7 +300,7 @@ func everythingHTTP(t *testing.T) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	eventually(t, "server-everything to listen", func() bool {
+	testwait.For(t, 10*time.Second, "server-everything to listen", func() bool {
 		c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, 100*time.Millisecond)
 		if err == nil {
 			_ = c.Close()
