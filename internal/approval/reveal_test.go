@@ -11,9 +11,9 @@ import (
 
 func TestFindHidden(t *testing.T) {
 	doc, _ := json.Marshal(map[string]any{
-		"to":      "\"\u202emoc.ynapmoc-ruo@sso\u202c\" <drop@attacker.example>",
-		"cc":      []string{"ok@example.com", "a\u200bb@example.com"},
-		"subject": "plain",
+		"to":        "\"\u202emoc.ynapmoc-ruo@sso\u202c\" <drop@attacker.example>",
+		"cc":        []string{"ok@example.com", "a\u200bb@example.com"},
+		"subject":   "plain",
 		"k\u2066ey": "v",
 	})
 	got := approval.FindHidden(doc)
