@@ -98,6 +98,10 @@ func openMCP(ctx context.Context, a *app, engine *policy.Engine) (*mcpWiring, er
 		AllowedOrigins: append([]string{originOf(cfg.MCPServerURL)}, cfg.MCPAllowedOrigins...),
 		MaxBodyBytes:   max(cfg.MaxBodyBytes, mcpserver.DefaultMaxBodyBytes),
 	}
+	if !cfg.mcpURLDefault {
+		// The configured public URL names the resource (RFC 9728).
+		w.server.PublicURL = originOf(cfg.MCPServerURL)
+	}
 	return w, nil
 }
 
