@@ -51,6 +51,8 @@ type Config struct {
 
 	ApprovalTTL         time.Duration
 	WebhookAllowPrivate bool
+	// MetricsToken is the bearer token of the operator's full /metrics.
+	MetricsToken string
 	// WebhookRetention is how long finished webhook deliveries are kept;
 	// zero keeps them forever.
 	WebhookRetention time.Duration
@@ -207,6 +209,8 @@ func (c *Config) settings() []setting {
 				c.PolicyRefresh = d
 				return nil
 			}, show: func() string { return c.PolicyRefresh.String() }},
+		{env: "VARGATE_METRICS_TOKEN", flag: "metrics-token", def: "", usage: "bearer token of the full /metrics view (every tenant, the runtime); without it a tenant's admin key sees only its own tenant's request counts", secret: true,
+			parse: func(v string) error { c.MetricsToken = v; return nil }, show: func() string { return mask(c.MetricsToken) }},
 		{env: "VARGATE_WEBHOOK_ALLOW_PRIVATE", flag: "webhook-allow-private", def: "false", usage: "allow webhook endpoints on private, loopback and link-local addresses, and plain http (tests, private deployments)",
 			parse: boolInto(&c.WebhookAllowPrivate), show: func() string { return strconv.FormatBool(c.WebhookAllowPrivate) }},
 		{env: "VARGATE_WEBHOOK_RETENTION", flag: "webhook-retention", def: "720h", usage: "how long finished webhook deliveries (delivered, failed, cancelled) and their attempts are kept for the delivery log (a duration such as 720h; 0 keeps them forever; pending ones are never pruned)",
