@@ -38,8 +38,8 @@ func TestPublicAddr(t *testing.T) {
 		{"2002:a00:1::", false},    // 6to4 of 10.0.0.1
 		{"ff02::1", false},
 		// Forms netguard refuses and the webhook guard let through.
-		{"::7f00:1", false},        // IPv4-compatible 127.0.0.1
-		{"::a00:1", false},         // IPv4-compatible 10.0.0.1
+		{"::7f00:1", false},           // IPv4-compatible 127.0.0.1
+		{"::a00:1", false},            // IPv4-compatible 10.0.0.1
 		{"64:ff9b:1::808:808", false}, // local-use NAT64 (RFC 8215)
 	} {
 		err := webhook.PublicAddr(netip.MustParseAddr(c.addr))
