@@ -64,6 +64,13 @@ func TestRegistrationNamesADestination(t *testing.T) {
 			t.Errorf("register %q = %v, want invalid tool_id", tool, err)
 		}
 	}
+	for _, name := range []string{"header.Upgrade", "header.TE", "header.Proxy-Authorization", "header.Host", "header.Connection", "header.Content-Length"} {
+		_, err := f.v.Register(t.Context(), "tenant-a", vault.Registration{ToolID: "http:api.example.com", Name: name, Type: vault.TypeAPIKey, Value: []byte("value-123")})
+		var ve *vargate.Error
+		if !errors.As(err, &ve) || ve.Field != "name" {
+			t.Errorf("register header credential %q = %v, want invalid name", name, err)
+		}
+	}
 	for _, tool := range []string{"http:api.example.com", "http:10.0.0.7", "http:::1", "anthropic", "vargate_send_email"} {
 		if _, err := f.v.Register(t.Context(), "tenant-a", vault.Registration{ToolID: tool, Type: vault.TypeAPIKey, Value: []byte("value-123")}); err != nil {
 			t.Errorf("register %q = %v", tool, err)
