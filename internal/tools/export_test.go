@@ -14,3 +14,10 @@ func ScrubForTest(ctx context.Context, creds Credentials, toolID, text string) s
 	res, _ := c.scrub(Result{Text: text}, nil)
 	return res.Text
 }
+
+// ScrubBytesForTest scrubs b of the forms of values.
+func ScrubBytesForTest(values []string, b []byte) []byte {
+	s := &scrubber{}
+	s.add(values...)
+	return s.bytes(b)
+}
