@@ -160,6 +160,7 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 	a.approvals.Auditor, a.approvals.Emitter, a.approvals.Notifier = a.audit, a.webhooks, router
 	a.approvals.Sealer, a.approvals.TTL = sealer, cfg.ApprovalTTL
 	a.mcp.governor.Queue, a.mcp.governor.Events = a.approvals, a.webhooks
+	a.mcp.upstreams.Events = a.webhooks
 	if err := a.webhooks.Open(); err != nil {
 		return nil, fmt.Errorf("webhooks: %w", err)
 	}
@@ -206,7 +207,7 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 		Signins:   sqlstore.NewSigninStore(db),
 		Approvals: a.approvals, Sessions: a.sessions, Agents: a.agents, Credentials: a.vault, Webhooks: a.webhooks,
 		Audit: a.audit, Records: a.audit.Store, Compliance: comp,
-		Policies: policyAdmin,
+		Policies: policyAdmin, Upstreams: a.mcp.upstreams,
 		// Interrupts go through the event consumer, as the API's do: it
 		// waits until the stream shows the session stopped.
 		Interrupter: web.InterruptFunc(func(ctx context.Context, p vargate.Principal, id, reason string) error {
@@ -230,6 +231,7 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 		Registry:     reg,
 		MetricsToken: cfg.MetricsToken,
 		Tools:        a.mcp.catalog,
+		Upstreams:    a.mcp.upstreams,
 		Mount:        mount,
 		Vault:        a.vault,
 		Agents:       a.agents,

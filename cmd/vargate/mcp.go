@@ -18,6 +18,7 @@ import (
 	"github.com/vargate/vargate/internal/session"
 	"github.com/vargate/vargate/internal/sqlstore"
 	"github.com/vargate/vargate/internal/tools"
+	"github.com/vargate/vargate/internal/upstream"
 )
 
 // mcpWiring is the governed MCP server and what it is made of: the tool
@@ -36,6 +37,9 @@ type mcpWiring struct {
 	governor *govern.Governor
 	facts    *sessionFacts
 	server   *mcpserver.Server
+	// upstreams are the tenants' own MCP servers, whose approved tools
+	// join the catalog (served by /mcp/upstreams).
+	upstreams *upstream.Service
 }
 
 // openMCP builds the governed MCP server over the app's store, audit log,
@@ -68,6 +72,18 @@ func openMCP(ctx context.Context, a *app, engine *policy.Engine) (*mcpWiring, er
 	w.catalog.Runner = runner
 	w.catalog.Audit = a.audit
 	w.catalog.Logger = a.log
+
+	// Upstream MCP servers reach out through the same guard; their tools
+	// are one more source of the catalog, withheld when their definition
+	// leaves its pin.
+	w.upstreams = upstream.New(sqlstore.NewUpstreamStore(a.db), a.vault, guard, a.audit, a.log)
+	w.upstreams.AllowStdio = cfg.UpstreamStdio
+	w.upstreams.OnChange = w.catalog.Invalidate
+	w.catalog.Sources = append(w.catalog.Sources, w.upstreams)
+	if err := w.upstreams.Open(); err != nil {
+		return nil, fmt.Errorf("upstream MCP servers: %w", err)
+	}
+	a.closers = append(a.closers, w.upstreams.Close)
 
 	if cfg.BenchTools {
 		noop, err := noopTool()

@@ -272,7 +272,7 @@ func TestServeSessionFactsReachThePolicy(t *testing.T) {
 // and a gateway on a known port in front of it, with a vargate_web_search
 // credential registered: the agent reaches the gateway at the URL the
 // session registers, so the gateway cannot listen on :0.
-func startSimGateway(t *testing.T, sc sim.Scenario) (*gateway, *sim.Server) {
+func startSimGateway(t *testing.T, sc sim.Scenario, extraEnv ...map[string]string) (*gateway, *sim.Server) {
 	t.Helper()
 	search := fakeSearch(t)
 	s, err := sim.New(sim.Options{APIKey: "sk-ant-serve", StepDelay: time.Millisecond, Scenarios: []sim.Scenario{sc}, DefaultScenario: sc.Name})
@@ -290,8 +290,14 @@ func startSimGateway(t *testing.T, sc sim.Scenario) (*gateway, *sim.Server) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	g := startServe(t, map[string]string{"ANTHROPIC_BASE_URL": simSrv.URL, "ANTHROPIC_API_KEY": "sk-ant-serve",
-		"VARGATE_WEB_SEARCH_URL": search.URL, "VARGATE_LISTEN": addr, "VARGATE_MCP_SERVER_URL": "http://" + addr + "/api/mcp/server"})
+	env := map[string]string{"ANTHROPIC_BASE_URL": simSrv.URL, "ANTHROPIC_API_KEY": "sk-ant-serve",
+		"VARGATE_WEB_SEARCH_URL": search.URL, "VARGATE_LISTEN": addr, "VARGATE_MCP_SERVER_URL": "http://" + addr + "/api/mcp/server"}
+	for _, e := range extraEnv {
+		for k, v := range e {
+			env[k] = v
+		}
+	}
+	g := startServe(t, env)
 	if code, out := g.do(t, "POST", "/api/credentials/register", g.Key, `{"tool_id":"vargate_web_search","credential_type":"api_key","value":"brave-key"}`); code != 201 {
 		t.Fatalf("register = %d %v", code, out)
 	}

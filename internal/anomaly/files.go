@@ -104,6 +104,26 @@ func scriptLanguage(p, content string) string {
 		return "service"
 	case strings.Contains(p, "cron"):
 		return "cron"
+	case strings.HasSuffix(base, ".ps1") || strings.HasSuffix(base, ".psm1"):
+		return "powershell"
+	case strings.HasSuffix(base, ".bat") || strings.HasSuffix(base, ".cmd"):
+		return "sh" // analysed line by line; Windows lines are judged on their words
+	}
+	// source files by extension: small ones (payloads are small; whole
+	// programs mix sockets and processes legitimately) and dropped ones
+	if len(content) <= 2048 || hiddenOrTemp(normalizePath(p)) {
+		switch path.Ext(base) {
+		case ".py":
+			return "python"
+		case ".pl", ".pm":
+			return "perl"
+		case ".js", ".mjs", ".cjs", ".ts":
+			return "node"
+		case ".rb":
+			return "ruby"
+		case ".php", ".lua", ".go", ".c", ".cc", ".cpp", ".rs", ".java", ".jl", ".r", ".tcl", ".groovy", ".kt", ".swift", ".cs":
+			return "source"
+		}
 	}
 	return ""
 }
@@ -135,13 +155,15 @@ func (d *Detector) writeFile(f *findings, p, content string, edit bool) {
 		return
 	}
 	p = checkTraversal(f, p)
+	from := len(f.flags)
+	defer func() { f.noteWrote(p, from) }()
 	st := &scanState{}
 	s := &scan{d: d, f: f, st: st, src: content}
 	c := &call{evidence: p, written: &content}
 	wi, ok := classifyWrite(p)
 	if ok {
 		s.writeTo(c, p, edit)
-		if wi.kind == writeShellRC || wi.kind == writeCron || wi.kind == writeService {
+		if wi.kind == writeShellRC || wi.kind == writeCron || wi.kind == writeService || wi.kind == writePythonStartup || wi.kind == writeHook {
 			return // the content was analysed as part of the write
 		}
 	} else if info, ok := classifyRead(p); ok && info.sev >= SeverityHigh {
@@ -149,6 +171,14 @@ func (d *Detector) writeFile(f *findings, p, content string, edit bool) {
 	}
 	if content == "" {
 		return
+	}
+	if path.Base(p) == "package.json" {
+		s.origin = "install script in " + p
+		for _, script := range lifecycleScripts(content) {
+			s.run(script)
+		}
+		s.origin = ""
+		s.src = content
 	}
 	lang := scriptLanguage(p, content)
 	origin := "script written to " + p
@@ -159,8 +189,12 @@ func (d *Detector) writeFile(f *findings, p, content string, edit bool) {
 	case "make", "docker":
 		s.origin = origin
 		s.run(scriptCommands(lang, content))
-	case "python", "perl", "node", "ruby":
+	case "python", "perl", "node", "ruby", "source":
 		s.code(c, lang, content, origin)
+	case "powershell":
+		s.origin = origin
+		c.evidence = shorten(content, maxEvidence)
+		s.powerShellCode(c, content)
 	}
 }
 

@@ -104,6 +104,9 @@ func (s *scan) rulePasswd(c *call) {
 	case "chpasswd":
 		s.flag(CategoryPrivilegeEscalation, SeverityMedium, c.evidence, "sets account passwords in bulk")
 	case "visudo":
+		if c.has("-c") || c.has("--check") {
+			return
+		}
 		sev := SeverityMedium
 		if text, ok := c.pipeIn(); ok && (strings.Contains(text, "NOPASSWD") || strings.Contains(text, "ALL")) {
 			sev = SeverityCritical
@@ -229,7 +232,17 @@ func (s *scan) ruleDocker(c *call) {
 	}
 	inner := s.synthCall(c, argv)
 	inner.evidence = c.evidence
-	s.analyzeCall(inner)
+	inner.sudo = false
+	s.inContainer(func() { s.analyzeCall(inner) })
+}
+
+// inContainer runs f for a command that runs inside a container: root
+// there is not root here, and a shell there is not a shell escape.
+func (s *scan) inContainer(f func()) {
+	root, esc := s.root, s.escape
+	s.root, s.escape = false, ""
+	f()
+	s.root, s.escape = root, esc
 }
 
 func (s *scan) ruleKubectl(c *call) {
@@ -239,7 +252,8 @@ func (s *scan) ruleKubectl(c *call) {
 	case "exec":
 		if j := indexOf(args, "--"); j >= 0 && j+1 < len(args) {
 			inner := s.synthCall(c, argStrings(args[j+1:]))
-			s.analyzeCall(inner)
+			inner.sudo = false
+			s.inContainer(func() { s.analyzeCall(inner) })
 		}
 	case "delete":
 		kind := c.arg(2)
@@ -260,7 +274,8 @@ func (s *scan) ruleKubectl(c *call) {
 					v = "-o" + args[i+1].s
 				}
 				if strings.HasPrefix(v, "-o") || strings.HasPrefix(v, "--output=") {
-					if o := strings.TrimPrefix(strings.TrimPrefix(strings.TrimPrefix(v, "--output="), "-o"), "="); o != "name" && o != "wide" {
+					if o := strings.TrimPrefix(strings.TrimPrefix(strings.TrimPrefix(v, "--output="), "-o"), "="); o != "name" && o != "wide" &&
+						!(strings.HasPrefix(o, "jsonpath") || strings.HasPrefix(o, "go-template") || strings.HasPrefix(o, "custom-columns")) || strings.Contains(o, ".data") || strings.Contains(o, "stringData") {
 						s.flag(CategoryCredentialAccess, SeverityMedium, c.evidence, "prints the values of Kubernetes secrets")
 						return
 					}

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -44,6 +43,16 @@ type Tool struct {
 	// to bob@example.com"); optional.
 	Summary   func(args json.RawMessage) string
 	Connector Connector
+	// Upstream is set for a tool served by an upstream MCP server (a
+	// Source): the upstream's name. The policy input carries it.
+	Upstream string
+	// Annotations are an upstream tool's MCP annotations as pinned (JSON
+	// of mcp.ToolAnnotations); nil for other tools.
+	Annotations json.RawMessage
+	// Version identifies the definition of a tool from a Source (its
+	// digest): two sets whose tools have the same names and versions are
+	// the same.
+	Version string
 
 	resolved *jsonschema.Resolved
 }
@@ -273,11 +282,4 @@ func decodeArgs(args json.RawMessage, v any) error {
 		return vargate.Invalid("arguments", "%v", err)
 	}
 	return nil
-}
-
-// isKind reports whether err is an *vargate.Error (a failure with a
-// message fit for the agent).
-func isKind(err error) bool {
-	var ve *vargate.Error
-	return errors.As(err, &ve)
 }
