@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vargate/vargate"
+	"github.com/vargate/vargate/internal/vault"
 )
 
 // Limits and defaults of an upstream's configuration.
@@ -143,7 +144,7 @@ func (u *Upstream) Check(allowStdio bool) error {
 			if c.Param != "" && !headerRE.MatchString(c.Param) {
 				return vargate.Invalid("credential.param", "must be a header name")
 			}
-			if p := strings.ToLower(c.Param); p == "host" || p == "content-length" || strings.HasPrefix(p, "mcp-") {
+			if p := strings.ToLower(c.Param); vault.ForbiddenHeader(p) || strings.HasPrefix(p, "mcp-") {
 				return vargate.Invalid("credential.param", "%q cannot carry a credential", c.Param)
 			}
 		case InEnv:
@@ -159,6 +160,23 @@ func (u *Upstream) Check(allowStdio bool) error {
 		if u.Stdio() && c.In != InEnv {
 			return vargate.Invalid("credential.in", "a stdio command takes its credential in=env")
 		}
+		// A credential goes only where its tool ID binds it
+		// (docs/VAULT.md): an HTTP upstream's host, over https, or this
+		// stdio upstream's command.
+		if u.Stdio() {
+			if want := vault.UpstreamToolID(u.Name); c.ToolID != want {
+				return vargate.Invalid("credential.tool_id", "must be %q: a stdio upstream takes only a credential bound to it", want)
+			}
+		} else {
+			p, _ := url.Parse(u.URL)
+			if want := vault.HostToolID(p.Hostname()); c.ToolID != want {
+				return vargate.Invalid("credential.tool_id", "must be %q: an upstream takes only a credential bound to the host of its url", want)
+			}
+			if p.Scheme != "https" {
+				return vargate.Invalid("url", "must start with https:// when the upstream takes a credential")
+			}
+		}
+
 	}
 	if t := u.Timeouts; t.ConnectMS < 0 || time.Duration(t.ConnectMS)*time.Millisecond > MaxConnectTimeout {
 		return vargate.Invalid("timeouts.connect_ms", "must be from 0 (default %s) to %d", DefaultConnectTimeout, MaxConnectTimeout.Milliseconds())

@@ -54,6 +54,21 @@ func TestCheckNamesTheField(t *testing.T) {
 		{"bad env name", func(u *upstream.Upstream) {
 			u.URL, u.Command, u.Credential = "", []string{"node"}, &upstream.Credential{ToolID: "x", In: "env", Param: "lower"}
 		}, true, "credential.param"},
+		// A credential goes only where its tool ID binds it.
+		{"credential of another host", func(u *upstream.Upstream) {
+			u.Credential = &upstream.Credential{ToolID: "http:other.example.com", In: "bearer"}
+		}, false, "credential.tool_id"},
+		{"the anthropic key", func(u *upstream.Upstream) { u.Credential = &upstream.Credential{ToolID: "anthropic", In: "bearer"} }, false, "credential.tool_id"},
+		{"credential over http", func(u *upstream.Upstream) {
+			u.URL = "http://mcp.example.com/mcp"
+			u.Credential = &upstream.Credential{ToolID: "http:mcp.example.com", In: "bearer"}
+		}, false, "url"},
+		{"credential in Upgrade", func(u *upstream.Upstream) {
+			u.Credential = &upstream.Credential{ToolID: "http:mcp.example.com", In: "header", Param: "Upgrade"}
+		}, false, "credential.param"},
+		{"stdio with a host credential", func(u *upstream.Upstream) {
+			u.URL, u.Command, u.Credential = "", []string{"node"}, &upstream.Credential{ToolID: "http:mcp.example.com", In: "env", Param: "TOKEN"}
+		}, true, "credential.tool_id"},
 		{"negative timeout", func(u *upstream.Upstream) { u.Timeouts.ConnectMS = -1 }, false, "timeouts.connect_ms"},
 		{"long call", func(u *upstream.Upstream) { u.Timeouts.CallMS = 3_600_000 }, false, "timeouts.call_ms"},
 	}
@@ -80,10 +95,10 @@ func TestCheckNamesTheField(t *testing.T) {
 func TestPinningCatchesAChangedDescription(t *testing.T) {
 	f := newFixture(t, true)
 	g := newGoServer(t, "s3cret-upstream-token")
-	f.creds.put("ours", "s3cret-upstream-token")
+	f.creds.put("http:127.0.0.1", "s3cret-upstream-token")
 	ctx := t.Context()
 	v, err := f.svc.Create(ctx, tenant, "key-admin", upstream.Upstream{Name: "ours", URL: g.URL,
-		Credential: &upstream.Credential{ToolID: "ours", In: "bearer"}})
+		Credential: &upstream.Credential{ToolID: "http:127.0.0.1", In: "bearer"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -291,19 +306,19 @@ func TestUpstreamFailures(t *testing.T) {
 // another host does not get the gateway to send its credential there.
 func TestCredentialNeverFollowsARedirect(t *testing.T) {
 	f := newFixture(t, true)
-	f.creds.put("ours", "s3cret-upstream-token")
+	f.creds.put("http:127.0.0.1", "s3cret-upstream-token")
 	seen := make(chan string, 10)
 	thief := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		seen <- r.Header.Get("Authorization")
 		http.Error(w, "no", http.StatusNotFound)
 	}))
 	defer thief.Close()
-	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, thief.URL+"/mcp", http.StatusTemporaryRedirect)
+	redirector := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, strings.Replace(thief.URL, "127.0.0.1", "localhost", 1)+"/mcp", http.StatusTemporaryRedirect)
 	}))
 	defer redirector.Close()
 	_, err := f.svc.Create(t.Context(), tenant, "key-admin", upstream.Upstream{Name: "ours", URL: redirector.URL,
-		Credential: &upstream.Credential{ToolID: "ours", In: "bearer"}, Timeouts: upstream.Timeouts{ConnectMS: 2000}})
+		Credential: &upstream.Credential{ToolID: "http:127.0.0.1", In: "bearer"}, Timeouts: upstream.Timeouts{ConnectMS: 2000}})
 	if !vargate.IsKind(err, vargate.KindInvalid) {
 		t.Errorf("create behind a cross-host redirect: %v, want invalid", err)
 	}
@@ -367,9 +382,9 @@ func TestServerEverythingStdio(t *testing.T) {
 	}
 	f.svc.AllowStdio = true
 	t.Setenv("VARGATE_TEST_GATEWAY_SECRET", "gateway-only-value")
-	f.creds.put("everything", "token-for-stdio")
+	f.creds.put("mcp:everything", "token-for-stdio")
 	if _, err := f.svc.Create(t.Context(), tenant, "key-admin", upstream.Upstream{Name: "everything", Command: cmd,
-		Credential: &upstream.Credential{ToolID: "everything", In: "env", Param: "EVERYTHING_TOKEN"}}); err != nil {
+		Credential: &upstream.Credential{ToolID: "mcp:everything", In: "env", Param: "EVERYTHING_TOKEN"}}); err != nil {
 		t.Fatal(err)
 	}
 	res, err := f.call(t.Context(), t, f.tool(t, "everything__echo"), `{"message":"hi there"}`)

@@ -18,7 +18,22 @@ func TestBindingRefusesOtherDestinations(t *testing.T) {
 	register(t, f.v, "tenant-a", vault.AnthropicToolID, "", vault.TypeAPIKey, "sk-ant-canary")
 	register(t, f.v, "tenant-a", "http:api.example.com", "", vault.TypeAPIKey, "host-canary")
 	register(t, f.v, "tenant-a", "vargate_web_search", "", vault.TypeAPIKey, "search-canary")
+	register(t, f.v, "tenant-a", "mcp:ours", "", vault.TypeAPIKey, "stdio-canary")
 	before := len(f.audit.records())
+	// A connector that names itself (a stdio MCP upstream) gets only the
+	// credential bound to it.
+	for _, c := range []struct{ tool, connector string }{
+		{vault.AnthropicToolID, "mcp:ours"},
+		{"vargate_web_search", "mcp:ours"},
+		{"mcp:ours", "mcp:theirs"},
+		{"http:api.example.com", "mcp:ours"},
+	} {
+		p := purpose
+		p.Connector = c.connector
+		if _, err := f.v.Use(t.Context(), "tenant-a", c.tool, "", p); !vargate.IsKind(err, vargate.KindForbidden) {
+			t.Errorf("Use(%s) by %q = %v, want forbidden", c.tool, c.connector, err)
+		}
+	}
 	for _, c := range []struct{ tool, host string }{
 		{vault.AnthropicToolID, "evil.example"},
 		{vault.AnthropicToolID, "api.example.com"},
@@ -38,6 +53,12 @@ func TestBindingRefusesOtherDestinations(t *testing.T) {
 	}
 	if n := len(f.audit.records()) - before; n != 0 {
 		t.Errorf("refused uses wrote %d audit records", n)
+	}
+	if p := purpose; true {
+		p.Connector = "mcp:ours"
+		if s, err := f.v.Use(t.Context(), "tenant-a", "mcp:ours", "", p); err != nil || string(s.Reveal()) != "stdio-canary" {
+			t.Errorf("Use(mcp:ours) by itself = %v", err)
+		}
 	}
 	for _, c := range []struct{ tool, host, want string }{
 		{vault.AnthropicToolID, "", "sk-ant-canary"},
