@@ -30,7 +30,7 @@ func (s *Server) metrics() http.Handler {
 			s.writeError(w, r, err)
 			return
 		}
-		format := expfmt.Negotiate(r.Header)
+		format := expfmt.NegotiateAccept(r.Header, expfmt.DefaultAcceptedFormats()...)
 		w.Header().Set("Content-Type", string(format))
 		enc := expfmt.NewEncoder(w, format)
 		for _, mf := range mfs {
