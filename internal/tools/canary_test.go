@@ -192,3 +192,14 @@ func BenchmarkScrub(b *testing.B) {
 		_ = tools.ScrubBytesForTest(values, body)
 	}
 }
+
+// TestScrubKeepsStructuredJSON: a value that happens to match JSON
+// syntax outside strings still leaves valid JSON behind.
+func TestScrubKeepsStructuredJSON(t *testing.T) {
+	creds := newCreds()
+	creds.put("t1", "vargate_x", "", vault.TypeAPIKey, `true,"b":`)
+	res := tools.ScrubResultForTest(t.Context(), creds, "vargate_x", json.RawMessage(`{"a":true,"b":1}`))
+	if !json.Valid(res) || strings.Contains(string(res), `true,"b":`) {
+		t.Errorf("scrubbed structured result = %s", res)
+	}
+}
