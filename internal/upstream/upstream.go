@@ -82,6 +82,39 @@ func (t Timeouts) Call() time.Duration {
 	return time.Duration(t.CallMS) * time.Millisecond
 }
 
+// StdioToolPrefix starts the tool ID of the credential of a stdio
+// upstream: "vargate_upstream_<name>", bound to the gateway's own
+// connector for that upstream.
+const StdioToolPrefix = "vargate_upstream_"
+
+// CredentialToolID is the tool ID a credential must be registered under
+// to be used for u: vault.HostToolID of the URL's host for an HTTP
+// upstream ("http:mcp.example.com"), StdioToolPrefix and the name for a
+// stdio one.
+func (u *Upstream) CredentialToolID() string {
+	if u.Stdio() {
+		return StdioToolPrefix + u.Name
+	}
+	p, err := url.Parse(u.URL)
+	if err != nil {
+		return ""
+	}
+	return vault.HostToolID(p.Hostname())
+}
+
+// host is where u's credential goes: the URL's host, or "" for a stdio
+// command (the vault checks it against the credential's binding).
+func (u *Upstream) host() string {
+	if u.Stdio() {
+		return ""
+	}
+	p, err := url.Parse(u.URL)
+	if err != nil {
+		return ""
+	}
+	return strings.ToLower(p.Hostname())
+}
+
 // Stdio reports whether the gateway runs the upstream as a command.
 func (u *Upstream) Stdio() bool { return len(u.Command) > 0 }
 
@@ -135,6 +168,12 @@ func (u *Upstream) Check(allowStdio bool) error {
 		if c.ToolID == "" {
 			return vargate.Invalid("credential.tool_id", "required")
 		}
+		// The vault sends a value only where it is bound: an HTTP
+		// upstream's to the URL's host, a stdio command's to that
+		// upstream alone.
+		if want := u.CredentialToolID(); c.ToolID != want {
+			return vargate.Invalid("credential.tool_id", "must be %q: register the credential under the tool ID bound to this upstream's destination", want)
+		}
 		switch c.In {
 		case InBearer:
 			if c.Param != "" {
@@ -160,23 +199,10 @@ func (u *Upstream) Check(allowStdio bool) error {
 		if u.Stdio() && c.In != InEnv {
 			return vargate.Invalid("credential.in", "a stdio command takes its credential in=env")
 		}
-		// A credential goes only where its tool ID binds it
-		// (docs/VAULT.md): an HTTP upstream's host, over https, or this
-		// stdio upstream's command.
-		if u.Stdio() {
-			if want := vault.UpstreamToolID(u.Name); c.ToolID != want {
-				return vargate.Invalid("credential.tool_id", "must be %q: a stdio upstream takes only a credential bound to it", want)
-			}
-		} else {
-			p, _ := url.Parse(u.URL)
-			if want := vault.HostToolID(p.Hostname()); c.ToolID != want {
-				return vargate.Invalid("credential.tool_id", "must be %q: an upstream takes only a credential bound to the host of its url", want)
-			}
-			if p.Scheme != "https" {
-				return vargate.Invalid("url", "must start with https:// when the upstream takes a credential")
-			}
+		// A host's credential never travels over plain http.
+		if p, err := url.Parse(u.URL); !u.Stdio() && err == nil && p.Scheme != "https" {
+			return vargate.Invalid("url", "must start with https:// when the upstream takes a credential")
 		}
-
 	}
 	if t := u.Timeouts; t.ConnectMS < 0 || time.Duration(t.ConnectMS)*time.Millisecond > MaxConnectTimeout {
 		return vargate.Invalid("timeouts.connect_ms", "must be from 0 (default %s) to %d", DefaultConnectTimeout, MaxConnectTimeout.Milliseconds())

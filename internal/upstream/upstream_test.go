@@ -13,6 +13,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/vargate/vargate"
+	"github.com/vargate/vargate/internal/tools"
 	"github.com/vargate/vargate/internal/upstream"
 )
 
@@ -38,21 +39,27 @@ func TestCheckNamesTheField(t *testing.T) {
 		{"stdio off", func(u *upstream.Upstream) { u.URL, u.Command = "", []string{"node", "x.js"} }, false, "command"},
 		{"empty command", func(u *upstream.Upstream) { u.URL, u.Command = "", []string{" "} }, true, "command"},
 		{"credential without tool", func(u *upstream.Upstream) { u.Credential = &upstream.Credential{In: "bearer"} }, false, "credential.tool_id"},
-		{"credential in query", func(u *upstream.Upstream) { u.Credential = &upstream.Credential{ToolID: "x", In: "query"} }, false, "credential.in"},
+		{"credential bound elsewhere", func(u *upstream.Upstream) {
+			u.Credential = &upstream.Credential{ToolID: "http:evil.example", In: "bearer"}
+		}, false, "credential.tool_id"},
+		{"credential not bound", func(u *upstream.Upstream) { u.Credential = &upstream.Credential{ToolID: "x", In: "bearer"} }, false, "credential.tool_id"},
+		{"credential in query", func(u *upstream.Upstream) {
+			u.Credential = &upstream.Credential{ToolID: "http:mcp.example.com", In: "query"}
+		}, false, "credential.in"},
 		{"env for http", func(u *upstream.Upstream) {
-			u.Credential = &upstream.Credential{ToolID: "x", In: "env", Param: "TOKEN"}
+			u.Credential = &upstream.Credential{ToolID: "http:mcp.example.com", In: "env", Param: "TOKEN"}
 		}, false, "credential.in"},
 		{"bad header", func(u *upstream.Upstream) {
-			u.Credential = &upstream.Credential{ToolID: "x", In: "header", Param: "X Key"}
+			u.Credential = &upstream.Credential{ToolID: "http:mcp.example.com", In: "header", Param: "X Key"}
 		}, false, "credential.param"},
 		{"mcp header", func(u *upstream.Upstream) {
-			u.Credential = &upstream.Credential{ToolID: "x", In: "header", Param: "Mcp-Session-Id"}
+			u.Credential = &upstream.Credential{ToolID: "http:mcp.example.com", In: "header", Param: "Mcp-Session-Id"}
 		}, false, "credential.param"},
 		{"bearer for stdio", func(u *upstream.Upstream) {
-			u.URL, u.Command, u.Credential = "", []string{"node"}, &upstream.Credential{ToolID: "x", In: "bearer"}
+			u.URL, u.Command, u.Credential = "", []string{"node"}, &upstream.Credential{ToolID: "vargate_upstream_everything", In: "bearer"}
 		}, true, "credential.in"},
 		{"bad env name", func(u *upstream.Upstream) {
-			u.URL, u.Command, u.Credential = "", []string{"node"}, &upstream.Credential{ToolID: "x", In: "env", Param: "lower"}
+			u.URL, u.Command, u.Credential = "", []string{"node"}, &upstream.Credential{ToolID: "vargate_upstream_everything", In: "env", Param: "lower"}
 		}, true, "credential.param"},
 		// A credential goes only where its tool ID binds it.
 		{"credential of another host", func(u *upstream.Upstream) {
@@ -118,13 +125,13 @@ func TestPinningCatchesAChangedDescription(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(who.Text+string(who.Structured), "s3cret") || !strings.Contains(who.Text, "[REDACTED]") {
+	if strings.Contains(who.Text+string(who.Structured), "s3cret") || !strings.Contains(who.Text, tools.Redacted) {
 		t.Errorf("whoami result not scrubbed: %q %s", who.Text, who.Structured)
 	}
 	// Each call released the credential for its own action.
 	var forCalls int
 	for _, p := range f.creds.purposes() {
-		if strings.HasPrefix(p.ActionID, "act-") && p.Actor == "agent-1" {
+		if strings.HasPrefix(p.ActionID, "act-") && p.Actor == "agent-1" && p.Host == "127.0.0.1" {
 			forCalls++
 		}
 	}
@@ -382,9 +389,9 @@ func TestServerEverythingStdio(t *testing.T) {
 	}
 	f.svc.AllowStdio = true
 	t.Setenv("VARGATE_TEST_GATEWAY_SECRET", "gateway-only-value")
-	f.creds.put("mcp:everything", "token-for-stdio")
+	f.creds.put("vargate_upstream_everything", "token-for-stdio")
 	if _, err := f.svc.Create(t.Context(), tenant, "key-admin", upstream.Upstream{Name: "everything", Command: cmd,
-		Credential: &upstream.Credential{ToolID: "mcp:everything", In: "env", Param: "EVERYTHING_TOKEN"}}); err != nil {
+		Credential: &upstream.Credential{ToolID: "vargate_upstream_everything", In: "env", Param: "EVERYTHING_TOKEN"}}); err != nil {
 		t.Fatal(err)
 	}
 	res, err := f.call(t.Context(), t, f.tool(t, "everything__echo"), `{"message":"hi there"}`)

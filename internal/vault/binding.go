@@ -18,14 +18,6 @@ const HostToolPrefix = "http:"
 // built-in connector (vargate_web_search, vargate_send_email, …).
 const ConnectorToolPrefix = "vargate_"
 
-// UpstreamToolPrefix starts the tool ID of a credential bound to one
-// tenant MCP upstream run as a local (stdio) command: "mcp:NAME" goes only
-// into the environment of upstream NAME's command.
-const UpstreamToolPrefix = "mcp:"
-
-// UpstreamToolID is the tool ID of the credential of stdio upstream name.
-func UpstreamToolID(name string) string { return UpstreamToolPrefix + name }
-
 // Binding is where a credential's value may be sent. It follows from the
 // tool ID the credential was registered under, so it cannot be changed
 // without registering the value again: an administrator's key (or a stolen
@@ -64,8 +56,7 @@ func ValidHost(h string) bool {
 }
 
 // BindingOf returns the binding of a credential registered under toolID,
-// or false if toolID names neither a host nor a built-in connector nor a
-// stdio upstream (a
+// or false if toolID names neither a host nor a built-in connector (a
 // credential registered before bindings existed: no connector and no host
 // may use it; register it again under "http:HOST").
 func BindingOf(toolID string) (Binding, bool) {
@@ -73,8 +64,6 @@ func BindingOf(toolID string) (Binding, bool) {
 	case toolID == AnthropicToolID:
 		return Binding{Connector: toolID}, true
 	case strings.HasPrefix(toolID, ConnectorToolPrefix) && len(toolID) > len(ConnectorToolPrefix):
-		return Binding{Connector: toolID}, true
-	case strings.HasPrefix(toolID, UpstreamToolPrefix) && len(toolID) > len(UpstreamToolPrefix):
 		return Binding{Connector: toolID}, true
 	case strings.HasPrefix(toolID, HostToolPrefix):
 		if h := strings.TrimPrefix(toolID, HostToolPrefix); ValidHost(h) {
@@ -91,7 +80,8 @@ func HostToolID(host string) string {
 
 // checkBinding refuses a release of toolID's credential to p's
 // destination: p.Host for an HTTP request, p.Connector for a connector
-// that names itself (an MCP upstream), neither for a built-in connector
+// that names itself (a stdio MCP upstream: vargate_upstream_NAME), neither
+// for a built-in connector
 // (which names the credential by its own constant tool ID). The error is
 // KindForbidden and names both places, never the value.
 func checkBinding(toolID string, p Purpose) error {

@@ -18,15 +18,15 @@ func TestBindingRefusesOtherDestinations(t *testing.T) {
 	register(t, f.v, "tenant-a", vault.AnthropicToolID, "", vault.TypeAPIKey, "sk-ant-canary")
 	register(t, f.v, "tenant-a", "http:api.example.com", "", vault.TypeAPIKey, "host-canary")
 	register(t, f.v, "tenant-a", "vargate_web_search", "", vault.TypeAPIKey, "search-canary")
-	register(t, f.v, "tenant-a", "mcp:ours", "", vault.TypeAPIKey, "stdio-canary")
+	register(t, f.v, "tenant-a", "vargate_upstream_ours", "", vault.TypeAPIKey, "stdio-canary")
 	before := len(f.audit.records())
 	// A connector that names itself (a stdio MCP upstream) gets only the
 	// credential bound to it.
 	for _, c := range []struct{ tool, connector string }{
-		{vault.AnthropicToolID, "mcp:ours"},
-		{"vargate_web_search", "mcp:ours"},
-		{"mcp:ours", "mcp:theirs"},
-		{"http:api.example.com", "mcp:ours"},
+		{vault.AnthropicToolID, "vargate_upstream_ours"},
+		{"vargate_web_search", "vargate_upstream_ours"},
+		{"vargate_upstream_ours", "vargate_upstream_theirs"},
+		{"http:api.example.com", "vargate_upstream_ours"},
 	} {
 		p := purpose
 		p.Connector = c.connector
@@ -55,9 +55,9 @@ func TestBindingRefusesOtherDestinations(t *testing.T) {
 		t.Errorf("refused uses wrote %d audit records", n)
 	}
 	if p := purpose; true {
-		p.Connector = "mcp:ours"
-		if s, err := f.v.Use(t.Context(), "tenant-a", "mcp:ours", "", p); err != nil || string(s.Reveal()) != "stdio-canary" {
-			t.Errorf("Use(mcp:ours) by itself = %v", err)
+		p.Connector = "vargate_upstream_ours"
+		if s, err := f.v.Use(t.Context(), "tenant-a", "vargate_upstream_ours", "", p); err != nil || string(s.Reveal()) != "stdio-canary" {
+			t.Errorf("Use(vargate_upstream_ours) by itself = %v", err)
 		}
 	}
 	for _, c := range []struct{ tool, host, want string }{

@@ -135,8 +135,8 @@ func (r *Registration) validate(maxSize int) ([]byte, error) {
 		return nil, vargate.Invalid("tool_id", "must be 1-128 letters, digits, '_', '.', ':' or '-', starting with a letter or digit")
 	}
 	if _, ok := BindingOf(r.ToolID); !ok {
-		return nil, vargate.Invalid("tool_id", "must say where the credential may be sent: %q (managed-agent sessions), a built-in tool (%q…), %q with a lower-case host name, or %q for a stdio MCP upstream",
-			AnthropicToolID, ConnectorToolPrefix, HostToolPrefix+"HOST", UpstreamToolPrefix+"NAME")
+		return nil, vargate.Invalid("tool_id", "must say where the credential may be sent: %q (managed-agent sessions), a built-in tool or stdio upstream (%q…) or %q with a lower-case host name",
+			AnthropicToolID, ConnectorToolPrefix, HostToolPrefix+"HOST")
 	}
 	if r.Name == "" {
 		r.Name = DefaultName

@@ -54,7 +54,8 @@ type Purpose struct {
 	// (BindingOf).
 	Host string
 	// Connector names a connector that uses the value itself rather than
-	// sending it to a host: "mcp:NAME" for the stdio MCP upstream NAME.
+	// sending it to a host: "vargate_upstream_NAME" for the stdio MCP
+	// upstream NAME.
 	// A credential bound to another connector is refused.
 	Connector string
 }
