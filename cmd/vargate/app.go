@@ -228,6 +228,7 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 		Ping:         db.Ping,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Registry:     reg,
+		MetricsToken: cfg.MetricsToken,
 		Tools:        a.mcp.catalog,
 		Upstreams:    a.mcp.upstreams,
 		Mount:        mount,

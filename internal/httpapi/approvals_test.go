@@ -399,3 +399,34 @@ func TestApprovalWebhooksEndToEnd(t *testing.T) {
 		}
 	}
 }
+
+// TestApprovalFlagsHiddenText: a decider gets the exact recipient and a
+// warning naming the value with hidden direction marks, escaped; an
+// auditor of a sensitive action gets neither the recipient nor the raw
+// characters.
+func TestApprovalFlagsHiddenText(t *testing.T) {
+	e := newApprovalEnv(t)
+	to := "\"\u202emoc.ynapmoc-ruo@sso\u202c\" <drop@attacker.example>"
+	args, _ := json.Marshal(map[string]string{"to": to})
+	a, err := e.approvals.Enqueue(t.Context(), approval.Request{
+		TenantID: e.tenA, SessionID: "vs-1", AgentID: "agent-1", Tool: "send_email",
+		Args: args, ArgsRedacted: json.RawMessage(`{"to":"[EMAIL]"}`), Sensitive: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, b := e.do(t, "a-approver", "GET", "/approvals/"+a.ID, "")
+	got := decode[httpapi.ApprovalResponse](t, b)
+	if code != 200 || len(got.HiddenText) != 1 || got.HiddenText[0].Path != "to" ||
+		got.HiddenText[0].Message != approval.MsgDirectionMarks || got.HiddenText[0].Escaped != `"\u202Emoc.ynapmoc-ruo@sso\u202C" <drop@attacker.example>` {
+		t.Errorf("approver: %d %s", code, b)
+	}
+	var exact map[string]string
+	if json.Unmarshal(got.Arguments, &exact) != nil || exact["to"] != to {
+		t.Errorf("approver's arguments = %s, want the exact recipient", got.Arguments)
+	}
+	code, b = e.do(t, "a-auditor", "GET", "/approvals/"+a.ID, "")
+	if code != 200 || strings.Contains(string(b), "attacker") || strings.Contains(string(b), "hidden_text") {
+		t.Errorf("auditor: %d %s", code, b)
+	}
+}

@@ -63,6 +63,10 @@ func newFixtureTB(t testing.TB, allowPrivate bool) *fixture {
 	}
 	f := &fixture{db: db, creds: &fakeCreds{m: map[string]string{}}}
 	f.svc = upstream.New(sqlstore.NewUpstreamStore(db), f.creds, &netguard.Guard{AllowPrivate: allowPrivate}, f, nil)
+	// Trust the test servers' certificate (httptest's, shared by all).
+	probe := httptest.NewTLSServer(http.NotFoundHandler())
+	f.svc.TLSConfig = probe.Client().Transport.(*http.Transport).TLSClientConfig
+	probe.Close()
 	f.svc.Events = f
 	f.svc.OnChange = func(string) { f.changed.Add(1) }
 	if err := f.svc.Open(); err != nil {
@@ -225,7 +229,8 @@ func newGoServer(t *testing.T, token string) *goServer {
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "you sent " + h}}}, map[string]any{"authorization": h}, nil
 		})
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return g.srv }, nil)
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// https: a credential is never sent over plain http.
+	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if g.token != "" && r.Header.Get("Authorization") != "Bearer "+g.token {
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return

@@ -62,6 +62,21 @@ func TestCheckNamesTheField(t *testing.T) {
 		{"bad env name", func(u *upstream.Upstream) {
 			u.URL, u.Command, u.Credential = "", []string{"node"}, &upstream.Credential{ToolID: "vargate_upstream_everything", In: "env", Param: "lower"}
 		}, true, "credential.param"},
+		// A credential goes only where its tool ID binds it.
+		{"credential of another host", func(u *upstream.Upstream) {
+			u.Credential = &upstream.Credential{ToolID: "http:other.example.com", In: "bearer"}
+		}, false, "credential.tool_id"},
+		{"the anthropic key", func(u *upstream.Upstream) { u.Credential = &upstream.Credential{ToolID: "anthropic", In: "bearer"} }, false, "credential.tool_id"},
+		{"credential over http", func(u *upstream.Upstream) {
+			u.URL = "http://mcp.example.com/mcp"
+			u.Credential = &upstream.Credential{ToolID: "http:mcp.example.com", In: "bearer"}
+		}, false, "url"},
+		{"credential in Upgrade", func(u *upstream.Upstream) {
+			u.Credential = &upstream.Credential{ToolID: "http:mcp.example.com", In: "header", Param: "Upgrade"}
+		}, false, "credential.param"},
+		{"stdio with a host credential", func(u *upstream.Upstream) {
+			u.URL, u.Command, u.Credential = "", []string{"node"}, &upstream.Credential{ToolID: "http:mcp.example.com", In: "env", Param: "TOKEN"}
+		}, true, "credential.tool_id"},
 		{"negative timeout", func(u *upstream.Upstream) { u.Timeouts.ConnectMS = -1 }, false, "timeouts.connect_ms"},
 		{"long call", func(u *upstream.Upstream) { u.Timeouts.CallMS = 3_600_000 }, false, "timeouts.call_ms"},
 	}
@@ -306,8 +321,8 @@ func TestCredentialNeverFollowsARedirect(t *testing.T) {
 		http.Error(w, "no", http.StatusNotFound)
 	}))
 	defer thief.Close()
-	redirector := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		http.Redirect(w, r, thief.URL+"/mcp", http.StatusTemporaryRedirect)
+	redirector := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, strings.Replace(thief.URL, "127.0.0.1", "localhost", 1)+"/mcp", http.StatusTemporaryRedirect)
 	}))
 	defer redirector.Close()
 	_, err := f.svc.Create(t.Context(), tenant, "key-admin", upstream.Upstream{Name: "ours", URL: redirector.URL,

@@ -157,6 +157,10 @@ func (s *Service) send(ctx context.Context, url string, key []byte, m Message, t
 	if err != nil {
 		// The error is logged and kept with the attempt: never with the
 		// URL's query (a token an endpoint may carry there).
+		var be *netguard.BlockedError
+		if errors.As(err, &be) {
+			return 0, fmt.Errorf("webhook target refused: %s is a %s address (set VARGATE_WEBHOOK_ALLOW_PRIVATE=true to allow)", be.Addr.Addr(), be.Reason)
+		}
 		return 0, netguard.RedactError(err)
 	}
 	defer resp.Body.Close()
