@@ -10,6 +10,8 @@ import (
 	"net/url"
 	"strings"
 	"time"
+
+	"github.com/vargate/vargate/internal/approval"
 )
 
 // walkthrough plays the setup guide's steps against the demo gateway
@@ -125,8 +127,19 @@ func (w *walkthrough) run(ctx context.Context) error {
 		out.printf("        nothing is waiting for a human\n")
 	}
 	for _, p := range list.Approvals {
+		// The demo's key decides: it is shown the exact arguments (the
+		// listing has only the redacted ones), hidden characters escaped.
+		var one struct {
+			Arguments json.RawMessage `json:"arguments"`
+		}
+		shown := p.Redacted
+		if err := c.do(ctx, "GET", "/approvals/"+url.PathEscape(p.ID), nil, &one); err == nil && len(one.Arguments) > 0 {
+			shown = one.Arguments
+		}
 		var args struct{ To, Subject string }
-		_ = json.Unmarshal(p.Redacted, &args) // shown only when it has these fields
+		_ = json.Unmarshal(shown, &args) // shown only when it has these fields
+		args.To, _ = approval.EscapeHidden(args.To)
+		args.Subject, _ = approval.EscapeHidden(args.Subject)
 		out.printf("        action %s: %s to %s, %q\n        held because: %s\n        it expires at %s\n",
 			p.ID, p.Tool, args.To, args.Subject, strings.Join(p.Reasons, "; "), p.ExpiresAt.Local().Format("2006-01-02 15:04 MST (UTC-07:00)"))
 		w.command("Approve it (the e-mail goes to the demo's mail sink):",
@@ -203,13 +216,16 @@ func (w *walkthrough) watch(ctx context.Context, id string) (demoStatus, error) 
 	var after int64
 	started := time.Now()
 	deadline := started.Add(3 * time.Minute)
+	running := map[string]string{} // governed lines waiting for their outcome
 	for {
 		var page struct {
 			Events []struct {
 				Seq      int64           `json:"seq"`
 				Source   string          `json:"source"`
+				ActionID string          `json:"action_id"`
 				Tool     string          `json:"tool"`
 				Decision string          `json:"decision"`
+				Outcome  string          `json:"outcome"`
 				Args     json.RawMessage `json:"args_redacted"`
 				Detail   json.RawMessage `json:"detail"`
 			} `json:"events"`
@@ -219,21 +235,25 @@ func (w *walkthrough) watch(ctx context.Context, id string) (demoStatus, error) 
 		}
 		for _, e := range page.Events {
 			after = e.Seq
-			var d struct {
-				Outcome string `json:"outcome"`
-				Error   string `json:"error"`
-			}
-			_ = json.Unmarshal(e.Detail, &d) // optional detail
 			switch e.Source {
 			case "mcp_governed":
 				line := fmt.Sprintf("governed  %-20s policy: %s", e.Tool, e.Decision)
-				switch {
-				case d.Outcome == "pending_approval":
+				switch e.Outcome {
+				case "executing": // its mcp_outcome record says how it ended
+					running[e.ActionID] = line
+					continue
+				case "pending_approval":
 					line += " → held for a human"
-				case d.Outcome != "":
-					line += " → " + d.Outcome
+				case "":
+				default:
+					line += " → " + e.Outcome
 				}
 				w.out.event(line)
+			case "mcp_outcome":
+				if line, ok := running[e.ActionID]; ok {
+					delete(running, e.ActionID)
+					w.out.event(line + " → " + e.Outcome)
+				}
 			case "mcp_observed":
 				w.out.event(fmt.Sprintf("observed  %-20s %s", e.Tool, shortArgs(e.Args)))
 			case "credential":

@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -21,7 +24,10 @@ import (
 // credential it was sent), slow; behind a bearer check.
 type testUpstream struct {
 	URL string
-	srv *mcp.Server
+	// CAFile holds the server's certificate, for VARGATE_TOOL_CA_FILE: a
+	// credential goes only over https.
+	CAFile string
+	srv    *mcp.Server
 }
 
 type greetArgs struct {
@@ -41,7 +47,7 @@ func newTestUpstream(t *testing.T, token string) *testUpstream {
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "deleted"}}}, nil, nil
 		})
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return u.srv }, nil)
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer "+token {
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
@@ -50,6 +56,7 @@ func newTestUpstream(t *testing.T, token string) *testUpstream {
 	}))
 	t.Cleanup(func() { ts.CloseClientConnections(); ts.Close() })
 	u.URL = ts.URL
+	u.CAFile = writeCA(t, ts)
 	return u
 }
 
@@ -73,7 +80,7 @@ func TestServeSessionCallsUpstreamTools(t *testing.T) {
 		{Type: sim.StepEndTurn},
 		{Type: sim.StepMessage, Text: "Done."},
 		{Type: sim.StepEndTurn},
-	}}, map[string]string{"VARGATE_ALLOW_PRIVATE_TARGETS": "true"})
+	}}, map[string]string{"VARGATE_ALLOW_PRIVATE_TARGETS": "true", "VARGATE_TOOL_CA_FILE": up.CAFile})
 
 	if code, out := g.do(t, "POST", "/api/credentials/register", g.Key, `{"tool_id":"http:127.0.0.1","credential_type":"bearer_token","value":"third-party-token"}`); code != 201 {
 		t.Fatalf("register = %d %v", code, out)
@@ -278,4 +285,15 @@ func TestBenchUpstreamTarget(t *testing.T) {
 	if code, list := g.do(t, "GET", "/api/mcp/upstreams", g.Key, ""); code != 200 || list["count"] != 0.0 {
 		t.Errorf("upstreams after the bench = %d %v", code, list)
 	}
+}
+
+// writeCA writes ts's certificate as a PEM file and returns its path.
+func writeCA(t *testing.T, ts *httptest.Server) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ca.pem")
+	b := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw})
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

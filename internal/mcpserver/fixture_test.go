@@ -11,8 +11,8 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -33,6 +33,7 @@ import (
 	"github.com/vargate/vargate/internal/storetest"
 	"github.com/vargate/vargate/internal/tools"
 	"github.com/vargate/vargate/internal/vault"
+	"github.com/vargate/vargate/internal/vault/vaulttest"
 )
 
 // gateway is the MCP endpoint wired as cmd wires it — SQL store, auth
@@ -60,6 +61,10 @@ type gateway struct {
 	logs     *lockedBuffer    // the governor's log
 
 	acme, globex tenant
+
+	// sideEffects counts what reached the outside world: no-op connector
+	// runs (with noop) and requests to the tenant tool's API.
+	sideEffects atomic.Int64
 }
 
 // tenant is a tenant with an agent configuration, an agent key for it and
@@ -125,6 +130,7 @@ func newGateway(tb testing.TB, o gatewayOptions) *gateway {
 	g.smtp = startSMTP(tb)
 	g.apiKeys = make(chan string, 100)
 	g.api = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.sideEffects.Add(1)
 		select {
 		case g.apiKeys <- r.Header.Get("X-Api-Key"):
 		default:
@@ -147,6 +153,7 @@ func newGateway(tb testing.TB, o gatewayOptions) *gateway {
 		for i, t := range builtins {
 			c := *t
 			c.Connector = tools.ConnectorFunc(func(context.Context, *tools.Call) (tools.Result, error) {
+				g.sideEffects.Add(1)
 				return tools.Result{Structured: json.RawMessage(`{"ok":true}`)}, nil
 			})
 			builtins[i] = &c
@@ -164,7 +171,7 @@ func newGateway(tb testing.TB, o gatewayOptions) *gateway {
 
 	g.queue = approval.New(sqlstore.NewApprovalStore(g.db), g.gov, nil)
 	g.queue.Auditor = g.log
-	g.queue.Sealer = fakeSealer{}
+	g.queue.Sealer = vaulttest.NewSealer()
 	g.queue.SweepInterval = -1
 	if err := g.queue.Open(); err != nil {
 		tb.Fatal(err)
@@ -380,21 +387,6 @@ func (f *fakeEvents) all() []event {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]event(nil), f.events...)
-}
-
-// fakeSealer "seals" by prefixing; tests only.
-type fakeSealer struct{}
-
-func (fakeSealer) Seal(_ context.Context, tenantID, purpose string, p []byte) ([]byte, error) {
-	return append([]byte(tenantID+"|"+purpose+"|"), p...), nil
-}
-
-func (fakeSealer) Open(_ context.Context, tenantID, purpose string, s []byte) ([]byte, error) {
-	rest, ok := strings.CutPrefix(string(s), tenantID+"|"+purpose+"|")
-	if !ok {
-		return nil, errors.New("sealed for another tenant or purpose")
-	}
-	return []byte(rest), nil
 }
 
 // credentialAuditor records vault uses as cmd does.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -57,7 +58,11 @@ type Server struct {
 	// that may call; a request without Origin (every agent runtime) is
 	// not a browser and passes. Any other Origin gets 403.
 	AllowedOrigins []string
-	MaxBodyBytes   int64
+	// PublicURL is the scheme and host clients reach the gateway at
+	// ("https://gateway.example.com"), for the RFC 9728 metadata and the
+	// 401 challenge that points to it; empty takes the request's.
+	PublicURL    string
+	MaxBodyBytes int64
 	// AuthCacheTTL is how long a successful authentication is reused for
 	// the same token, sparing a database read per call; a revoked key or
 	// an ended session's token stops working within it. Zero means
@@ -66,12 +71,13 @@ type Server struct {
 	// Now is the clock of the cache (time.Now if nil).
 	Now vargate.Clock
 
-	once    sync.Once
-	handler http.Handler
-	authMu  sync.Mutex
-	authed  map[[32]byte]authEntry
-	mu      sync.Mutex
-	servers map[string]*tenantServer // tenant ID → its MCP server
+	once     sync.Once
+	handler  http.Handler
+	authMu   sync.Mutex
+	authed   map[[32]byte]authEntry
+	mu       sync.Mutex
+	servers  map[string]*tenantServer // tenant ID → its MCP server
+	inflight inflight                 // calls cancellable by notification
 }
 
 // tenantServer is one tenant's MCP server, built from one tool set.
@@ -87,6 +93,7 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	for _, p := range []string{Path, APIPath} {
 		mux.Handle(p, h)
 		mux.HandleFunc("GET "+p+HealthPath, s.health)
+		mux.HandleFunc("GET "+WellKnownPrefix+p, s.resourceMetadata)
 	}
 }
 
@@ -129,7 +136,7 @@ func (s *Server) Handler() http.Handler {
 		// RequireBearerToken only moves the principal, already
 		// authenticated by s.authenticate, into the SDK's TokenInfo.
 		tokenInfo := auth.RequireBearerToken(principalTokenInfo, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true})
-		s.handler = s.headers(s.allowlist(s.origin(s.authenticate(tokenInfo(mcpHandler)))))
+		s.handler = s.headers(s.allowlist(s.origin(s.authenticate(s.methods(limit, s.cancellable(tokenInfo(mcpHandler)))))))
 	})
 	return s.handler
 }
@@ -139,13 +146,14 @@ const principalKey = "vargate.principal"
 
 // principalTokenInfo turns the authenticated principal in the request's
 // context into the SDK's TokenInfo, which reaches tool handlers as
-// req.Extra.TokenInfo.
-func principalTokenInfo(ctx context.Context, _ string, _ *http.Request) (*auth.TokenInfo, error) {
+// req.Extra.TokenInfo, with the request's context (see cancel.go).
+func principalTokenInfo(ctx context.Context, _ string, r *http.Request) (*auth.TokenInfo, error) {
 	p, ok := vargate.FromContext(ctx)
 	if !ok {
 		return nil, auth.ErrInvalidToken
 	}
-	return &auth.TokenInfo{UserID: p.TenantID + "/" + p.KeyID, Scopes: []string{"tools"}, Extra: map[string]any{principalKey: p}}, nil
+	return &auth.TokenInfo{UserID: p.TenantID + "/" + p.KeyID, Scopes: []string{"tools"},
+		Extra: map[string]any{principalKey: p, requestCtxKey: r.Context()}}, nil
 }
 
 // principalOf returns the principal of a tool request.
@@ -263,6 +271,11 @@ func mcpTool(t *tools.Tool) *mcp.Tool {
 func (s *Server) middleware(set *tools.Set) mcp.Middleware {
 	return func(next mcp.MethodHandler) mcp.MethodHandler {
 		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			if undeclared(method) {
+				// Only the tools capability is declared; the SDK would
+				// answer these anyway (empty lists, a no-op setLevel).
+				return nil, &jsonrpc.Error{Code: methodNotFound, Message: "method not found: " + method + " (this server offers tools only)"}
+			}
 			switch method {
 			case "tools/list":
 				p, ok := principalOf(req.GetExtra())
@@ -317,6 +330,10 @@ func (s *Server) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.C
 	if !ok {
 		return nil, errUnauthenticated
 	}
+	// The SDK detaches ctx from the HTTP request: a client that goes away
+	// or cancels must still stop a call that has not acted yet.
+	ctx, release := withRequest(ctx, req.Extra)
+	defer release()
 	out, err := s.Governor.Call(ctx, p, req.Params.Name, req.Params.Arguments)
 	if err != nil {
 		if errors.Is(err, govern.ErrUnknownTool) {
@@ -360,3 +377,14 @@ func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
 	return minLevel{h.Handler.WithAttrs(as), h.min}
 }
 func (h minLevel) WithGroup(n string) slog.Handler { return minLevel{h.Handler.WithGroup(n), h.min} }
+
+// undeclared reports whether method belongs to a capability the server
+// does not declare: prompts, resources, logging, completion.
+func undeclared(method string) bool {
+	for _, p := range []string{"prompts/", "resources/", "logging/", "completion/"} {
+		if strings.HasPrefix(method, p) {
+			return true
+		}
+	}
+	return false
+}
