@@ -113,9 +113,13 @@ func (s *Service) Fail(ctx context.Context, tenantID, id, reason string) (Sessio
 // MaxReasonBytes bounds an interrupt reason.
 const MaxReasonBytes = 2000
 
-// Interrupt stops a session for good: it is marked interrupted first (its
-// MCP token stops working at once), then Anthropic is sent a
+// Interrupt stops a running session for good: it is marked interrupted
+// first (its MCP token stops working at once), then Anthropic is sent a
 // user.interrupt. sent reports whether Anthropic accepted the interrupt.
+// A session that has ended is a conflict (nothing runs) — except that the
+// gateway itself (actor ActorSystem: the anomaly rules judging calls
+// recorded before the turn ended) still closes a completed one, so that
+// no message can start it again.
 func (s *Service) Interrupt(ctx context.Context, tenantID, id, reason, actor string) (sess Session, sent bool, err error) {
 	if len(reason) > MaxReasonBytes || !utf8.ValidString(reason) {
 		return Session{}, false, vargate.Invalid("reason", "must be valid UTF-8 of at most %d bytes", MaxReasonBytes)
@@ -123,8 +127,12 @@ func (s *Service) Interrupt(ctx context.Context, tenantID, id, reason, actor str
 	if _, err := s.Get(ctx, tenantID, id); err != nil {
 		return Session{}, false, err
 	}
+	from := []Status{StatusActive, StatusAwaitingApproval}
+	if actor == ActorSystem {
+		from = append(from, StatusCompleted)
+	}
 	sess, err = s.Store.Transition(ctx, Transition{TenantID: tenantID, ID: id,
-		From: []Status{StatusActive, StatusAwaitingApproval}, To: StatusInterrupted,
+		From: from, To: StatusInterrupted,
 		At: s.now(), EndReason: cmpOr(reason, "interrupted by "+actor)})
 	if err != nil {
 		return Session{}, false, notRunning(err)

@@ -183,6 +183,12 @@ func TestEndToEnd(t *testing.T) {
 	if s = e.waitStatus(t, e.svc, s.ID, session.StatusCompleted); s.EndedAt == nil || !s.EndedAt.After(firstEnd) {
 		t.Errorf("completed again: ended_at %v, first ended %v", s.EndedAt, firstEnd)
 	}
+	// The gateway itself (the anomaly rules, judging calls recorded before
+	// the turn ended) still closes a completed session for good.
+	if got, _, err := e.svc.Interrupt(ctx, e.tenant, s.ID, "anomaly after the turn", session.ActorSystem); err != nil ||
+		got.Status != session.StatusInterrupted || !got.EndedAt.Equal(*s.EndedAt) {
+		t.Errorf("system interrupt of a completed session: %+v, %v", got, err)
+	}
 	events := decisions(t, e, s.ID)
 	for _, want := range []string{"session.created", "session.awaiting_approval", "session.approval_outcome_sent", "session.completed", "session.message"} {
 		if !slices.Contains(events, want) {
