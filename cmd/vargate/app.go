@@ -157,7 +157,7 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 	a.observe = newObserve(a, log)
 	// Governed MCP calls see the session's anomaly score from the event
 	// consumer (set before anything serves).
-	a.mcp.facts.scores = a.observe
+	a.mcp.facts.Scores = a.observe
 	router := approvalRouter{observe: a.observe, executor: a.mcp.governor, notifier: a.sessions}
 	a.approvals = approval.New(sqlstore.NewApprovalStore(db), router, log)
 	a.approvals.Auditor, a.approvals.Emitter, a.approvals.Notifier = a.audit, a.webhooks, router

@@ -312,8 +312,11 @@ func (g *Governor) finish(ctx context.Context, out *Outcome, rec audit.Record, t
 			slog.String(logKeyAction, rec.ActionID), slog.String(logKeyError, err.Error()))
 		return Outcome{}, fmt.Errorf("audit governed call: %w", err)
 	}
-	if o, ok := g.Facts.(DecisionObserver); ok && rec.SessionID != "" {
-		o.Decided(rec.TenantID, rec.SessionID, rec.Decision)
+	if o, ok := g.Facts.(DecisionObserver); ok && rec.SessionID != "" && in != nil {
+		if err := o.Decided(actx, rec.TenantID, rec.SessionID, rec.Decision); err != nil {
+			g.Logger.LogAttrs(ctx, slog.LevelError, "cannot count the session's decision",
+				slog.String(logKeyTenant, rec.TenantID), slog.String(logKeySession, rec.SessionID), slog.String(logKeyError, err.Error()))
+		}
 	}
 	if out.Status == Denied && g.Events != nil {
 		data := map[string]any{

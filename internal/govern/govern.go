@@ -64,10 +64,11 @@ type Facts interface {
 }
 
 // DecisionObserver is implemented by a Facts that counts decisions: the
-// governor tells it each decision once its record is committed, so that
-// the next call's counters include it.
+// governor tells it the decision of each call whose facts it asked for,
+// once the call's record is committed, so that later calls' counters
+// include it. An error is logged (the decision stands).
 type DecisionObserver interface {
-	Decided(tenantID, sessionID, decision string)
+	Decided(ctx context.Context, tenantID, sessionID, decision string) error
 }
 
 // CallerFacts are the Facts of one caller.

@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -54,6 +55,9 @@ type gateway struct {
 	url      string
 	smtp     *fakeSMTP
 	api      *httptest.Server // the tenant tool's API
+	// searches counts the requests the search API received: the side
+	// effects of vargate_web_search.
+	searches atomic.Int64
 
 	acme, globex tenant
 }
@@ -116,7 +120,10 @@ func newGateway(tb testing.TB, o gatewayOptions) *gateway {
 	engine.Timeout = 10 * time.Second
 
 	guard := &netguard.Guard{AllowPrivate: true}
-	search := httptest.NewServer(http.HandlerFunc(fakeBrave))
+	search := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.searches.Add(1)
+		fakeBrave(w, r)
+	}))
 	tb.Cleanup(search.Close)
 	g.smtp = startSMTP(tb)
 	g.api = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
