@@ -163,6 +163,10 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 	a.approvals.Auditor, a.approvals.Emitter, a.approvals.Notifier = a.audit, a.webhooks, router
 	a.approvals.Sealer, a.approvals.TTL = sealer, cfg.ApprovalTTL
 	a.mcp.governor.Queue, a.mcp.governor.Events = a.approvals, a.webhooks
+	// Approvals die with what they needed: an ended session, an archived
+	// agent or a withdrawn tool, a revoked key cancel the actions still
+	// waiting.
+	a.sessions.Actions, a.agents.Actions, a.auth.Revocations = a.approvals, a.approvals, a.approvals
 	if err := a.webhooks.Open(); err != nil {
 		return nil, fmt.Errorf("webhooks: %w", err)
 	}

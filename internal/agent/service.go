@@ -3,6 +3,9 @@ package agent
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
 	"time"
 
 	"github.com/vargate/vargate"
@@ -14,6 +17,16 @@ type Auditor interface {
 	Append(ctx context.Context, rec audit.Record) (audit.Record, error)
 }
 
+// Actions settles work an agent queued under a permission it has lost:
+// actions still waiting for a human (or approved but not started) are
+// cancelled with the reason. cmd adapts the approval queue.
+type Actions interface {
+	// AgentArchived cancels the agent's waiting actions.
+	AgentArchived(ctx context.Context, tenantID, agentID, reason, actor string) error
+	// ToolsWithdrawn cancels the agent's waiting actions of tools.
+	ToolsWithdrawn(ctx context.Context, tenantID, agentID string, tools []string, reason, actor string) error
+}
+
 // auditTimeout bounds an audit write that must outlive the request.
 const auditTimeout = 10 * time.Second
 
@@ -23,7 +36,10 @@ type Service struct {
 	Store Store
 	// Audit receives a control_plane record for every change.
 	Audit Auditor
-	Now   vargate.Clock
+	// Actions is told when an agent is archived or stops allowing tools;
+	// nil leaves its queued actions as they are.
+	Actions Actions
+	Now     vargate.Clock
 }
 
 // New returns a Service over store that audits to log.
@@ -101,7 +117,24 @@ func (s *Service) Update(ctx context.Context, tenantID, id, actor string, p Para
 	if err := s.audit(ctx, "agent.updated", actor, next); err != nil {
 		return next, err
 	}
+	if gone := withdrawn(cur.AllowedTools, next.AllowedTools); len(gone) > 0 && s.Actions != nil {
+		reason := fmt.Sprintf("agent %s no longer allows %s (version %d)", id, strings.Join(gone, ", "), next.Version)
+		if err := s.Actions.ToolsWithdrawn(context.WithoutCancel(ctx), tenantID, id, gone, reason, actor); err != nil {
+			return next, fmt.Errorf("agent updated, but its queued actions of withdrawn tools could not be cancelled: %w", err)
+		}
+	}
 	return next, nil
+}
+
+// withdrawn returns the tools of before that after does not list.
+func withdrawn(before, after []string) []string {
+	var out []string
+	for _, t := range before {
+		if !slices.Contains(after, t) {
+			out = append(out, t)
+		}
+	}
+	return out
 }
 
 // Archive stops new sessions of the configuration; running sessions go on.
@@ -112,7 +145,8 @@ func (s *Service) Archive(ctx context.Context, tenantID, id, actor string) (Conf
 		return Config{}, err
 	}
 	if cur.Archived() {
-		return cur, nil
+		// Again: whatever an earlier try could not cancel is cancelled now.
+		return cur, s.archived(ctx, cur, actor)
 	}
 	c, err := s.Store.Archive(ctx, tenantID, id, s.Now().UTC().Truncate(time.Microsecond))
 	if err != nil {
@@ -121,7 +155,18 @@ func (s *Service) Archive(ctx context.Context, tenantID, id, actor string) (Conf
 	if err := s.audit(ctx, "agent.archived", actor, c); err != nil {
 		return c, err
 	}
-	return c, nil
+	return c, s.archived(ctx, c, actor)
+}
+
+// archived cancels the waiting actions of archived agent c.
+func (s *Service) archived(ctx context.Context, c Config, actor string) error {
+	if s.Actions == nil {
+		return nil
+	}
+	if err := s.Actions.AgentArchived(context.WithoutCancel(ctx), c.TenantID, c.ID, "agent "+c.ID+" was archived", actor); err != nil {
+		return fmt.Errorf("agent archived, but its queued actions could not be cancelled (archive again to retry): %w", err)
+	}
+	return nil
 }
 
 // Chain returns the configurations from the root of c's delegation chain

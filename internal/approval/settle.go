@@ -63,7 +63,7 @@ func AuditRecord(a Action, ev Event) audit.Record {
 	switch ev.To {
 	case StatusExpired:
 		detail["expires_at"] = a.ExpiresAt
-	case StatusExecuted, StatusFailed:
+	case StatusExecuted, StatusFailed, StatusCancelled:
 		rec.ResultDigest = a.ResultDigest
 		if a.Failure != nil {
 			detail["failure"] = a.Failure
@@ -87,6 +87,8 @@ func webhookEvent(to Status) string {
 		return EventExpired
 	case StatusExecuted, StatusFailed:
 		return EventExecuted
+	case StatusCancelled:
+		return EventCancelled
 	}
 	return ""
 }
@@ -128,6 +130,8 @@ func webhookData(a Action, ev Event) WebhookData {
 	case StatusExecuted, StatusFailed:
 		d.DecidedBy, d.Reason = a.DecidedBy, a.Note
 		d.ResultDigest, d.Failure = a.ResultDigest, a.Failure
+	case StatusCancelled:
+		d.DecidedBy, d.Failure = a.DecidedBy, a.Failure
 	}
 	return d
 }

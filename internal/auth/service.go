@@ -2,18 +2,28 @@ package auth
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"time"
 
 	"github.com/vargate/vargate"
 )
 
+// Revocations settles what a revoked key left waiting (the approval
+// queue's actions). cmd adapts the approval queue.
+type Revocations interface {
+	KeyRevoked(ctx context.Context, tenantID, keyID, reason string) error
+}
+
 // Service issues and checks credentials.
 type Service struct {
 	Store Store
 	// Sessions resolves per-session tokens; nil means none are accepted.
 	Sessions SessionTokens
-	Now      vargate.Clock
+	// Revocations is told of each revoked key, so that the actions it
+	// queued and that still wait are cancelled; nil tells nobody.
+	Revocations Revocations
+	Now         vargate.Clock
 }
 
 // NewService returns a Service over store.
@@ -123,7 +133,18 @@ func (s *Service) Authenticate(ctx context.Context, token string) (vargate.Princ
 	return vargate.Principal{TenantID: k.TenantID, Role: k.Role, KeyID: k.ID, AgentID: k.AgentID}, nil
 }
 
-// RevokeKey revokes a key of the tenant.
+// RevokeKey revokes a key of the tenant, then cancels the actions it
+// queued that still wait (Revocations). Revoking again retries the
+// cancellation.
 func (s *Service) RevokeKey(ctx context.Context, tenantID, keyID string) error {
-	return s.Store.RevokeKey(ctx, tenantID, keyID, s.Now())
+	if err := s.Store.RevokeKey(ctx, tenantID, keyID, s.Now()); err != nil {
+		return err
+	}
+	if s.Revocations == nil {
+		return nil
+	}
+	if err := s.Revocations.KeyRevoked(context.WithoutCancel(ctx), tenantID, keyID, "key "+keyID+" was revoked"); err != nil {
+		return fmt.Errorf("key revoked, but the actions it queued could not be cancelled (revoke again to retry): %w", err)
+	}
+	return nil
 }

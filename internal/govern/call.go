@@ -162,7 +162,7 @@ func (g *Governor) Call(ctx context.Context, p vargate.Principal, name string, a
 			break
 		}
 		a, err := g.Queue.Enqueue(ctx, approval.Request{
-			ID: out.ActionID, TenantID: p.TenantID, SessionID: p.SessionID, AgentID: p.AgentID, Tool: name,
+			ID: out.ActionID, TenantID: p.TenantID, SessionID: p.SessionID, AgentID: p.AgentID, KeyID: p.KeyID, Tool: name,
 			Args: args, ArgsDigest: pcall.ArgumentsDigest, ArgsRedacted: rec.ArgsRedacted,
 			PolicyVersion: d.PolicyVersion, DecisionID: d.DecisionID, Reasons: d.Reasons, Sensitive: len(findings) > 0,
 		})
