@@ -1,8 +1,11 @@
 package session_test
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -88,4 +91,48 @@ func TestCompletionCancelsActions(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.wantCancelled(t, q, b.ID, "terminated upstream")
+}
+
+// flakyActions fails its first n calls.
+type flakyActions struct {
+	session.Actions
+	mu    sync.Mutex
+	fails int
+}
+
+func (f *flakyActions) SessionEnded(ctx context.Context, tenantID, sessionID, reason string) error {
+	f.mu.Lock()
+	fail := f.fails > 0
+	f.fails--
+	f.mu.Unlock()
+	if fail {
+		return errors.New("approval store unavailable")
+	}
+	return f.Actions.SessionEnded(ctx, tenantID, sessionID, reason)
+}
+
+// A cancellation that fails when the session ends is part of the cleanup
+// the sweeper retries: the session is not marked cleaned until its
+// actions are cancelled.
+func TestEndedSessionCancellationRetried(t *testing.T) {
+	e := newEnv(t, sqlstore.SQLite)
+	q := e.queue(t, e.svc)
+	e.svc.Actions = &flakyActions{Actions: q, fails: 1}
+	cfg := e.newAgent(t, agent.Params{MaxSessionHours: ptr(0.1)})
+	s, err := e.create(t, e.svc, cfg.ID, "scenario:hold")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := e.enqueue(t, q, s)
+	if _, _, err := e.svc.Interrupt(t.Context(), e.tenant, s.ID, "stop", "key-admin"); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := q.Get(t.Context(), e.tenant, a.ID); got.Status != approval.StatusPending {
+		t.Fatalf("with the queue down: %s", got.Status)
+	}
+	e.clock.Advance(7 * time.Minute) // the ended session is due
+	if _, err := e.svc.Sweep(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	e.wantCancelled(t, q, a.ID, "stop")
 }

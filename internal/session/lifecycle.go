@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -267,17 +268,17 @@ func (s *Service) finish(ctx context.Context, sess Session) {
 func (s *Service) cleanup(ctx context.Context, sess Session) error {
 	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
-	if err := s.cancelActions(bg, sess); err != nil {
-		return err
-	}
+	// A failed cancellation does not hold up the vault's deletion; both
+	// are retried until the session is marked cleaned.
+	cancelErr := s.cancelActions(bg, sess)
 	if sess.VaultID != "" || sess.AnthropicSessionID != "" {
 		c, err := s.Upstream.Client(bg, sess.TenantID, vault.Purpose{SessionID: sess.ID, Actor: ActorSystem})
 		if err != nil {
-			return err
+			return errors.Join(cancelErr, err)
 		}
 		if sess.VaultID != "" {
 			if _, err := c.Beta.Vaults.Delete(bg, sess.VaultID, anthropic.BetaVaultDeleteParams{}); err != nil && !notFoundUpstream(err) {
-				return upstreamError(StepVault, err)
+				return errors.Join(cancelErr, upstreamError(StepVault, err))
 			}
 		}
 		if sess.AnthropicSessionID != "" {
@@ -285,6 +286,9 @@ func (s *Service) cleanup(ctx context.Context, sess Session) error {
 			// interrupt refuses archiving; the vault is what matters.
 			_, _ = c.Beta.Sessions.Archive(bg, sess.AnthropicSessionID, anthropic.BetaSessionArchiveParams{})
 		}
+	}
+	if cancelErr != nil {
+		return fmt.Errorf("cancel the session's waiting actions: %w", cancelErr)
 	}
 	return s.Store.MarkCleaned(bg, sess.TenantID, sess.ID, s.now())
 }
