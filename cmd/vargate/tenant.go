@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/vargate/vargate"
+	"github.com/vargate/vargate/internal/approval"
 	"github.com/vargate/vargate/internal/auth"
 	"github.com/vargate/vargate/internal/sqlstore"
 )
@@ -78,7 +79,14 @@ func adminService(ctx context.Context, cfg *Config) (*auth.Service, func(), erro
 	if err != nil {
 		return nil, nil, err
 	}
-	return auth.NewService(sqlstore.NewAuthStore(db)), func() { db.Close() }, nil
+	svc := auth.NewService(sqlstore.NewAuthStore(db))
+	// A key revoked here cancels the actions it queued; their audit
+	// records and webhooks are left to the gateway's sweeper, which has
+	// the audit log and the outbox.
+	cancel := approval.New(sqlstore.NewApprovalStore(db), nil, discardLogger())
+	cancel.SettleLater = true
+	svc.Revocations = cancel
+	return svc, func() { db.Close() }, nil
 }
 
 // resolveTenant accepts a tenant ID or name.

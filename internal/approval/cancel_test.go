@@ -213,3 +213,34 @@ func TestCancelSettledBySweeper(t *testing.T) {
 		}
 	})
 }
+
+// A process without the audit log and the outbox (the CLI revoking a
+// key) cancels with SettleLater: the move is committed at once, and a
+// gateway's sweeper writes its audit record and webhook.
+func TestCancelSettleLater(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		ctx := t.Context()
+		a := e.queue(t, "", "agent-1", "key-agent1", "send_email")
+		cli := approval.New(e.svc.Store, nil, nil)
+		cli.SettleLater, cli.Now = true, e.clock.now
+		if err := cli.KeyRevoked(ctx, e.ten, "key-agent1", "key key-agent1 was revoked"); err != nil {
+			t.Fatal(err)
+		}
+		if got := e.status(t, a.ID); got.Status != approval.StatusCancelled {
+			t.Fatalf("after the CLI: %s", got.Status)
+		}
+		if got := e.auditDecisions(t, a.ID); len(got) != 0 {
+			t.Fatalf("the CLI wrote audit records %v", got)
+		}
+		e.clock.advance(approval.DefaultSettleAfter + time.Second)
+		if err := e.svc.Sweep(ctx); err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff([]string{"cancelled"}, e.auditDecisions(t, a.ID)); diff != "" {
+			t.Errorf("audit after the gateway's sweep (-want +got):\n%s", diff)
+		}
+		if ev := e.emit.last(); ev.event != approval.EventCancelled || ev.data.ActionID != a.ID {
+			t.Errorf("webhook after the sweep: %s %s", ev.event, ev.data.ActionID)
+		}
+	})
+}

@@ -89,6 +89,11 @@ type Service struct {
 	SideEffectTimeout time.Duration
 	// Runner names this process in the executing lease (random if empty).
 	Runner string
+	// SettleLater leaves the side effects of this service's moves (audit
+	// record, webhook, session message) to a gateway's sweeper, which
+	// finds them unsettled on the event rows: for a process without the
+	// audit log and the webhook outbox, such as the CLI revoking a key.
+	SettleLater bool
 
 	mu      sync.Mutex
 	opened  bool

@@ -15,6 +15,9 @@ import (
 // It reports whether the audit record is written. Side effects outlive a
 // client that disconnects (context.WithoutCancel plus a timeout each).
 func (s *Service) settle(ctx context.Context, rec Record, ev Event) bool {
+	if s.SettleLater {
+		return ev.AuditedAt != nil
+	}
 	ctx = context.WithoutCancel(ctx)
 	newlyAudited := ev.AuditedAt == nil && s.audit(ctx, rec, ev)
 	newlyNotified := ev.NotifiedAt == nil && s.notify(ctx, rec, ev)
