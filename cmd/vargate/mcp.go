@@ -121,9 +121,18 @@ func (g governFacts) Facts(ctx context.Context, p vargate.Principal) (govern.Cal
 	return govern.CallerFacts{Session: c.Session, DelegationDepth: c.DelegationDepth}, err
 }
 
+// CurrentFacts implements govern.FactsReader.
+func (g governFacts) CurrentFacts(ctx context.Context, p vargate.Principal) (govern.CallerFacts, error) {
+	c, err := g.f.Queued(ctx, p)
+	return govern.CallerFacts{Session: c.Session, DelegationDepth: c.DelegationDepth}, err
+}
+
 // Decided implements govern.DecisionObserver.
 func (g governFacts) Decided(ctx context.Context, tenantID, sessionID, decision string) error {
 	return g.f.Decided(ctx, tenantID, sessionID, decision)
 }
 
-var _ govern.DecisionObserver = governFacts{}
+var (
+	_ govern.DecisionObserver = governFacts{}
+	_ govern.FactsReader      = governFacts{}
+)

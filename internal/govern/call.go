@@ -117,7 +117,7 @@ func (g *Governor) Call(ctx context.Context, p vargate.Principal, name string, a
 		out.Status, out.Message = Invalid, errMessage(err)
 		return g.finish(ctx, &out, rec, tr, nil)
 	}
-	in, err := g.input(ctx, p, cfg, pcall, findings)
+	in, err := g.input(ctx, p, cfg, pcall, findings, true)
 	if err != nil {
 		if !unusable(err) {
 			return Outcome{}, err
@@ -209,14 +209,21 @@ func (g *Governor) RecordUnknown(ctx context.Context, p vargate.Principal, name 
 	return err
 }
 
-// input builds the policy input for a call.
-func (g *Governor) input(ctx context.Context, p vargate.Principal, cfg agent.Config, c policy.Call, findings []pii.Finding) (*policy.Input, error) {
+// input builds the policy input for a call: a new one (reserve, counted
+// in the session's budget) or a queued one re-evaluated.
+func (g *Governor) input(ctx context.Context, p vargate.Principal, cfg agent.Config, c policy.Call, findings []pii.Finding, reserve bool) (*policy.Input, error) {
 	facts := CallerFacts{Session: policy.Session{ID: p.SessionID}}
 	if cfg.ParentAgentID != "" {
 		facts.DelegationDepth = 1 // at least; Facts knows the whole chain
 	}
 	if g.Facts != nil {
-		f, err := g.Facts.Facts(ctx, p)
+		var f CallerFacts
+		var err error
+		if r, ok := g.Facts.(FactsReader); ok && !reserve {
+			f, err = r.CurrentFacts(ctx, p)
+		} else {
+			f, err = g.Facts.Facts(ctx, p)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("session facts: %w", err)
 		}

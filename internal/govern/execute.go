@@ -53,7 +53,7 @@ func (g *Governor) ExecuteApproved(ctx context.Context, a approval.Action) (json
 	if err := tool.Precheck(call); err != nil {
 		return nil, &approval.PolicyDeniedError{Reasons: []string{"invalid_arguments: " + errMessage(err)}}
 	}
-	in, err := g.input(ctx, p, cfg, pcall, findings)
+	in, err := g.input(ctx, p, cfg, pcall, findings, false)
 	if err != nil {
 		if unusable(err) {
 			return nil, &approval.PolicyDeniedError{Reasons: []string{"agent_unavailable: the caller's session or delegation chain could not be used: " + errMessage(err)}}

@@ -59,8 +59,18 @@ type Emitter interface {
 
 // Facts tells the policy what the gateway knows of the caller's session
 // (calls so far, denials, anomaly score, age) and its delegation depth.
+// Call asks once per governed call, before the decision: a Facts that
+// keeps session budgets counts (reserves) the call there.
 type Facts interface {
 	Facts(ctx context.Context, p vargate.Principal) (CallerFacts, error)
+}
+
+// FactsReader is implemented by a Facts whose Facts reserves the call:
+// ExecuteApproved re-evaluates a call that was counted when it was
+// queued, so it asks CurrentFacts, which reserves nothing and does not
+// count the call being re-evaluated.
+type FactsReader interface {
+	CurrentFacts(ctx context.Context, p vargate.Principal) (CallerFacts, error)
 }
 
 // DecisionObserver is implemented by a Facts that counts decisions: the

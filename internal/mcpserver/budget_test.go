@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vargate/vargate"
+	"github.com/vargate/vargate/internal/approval"
 	"github.com/vargate/vargate/internal/audit"
 	"github.com/vargate/vargate/internal/govern"
 	"github.com/vargate/vargate/internal/mcpserver"
@@ -42,6 +43,11 @@ type governFacts struct{ f *session.Facts }
 
 func (g governFacts) Facts(ctx context.Context, p vargate.Principal) (govern.CallerFacts, error) {
 	c, err := g.f.For(ctx, p)
+	return govern.CallerFacts{Session: c.Session, DelegationDepth: c.DelegationDepth}, err
+}
+
+func (g governFacts) CurrentFacts(ctx context.Context, p vargate.Principal) (govern.CallerFacts, error) {
+	c, err := g.f.Queued(ctx, p)
 	return govern.CallerFacts{Session: c.Session, DelegationDepth: c.DelegationDepth}, err
 }
 
@@ -240,5 +246,40 @@ func TestBatchCap(t *testing.T) {
 	// A single message is not a batch and passes untouched.
 	if code, body := rpc(t, g.url, token, searchCall(9)); code != 200 {
 		t.Errorf("single call = %d %s", code, body)
+	}
+}
+
+// An approved action is re-evaluated against the budget as it stood for
+// that call: re-evaluation reserves nothing and does not count the call
+// itself, so the session's third call (within a cap of 3) runs once
+// approved, and the counters still say 3.
+func TestApprovedActionWithinBudgetRuns(t *testing.T) {
+	g := newGateway(t, gatewayOptions{})
+	budgeted(g, g.gov)
+	token, sessionID := g.sessionToken(g.acme)
+	for i := range 2 {
+		if code, body := rpc(t, g.url, token, searchCall(i+1)); code != 200 || strings.Contains(body, "isError\":true") {
+			t.Fatalf("search %d = %d %s", i, code, body)
+		}
+	}
+	code, body := rpc(t, g.url, token, `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"vargate_send_email","arguments":{"to":"bob@example.com","subject":"Hi","body":"Hello Bob"}}}`)
+	if code != 200 || !strings.Contains(body, "pending_approval") {
+		t.Fatalf("send = %d %s", code, body)
+	}
+	list, err := g.queue.List(t.Context(), g.acme.ID, approval.Filter{SessionID: sessionID})
+	if err != nil || len(list) != 1 {
+		t.Fatalf("queued = %v, %v", list, err)
+	}
+	approver := vargate.Principal{TenantID: g.acme.ID, Role: vargate.RoleApprover, KeyID: "key-approver"}
+	a, err := g.queue.Approve(t.Context(), approver, list[0].ID, "")
+	if err != nil || a.Status != approval.StatusExecuted {
+		t.Fatalf("approved action: %s %+v, %v; want executed", a.Status, a.Failure, err)
+	}
+	if calls, _, err := sqlstore.NewSessionStore(g.db).CallCounts(t.Context(), g.acme.ID, sessionID); err != nil || calls != 3 {
+		t.Errorf("counters = %d calls, %v; want 3", calls, err)
+	}
+	// The budget is spent: the next call is denied.
+	if _, body := rpc(t, g.url, token, searchCall(4)); !strings.Contains(body, "session_budget") {
+		t.Errorf("fourth call = %s, want the budget's deny", body)
 	}
 }

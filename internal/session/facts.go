@@ -21,6 +21,9 @@ type CallCounter interface {
 	ReserveCall(ctx context.Context, tenantID, sessionID string) (calls, denials int, err error)
 	// CountDenial moves the session's denial counter by one.
 	CountDenial(ctx context.Context, tenantID, sessionID string) error
+	// CallCounts reads the counters without moving them (zero for a
+	// session with none).
+	CallCounts(ctx context.Context, tenantID, sessionID string) (calls, denials int, err error)
 }
 
 // AnomalyScores gives a session's anomaly score (the event consumer).
@@ -103,6 +106,22 @@ func (f *Facts) now() time.Time {
 // reserves the call in the session's counter. An error fails the call
 // closed.
 func (f *Facts) For(ctx context.Context, p vargate.Principal) (CallerFacts, error) {
+	return f.facts(ctx, p, true)
+}
+
+// Queued returns the facts for re-evaluating a call of p that For
+// counted when it was made (an approved action): the counters as they
+// stand, less that call, so that, as for a new call, Calls does not count
+// the call being decided. Nothing is reserved.
+func (f *Facts) Queued(ctx context.Context, p vargate.Principal) (CallerFacts, error) {
+	c, err := f.facts(ctx, p, false)
+	if c.Session.Calls > 0 {
+		c.Session.Calls--
+	}
+	return c, err
+}
+
+func (f *Facts) facts(ctx context.Context, p vargate.Principal, reserve bool) (CallerFacts, error) {
 	if p.SessionID == "" {
 		depth, err := f.agentDepth(ctx, p)
 		return CallerFacts{DelegationDepth: depth}, err
@@ -117,10 +136,15 @@ func (f *Facts) For(ctx context.Context, p vargate.Principal) (CallerFacts, erro
 		return CallerFacts{}, err
 	}
 	var calls, denials int
-	if f.Counters != nil {
-		if calls, denials, err = f.Counters.ReserveCall(ctx, p.TenantID, p.SessionID); err != nil {
-			return CallerFacts{}, err
-		}
+	switch {
+	case f.Counters == nil:
+	case reserve:
+		calls, denials, err = f.Counters.ReserveCall(ctx, p.TenantID, p.SessionID)
+	default:
+		calls, denials, err = f.Counters.CallCounts(ctx, p.TenantID, p.SessionID)
+	}
+	if err != nil {
+		return CallerFacts{}, err
 	}
 	return CallerFacts{
 		Session: policy.Session{ID: p.SessionID, AgeSeconds: now.Sub(sf.created).Seconds(),

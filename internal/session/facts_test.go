@@ -57,6 +57,10 @@ func (failingCounter) CountDenial(context.Context, string, string) error {
 	return errors.New("database down")
 }
 
+func (failingCounter) CallCounts(context.Context, string, string) (int, int, error) {
+	return 0, 0, errors.New("database down")
+}
+
 // A session's facts: its age and delegation depth, its calls reserved one
 // by one before each decision (so the policy sees the calls before this
 // one), its denials as decided, and its anomaly score reused for ScoreTTL.
@@ -69,7 +73,7 @@ func TestFactsOfASession(t *testing.T) {
 			"vs-1": {ID: "vs-1", TenantID: "t1", CreatedAt: started, DelegationChain: []string{"agent-root", "agent-sub"}},
 		}}
 		sc := &scores{score: 0.25}
-		f := &session.Facts{Sessions: sessions, Counters: sqlstore.NewSessionStore(db), Scores: sc, Now: clk.Now}
+		f := &session.Facts{Sessions: sessions, Counters: sqlstore.NewSessionStore(db), Scores: sc, Now: clk.Now, ScoreTTL: time.Hour}
 		p := vargate.Principal{TenantID: "t1", Role: vargate.RoleAgent, AgentID: "agent-sub", SessionID: "vs-1"}
 
 		decisions := []string{policy.Allow, policy.Deny, policy.RequireApproval, policy.Deny}
@@ -89,7 +93,7 @@ func TestFactsOfASession(t *testing.T) {
 			if got != want {
 				t.Errorf("call %d: facts %+v, want %+v", i, got, want)
 			}
-			if got.Session.AgeSeconds < 90 || got.Session.AgeSeconds > 120 {
+			if got.Session.AgeSeconds < 90 || got.Session.AgeSeconds > 150 {
 				t.Errorf("call %d: age %v s, want about 90", i, got.Session.AgeSeconds)
 			}
 			if err := f.Decided(ctx, "t1", "vs-1", d); err != nil {
@@ -99,12 +103,24 @@ func TestFactsOfASession(t *testing.T) {
 		if sessions.reads != 1 || sc.reads != 1 {
 			t.Errorf("session read %d times, score %d times; want once each within the TTL", sessions.reads, sc.reads)
 		}
-		clk.Advance(2 * session.DefaultScoreTTL)
+		clk.Advance(2 * time.Hour)
 		sc.mu.Lock()
 		sc.score = 0.5
 		sc.mu.Unlock()
 		if got, err := f.For(ctx, p); err != nil || got.Session.AnomalyScore != 0.5 || got.Session.Calls != len(decisions) {
 			t.Errorf("after the score TTL: %+v, %v; want the new score and %d calls", got, err, len(decisions))
+		}
+
+		// Re-evaluating a queued call reads the counters without moving
+		// them, and does not count the call itself.
+		for range 2 {
+			got, err := f.Queued(ctx, p)
+			if err != nil || got.Session.Calls != len(decisions) || got.Session.Denials != 2 {
+				t.Errorf("queued call's facts: %+v, %v; want %d calls before it, 2 denials", got.Session, err, len(decisions))
+			}
+		}
+		if got, err := f.For(ctx, p); err != nil || got.Session.Calls != len(decisions)+1 {
+			t.Errorf("next call after re-evaluations: %+v, %v; want %d", got.Session, err, len(decisions)+1)
 		}
 
 		// An unknown session fails and reserves nothing; a store that

@@ -2,6 +2,8 @@ package sqlstore
 
 import (
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -33,6 +35,20 @@ func (s *SessionStore) CountDenial(ctx context.Context, tenantID, sessionID stri
 		return fmt.Errorf("count session denial: %w", err)
 	}
 	return nil
+}
+
+// CallCounts implements session.CallCounter.
+func (s *SessionStore) CallCounts(ctx context.Context, tenantID, sessionID string) (calls, denials int, err error) {
+	var c, d int64
+	err = s.db.QueryRowContext(ctx, `SELECT calls, denials FROM session_call_counters WHERE tenant_id = ? AND session_id = ?`,
+		tenantID, sessionID).Scan(&c, &d)
+	if errors.Is(err, sql.ErrNoRows) {
+		return 0, 0, nil
+	}
+	if err != nil {
+		return 0, 0, fmt.Errorf("read session call counters: %w", err)
+	}
+	return int(c), int(d), nil
 }
 
 // counterOp is one counter change waiting to be written.
