@@ -53,6 +53,8 @@ type Principal struct {
 	Role     Role   `json:"role"`
 	// KeyID identifies the API key or session token used.
 	KeyID string `json:"key_id"`
+	// KeyName is the API key's name (its label), for audit records.
+	KeyName string `json:"key_name,omitempty"`
 	// AgentID is set for agent keys and session tokens: the agent
 	// configuration whose rules govern the caller.
 	AgentID string `json:"agent_id,omitempty"`

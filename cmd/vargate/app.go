@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -76,16 +75,13 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 
 	// The audit log: group-commit writer, signed checkpoints. Its signing
 	// key lives with the gateway's other keys in the data directory.
-	signer, err := audit.LoadOrCreateKey(filepath.Join(cfg.DataDir, "audit-signing.key"), "")
-	if err != nil {
-		return nil, fmt.Errorf("audit signing key: %w", err)
-	}
-	a.audit = audit.New(sqlstore.NewAuditStore(db), signer)
-	a.audit.Logger = log
-	if err := a.audit.Open(); err != nil {
-		return nil, fmt.Errorf("audit log: %w", err)
+	if a.audit, err = openAuditLog(cfg, db, log); err != nil {
+		return nil, err
 	}
 	a.closers = append(a.closers, a.audit.Close)
+	// Key and tenant changes and dashboard sign-ins are on the record;
+	// the gateway's own (the bootstrap) with the actor "system".
+	a.auth.Audit, a.auth.Actor = a.audit, audit.ActorSystem
 
 	v, closeKeys, err := openVault(ctx, cfg, getenv, db, vaultAuditor{a.audit}, log)
 	if err != nil {
@@ -109,6 +105,7 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 	// ANTHROPIC_BASE_URL, and their per-session MCP tokens authenticate
 	// through auth. Run re-attaches running sessions and sweeps expiry.
 	a.agents = agent.New(sqlstore.NewAgentStore(db), a.audit)
+	a.auth.Agents = agentLookup{a.agents}
 	a.sessions = session.New(sqlstore.NewSessionStore(db), a.agents, &session.Upstream{
 		BaseURL:        cfg.AnthropicBaseURL,
 		Keys:           session.VaultKeys{Vault: a.vault, Fallback: anthropicFallback(cfg)},
@@ -167,6 +164,7 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 	// agent or a withdrawn tool, a revoked key cancel the actions still
 	// waiting.
 	a.sessions.Actions, a.agents.Actions, a.auth.Revocations = a.approvals, a.approvals, a.approvals
+	a.mcp.upstreams.Events = a.webhooks
 	if err := a.webhooks.Open(); err != nil {
 		return nil, fmt.Errorf("webhooks: %w", err)
 	}
@@ -213,7 +211,7 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 		Signins:   sqlstore.NewSigninStore(db),
 		Approvals: a.approvals, Sessions: a.sessions, Agents: a.agents, Credentials: a.vault, Webhooks: a.webhooks,
 		Audit: a.audit, Records: a.audit.Store, Compliance: comp,
-		Policies: policyAdmin,
+		Policies: policyAdmin, Upstreams: a.mcp.upstreams,
 		// Interrupts go through the event consumer, as the API's do: it
 		// waits until the stream shows the session stopped.
 		Interrupter: web.InterruptFunc(func(ctx context.Context, p vargate.Principal, id, reason string) error {
@@ -236,6 +234,7 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Registry:     reg,
 		Tools:        a.mcp.catalog,
+		Upstreams:    a.mcp.upstreams,
 		Mount:        mount,
 		Vault:        a.vault,
 		Agents:       a.agents,

@@ -48,6 +48,13 @@ the answers do, and latency runs from each call's intended start
            name the kind of store that gateway uses), deciding through
            OPA's own server (run in this process, over loopback HTTP)
            instead of the embedded engine (VARGATE_POLICY_SIDECAR_URL).
+  upstream (not by default) an MCP server with one no-op tool, run in
+           this process and declared on the gateway as an upstream
+           (/mcp/upstreams): its tool called directly (upstream-direct)
+           and through the gateway (upstream), allowed calls only; the
+           difference is what governing a third-party server adds. The
+           gateway must reach loopback (one started here does; one at
+           --url needs VARGATE_ALLOW_PRIVATE_TARGETS=true).
 and prints the ratios. Everything shares this machine's CPUs: note the
 load average printed with the figures.`
 
@@ -77,7 +84,7 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 	fs.IntVar(&o.concurrency, "concurrency", 32, "concurrent MCP clients")
 	fs.Float64Var(&o.rate, "rate", 0, "calls per second (open loop); 0: closed loop")
 	fs.StringVar(&mix, "mix", "allowed=80,denied=10,approval=10", "shares of the three kinds of call")
-	fs.StringVar(&compare, "compare", "bare,sidecar", "comma-separated comparison targets: bare, sidecar; none for the gateway alone")
+	fs.StringVar(&compare, "compare", "bare,sidecar", "comma-separated comparison targets: bare, sidecar, upstream; none for the gateway alone")
 	fs.StringVar(&o.store, "store", "sqlite", "store of the gateways this command starts: sqlite or postgres")
 	fs.StringVar(&o.databaseURL, "database-url", "postgres://postgres@127.0.0.1:5432/postgres?sslmode=disable", "PostgreSQL server for --store postgres (a fresh database is made on it per gateway and dropped at the end)")
 	fs.BoolVar(&o.json, "json", false, "print the figures as one JSON object")
@@ -92,10 +99,10 @@ func runBench(ctx context.Context, env *environment, args []string) error {
 	for _, c := range strings.Split(compare, ",") {
 		switch c = strings.TrimSpace(c); c {
 		case "", "none":
-		case "bare", "sidecar":
+		case "bare", "sidecar", "upstream":
 			o.compare = append(o.compare, c)
 		default:
-			return fmt.Errorf("--compare: unknown target %q (want bare, sidecar)", c)
+			return fmt.Errorf("--compare: unknown target %q (want bare, sidecar, upstream)", c)
 		}
 	}
 	switch {
@@ -217,6 +224,9 @@ type benchRatios struct {
 	CPUEfficiencyVsSidecar float64 `json:"cpu_efficiency_vs_sidecar,omitempty"`
 	// AddedLatency is governed − bare, per percentile (ms).
 	AddedLatency *latencyFigures `json:"added_latency_ms,omitempty"`
+	// UpstreamAddedLatency is upstream − upstream-direct: what calling a
+	// third-party MCP server through the gateway adds (ms).
+	UpstreamAddedLatency *latencyFigures `json:"upstream_added_latency_ms,omitempty"`
 	// SidecarAddedLatency is sidecar − governed, per percentile (ms).
 	SidecarAddedLatency *latencyFigures `json:"sidecar_added_latency_ms,omitempty"`
 }
@@ -286,7 +296,10 @@ func bench(ctx context.Context, env *environment, o benchOptions) (*benchReport,
 		tg   loadgen.Target
 		mix  []loadgen.Weighted
 		proc *gatewayProc
-		runs []*targetFigures
+		// inProcess: the target's server runs in this process (its CPU
+		// time is the bench's).
+		inProcess bool
+		runs      []*targetFigures
 	}
 	var targets []*target
 
@@ -294,7 +307,12 @@ func bench(ctx context.Context, env *environment, o benchOptions) (*benchReport,
 	var gw *benchGateway
 	if o.url == "" {
 		progress("starting a gateway (%s)", o.store)
-		if gw, err = startBenchGateway(ctx, o, nil); err != nil {
+		var extra map[string]string
+		if slices.Contains(o.compare, "upstream") {
+			// The upstream runs on loopback.
+			extra = map[string]string{"VARGATE_ALLOW_PRIVATE_TARGETS": "true"}
+		}
+		if gw, err = startBenchGateway(ctx, o, extra); err != nil {
 			return nil, err
 		}
 		defer gw.close()
@@ -332,7 +350,7 @@ func bench(ctx context.Context, env *environment, o benchOptions) (*benchReport,
 			srv := &http.Server{Handler: loadgen.NewBareHandler(fix.AllowedTool, fix.DeniedTool, fix.ApprovalTool), ReadHeaderTimeout: 10 * time.Second}
 			go func() { _ = srv.Serve(ln) }()
 			defer srv.Close()
-			targets = append(targets, &target{name: "bare", tg: loadgen.Target{Name: "bare", URL: "http://" + ln.Addr().String() + "/"}, mix: mix})
+			targets = append(targets, &target{name: "bare", tg: loadgen.Target{Name: "bare", URL: "http://" + ln.Addr().String() + "/"}, mix: mix, inProcess: true})
 		case "sidecar":
 			progress("sidecar: a gateway (%s) deciding through OPA's server (in this process) over loopback HTTP", o.store)
 			opa, err := loadgen.StartOPA(ctx, "127.0.0.1:0")
@@ -354,13 +372,33 @@ func bench(ctx context.Context, env *environment, o benchOptions) (*benchReport,
 				return nil, err
 			}
 			targets = append(targets, &target{name: "sidecar", tg: sfix.Target("sidecar"), mix: smix, proc: sgw.proc})
+		case "upstream":
+			progress("upstream: an MCP server in this process, called directly and as an upstream of the gateway")
+			ufix, err := loadgen.SetupUpstream(ctx, loadgen.SetupOptions{URL: gw.url, AdminKey: gw.adminKey})
+			if ufix != nil {
+				defer func() {
+					if cerr := ufix.Cleanup(context.WithoutCancel(ctx)); cerr != nil {
+						progress("cleanup: %v", cerr)
+					}
+				}()
+			}
+			if err != nil {
+				return nil, fmt.Errorf("upstream: %w", err)
+			}
+			dmix, umix, err := ufix.Mixes()
+			if err != nil {
+				return nil, err
+			}
+			targets = append(targets,
+				&target{name: "upstream-direct", tg: ufix.Direct(), mix: dmix, inProcess: true},
+				&target{name: "upstream", tg: ufix.Governed(), mix: umix, proc: gw.proc})
 		}
 	}
 
 	for round := range o.rounds {
 		for _, t := range targets {
 			progress("round %d/%d: %s", round+1, o.rounds, t.name)
-			f, err := measureTarget(ctx, o, t.tg, t.mix, t.proc, t.name == "bare")
+			f, err := measureTarget(ctx, o, t.tg, t.mix, t.proc, t.inProcess)
 			if err != nil {
 				return nil, err
 			}
@@ -411,6 +449,9 @@ func (rep *benchReport) ratios() {
 		if s.CallsPerCPUSecond > 0 {
 			r.CPUEfficiencyVsSidecar = round(rep.CallsPerCPUSecond / s.CallsPerCPUSecond)
 		}
+	}
+	if u, d := rep.Compare["upstream"], rep.Compare["upstream-direct"]; u != nil && d != nil {
+		r.UpstreamAddedLatency = u.Latency.minus(d.Latency)
 	}
 	rep.Ratios = r
 }
@@ -542,7 +583,7 @@ func (rep *benchReport) print(w io.Writer) {
 			f.Latency.P99, f.Latency.P999, f.Latency.Max, f.Errors, cpu, f.BenchCPUPerCallUS, f.CallsPerCPUSecond)
 	}
 	row("governed", &rep.targetFigures)
-	for _, name := range []string{"bare", "sidecar"} {
+	for _, name := range []string{"bare", "sidecar", "upstream-direct", "upstream"} {
 		if f := rep.Compare[name]; f != nil {
 			row(name, f)
 		}
@@ -563,6 +604,9 @@ func (rep *benchReport) print(w io.Writer) {
 		if r.ThroughputVsSidecar > 0 {
 			fmt.Fprintf(w, "governed ÷ sidecar throughput: %.2f; the sidecar adds p50 %+.2f ms, p99 %+.2f ms\n",
 				r.ThroughputVsSidecar, r.SidecarAddedLatency.P50, r.SidecarAddedLatency.P99)
+		}
+		if u := r.UpstreamAddedLatency; u != nil {
+			fmt.Fprintf(w, "governing an upstream MCP server adds p50 %+.2f ms, p99 %+.2f ms over calling it directly\n", u.P50, u.P99)
 		}
 		if r.CPUEfficiencyVsBare > 0 || r.CPUEfficiencyVsSidecar > 0 {
 			fmt.Fprintf(w, "calls per CPU-second, governed ÷ bare: %.2f, governed ÷ sidecar: %.2f\n", r.CPUEfficiencyVsBare, r.CPUEfficiencyVsSidecar)

@@ -42,6 +42,9 @@ type Config struct {
 	// AllowPrivateTargets lets governed tools reach private, loopback and
 	// link-local addresses (tests, single-host deployments).
 	AllowPrivateTargets bool
+	// UpstreamStdio lets admins declare upstream MCP servers as stdio
+	// commands the gateway runs (self-hosted deployments only).
+	UpstreamStdio bool
 
 	AnthropicAPIKey  string
 	AnthropicBaseURL string
@@ -173,6 +176,8 @@ func (c *Config) settings() []setting {
 			}, show: func() string { return c.WebSearchURL }},
 		{env: "VARGATE_ALLOW_PRIVATE_TARGETS", flag: "allow-private-targets", def: "false", usage: "let governed tools (HTTP, e-mail, database) reach private, loopback and link-local addresses: for tests and single-host deployments only",
 			parse: boolInto(&c.AllowPrivateTargets), show: func() string { return strconv.FormatBool(c.AllowPrivateTargets) }},
+		{env: "VARGATE_UPSTREAM_STDIO", flag: "upstream-stdio", def: "false", usage: "let admins add upstream MCP servers as stdio commands the gateway runs (self-hosted deployments only: the command runs as the gateway)",
+			parse: boolInto(&c.UpstreamStdio), show: func() string { return strconv.FormatBool(c.UpstreamStdio) }},
 		{env: "ANTHROPIC_API_KEY", flag: "anthropic-api-key", def: "", usage: "fallback Anthropic key for tenants without an `anthropic` credential", secret: true,
 			parse: func(v string) error { c.AnthropicAPIKey = v; return nil }, show: func() string { return mask(c.AnthropicAPIKey) }},
 		{env: "ANTHROPIC_BASE_URL", flag: "anthropic-base-url", def: "https://api.anthropic.com", usage: "Anthropic API address (point at `vargate sim` for local use)",

@@ -16,6 +16,7 @@ import (
 	"github.com/vargate/vargate/internal/session"
 	"github.com/vargate/vargate/internal/sqlstore"
 	"github.com/vargate/vargate/internal/tools"
+	"github.com/vargate/vargate/internal/upstream"
 )
 
 // mcpWiring is the governed MCP server and what it is made of: the tool
@@ -34,6 +35,9 @@ type mcpWiring struct {
 	governor *govern.Governor
 	facts    *session.Facts
 	server   *mcpserver.Server
+	// upstreams are the tenants' own MCP servers, whose approved tools
+	// join the catalog (served by /mcp/upstreams).
+	upstreams *upstream.Service
 }
 
 // openMCP builds the governed MCP server over the app's store, audit log,
@@ -67,6 +71,18 @@ func openMCP(ctx context.Context, a *app, engine *policy.Engine) (*mcpWiring, er
 	w.catalog.Audit = a.audit
 	w.catalog.Logger = a.log
 
+	// Upstream MCP servers reach out through the same guard; their tools
+	// are one more source of the catalog, withheld when their definition
+	// leaves its pin.
+	w.upstreams = upstream.New(sqlstore.NewUpstreamStore(a.db), a.vault, guard, a.audit, a.log)
+	w.upstreams.AllowStdio = cfg.UpstreamStdio
+	w.upstreams.OnChange = w.catalog.Invalidate
+	w.catalog.Sources = append(w.catalog.Sources, w.upstreams)
+	if err := w.upstreams.Open(); err != nil {
+		return nil, fmt.Errorf("upstream MCP servers: %w", err)
+	}
+	a.closers = append(a.closers, w.upstreams.Close)
+
 	if cfg.BenchTools {
 		noop, err := noopTool()
 		if err != nil {
@@ -81,7 +97,7 @@ func openMCP(ctx context.Context, a *app, engine *policy.Engine) (*mcpWiring, er
 		// OPA sidecar instead of the embedded engine.
 		w.governor.Policy = newSidecarDecider(cfg.PolicySidecarURL)
 		a.log.Warn("governed calls are decided by the policy sidecar, not the embedded engine (benchmark comparison mode)",
-			slog.String("url", cfg.PolicySidecarURL))
+			slog.String("url", netguard.RedactURL(cfg.PolicySidecarURL)))
 	}
 	// Session budgets: each governed call reserves its place in the
 	// session's counters in the database before it is decided.

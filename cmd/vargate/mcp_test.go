@@ -68,14 +68,20 @@ func TestServeMCP(t *testing.T) {
 	agentKey, _ := key["api_key"].(string)
 	for _, body := range []string{
 		`{"tool_id":"vargate_web_search","credential_type":"api_key","value":"brave-key"}`,
-		`{"tool_id":"crm","credential_type":"api_key","value":"crm-key"}`,
+		`{"tool_id":"http:127.0.0.1","credential_type":"api_key","value":"crm-key"}`,
 	} {
 		if code, out := g.do(t, "POST", "/api/credentials/register", g.Key, body); code != 201 {
 			t.Fatalf("register credential = %d %v", code, out)
 		}
 	}
-	code, tool := g.do(t, "POST", "/api/tools", g.Key, `{"name":"crm_lookup","description":"Look up a contact","input_schema":{"type":"object","properties":{"id":{"type":"string"}},"required":["id"]},`+
-		`"request":{"url":"`+crm.URL+`/contacts/{id}"},"credential":{"tool_id":"crm","in":"header","param":"X-Api-Key"},"read_only":true}`)
+	// A credential never travels over plain http: the tool is refused
+	// with it, and declared without it.
+	crmTool := `{"name":"crm_lookup","description":"Look up a contact","input_schema":{"type":"object","properties":{"id":{"type":"string"}},"required":["id"]},` +
+		`"request":{"url":"` + crm.URL + `/contacts/{id}"},"credential":{"tool_id":"http:127.0.0.1","in":"header","param":"X-Api-Key"},"read_only":true}`
+	if code, out := g.do(t, "POST", "/api/tools", g.Key, crmTool); code != 422 || !strings.Contains(fmt.Sprint(out), "request.url") {
+		t.Errorf("tool sending a credential over http = %d %v, want 422 naming request.url", code, out)
+	}
+	code, tool := g.do(t, "POST", "/api/tools", g.Key, strings.Replace(crmTool, `"credential":{"tool_id":"http:127.0.0.1","in":"header","param":"X-Api-Key"},`, "", 1))
 	if code != 201 || tool["name"] != "crm_lookup" {
 		t.Fatalf("create tool = %d %v", code, tool)
 	}
@@ -106,7 +112,7 @@ func TestServeMCP(t *testing.T) {
 		isError          bool
 	}{
 		{"vargate_web_search", `{"query":"governance"}`, "Result for governance", false},
-		{"crm_lookup", `{"id":"42"}`, `\"key\":\"crm-key\"`, false},
+		{"crm_lookup", `{"id":"42"}`, `\"key\":\"\"`, false},
 		{"vargate_web_search", `{"query":"key sk-ant-api03-` + strings.Repeat("A", 60) + `"}`, "secret_in_arguments", true},
 	} {
 		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: c.tool, Arguments: json.RawMessage(c.args)})
@@ -266,7 +272,7 @@ func TestServeSessionFactsReachThePolicy(t *testing.T) {
 // and a gateway on a known port in front of it, with a vargate_web_search
 // credential registered: the agent reaches the gateway at the URL the
 // session registers, so the gateway cannot listen on :0.
-func startSimGateway(t *testing.T, sc sim.Scenario) (*gateway, *sim.Server) {
+func startSimGateway(t *testing.T, sc sim.Scenario, extraEnv ...map[string]string) (*gateway, *sim.Server) {
 	t.Helper()
 	search := fakeSearch(t)
 	s, err := sim.New(sim.Options{APIKey: "sk-ant-serve", StepDelay: time.Millisecond, Scenarios: []sim.Scenario{sc}, DefaultScenario: sc.Name})
@@ -284,8 +290,14 @@ func startSimGateway(t *testing.T, sc sim.Scenario) (*gateway, *sim.Server) {
 	}
 	addr := ln.Addr().String()
 	ln.Close()
-	g := startServe(t, map[string]string{"ANTHROPIC_BASE_URL": simSrv.URL, "ANTHROPIC_API_KEY": "sk-ant-serve",
-		"VARGATE_WEB_SEARCH_URL": search.URL, "VARGATE_LISTEN": addr, "VARGATE_MCP_SERVER_URL": "http://" + addr + "/api/mcp/server"})
+	env := map[string]string{"ANTHROPIC_BASE_URL": simSrv.URL, "ANTHROPIC_API_KEY": "sk-ant-serve",
+		"VARGATE_WEB_SEARCH_URL": search.URL, "VARGATE_LISTEN": addr, "VARGATE_MCP_SERVER_URL": "http://" + addr + "/api/mcp/server"}
+	for _, e := range extraEnv {
+		for k, v := range e {
+			env[k] = v
+		}
+	}
+	g := startServe(t, env)
 	if code, out := g.do(t, "POST", "/api/credentials/register", g.Key, `{"tool_id":"vargate_web_search","credential_type":"api_key","value":"brave-key"}`); code != 201 {
 		t.Fatalf("register = %d %v", code, out)
 	}

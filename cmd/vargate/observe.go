@@ -76,12 +76,18 @@ var observeMetrics = []struct {
 		func(s observe.Stats) int64 { return s.Observed }},
 	{prometheus.NewDesc("vargate_observe_decisions_total", "Confirmation requests of governed built-in tools answered or escalated.", nil, nil),
 		func(s observe.Stats) int64 { return s.Decisions }},
+	{prometheus.NewDesc("vargate_observe_poison_events_total", "Session events dead-lettered (unreadable, or their record refused by the trail); the stream moved on.", nil, nil),
+		func(s observe.Stats) int64 { return s.Poison }},
 }
+
+var observeLatencyDesc = prometheus.NewDesc("vargate_observe_event_latency_seconds",
+	"Time from a session event's processed_at (Anthropic's clock) to its record in this gateway's store.", nil, nil)
 
 func (c observeCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, m := range observeMetrics {
 		ch <- m.desc
 	}
+	ch <- observeLatencyDesc
 }
 
 func (c observeCollector) Collect(ch chan<- prometheus.Metric) {
@@ -89,4 +95,11 @@ func (c observeCollector) Collect(ch chan<- prometheus.Metric) {
 	for _, m := range observeMetrics {
 		ch <- prometheus.MustNewConstMetric(m.desc, prometheus.CounterValue, float64(m.value(st)))
 	}
+	buckets := make(map[float64]uint64, len(observe.LatencyBuckets))
+	var cum uint64
+	for i, le := range observe.LatencyBuckets {
+		cum += st.Latency.Counts[i]
+		buckets[le] = cum
+	}
+	ch <- prometheus.MustNewConstHistogram(observeLatencyDesc, st.Latency.Count, st.Latency.Sum, buckets)
 }

@@ -37,6 +37,9 @@ type gateway struct {
 	URL    string
 	Key    string // the bootstrap admin key
 	Stderr *syncBuffer
+	// Env is the environment serve runs with (the CLI, run with it,
+	// works on the same data directory and database).
+	Env    map[string]string
 	cancel context.CancelFunc
 	done   chan error
 }
@@ -54,7 +57,7 @@ func startServe(t *testing.T, extraEnv map[string]string, args ...string) *gatew
 	stderr := &syncBuffer{}
 	env := &environment{stdin: strings.NewReader(""), stdout: io.Discard, stderr: stderr, getenv: func(k string) string { return envVars[k] }}
 	ctx, cancel := context.WithCancel(context.Background())
-	g := &gateway{Stderr: stderr, cancel: cancel, done: make(chan error, 1)}
+	g := &gateway{Stderr: stderr, Env: envVars, cancel: cancel, done: make(chan error, 1)}
 	go func() { g.done <- run(ctx, env, append([]string{"serve", "--ready-file", ready}, args...)) }()
 	deadline := time.Now().Add(30 * time.Second)
 	for {

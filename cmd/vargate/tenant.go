@@ -4,9 +4,13 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"log/slog"
+	"path/filepath"
 
 	"github.com/vargate/vargate"
+	"github.com/vargate/vargate/internal/agent"
 	"github.com/vargate/vargate/internal/approval"
+	"github.com/vargate/vargate/internal/audit"
 	"github.com/vargate/vargate/internal/auth"
 	"github.com/vargate/vargate/internal/sqlstore"
 )
@@ -73,20 +77,52 @@ func runTenant(ctx context.Context, env *environment, args []string) error {
 	return nil
 }
 
-// adminService opens the migrated store for the admin subcommands.
+// adminService opens the migrated store and the audit log for the admin
+// subcommands: what they change is recorded with the actor "cli".
 func adminService(ctx context.Context, cfg *Config) (*auth.Service, func(), error) {
 	db, err := openMigrated(ctx, cfg, discardLogger())
 	if err != nil {
 		return nil, nil, err
 	}
+	log, err := openAuditLog(cfg, db, discardLogger())
+	if err != nil {
+		db.Close()
+		return nil, nil, err
+	}
 	svc := auth.NewService(sqlstore.NewAuthStore(db))
+	svc.Audit, svc.Actor = log, audit.ActorCLI
+	svc.Agents = agentLookup{agent.New(sqlstore.NewAgentStore(db), log)}
 	// A key revoked here cancels the actions it queued; their audit
 	// records and webhooks are left to the gateway's sweeper, which has
-	// the audit log and the outbox.
+	// the webhook outbox.
 	cancel := approval.New(sqlstore.NewApprovalStore(db), nil, discardLogger())
 	cancel.SettleLater = true
 	svc.Revocations = cancel
-	return svc, func() { db.Close() }, nil
+	return svc, func() { log.Close(); db.Close() }, nil
+}
+
+// openAuditLog opens the audit log with the gateway's signing key (from
+// the data directory).
+func openAuditLog(cfg *Config, db *sqlstore.DB, logger *slog.Logger) (*audit.Log, error) {
+	signer, err := audit.LoadOrCreateKey(filepath.Join(cfg.DataDir, "audit-signing.key"), "")
+	if err != nil {
+		return nil, fmt.Errorf("audit signing key: %w", err)
+	}
+	l := audit.New(sqlstore.NewAuditStore(db), signer)
+	l.Logger = logger
+	if err := l.Open(); err != nil {
+		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	return l, nil
+}
+
+// agentLookup lets auth check that an agent key's agent exists in its
+// tenant.
+type agentLookup struct{ agents *agent.Service }
+
+func (a agentLookup) AgentExists(ctx context.Context, tenantID, agentID string) error {
+	_, err := a.agents.Get(ctx, tenantID, agentID)
+	return err
 }
 
 // resolveTenant accepts a tenant ID or name.

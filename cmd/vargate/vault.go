@@ -151,7 +151,7 @@ type vaultAuditor struct{ log *audit.Log }
 
 // RecordCredentialAccess implements vault.Auditor.
 func (a vaultAuditor) RecordCredentialAccess(ctx context.Context, x vault.Access) error {
-	detail, err := json.Marshal(map[string]any{
+	m := map[string]any{
 		"op":              x.Op,
 		"credential_id":   x.CredentialID,
 		"name":            x.Name,
@@ -159,7 +159,9 @@ func (a vaultAuditor) RecordCredentialAccess(ctx context.Context, x vault.Access
 		"version":         x.Version,
 		"source":          x.Source,
 		"fingerprint":     x.Fingerprint,
-	})
+	}
+	audit.AddActorName(ctx, x.Actor, m)
+	detail, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}

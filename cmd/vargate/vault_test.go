@@ -108,7 +108,7 @@ func TestVaultRotateKEKCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer closeKeys()
-	if _, err := v.Register(ctx, "tenant-a", vault.Registration{ToolID: "crm", Type: vault.TypeAPIKey, Value: []byte("crm-key")}); err != nil {
+	if _, err := v.Register(ctx, "tenant-a", vault.Registration{ToolID: "http:crm.example.com", Type: vault.TypeAPIKey, Value: []byte("crm-key")}); err != nil {
 		t.Fatal(err)
 	}
 
@@ -132,7 +132,7 @@ func TestVaultRotateKEKCommand(t *testing.T) {
 		t.Errorf("key file holds %d keys after rotation, want 2", n)
 	}
 	// The running vault keeps working, and so does a fresh one.
-	if _, err := v.Use(ctx, "tenant-a", "crm", "", vault.Purpose{ActionID: "a"}); err != nil {
+	if _, err := v.Use(ctx, "tenant-a", "http:crm.example.com", "", vault.Purpose{ActionID: "a", Host: "crm.example.com"}); err != nil {
 		t.Errorf("running vault after rotation: %v", err)
 	}
 	fresh, closeFresh, err := openVault(ctx, cfg, getenv, db, vaultAuditor{alog}, discardLogger())
@@ -140,7 +140,7 @@ func TestVaultRotateKEKCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer closeFresh()
-	if s, err := fresh.Use(ctx, "tenant-a", "crm", "", vault.Purpose{ActionID: "a"}); err != nil || string(s.Reveal()) != "crm-key" {
+	if s, err := fresh.Use(ctx, "tenant-a", "http:crm.example.com", "", vault.Purpose{ActionID: "a", Host: "crm.example.com"}); err != nil || string(s.Reveal()) != "crm-key" {
 		t.Errorf("fresh vault after rotation: %v", err)
 	}
 

@@ -69,7 +69,8 @@ type Config struct {
 	Name           string
 	AnthropicModel string
 	SystemPrompt   string
-	// AllowedTools are the governed (MCP) tools the agent may call.
+	// AllowedTools are the governed (MCP) tools the agent may call, by
+	// exact name or glob pattern ("github__*").
 	AllowedTools []string
 	// RequireHumanApproval are glob patterns of tool names that need a
 	// human before they run.
@@ -221,8 +222,11 @@ func (c Config) Validate() error {
 		return invalid("system_prompt", "must be valid UTF-8 of at most %d bytes", MaxSystemPrompt)
 	}
 	if err := checkNames("allowed_tools", c.AllowedTools, MaxToolNames, func(s string) string {
-		if len(s) > MaxToolNameBytes || !toolNameRE.MatchString(s) {
-			return fmt.Sprintf("must be a tool name of letters, digits, '_', '.' and '-' (at most %d bytes)", MaxToolNameBytes)
+		if len(s) > MaxToolNameBytes || !toolNameRE.MatchString(s) && !patternRE.MatchString(s) {
+			return fmt.Sprintf("must be a tool name of letters, digits, '_', '.' and '-', or a pattern with the wildcards * ? [ ] (at most %d bytes)", MaxToolNameBytes)
+		}
+		if _, err := path.Match(s, ""); err != nil {
+			return "is not a valid pattern: " + err.Error()
 		}
 		return ""
 	}); err != nil {

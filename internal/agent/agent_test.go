@@ -104,6 +104,7 @@ func TestValidation(t *testing.T) {
 		{"tool name", agent.Params{AllowedTools: ptr([]string{"send email"})}, "allowed_tools[0]"},
 		{"tool twice", agent.Params{AllowedTools: ptr([]string{"a", "a"})}, "allowed_tools[1]"},
 		{"bad pattern", agent.Params{RequireHumanApproval: ptr([]string{"vargate_[send"})}, "require_human_approval[0]"},
+		{"bad allowed pattern", agent.Params{AllowedTools: ptr([]string{"github__[x"})}, "allowed_tools[0]"},
 		{"risk level", agent.Params{GovernanceProfile: &agent.ProfileParams{RiskLevel: ptr("yolo")}}, "governance_profile.risk_level"},
 		{"network type", agent.Params{GovernanceProfile: &agent.ProfileParams{Network: ptr("open")}}, "governance_profile.network_access.type"},
 		{"domain with scheme", agent.Params{GovernanceProfile: &agent.ProfileParams{AllowedDomains: ptr([]string{"https://example.com"})}}, "governance_profile.network_access.allowed_domains[0]"},

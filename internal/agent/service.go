@@ -231,7 +231,9 @@ func (s *Service) audit(ctx context.Context, event, actor string, c Config) erro
 	if s.Audit == nil {
 		return nil
 	}
-	detail, err := json.Marshal(map[string]any{"event": event, "agent": Document(c)})
+	m := map[string]any{"event": event, "agent": Document(c)}
+	audit.AddActorName(ctx, actor, m)
+	detail, err := json.Marshal(m)
 	if err != nil {
 		return err
 	}

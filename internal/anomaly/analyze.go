@@ -13,6 +13,12 @@ func (s *scan) analyzeCall(c *call) {
 		s.callRedirects(c)
 		return
 	}
+	if c.sudo && !s.root {
+		// what this call runs (bash -c, interpreter code, a pager, a
+		// find -exec) runs as root too
+		s.root = true
+		defer func() { s.root = false }()
+	}
 	s.checkName(c)
 	for _, a := range c.args {
 		if a.w != nil && a.w.ifs {
@@ -35,6 +41,7 @@ func (s *scan) analyzeCall(c *call) {
 		}
 	}
 	if strings.Contains(c.args[0].s, "/") {
+		s.f.noteRan(s.absPath(c.args[0].s))
 		if content, ok := s.st.files[cleanPathArg(c.args[0].s)]; ok {
 			s.nested(content, "script written to "+c.args[0].s)
 		}
@@ -69,6 +76,8 @@ func (s *scan) checkName(c *call) {
 		s.flag(CategoryObfuscation, SeverityMedium, c.evidence, "command name built from substrings of variables")
 	case w.hasSubst && w.substDecode:
 		s.flag(CategoryObfuscation, SeverityHigh, c.evidence, "command name decoded at run time")
+	case w.hasSubst && substOnlyDir(c.args[0].s):
+		s.flag(CategoryObfuscation, SeverityLow, c.evidence, "command path built from a command substitution")
 	case w.hasSubst:
 		s.flag(CategoryObfuscation, SeverityMedium, c.evidence, "command name produced by a command substitution")
 	case w.params >= 2:
@@ -77,6 +86,7 @@ func (s *scan) checkName(c *call) {
 		s.flag(CategoryObfuscation, SeverityMedium, c.evidence, "command name taken from a variable set by a computed value")
 	case w.params == 1 && w.dynamic:
 		s.flag(CategoryObfuscation, SeverityLow, c.evidence, "command name taken from a variable")
+		s.unresolvedRunner(c)
 	case w.leadEscape:
 		s.flag(CategoryObfuscation, SeverityLow, c.evidence, "leading backslash bypasses shell aliases")
 	}
@@ -84,6 +94,45 @@ func (s *scan) checkName(c *call) {
 		s.flag(CategoryObfuscation, SeverityMedium, c.evidence, "glob pattern used as the command name")
 		if name, ok := resolveGlobName(c.args[0].s); ok {
 			c.name = name
+		}
+	}
+}
+
+// substOnlyDir reports whether a command substitution only supplies the
+// directory of a program named literally: $(go env GOPATH)/bin/tool.
+func substOnlyDir(name string) bool {
+	i := strings.LastIndexByte(name, '/')
+	if i < 0 || i == len(name)-1 {
+		return false
+	}
+	base := name[i+1:]
+	return !strings.ContainsAny(base, "$(…`") && strings.Contains(name[:i], "$(…)")
+}
+
+// unresolvedRunner analyses the code given to a program whose name we
+// could not resolve ("$run" -e '…'): whatever the program is, the code
+// is judged by what it can do.
+func (s *scan) unresolvedRunner(c *call) {
+	args := c.rest()
+	for i, a := range args {
+		switch a.s {
+		case "-c", "-e", "-E", "-r", "--eval", "--command":
+			if i+1 < len(args) {
+				if w := args[i+1].w; w != nil {
+					if w.substDecode {
+						s.flag(CategoryObfuscation, SeverityHigh, c.evidence, "runs decoded data through a program named in a variable")
+					}
+					if w.substDown {
+						s.flag(CategoryDownloadExec, w.substHost.downloadExecSeverity(), c.evidence, "runs code downloaded from "+w.substHost.describe()+" through a program named in a variable")
+					}
+				}
+				from := len(s.f.flags)
+				s.code(c, "unknown", args[i+1].s, "code run by a program named in a variable")
+				if s.f.max("", from) >= SeverityMedium {
+					s.flag(CategoryObfuscation, SeverityMedium, c.evidence, "hides the name of the program that runs this code in a variable")
+				}
+			}
+			return
 		}
 	}
 }
@@ -124,7 +173,7 @@ func commandRole(name string) pathRole {
 		"sed", "cut", "sort", "uniq", "paste", "column", "fold", "fmt", "pr", "jq", "yq", "tar", "zip", "7z", "7za",
 		"rar", "gzip", "bzip2", "xz", "zstd", "cpio", "cp", "scp", "rsync", "sqlite3", "gpg", "vim", "vi", "view",
 		"nvim", "nano", "emacs", "pico", "ed", "ex", "diff", "cmp", "comm", "iconv", "bat", "batcat", "zcat",
-		"bzcat", "xzcat", "zless", "split", "dd", "install", "mail", "mailx", "mutt", "sendmail", "python", "python3",
+		"bzcat", "xzcat", "zless", "split", "dd", "install", "unzip", "funzip", "unrar", "bsdtar", "mail", "mailx", "mutt", "sendmail", "python", "python3",
 		"perl", "ruby", "node", "php", "type":
 		return roleReader
 	case "ls", "ll", "stat", "file", "test", "[", "[[", "chmod", "chown", "chgrp", "touch", "mkdir", "ssh", "ssh-add",
@@ -145,7 +194,7 @@ func commandRole(name string) pathRole {
 // outputFlags take a file argument that the command writes, not reads.
 func isOutputFlag(a string) bool {
 	switch a {
-	case "-o", "-O", "--output", "-out", "-keyout", "--output-file", "-f", "--file", "-w", "--write", "--out", "-C":
+	case "-o", "-O", "--output", "-out", "-keyout", "--output-file", "-w", "--write", "--out", "-C":
 		return true
 	}
 	return false
@@ -154,6 +203,9 @@ func isOutputFlag(a string) bool {
 // checkPaths flags sensitive files among the arguments.
 func (s *scan) checkPaths(c *call) {
 	role := commandRole(c.name)
+	if c.name == "git" && (c.arg(1) == "diff" && c.has("--no-index") || c.arg(1) == "hash-object" || c.arg(1) == "blame") {
+		role = roleReader // prints files outside the repository
+	}
 	if c.name == "openssl" {
 		switch c.arg(1) {
 		case "rsa", "pkey", "ec", "dsa", "pkcs12", "pkcs8", "enc", "base64", "asn1parse":

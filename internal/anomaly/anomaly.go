@@ -108,6 +108,10 @@ type Verdict struct {
 	// Score is what this call adds to a session score: for each category
 	// the weight of its most severe flag, summed.
 	Score float64 `json:"score"`
+
+	// seq holds what this call tells a session about later calls
+	// (scripts written and run); nil when nothing.
+	seq *sequenceFacts
 }
 
 // Flagged reports whether v has a finding of medium severity or above.
@@ -131,6 +135,7 @@ const (
 // findings collects flags during one analysis, merging duplicates.
 type findings struct {
 	flags []Flag
+	facts sequenceFacts
 }
 
 func (f *findings) add(cat Category, sev Severity, evidence, explanation string) {
@@ -207,6 +212,10 @@ func (f *findings) verdict() Verdict {
 	}
 	for i := range n {
 		v.Score += worst[i].sev.Weight()
+	}
+	if len(f.facts.ran) > 0 || len(f.facts.wrote) > 0 {
+		facts := f.facts
+		v.seq = &facts
 	}
 	return v
 }

@@ -104,6 +104,9 @@ func (s *scan) newCall(ce *syntax.CallExpr, st *syntax.Stmt) *call {
 			v = s.word(a.Value)
 		} else if a.Array != nil {
 			s.scanNested(a.Array)
+			if len(ce.Args) == 0 {
+				s.assignArray(a.Name.Value, a.Array)
+			}
 		}
 		if len(ce.Args) == 0 {
 			s.assign(a.Name.Value, v, a.Value != nil, c.evidence)
@@ -123,7 +126,20 @@ func (s *scan) newCall(ce *syntax.CallExpr, st *syntax.Stmt) *call {
 				continue
 			}
 		}
+		if elems, ok := s.arrayExpansion(w); ok {
+			for _, e := range elems {
+				c.args = append(c.args, arg{s: e})
+			}
+			continue
+		}
 		r := s.word(w)
+		if fields, ok := s.splitExpansion(w, r); ok {
+			for _, f := range fields {
+				rc := r
+				c.args = append(c.args, arg{s: f, w: &rc})
+			}
+			continue
+		}
 		if r.ifs {
 			for _, f := range strings.Fields(r.s) {
 				rc := r
@@ -153,7 +169,81 @@ func (s *scan) newCall(ce *syntax.CallExpr, st *syntax.Stmt) *call {
 		c.nameWord = c.args[0].w
 	}
 	s.unwrap(c)
+	if s.root {
+		c.sudo = true
+	}
 	return c
+}
+
+// assignArray records an array whose elements are all known.
+func (s *scan) assignArray(name string, a *syntax.ArrayExpr) {
+	var elems []string
+	for _, e := range a.Elems {
+		if e.Value == nil || e.Index != nil {
+			return
+		}
+		w := s.word(e.Value)
+		if w.dynamic && !w.substStatic {
+			return
+		}
+		elems = append(elems, w.s)
+	}
+	if s.st.arrays == nil {
+		s.st.arrays = make(map[string][]string)
+	}
+	if len(s.st.arrays) < 32 {
+		s.st.arrays[name] = elems
+	}
+}
+
+// arrayExpansion expands "${name[@]}" of a known array.
+func (s *scan) arrayExpansion(w *syntax.Word) ([]string, bool) {
+	if len(w.Parts) != 1 {
+		return nil, false
+	}
+	p := w.Parts[0]
+	if dq, ok := p.(*syntax.DblQuoted); ok && len(dq.Parts) == 1 {
+		p = dq.Parts[0]
+	}
+	pe, ok := p.(*syntax.ParamExp)
+	if !ok || pe.Param == nil || pe.Index == nil || pe.Excl || pe.Length || pe.Slice != nil || pe.Repl != nil || pe.Exp != nil {
+		return nil, false
+	}
+	if iw, ok := pe.Index.(*syntax.Word); !ok || iw.Lit() != "@" && iw.Lit() != "*" {
+		return nil, false
+	}
+	elems, ok := s.st.arrays[pe.Param.Value]
+	return elems, ok && len(elems) > 0
+}
+
+// splitExpansion splits an unquoted expansion of a known variable on
+// $IFS, as the shell does: decoder="base64 -d"; … | $decoder.
+func (s *scan) splitExpansion(w *syntax.Word, r word) ([]string, bool) {
+	if r.resolved == 0 || r.dynamic || r.ifs {
+		return nil, false
+	}
+	hasParam := false
+	for _, p := range w.Parts {
+		switch p.(type) {
+		case *syntax.ParamExp:
+			hasParam = true
+		case *syntax.Lit:
+		default:
+			return nil, false
+		}
+	}
+	if !hasParam {
+		return nil, false
+	}
+	ifs, custom := s.st.vars["IFS"]
+	if !custom {
+		ifs = " \t\n"
+	}
+	fields := strings.FieldsFunc(r.s, func(c rune) bool { return strings.ContainsRune(ifs, c) })
+	if len(fields) < 2 {
+		return nil, false
+	}
+	return fields, true
 }
 
 // redirects resolves the redirections of a statement.
@@ -365,18 +455,12 @@ func (s *scan) unwrap(c *call) {
 			c.xargs = true
 			restStart = i
 		case "watch":
-			i := 1
-			for i < len(c.args) && strings.HasPrefix(c.args[i].s, "-") {
-				if c.args[i].s == "-n" || c.args[i].s == "--interval" || c.args[i].s == "-q" {
-					i++
-				}
-				i++
+			i, exec := watchCommand(c)
+			if !exec || i >= len(c.args) {
+				c.name = "watch" // the command is shell text: see ruleWatch
+				return
 			}
-			if i < len(c.args) {
-				s.nested(strings.Join(argStrings(c.args[i:]), " "), "watch")
-			}
-			c.name = "watch"
-			return
+			restStart = i
 		case "flock":
 			i := 1
 			for i < len(c.args) && strings.HasPrefix(c.args[i].s, "-") {
@@ -390,6 +474,21 @@ func (s *scan) unwrap(c *call) {
 			}
 			restStart = i + 1 // the lock file
 		default:
+			if i := launcherCommand(c, name); i > 0 && i < len(c.args) {
+				restStart = i
+				break
+			}
+			if name == "start-stop-daemon" {
+				for i, a := range c.args {
+					if (a.s == "-x" || a.s == "--exec" || a.s == "-a" || a.s == "--startas") && i+1 < len(c.args) && (c.has("-S") || c.has("--start")) {
+						c.args = []arg{c.args[i+1]}
+						c.nameWord = c.args[0].w
+						c.wrappers += " start-stop-daemon"
+						c.name = cmdName(c.args[0].s)
+						return
+					}
+				}
+			}
 			c.name = name
 			return
 		}
@@ -626,7 +725,8 @@ func isShell(name string) bool {
 // isInterpreter reports whether name runs a scripting language.
 func isInterpreter(name string) bool {
 	switch name {
-	case "python", "python2", "python3", "pypy", "pypy3", "perl", "ruby", "node", "nodejs", "bun", "deno", "php", "lua", "luajit", "tclsh", "Rscript", "osascript":
+	case "python", "python2", "python3", "pypy", "pypy3", "perl", "ruby", "node", "nodejs", "bun", "deno", "php", "lua", "luajit", "tclsh", "Rscript", "osascript",
+		"jrunscript", "jjs", "julia", "groovy", "scala", "wish", "expect":
 		return true
 	}
 	return false

@@ -11,11 +11,18 @@ import (
 var (
 	codeNet = []string{"socket.socket", "socket(", "tcpsocket", "fsockopen", "net.socket", "net.connect", "io::socket",
 		"/inet/tcp/", "/inet/udp/", "socket.tcp", "create_connection", "createconnection", "stream_socket_client",
-		"new socket", "tcpclient", "socket.connect", "require('socket')", "require 'socket'", "require \"socket\"", "use socket"}
+		"new socket", "tcpclient", "socket.connect", "require('socket')", "require 'socket'", "require \"socket\"", "use socket",
+		"require(\"socket\")", "require(\"net\")", "require('net')", "require(\"dgram\")", "require('dgram')", "require(\"tls\")", "require('tls')",
+		"from 'net'", "from \"net\"", "node:net", "java.net.socket", "using sockets", "deno.connect", "deno.listen", "bun.connect", "bun.listen",
+		"stream_socket_server", "stream_socket_accept", "socketconnection", "[socket ", "net.dial", "net.listen", "tcpserver", "serversocket",
+		"tcplistener", "tcpstream", "sockaddr_in", "socket.bind", "io::socket"}
 	codeExec = []string{"subprocess", "os.system", "os.popen", "pty.spawn", "os.exec", "exec(", "exec ", "system(", "system ",
 		"popen", "child_process", "spawn(", "execsync", "os.execute", "shell_exec", "passthru", "proc_open", "io.popen",
-		"/bin/sh", "/bin/bash", "cmd.exe", "`", "system$", "qx("}
-	codeDup   = []string{"dup2", ">&s", "open(stdin", ".pipe(", "<&3", ">&3", "<&%d", "|&", "fileno", "to_i", "fdopen"}
+		"/bin/sh", "/bin/bash", "cmd.exe", "`", "system$", "qx(",
+		"processbuilder", "getruntime().exec", "exec.command", "execl(", "execlp(", "execve(", "execvp(", "deno.command", "deno.run(",
+		"bun.spawn", "spawnsync", "command::new", "process.start", "run(`", "read(`", "pipeline(`", "%x(", "%x{", "%x["}
+	codeDup = []string{"dup2", ">&s", "open(stdin", ".pipe(", "<&3", ">&3", "<&%d", "|&", "fileno", "to_i", "fdopen", "pipeto(", "stdin=c", "stdin = c",
+		"$stdin.reopen", "$stdout.reopen", "stdio:[s", "copyfromreader"}
 	codeFetch = []string{"urlopen", "urllib", "requests.get", "http.get", "https.get", "lwp::simple", "get(\"http", "get('http",
 		"file_get_contents(\"http", "file_get_contents('http", "open-uri", "uri.open", "net::http", "fetch(", "curl_exec",
 		"http.request", "httpclient", "socket.http", "wget", "urlretrieve", "httpx.get"}
@@ -87,6 +94,25 @@ func (s *scan) code(c *call, lang, code, origin string) {
 		s.flag(CategoryDestructive, SeverityHigh, ev, "fork bomb ("+origin+")")
 	}
 
+	// files the code writes, downloads to, and native libraries it loads
+	for _, w := range codeWriteTargets(lang, code) {
+		if fetch {
+			if s.st.downloads == nil {
+				s.st.downloads = make(map[string]hostInfo)
+			}
+			s.st.downloads[cleanPathArg(w.path)] = worstHost
+			if worstHost.untrusted() {
+				s.flag(CategoryUntrustedHost, max(SeverityMedium, worstHost.exfilSeverity()-1), ev, "downloads a file from "+worstHost.describe()+" ("+origin+")")
+			}
+		}
+		if strings.HasPrefix(w.path, "/") || strings.HasPrefix(w.path, "~") {
+			s.writeTo(c, w.path, w.append)
+		}
+	}
+	if lib, ok := codeLibraryLoad(low, lits); ok {
+		s.flag(CategoryPrivilegeEscalation, SeverityHigh, ev, "loads the native library "+lib+" from a temporary or hidden path ("+origin+")")
+	}
+
 	env := containsAny(low, codeEnv)
 	sensitive := SeverityNone
 	remove := containsAny(low, codeRemove)
@@ -140,11 +166,14 @@ func (s *scan) code(c *call, lang, code, origin string) {
 		}
 	}
 	if execp {
+		saved := s.escape
+		s.escape = lang + " code"
 		for _, l := range lits {
 			if strings.ContainsAny(l, " /|;&><$") && len(l) >= 3 {
 				s.nested(unescapeQuoted(l), "shell command in "+origin)
 			}
 		}
+		s.escape = saved
 	}
 }
 
@@ -155,7 +184,7 @@ func (s *scan) codeNested(c *call, lang, code, origin string) {
 		return
 	}
 	s.st.nested++
-	n := &scan{d: s.d, f: s.f, st: s.st, depth: s.depth + 1, origin: origin, src: code, loop: s.loop}
+	n := &scan{d: s.d, f: s.f, st: s.st, depth: s.depth + 1, origin: origin, src: code, loop: s.loop, root: s.root, escape: s.escape}
 	n.code(c, lang, code, origin)
 	if !strings.ContainsAny(code, "(){}") {
 		n.run(code)

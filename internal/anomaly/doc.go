@@ -10,13 +10,21 @@
 // variables assigned earlier in the command, $IFS, brace expansion,
 // statically computable $(echo …) and base64/hex/rot13/rev decodings), so
 // r""m -rf /, a=r;b=m;$a$b, {cat,/etc/shadow} and echo … | base64 -d | sh
-// are judged by what they run. Wrappers (sudo, env, timeout, nohup,
-// xargs, busybox …) are stripped, and code that runs further code is
-// analysed recursively: bash -c, eval, here-documents, ssh remote
-// commands, docker/kubectl exec, decoded payloads, files written and then
-// run, and the inline code of python/perl/ruby/node/php/lua/awk. A
-// command that does not parse is itself a low-severity obfuscation
-// finding, and is then analysed line by line.
+// are judged by what they run. Unquoted expansions are split on $IFS and
+// known arrays expanded, as the shell does. Wrappers (sudo, env, timeout,
+// nohup, xargs, busybox, systemd-run …) are stripped, and code that runs
+// further code is analysed recursively: bash -c, eval, aliases,
+// here-documents, ssh remote commands, docker/kubectl exec, decoded
+// payloads, files written and then run or compiled, commands carried in
+// options and environment (pagers, editors, ProxyCommand, tar checkpoint
+// actions, make --eval, zip -TT, rsync -e, script -c), and the inline
+// code of interpreters (python, perl, ruby, node, deno, bun, php, lua,
+// awk, tcl, R, julia, jrunscript …), judged by its capabilities (a
+// network socket plus process execution is a shell, whatever the
+// spelling). Code run by a root wrapper is analysed as root, so a shell
+// escape through a pager or an interpreter is a root shell. A command
+// that does not parse is itself a low-severity obfuscation finding, and
+// is then analysed line by line.
 //
 // Usage:
 //
@@ -34,7 +42,11 @@
 // SessionScore accumulates scores with exponential decay (DefaultHalfLife)
 // and reports when the threshold of the profile's risk level is crossed
 // (ThresholdStrict, ThresholdStandard, ThresholdPermissive). The caller
-// performs the interrupt.
+// performs the interrupt. It also remembers what matters across calls:
+// SessionScore.Judge (which Add uses) raises a send to an untrusted host
+// after an earlier credential read to a high exfiltration finding, and
+// gives the call that runs a script written earlier by a file tool the
+// findings about that script.
 //
 // RunLines reads tool-use events as JSON lines and writes one verdict per
 // line; the vargate anomaly command is a thin wrapper around it.
@@ -45,7 +57,11 @@
 // TestCorpus. Two holdout sets (holdout_shell.txt, holdout2_shell.txt),
 // each committed before its first measurement, estimate how the rules
 // generalise; TestHoldout holds them at 0.85, and docs/BENCHMARKS.md
-// records their first, blind figures.
+// records their first, blind figures. testdata/families holds one corpus
+// per technique family (privilege wrappers, interpreter shells,
+// exfiltration channels, credential stores, anti-forensics, persistence,
+// indirection, session sequences) with benign look-alikes, and a third
+// holdout set; TestFamilies holds each family to its bars.
 //
 // Detectors are immutable and safe for concurrent use. Nothing is
 // compiled per call; a call costs about 40 allocations, mostly the parse.

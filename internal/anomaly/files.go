@@ -105,6 +105,22 @@ func scriptLanguage(p, content string) string {
 	case strings.Contains(p, "cron"):
 		return "cron"
 	}
+	// source files by extension: small ones (payloads are small; whole
+	// programs mix sockets and processes legitimately) and dropped ones
+	if len(content) <= 2048 || hiddenOrTemp(normalizePath(p)) {
+		switch path.Ext(base) {
+		case ".py":
+			return "python"
+		case ".pl", ".pm":
+			return "perl"
+		case ".js", ".mjs", ".cjs", ".ts":
+			return "node"
+		case ".rb":
+			return "ruby"
+		case ".php", ".lua", ".go", ".c", ".cc", ".cpp", ".rs", ".java", ".jl", ".r", ".tcl", ".groovy", ".kt", ".swift", ".cs":
+			return "source"
+		}
+	}
 	return ""
 }
 
@@ -135,13 +151,15 @@ func (d *Detector) writeFile(f *findings, p, content string, edit bool) {
 		return
 	}
 	p = checkTraversal(f, p)
+	from := len(f.flags)
+	defer func() { f.noteWrote(p, from) }()
 	st := &scanState{}
 	s := &scan{d: d, f: f, st: st, src: content}
 	c := &call{evidence: p, written: &content}
 	wi, ok := classifyWrite(p)
 	if ok {
 		s.writeTo(c, p, edit)
-		if wi.kind == writeShellRC || wi.kind == writeCron || wi.kind == writeService {
+		if wi.kind == writeShellRC || wi.kind == writeCron || wi.kind == writeService || wi.kind == writePythonStartup || wi.kind == writeHook {
 			return // the content was analysed as part of the write
 		}
 	} else if info, ok := classifyRead(p); ok && info.sev >= SeverityHigh {
@@ -159,7 +177,7 @@ func (d *Detector) writeFile(f *findings, p, content string, edit bool) {
 	case "make", "docker":
 		s.origin = origin
 		s.run(scriptCommands(lang, content))
-	case "python", "perl", "node", "ruby":
+	case "python", "perl", "node", "ruby", "source":
 		s.code(c, lang, content, origin)
 	}
 }

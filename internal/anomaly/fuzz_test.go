@@ -22,6 +22,20 @@ func FuzzAnalyze(f *testing.F) {
 			f.Add(s.tool, string(s.input))
 		}
 	}
+	for _, file := range append(families, "holdout3.txt") {
+		for _, s := range loadFamily(f, file) {
+			for _, ev := range s.events {
+				var in struct {
+					Command string `json:"command"`
+				}
+				if json.Unmarshal(ev.Input, &in) == nil && in.Command != "" {
+					f.Add(ev.Name, in.Command)
+				} else {
+					f.Add(ev.Name, string(ev.Input))
+				}
+			}
+		}
+	}
 	f.Add("bash", "$'\\x'$'\\u'${a:0:1}{,}`")
 	f.Add("read", `{"file_path":"%zz/../\u0000"}`)
 	d := anomaly.New(anomaly.Config{AllowedDomains: []string{"github.com"}, MaxCommandBytes: 4096})

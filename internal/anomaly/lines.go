@@ -89,7 +89,7 @@ func RunLines(ctx context.Context, r io.Reader, w io.Writer, d *Detector, s *Ses
 			continue
 		}
 		v := d.Analyze(ev.Name, ev.Input)
-		total, crossed := s.Add(v, eventTime(ev))
+		v, total, crossed := s.Judge(v, eventTime(ev))
 		out := LineVerdict{Line: n, ID: ev.ID, Tool: ev.Name, Verdict: v, SessionScore: round3(total), Interrupt: crossed}
 		out.Score = round3(out.Score)
 		if err := enc.Encode(out); err != nil {

@@ -81,6 +81,32 @@ var homeSensitive = []struct {
 	{".config/chromium", true, pathInfo{SeverityHigh, "browser profile (saved passwords, cookies)"}},
 	{".mozilla", true, pathInfo{SeverityHigh, "browser profile (saved passwords, cookies)"}},
 	{"Library/Keychains", true, pathInfo{SeverityHigh, "macOS keychain"}},
+	{"Library/Cookies", true, pathInfo{SeverityHigh, "browser cookies"}},
+	{"Library/Application Support/Firefox", true, pathInfo{SeverityHigh, "browser profile (saved passwords, cookies)"}},
+	{"Library/Application Support/BraveSoftware", true, pathInfo{SeverityHigh, "browser profile (saved passwords, cookies)"}},
+	{"Library/Application Support/Microsoft Edge", true, pathInfo{SeverityHigh, "browser profile (saved passwords, cookies)"}},
+	{"Library/Application Support/Slack", true, pathInfo{SeverityMedium, "Slack session data"}},
+	{".config/BraveSoftware", true, pathInfo{SeverityHigh, "browser profile (saved passwords, cookies)"}},
+	{".config/microsoft-edge", true, pathInfo{SeverityHigh, "browser profile (saved passwords, cookies)"}},
+	{".config/Slack", true, pathInfo{SeverityMedium, "Slack session data"}},
+	{".config/discord", true, pathInfo{SeverityMedium, "Discord session token"}},
+	{".config/filezilla", true, pathInfo{SeverityHigh, "FileZilla saved server passwords"}},
+	{".filezilla", true, pathInfo{SeverityHigh, "FileZilla saved server passwords"}},
+	{".purple", true, pathInfo{SeverityHigh, "Pidgin account passwords"}},
+	{".thunderbird", true, pathInfo{SeverityHigh, "Thunderbird profile (saved passwords)"}},
+	{".config/remmina", true, pathInfo{SeverityHigh, "Remmina saved connections"}},
+	{".local/share/remmina", true, pathInfo{SeverityHigh, "Remmina saved connections"}},
+	{".s3cfg", false, pathInfo{SeverityHigh, "S3 credentials"}},
+	{".boto", false, pathInfo{SeverityHigh, "cloud storage credentials"}},
+	{".config/rclone/rclone.conf", false, pathInfo{SeverityHigh, "rclone remote credentials"}},
+	{".config/hcloud", true, pathInfo{SeverityHigh, "Hetzner Cloud token"}},
+	{".config/doctl", true, pathInfo{SeverityHigh, "DigitalOcean token"}},
+	{".oci", true, pathInfo{SeverityHigh, "Oracle Cloud credentials"}},
+	{".terraformrc", false, pathInfo{SeverityHigh, "Terraform Cloud token"}},
+	{".composer/auth.json", false, pathInfo{SeverityHigh, "Composer registry credentials"}},
+	{".config/composer/auth.json", false, pathInfo{SeverityHigh, "Composer registry credentials"}},
+	{".gradle/gradle.properties", false, pathInfo{SeverityMedium, "Gradle credentials"}},
+	{".sbt/credentials", false, pathInfo{SeverityHigh, "sbt credentials"}},
 	{"Library/Application Support/Google/Chrome", true, pathInfo{SeverityHigh, "browser profile (saved passwords, cookies)"}},
 	{".local/share/keyrings", true, pathInfo{SeverityHigh, "desktop keyring"}},
 	{".bash_history", false, pathInfo{SeverityMedium, "shell history"}},
@@ -118,14 +144,6 @@ var absSensitive = []struct {
 	{"/etc/kubernetes/pki", true, pathInfo{SeverityHigh, "Kubernetes PKI keys"}},
 	{"/var/lib/kubelet/pki", true, pathInfo{SeverityHigh, "kubelet keys"}},
 	{"/etc/rancher/k3s/k3s.yaml", false, pathInfo{SeverityHigh, "Kubernetes admin credentials"}},
-}
-
-// sensitiveExamples are concrete paths that glob patterns are matched
-// against (cat /e??/sh?d?w).
-var sensitiveExamples = []string{
-	"/etc/shadow", "/etc/passwd", "/etc/sudoers", "/etc/gshadow", "/root/.ssh/id_rsa", "/root/.ssh/id_ed25519",
-	"/root/.aws/credentials", "/proc/self/environ", "/proc/1/environ", "/root/.bash_history",
-	"/var/run/secrets/kubernetes.io/serviceaccount/token",
 }
 
 // classifyRead returns what reading p exposes, if anything sensitive.
@@ -267,13 +285,47 @@ const (
 	writeHistory
 	writePreload
 	writeDevice
+	writeSchedule      // at, batch, systemd timers
+	writePythonStartup // .pth, usercustomize, sitecustomize
+	writeHook          // git hooks
+	writeTrustStore    // system-wide trusted CA certificates
+	writeSSHD          // SSH server configuration
+	writeAppLog        // an application's own log under /var/log/<app>/
 )
+
+// appLog reports whether n is a log file in an application's own
+// directory under /var/log (nginx, postgresql, myapp): rotating or
+// emptying those is routine; the system and security logs are not.
+func appLog(n string) bool {
+	rest, ok := strings.CutPrefix(n, "/var/log/")
+	if !ok {
+		return false
+	}
+	dir, file, ok := strings.Cut(rest, "/")
+	if !ok || file == "" || strings.ContainsAny(dir, "*?[") {
+		return false
+	}
+	switch dir {
+	case "audit", "journal", "sssd", "auth", "secure", "wtmp", "btmp", "lastlog", "sudo-io", "installer", "apt", "dpkg", "sa", "sysstat", "private":
+		return false
+	}
+	return true
+}
 
 // classifyWrite returns what writing to p means, if it matters.
 func classifyWrite(p string) (writeInfo, bool) {
 	n := normalizePath(p)
 	if n == "" {
 		return writeInfo{}, false
+	}
+	if wi, ok := pythonStartup(n); ok {
+		return wi, true
+	}
+	if wi, ok := gitHook(n); ok {
+		return wi, true
+	}
+	if trustStore(n) {
+		return writeInfo{CategoryDefenseEvasion, SeverityLow, "trusted CA certificates", writeTrustStore}, true
 	}
 	if strings.HasPrefix(n, "~/") {
 		rel := n[2:]
@@ -323,6 +375,8 @@ func classifyWrite(p string) (writeInfo, bool) {
 		return writeInfo{CategoryPersistence, SeverityMedium, "system service definition", writeService}, true
 	case strings.HasPrefix(n, "/etc/update-motd.d/") || strings.HasPrefix(n, "/etc/xdg/autostart/"):
 		return writeInfo{CategoryPersistence, SeverityHigh, "login hook", writeService}, true
+	case appLog(n):
+		return writeInfo{CategoryDefenseEvasion, SeverityLow, "application log", writeAppLog}, true
 	case strings.HasPrefix(n, "/var/log/") || n == "/var/log":
 		return writeInfo{CategoryDefenseEvasion, SeverityMedium, "system log", writeLog}, true
 	case strings.HasPrefix(n, "/dev/"):
@@ -330,13 +384,19 @@ func classifyWrite(p string) (writeInfo, bool) {
 			return writeInfo{CategoryDestructive, SeverityCritical, "raw disk device", writeDevice}, true
 		}
 		return writeInfo{}, false
+	case n == "/proc/sysrq-trigger":
+		return writeInfo{CategoryDestructive, SeverityHigh, "magic SysRq trigger (crashes or reboots the machine)", writeOther}, true
 	case strings.HasPrefix(n, "/proc/sys/") || strings.HasPrefix(n, "/sys/"):
 		return writeInfo{CategorySensitivePath, SeverityMedium, "kernel setting", writeOther}, true
 	case strings.HasPrefix(n, "/etc/ssh/sshd_config"):
-		return writeInfo{CategoryPersistence, SeverityMedium, "SSH server configuration", writeOther}, true
+		return writeInfo{CategoryPersistence, SeverityMedium, "SSH server configuration", writeSSHD}, true
 	case n == "/etc/hosts" || n == "/etc/resolv.conf":
 		return writeInfo{CategorySensitivePath, SeverityMedium, "name resolution (can redirect traffic)", writeOther}, true
-	case strings.HasPrefix(n, "/etc/pam.d/") || strings.HasPrefix(n, "/lib/security/") || strings.HasPrefix(n, "/usr/lib/security/"):
+	case strings.HasPrefix(n, "/etc/systemd/journald.conf") || strings.HasPrefix(n, "/etc/audit/") || strings.HasPrefix(n, "/etc/rsyslog") || n == "/etc/audisp" || strings.HasPrefix(n, "/etc/audisp/"):
+		return writeInfo{CategoryDefenseEvasion, SeverityHigh, "logging or audit configuration", writeOther}, true
+	case strings.HasPrefix(n, "/etc/modprobe.d/") || strings.HasPrefix(n, "/etc/modules-load.d/") || n == "/etc/modules":
+		return writeInfo{CategoryPersistence, SeverityHigh, "kernel module configuration", writeOther}, true
+	case strings.HasPrefix(n, "/etc/pam.d/") || strings.HasPrefix(n, "/lib/security/") || strings.HasPrefix(n, "/usr/lib/security/") || strings.HasPrefix(n, "/etc/security/"):
 		return writeInfo{CategoryPersistence, SeverityHigh, "PAM authentication module", writeOther}, true
 	case strings.HasPrefix(n, "/etc/"):
 		return writeInfo{CategorySensitivePath, SeverityMedium, "system configuration", writeOther}, true

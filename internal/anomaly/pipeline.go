@@ -176,6 +176,15 @@ func (s *scan) isDownloader(c *call) (bool, hostInfo) {
 	case "http", "https", "httpie", "xh", "lwp-request", "GET", "aria2c":
 		return true, s.firstURLHost(c)
 	}
+	if w := c.nameWord; w != nil && w.dynamic && w.resolved == 0 {
+		// a program whose name we cannot resolve, given a URL: assume
+		// it fetches it
+		for _, a := range c.rest() {
+			if strings.Contains(a.s, "://") {
+				return true, s.d.inspectURL(a.s).host
+			}
+		}
+	}
 	return false, hostInfo{}
 }
 

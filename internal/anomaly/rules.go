@@ -27,6 +27,19 @@ func (s *scan) commandRules(c *call) {
 	if isDecodeCall(c) {
 		s.obs.decode = true
 	}
+	s.ruleOptionCommands(c)
+	s.ruleMiner(c)
+	s.noteDecodedFile(c)
+	s.runsDecoded(c)
+	s.ruleSecurityDiscovery(c)
+	s.busyLoop(c)
+	s.noteIteration(c)
+	s.ruleStdinUpload(c)
+	s.ruleSocketDownload(c)
+	s.libraryOption(c)
+	if dir, ok := httpServerDir(c); ok {
+		s.ruleFileServer(c, dir)
+	}
 	if sev, ok := scannerTools[c.name]; ok {
 		s.flag(CategoryNetworkScan, sev, c.evidence, c.name+" scans or attacks network services")
 		return
@@ -66,14 +79,21 @@ func (s *scan) commandRules(c *call) {
 		s.ruleEval(c)
 	case "source", ".":
 		s.ruleSource(c)
-	case "python", "python2", "python3", "pypy", "pypy3", "perl", "ruby", "node", "nodejs", "bun", "php", "lua", "luajit", "Rscript", "osascript", "tclsh":
+	case "python", "python2", "python3", "pypy", "pypy3", "perl", "ruby", "node", "nodejs", "bun", "php", "lua", "luajit", "Rscript", "osascript", "tclsh",
+		"jrunscript", "jjs", "julia", "groovy", "scala", "wish", "expect":
 		s.ruleInterpreter(c)
+	case "go", "gcc", "cc", "clang", "g++", "c++", "tcc", "rustc", "javac", "java", "kotlinc", "swift", "swiftc", "dotnet", "csc", "mcs", "nim", "zig", "crystal", "ghc", "runghc", "ocaml":
+		s.ruleCompile(c)
+		if c.name == "go" {
+			s.ruleInstall(c)
+		}
 	case "awk", "gawk", "mawk", "nawk":
 		s.ruleAwk(c)
 	case "grep", "egrep", "fgrep", "rg", "ag", "ack", "git-grep":
 		s.ruleGrep(c)
 	case "curl":
 		s.ruleCurl(c)
+		s.ruleDockerSocket(c)
 	case "wget":
 		s.ruleWget(c)
 	case "fetch", "http", "https", "httpie", "xh", "aria2c", "lwp-request", "lwp-download", "GET", "POST":
@@ -90,15 +110,18 @@ func (s *scan) commandRules(c *call) {
 		}
 	case "ssh":
 		s.ruleSSH(c)
-	case "scp", "rsync", "sftp", "rclone":
+	case "scp", "rsync":
 		s.ruleRemoteCopy(c)
+	case "rclone":
+		s.ruleRemoteCopy(c)
+		s.ruleRclone(c)
 	case "dig", "nslookup", "host", "ping", "ping6", "drill", "traceroute", "tracepath", "mtr", "getent":
 		s.ruleDNS(c)
 	case "fping":
 		s.ruleFping(c)
 	case "ngrok", "cloudflared", "lt", "localtunnel", "bore", "frpc", "chisel", "pagekite", "pagekite.py", "zrok", "tailscale", "tunnelto", "localxpose", "loclx":
 		s.ruleTunnel(c)
-	case "pip", "pip3", "pipx", "uv", "poetry", "easy_install", "npm", "yarn", "pnpm", "bun-install", "gem", "cargo", "go":
+	case "pip", "pip3", "pipx", "uv", "poetry", "easy_install", "npm", "yarn", "pnpm", "bun-install", "gem", "cargo":
 		s.ruleInstall(c)
 	case "mail", "mailx", "mutt", "sendmail":
 		if h := s.sinkHost(c); h.untrusted() && h.class != hostUnknown {
@@ -128,8 +151,89 @@ func (s *scan) commandRules(c *call) {
 	case "setcap":
 		s.ruleSetcap(c)
 	case "usermod", "useradd", "adduser", "gpasswd", "groupmod", "addgroup":
+		if c.name == "usermod" {
+			s.ruleAccountLock(c)
+		}
 		s.ruleUsermod(c)
+	case "smbclient", "tftp", "ftp", "lftp", "sftp", "ncftpput", "atftp":
+		s.ruleTransfer(c)
+	case "code", "code-insiders", "code-tunnel", "devtunnel":
+		s.ruleCodeTunnel(c)
+	case "touch":
+		s.ruleTouch(c)
+	case "chattr":
+		s.ruleChattr(c)
+	case "sysctl":
+		s.ruleSysctl(c)
+	case "aa-teardown", "aa-disable", "aa-complain", "apparmor_parser", "dmesg":
+		s.securityToolOff(c)
+	case "secret-tool", "kwallet-query":
+		s.ruleKeyring(c)
+	case "script":
+		s.ruleScript(c)
+	case "capsh":
+		if c.has("--") {
+			if i := indexOf(c.args, "--"); i == len(c.args)-1 {
+				s.escapeShellVia(c, "capsh")
+			}
+		}
+	case "xinput", "logkeys", "lkl", "uberkey", "keysniffer", "evtest", "xwd", "import", "scrot", "gnome-screenshot", "screencapture",
+		"maim", "grim", "spectacle", "flameshot", "xclip", "xsel", "wl-paste", "pbpaste":
+		s.ruleCapture(c)
+	case "trust", "certutil":
+		s.ruleTrustCert(c)
+	case "gcore", "procdump", "memdump", "gdb":
+		s.ruleMemoryDump(c)
+	case "launchctl":
+		s.ruleLaunchctl(c)
+	case "defaults":
+		s.ruleDefaults(c)
+	case "spctl", "csrutil", "xattr", "tmutil", "dscl", "vssadmin", "wbadmin", "bcdedit", "wmic":
+		s.ruleMacProtection(c)
+	case "ip", "ifconfig", "tcpdump", "tshark", "dumpcap", "ettercap", "arpspoof", "bettercap", "dsniff", "mitm6", "tcpflow":
+		s.ruleSniff(c)
+	case "getcap":
+		s.ruleGetcap(c)
+	case "userdel", "deluser", "chage":
+		s.ruleAccountLock(c)
+	case "arecord", "parecord", "rec", "pw-record", "ffmpeg", "avconv", "gst-launch-1.0", "streamer", "fswebcam", "imagesnap":
+		s.ruleCaptureDevice(c)
+	case "mount":
+		s.ruleMount(c)
+	case "fc":
+		if c.hasShort('l') {
+			s.ruleHistorySearch(c)
+		}
+	case "whois":
+		s.ruleWhois(c)
+	case "alias":
+		for _, a := range c.rest() {
+			if name, val, ok := strings.Cut(a.s, "="); ok && val != "" {
+				s.nested(val, "alias "+name)
+			}
+		}
+	case "printf":
+		if c.arg(1) == "-v" && len(c.args) >= 4 {
+			static := true
+			for _, a := range c.args[3:] {
+				if a.w != nil && a.w.dynamic && !a.w.substStatic {
+					static = false
+				}
+			}
+			if out, _, ok := printfFormat(c.arg(3), argStrings(c.args[4:])); ok && static {
+				s.assign(c.arg(2), word{s: out}, true, c.evidence)
+			}
+		}
+	case "watch":
+		s.ruleWatch(c)
+	case "insmod", "modprobe", "rmmod", "kmod":
+		s.ruleKernelModule(c)
+	case "sed", "gsed":
+		s.ruleInPlace(c)
 	case "passwd", "chpasswd", "visudo":
+		if c.name == "passwd" {
+			s.ruleAccountLock(c)
+		}
 		s.rulePasswd(c)
 	case "nsenter":
 		s.ruleNsenter(c)
@@ -147,6 +251,8 @@ func (s *scan) commandRules(c *call) {
 		}
 	case "kubectl", "oc":
 		s.ruleKubectl(c)
+		s.ruleKubectlExpose(c)
+		s.ruleKeyring(c)
 	case "terraform", "tofu":
 		if c.arg(1) == "destroy" || c.arg(1) == "apply" && c.has("-destroy") {
 			sev := SeverityMedium
@@ -189,6 +295,9 @@ func (s *scan) commandRules(c *call) {
 			s.flag(CategoryDestructive, SeverityHigh, c.evidence, "drops the database "+db[len(db)-1].s)
 		}
 	case "deno", "npx", "bunx", "pnpx":
+		if c.name == "deno" {
+			s.ruleInterpreter(c)
+		}
 		for _, a := range c.rest() {
 			if strings.Contains(a.s, "://") {
 				rep := s.d.inspectURL(a.s)
@@ -222,10 +331,13 @@ func (s *scan) commandRules(c *call) {
 	case "crontab":
 		s.ruleCrontab(c)
 	case "trap":
-		if len(c.rest()) >= 2 {
-			s.nested(c.arg(1), "trap handler")
-		}
+		s.ruleTrap(c)
+	case "at", "batch":
+		s.ruleAt(c)
+	case "systemd-run":
+		s.ruleSystemdRun(c)
 	case "history":
+		s.ruleHistorySearch(c)
 		if c.has("-c") || c.has("-cw") || c.has("-d") || c.has("-w") && c.has("/dev/null") {
 			s.flag(CategoryDefenseEvasion, SeverityMedium, c.evidence, "erases shell history")
 		}
@@ -255,11 +367,26 @@ func (s *scan) commandRules(c *call) {
 			s.envDump(c)
 		}
 	case "journalctl":
-		for _, a := range c.rest() {
-			if strings.HasPrefix(a.s, "--vacuum") {
-				s.flag(CategoryDefenseEvasion, SeverityMedium, c.evidence, "deletes system journal entries")
-				break
+		for i, a := range c.rest() {
+			if !strings.HasPrefix(a.s, "--vacuum") {
+				continue
 			}
+			// trimming the journal to a size or file count is disk
+			// maintenance; vacuuming by time to a short age erases what
+			// just happened
+			v, ok := strings.CutPrefix(a.s, "--vacuum-time=")
+			if !ok && a.s == "--vacuum-time" && i+1 < len(c.rest()) {
+				v, ok = c.rest()[i+1].s, true
+			}
+			switch {
+			case ok && shortAge(v):
+				s.flag(CategoryDefenseEvasion, SeverityHigh, c.evidence, "erases recent system journal entries")
+			case ok:
+				s.flag(CategoryDefenseEvasion, SeverityMedium, c.evidence, "deletes system journal entries")
+			default:
+				s.flag(CategoryDefenseEvasion, SeverityLow, c.evidence, "trims the system journal")
+			}
+			break
 		}
 	case "setenforce":
 		if c.arg(1) == "0" || strings.EqualFold(c.arg(1), "permissive") {
@@ -270,6 +397,7 @@ func (s *scan) commandRules(c *call) {
 			s.flag(CategoryDefenseEvasion, SeverityHigh, c.evidence, "disables the firewall")
 		}
 	case "iptables", "ip6tables", "nft":
+		s.ruleNAT(c)
 		if c.has("-F") || c.has("--flush") || c.has("-X") || c.has("flush") || c.has("-P") && c.has("ACCEPT") {
 			s.flag(CategoryDefenseEvasion, SeverityMedium, c.evidence, "flushes or opens the firewall rules")
 		}
@@ -278,6 +406,7 @@ func (s *scan) commandRules(c *call) {
 			s.flag(CategoryDefenseEvasion, SeverityHigh, c.evidence, "disables or clears audit rules")
 		}
 	case "security":
+		s.ruleTrustCert(c)
 		switch c.arg(1) {
 		case "find-generic-password", "find-internet-password":
 			if c.hasShort('w') || c.hasShort('g') {
@@ -291,6 +420,24 @@ func (s *scan) commandRules(c *call) {
 			s.flag(CategoryCredentialAccess, SeverityHigh, c.evidence, "exports secret GPG keys")
 		}
 	}
+}
+
+// shortAge reports whether a journalctl time span is under a day (1s,
+// 10m, 2h).
+func shortAge(v string) bool {
+	v = strings.TrimSpace(v)
+	i := 0
+	for i < len(v) && v[i] >= '0' && v[i] <= '9' {
+		i++
+	}
+	if i == 0 {
+		return false
+	}
+	switch strings.TrimSpace(v[i:]) {
+	case "", "s", "sec", "second", "seconds", "m", "min", "minute", "minutes", "h", "hour", "hours", "ms", "us":
+		return true
+	}
+	return false
 }
 
 func (s *scan) ruleCd(c *call) {
@@ -407,8 +554,21 @@ func (s *scan) ruleSystemctl(c *call) {
 				return
 			}
 		}
-	case "enable":
-		s.flag(CategoryPersistence, SeverityLow, c.evidence, "enables a service at boot")
+	case "enable", "link", "start", "reenable":
+		for _, a := range c.rest() {
+			if strings.Contains(a.s, "/") && !strings.HasPrefix(a.s, "-") {
+				// a unit file from outside the unit directories
+				sev := SeverityMedium
+				if hiddenOrTemp(normalizePath(a.s)) || strings.Contains(a.s, "/.") {
+					sev = SeverityHigh
+				}
+				s.flag(CategoryPersistence, sev, c.evidence, "installs the service unit "+a.s+" from outside the unit directories")
+				return
+			}
+		}
+		if verb == "enable" || verb == "reenable" {
+			s.flag(CategoryPersistence, SeverityLow, c.evidence, "enables a service at boot")
+		}
 	}
 }
 

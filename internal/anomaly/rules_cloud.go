@@ -124,7 +124,21 @@ func (s *scan) ruleGit(c *call) {
 			if strings.Contains(a.s, "credential") && (c.has("--get") || c.has("--get-all") || c.has("--list") || c.has("-l")) {
 				s.flag(CategoryCredentialAccess, SeverityLow, c.evidence, "reads git credential configuration")
 			}
-			if strings.HasPrefix(a.s, "core.hooksPath") || strings.HasPrefix(a.s, "core.sshCommand") || strings.HasPrefix(a.s, "core.fsmonitor") {
+			if strings.HasPrefix(a.s, "core.hooksPath") {
+				// hooks kept in the repository (.githooks) are ordinary;
+				// hooks from elsewhere run code the repository does not show
+				v := c.arg(len(c.args) - 1)
+				sev := SeverityMedium
+				switch {
+				case v == a.s || v == "" || strings.HasPrefix(v, "-"):
+					sev = SeverityLow
+				case systemPath(v) || c.has("--global") || c.has("--system"):
+					sev = SeverityHigh
+				case !strings.HasPrefix(v, "/") && !strings.HasPrefix(v, "~") && !strings.Contains(v, ".."):
+					sev = SeverityLow
+				}
+				s.flag(CategoryPersistence, sev, c.evidence, "makes git run hooks from "+v)
+			} else if strings.HasPrefix(a.s, "core.sshCommand") || strings.HasPrefix(a.s, "core.fsmonitor") {
 				s.flag(CategoryPersistence, SeverityMedium, c.evidence, "makes git run a custom program ("+a.s+")")
 			}
 		}

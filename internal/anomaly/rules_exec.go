@@ -8,6 +8,10 @@ import (
 )
 
 func (s *scan) ruleShell(c *call) {
+	if c.xargs {
+		s.loop++ // once per input item
+		defer func() { s.loop-- }()
+	}
 	args := c.rest()
 	for i, a := range args {
 		if a.s == "--" {
@@ -24,6 +28,9 @@ func (s *scan) ruleShell(c *call) {
 				}
 				if w.substDecode {
 					s.flag(CategoryObfuscation, SeverityHigh, c.evidence, "runs decoded data as a script")
+				}
+				if w.substNet && !w.substDown {
+					s.flag(CategoryDownloadExec, SeverityHigh, c.evidence, "runs text received from the network as a script")
 				}
 				if w.hasSubst && !w.substStatic {
 					return
@@ -49,11 +56,16 @@ func (s *scan) ruleShell(c *call) {
 	}
 	if c.sudo && !c.piped {
 		s.flag(CategoryPrivilegeEscalation, SeverityHigh, c.evidence, "starts a root shell")
+		return
+	}
+	if !c.piped && !c.hasStdin {
+		s.escapeShell(c)
 	}
 }
 
 // scriptFile judges a script a shell or interpreter runs.
 func (s *scan) scriptFile(c *call, a arg) {
+	s.f.noteRan(s.absPath(a.s))
 	if a.w != nil {
 		for _, p := range a.w.procSubst {
 			if p.download {
@@ -90,6 +102,9 @@ func (s *scan) ruleEval(c *call) {
 		if w.substDecode {
 			s.flag(CategoryObfuscation, SeverityHigh, c.evidence, "evaluates decoded data")
 		}
+		if w.substNet && !w.substDown {
+			s.flag(CategoryDownloadExec, SeverityHigh, c.evidence, "evaluates text received from the network")
+		}
 		if w.dynamic && !w.substStatic {
 			dynamic = true
 		}
@@ -122,8 +137,12 @@ func inlineCode(c *call) (arg, bool) {
 			if strings.HasPrefix(a.s, "-c") && len(a.s) > 2 {
 				return arg{s: a.s[2:], w: a.w}, true
 			}
-		case "perl", "ruby", "lua", "luajit", "Rscript", "osascript":
+		case "perl", "ruby", "lua", "luajit", "Rscript", "osascript", "jrunscript", "jjs", "groovy", "scala", "expect":
 			if (a.s == "-e" || a.s == "-E" || len(a.s) > 2 && a.s[0] == '-' && a.s[1] != '-' && strings.HasSuffix(a.s, "e") || strings.HasSuffix(a.s, "E") && a.s[0] == '-') && i+1 < len(args) {
+				return args[i+1], true
+			}
+		case "julia":
+			if (a.s == "-e" || a.s == "-E" || a.s == "--eval") && i+1 < len(args) {
 				return args[i+1], true
 			}
 		case "node", "nodejs", "bun":
@@ -144,6 +163,9 @@ func inlineCode(c *call) (arg, bool) {
 }
 
 func (s *scan) ruleInterpreter(c *call) {
+	if c.name == "osascript" {
+		s.ruleOsascript(c)
+	}
 	if code, ok := inlineCode(c); ok {
 		if w := code.w; w != nil && w.substDown {
 			s.flag(CategoryDownloadExec, w.substHost.downloadExecSeverity(), c.evidence, "runs code downloaded from "+w.substHost.describe())
@@ -153,6 +175,7 @@ func (s *scan) ruleInterpreter(c *call) {
 			text = "require 'socket';" + text
 		}
 		s.code(c, c.name, text, c.name+" code")
+		s.ruleInPlace(c)
 		return
 	}
 	args := c.rest()
@@ -171,6 +194,17 @@ func (s *scan) ruleInterpreter(c *call) {
 	}
 	if c.hasStdin && !c.piped {
 		s.code(c, c.name, c.stdin, c.name+" here-document")
+	}
+}
+
+// ruleCompile analyses source files written earlier in the command that
+// a compiler or a "go run" builds: a program built on the spot from
+// source the agent just wrote runs whatever that source does.
+func (s *scan) ruleCompile(c *call) {
+	for _, a := range c.rest() {
+		if content, ok := s.st.files[cleanPathArg(a.s)]; ok {
+			s.code(c, c.name, content, "source written to "+a.s)
+		}
 	}
 }
 

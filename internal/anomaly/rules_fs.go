@@ -124,7 +124,7 @@ func (s *scan) ruleRm(c *call) {
 			worst, what = sev, w
 		}
 		n := normalizePath(p)
-		if n == "~/.bash_history" || n == "~/.zsh_history" || strings.HasPrefix(n, "/var/log") {
+		if n == "~/.bash_history" || n == "~/.zsh_history" || strings.HasPrefix(n, "/var/log") && !appLog(n) {
 			s.flag(CategoryDefenseEvasion, SeverityHigh, c.evidence, "deletes logs or shell history ("+p+")")
 		}
 		if i < len(targets) && recursive {
@@ -159,6 +159,8 @@ func (s *scan) ruleShred(c *call) {
 		default:
 			if sev, what := removalTarget(a.s, true); sev > SeverityNone {
 				s.flag(CategoryDestructive, sev, c.evidence, "shreds "+what)
+			} else if systemPath(a.s) {
+				s.flag(CategoryDefenseEvasion, SeverityMedium, c.evidence, "destroys "+a.s+" beyond recovery (removes traces)")
 			}
 		}
 	}
@@ -255,7 +257,11 @@ func (s *scan) ruleFind(c *call) {
 			}
 		}
 	}
-	if execStart > 0 && execStart < len(args) {
+	// every -exec runs once per file found: a loop
+	s.loop++
+	savedEscape := s.escape
+	s.escape = "find -exec"
+	for execStart > 0 && execStart < len(args) {
 		end := execStart
 		for end < len(args) && args[end].s != ";" && args[end].s != "+" && args[end].s != `\;` {
 			end++
@@ -264,6 +270,7 @@ func (s *scan) ruleFind(c *call) {
 		inner := s.synthCall(c, argv)
 		if inner.name == "rm" || inner.name == "shred" || inner.name == "unlink" {
 			deletes = true
+			s.noteIteration(inner)
 		} else {
 			for i, a := range argv {
 				if a == "{}" {
@@ -272,9 +279,23 @@ func (s *scan) ruleFind(c *call) {
 			}
 			s.analyzeCall(s.synthCall(c, argv))
 		}
+		execStart = -1
+		for i := end + 1; i < len(args); i++ {
+			if a := args[i].s; a == "-exec" || a == "-execdir" || a == "-ok" || a == "-okdir" {
+				execStart = i + 1
+				break
+			}
+		}
 	}
+	s.loop--
+	s.escape = savedEscape
 	if !deletes {
 		return
+	}
+	for _, r := range roots {
+		if n := normalizePath(r); n == "/var/log" || strings.HasPrefix(n, "/var/log/") || n == "/var/audit" {
+			s.flag(CategoryDefenseEvasion, SeverityHigh, c.evidence, "deletes log files under "+r)
+		}
 	}
 	for _, r := range roots {
 		sev, what := removalTarget(r, true)
@@ -425,6 +446,8 @@ func (s *scan) ruleTruncate(c *call) {
 		switch {
 		case ok && (w.kind == writeLog || w.kind == writeHistory):
 			s.flag(CategoryDefenseEvasion, SeverityHigh, c.evidence, "empties "+w.what+" "+a.s)
+		case ok && w.kind == writeAppLog:
+			s.flag(CategoryDefenseEvasion, SeverityLow, c.evidence, "empties "+w.what+" "+a.s)
 		case ok && strings.HasPrefix(normalizePath(a.s), "/"):
 			s.flag(CategoryDestructive, SeverityHigh, c.evidence, "empties "+w.what+" "+a.s)
 		}
@@ -444,6 +467,16 @@ func (s *scan) ruleLn(c *call) {
 	}
 	if w, ok := classifyWrite(dst); ok && w.kind != writeOther {
 		s.flag(w.cat, max(w.sev, SeverityMedium), c.evidence, "replaces "+w.what+" with a link")
+		return
+	}
+	// a link to a secret from somewhere readable exposes it
+	if info, ok := classifyRead(src); ok && info.sev >= SeverityMedium && strings.HasPrefix(normalizePath(src), "/") {
+		nd := normalizePath(dst)
+		sev := SeverityMedium
+		if inTempDir(nd) || strings.HasPrefix(nd, "/var/www") || strings.HasPrefix(nd, "/srv/") || strings.Contains(nd, "public") || strings.Contains(nd, "htdocs") {
+			sev = SeverityHigh
+		}
+		s.flag(CategoryCredentialAccess, sev, c.evidence, "links "+info.what+" ("+src+") to "+dst)
 	}
 }
 

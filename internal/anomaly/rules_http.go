@@ -202,18 +202,21 @@ func wgetOutput(c *call) string {
 			}
 		}
 	}
-	for _, u := range wgetURLs(c) {
-		_, _, rest := splitURL(u.s)
-		if q := strings.IndexAny(rest, "?#"); q >= 0 {
-			rest = rest[:q]
-		}
-		b := path.Base(rest)
-		if b == "." || b == "/" || b == "" {
-			return "index.html"
-		}
-		return b
+	// without -O, wget names each download after its URL; the first
+	// URL's file is the one the rules follow
+	urls := wgetURLs(c)
+	if len(urls) == 0 {
+		return ""
 	}
-	return ""
+	_, _, rest := splitURL(urls[0].s)
+	if q := strings.IndexAny(rest, "?#"); q >= 0 {
+		rest = rest[:q]
+	}
+	b := path.Base(rest)
+	if b == "." || b == "/" || b == "" {
+		return "index.html"
+	}
+	return b
 }
 
 func wgetURLs(c *call) []arg {
@@ -301,6 +304,12 @@ func (s *scan) checkURL(c *call, u arg, r urlReport) {
 		s.flag(CategoryExfiltration, SeverityMedium, ev, "sends a long encoded value in the query string to "+r.host.describe())
 	}
 	if r.dynamic {
+		if h := hostPart(u.s); !strings.ContainsAny(h, "`(") && !strings.Contains(strings.TrimLeft(strings.TrimPrefix(h, "$"), "{"), ".") && !strings.Contains(h, "…") {
+			// the whole destination comes from a variable we could not
+			// resolve (curl "$WEBHOOK_URL"): nothing is hidden in it
+			s.flag(CategoryUntrustedHost, SeverityLow, ev, "sends to a destination taken from a variable")
+			return
+		}
 		if s.loop > 0 && ipLikeWithVar(hostPart(u.s)) {
 			s.flag(CategoryNetworkScan, SeverityMedium, ev, "sweeps addresses in a loop")
 		} else {

@@ -86,6 +86,7 @@ func (s *scan) ruleNC(c *call) {
 	}
 	if listen {
 		s.flag(CategoryReverseShell, SeverityLow, ev, "opens a listening socket")
+		s.servesFile(c, stdinFile(c))
 		return
 	}
 	if info.remote() && !c.piped && len(c.redirs) == 0 {
@@ -125,6 +126,8 @@ func (s *scan) ruleSocat(c *call) {
 	switch {
 	case execAddr && (netAddr || listenAddr):
 		s.flag(CategoryReverseShell, SeverityCritical, ev, "connects a program's input and output to the network with socat")
+	case fileAddr && listenAddr && !netAddr:
+		s.servesFile(c, file)
 	case fileAddr && netAddr:
 		s.upload(c, host, []string{file}, nil)
 		if host.untrusted() {
@@ -164,6 +167,8 @@ func sshDest(c *call) (string, int) {
 
 func (s *scan) ruleSSH(c *call) {
 	s.obs.network = true
+	s.ruleSSHPull(c)
+	s.sshTunnels(c, s.d.classifyHost(sshHost(c)))
 	args := c.rest()
 	dest, cmdAt := sshDest(c)
 	host := s.d.classifyHost(sshHost(c))
@@ -258,6 +263,7 @@ func dnsTargets(c *call) []arg {
 }
 
 func (s *scan) ruleDNS(c *call) {
+	s.obs.network = true
 	for _, t := range dnsTargets(c) {
 		info := s.d.classifyHost(t.s)
 		dyn := t.w != nil && (t.w.hasSubst && !t.w.substStatic || t.w.dynamic)
@@ -329,6 +335,7 @@ func (s *scan) ruleInstall(c *call) {
 		if sub != "install" && c.name != "easy_install" && sub != "add" {
 			return
 		}
+		s.setupScripts(c)
 	case "npm", "yarn", "pnpm", "bun":
 		if sub != "install" && sub != "i" && sub != "add" && sub != "global" {
 			return

@@ -104,6 +104,9 @@ func (s *scan) rulePasswd(c *call) {
 	case "chpasswd":
 		s.flag(CategoryPrivilegeEscalation, SeverityMedium, c.evidence, "sets account passwords in bulk")
 	case "visudo":
+		if c.has("-c") || c.has("--check") {
+			return
+		}
 		sev := SeverityMedium
 		if text, ok := c.pipeIn(); ok && (strings.Contains(text, "NOPASSWD") || strings.Contains(text, "ALL")) {
 			sev = SeverityCritical
@@ -260,7 +263,8 @@ func (s *scan) ruleKubectl(c *call) {
 					v = "-o" + args[i+1].s
 				}
 				if strings.HasPrefix(v, "-o") || strings.HasPrefix(v, "--output=") {
-					if o := strings.TrimPrefix(strings.TrimPrefix(strings.TrimPrefix(v, "--output="), "-o"), "="); o != "name" && o != "wide" {
+					if o := strings.TrimPrefix(strings.TrimPrefix(strings.TrimPrefix(v, "--output="), "-o"), "="); o != "name" && o != "wide" &&
+						!(strings.HasPrefix(o, "jsonpath") || strings.HasPrefix(o, "go-template") || strings.HasPrefix(o, "custom-columns")) || strings.Contains(o, ".data") || strings.Contains(o, "stringData") {
 						s.flag(CategoryCredentialAccess, SeverityMedium, c.evidence, "prints the values of Kubernetes secrets")
 						return
 					}

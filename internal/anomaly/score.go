@@ -71,6 +71,7 @@ type SessionScore struct {
 	mu    sync.Mutex
 	total float64
 	last  time.Time
+	mem   sessionMemory
 }
 
 // NewSessionScore returns a score with the threshold of level and the
@@ -85,12 +86,27 @@ func NewSessionScore(level RiskLevel) *SessionScore {
 // scoring call while the total stays above the threshold reports crossed
 // again; calls that add nothing never do. Events that arrive out of order
 // (now before the previous call) are added without decay.
+//
+// Add also judges v in the light of the session's earlier calls, as
+// Judge does, and adds the score of the judged verdict.
 func (s *SessionScore) Add(v Verdict, now time.Time) (total float64, crossed bool) {
+	_, total, crossed = s.Judge(v, now)
+	return total, crossed
+}
+
+// Judge is Add that also returns v as judged with the session's earlier
+// calls: a call that sends data out after an earlier call read
+// credentials gets an exfiltration finding, and a call that runs a
+// script written earlier by a file tool inherits the findings about
+// that script's content. Verdicts of calls without such a history are
+// returned unchanged.
+func (s *SessionScore) Judge(v Verdict, now time.Time) (judged Verdict, total float64, crossed bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.decay(now)
+	v = s.mem.judgeSequence(v, now)
 	s.total += v.Score
-	return s.total, v.Score > 0 && s.total >= s.Threshold
+	return v, s.total, v.Score > 0 && s.total >= s.Threshold
 }
 
 // Total returns the decayed total at now without adding anything.

@@ -16,6 +16,13 @@ type scanState struct {
 	cwd       string              // directory set by a static cd, normalized
 	files     map[string]string   // content written to files by echo/printf/here-documents
 	nested    int                 // nested analyses so far (bounded)
+
+	loopEncrypt, loopRemove, ransom bool // encryption and removal seen inside loops
+
+	busy    int                 // background CPU burners started
+	decoded map[string]bool     // files written from decoded data
+	taint   map[string]taint    // variables set from network output
+	arrays  map[string][]string // arrays with statically known elements
 }
 
 // observed records what the commands of one scope did, for the rules
@@ -25,6 +32,12 @@ type observed struct {
 	downloadHost hostInfo
 	decode       bool // something decoded data to stdout
 	network      bool // a network client ran
+}
+
+// taint records that a variable holds data received from the network.
+type taint struct {
+	download bool
+	host     hostInfo
 }
 
 // scan analyses one shell source text.
@@ -37,6 +50,14 @@ type scan struct {
 	origin string // how this text was reached ("bash -c", "decoded base64"); "" at top level
 	loop   int    // nesting of for/while loops
 	obs    observed
+
+	// root is set while the rules of a call that runs as root (sudo,
+	// doas) analyse the code it runs: that code runs as root too.
+	root bool
+	// escape names the program through which the code being analysed is
+	// run when that is not a shell (find -exec, an editor, interpreter
+	// code, a program option): a bare shell there is a shell escape.
+	escape string
 
 	inSubst   int      // nesting of command substitutions
 	substRead Severity // worst sensitive read inside the current substitution
@@ -61,7 +82,7 @@ func (s *scan) nested(src, origin string) {
 		return
 	}
 	s.st.nested++
-	n := &scan{d: s.d, f: s.f, st: s.st, depth: s.depth + 1, origin: origin, loop: s.loop}
+	n := &scan{d: s.d, f: s.f, st: s.st, depth: s.depth + 1, origin: origin, loop: s.loop, root: s.root, escape: s.escape}
 	n.run(src)
 	if n.obs.download {
 		s.obs.download, s.obs.downloadHost = true, n.obs.downloadHost
@@ -285,6 +306,14 @@ func (s *scan) declClause(dc *syntax.DeclClause, st *syntax.Stmt) {
 // assign records a variable assignment and checks the variables that
 // change how the shell or loader behave.
 func (s *scan) assign(name string, val word, hasValue bool, evidence string) {
+	if hasValue && (val.substNet || val.substDown) {
+		if s.st.taint == nil {
+			s.st.taint = make(map[string]taint)
+		}
+		if len(s.st.taint) < 64 {
+			s.st.taint[name] = taint{download: val.substDown, host: val.substHost}
+		}
+	}
 	if hasValue && val.hasSubst {
 		if s.st.computed == nil {
 			s.st.computed = make(map[string]bool)
@@ -317,9 +346,13 @@ func (s *scan) assign(name string, val word, hasValue bool, evidence string) {
 			s.flag(CategoryPersistence, SeverityLow, evidence, name+" runs code on every prompt or shell start")
 			s.nested(val.s, name)
 		}
+	case "PATH":
+		if d, bad := pathHijack(val.s); hasValue && bad {
+			s.flag(CategoryPersistence, SeverityMedium, evidence, "puts the temporary or hidden directory "+d+" on the search path")
+		}
 	case "LD_PRELOAD", "LD_AUDIT", "DYLD_INSERT_LIBRARIES":
 		sev := SeverityLow
-		if hiddenOrTemp(val.s) || val.dynamic {
+		if hiddenOrTemp(val.s) || val.dynamic || strings.Contains(val.s, "/.") {
 			sev = SeverityHigh
 		}
 		s.flag(CategoryPrivilegeEscalation, sev, evidence, "injects a shared library into programs with "+name)

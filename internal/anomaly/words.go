@@ -27,6 +27,7 @@ type word struct {
 	substReads  Severity // worst sensitive read inside command substitutions
 	raw         string   // source text of the command substitutions
 	substDown   bool     // … which downloaded remote content
+	substNet    bool     // … which received data from the network (DNS, sockets, HTTP)
 	substHost   hostInfo
 	procSubst   []procSubst
 	secretVars  []string // names of expanded variables that hold credentials
@@ -36,6 +37,7 @@ type word struct {
 type procSubst struct {
 	download bool
 	host     hostInfo
+	text     string // source of the process substitution
 }
 
 func (s *scan) word(w *syntax.Word) word {
@@ -165,7 +167,7 @@ func (s *scan) part(r *word, b *strings.Builder, p syntax.WordPart, inDQ bool) {
 		saved := s.obs
 		s.obs = observed{}
 		s.stmtList(p.Stmts)
-		r.procSubst = append(r.procSubst, procSubst{download: s.obs.download, host: s.obs.downloadHost})
+		r.procSubst = append(r.procSubst, procSubst{download: s.obs.download, host: s.obs.downloadHost, text: s.text(p)})
 		s.obs = saved
 		b.WriteString("/dev/fd/63")
 	case *syntax.ExtGlob:
@@ -259,6 +261,13 @@ func (s *scan) param(r *word, b *strings.Builder, p *syntax.ParamExp) {
 		b.WriteByte('~')
 		return
 	}
+	if t, ok := s.st.taint[name]; ok {
+		// the variable holds command output fetched from the network
+		r.substNet = true
+		if t.download {
+			r.substDown, r.substHost = true, t.host
+		}
+	}
 	if v, ok := s.st.vars[name]; ok {
 		r.resolved++
 		b.WriteString(v)
@@ -314,6 +323,7 @@ func (s *scan) cmdSubst(r *word, b *strings.Builder, cs *syntax.CmdSubst) {
 	if inner.download {
 		r.substDown, r.substHost = true, inner.downloadHost
 	}
+	r.substNet = r.substNet || inner.network || inner.download
 	r.substDecode = r.substDecode || inner.decode
 	if out, _, ok := s.staticOutput(calls); ok {
 		r.substStatic = true

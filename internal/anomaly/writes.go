@@ -15,6 +15,8 @@ func (s *scan) writeTo(c *call, target string, app bool) {
 	switch wi.kind {
 	case writeDevice:
 		s.flag(CategoryDestructive, SeverityCritical, ev, "overwrites the raw disk device "+target)
+	case writeAppLog:
+		s.flag(wi.cat, SeverityLow, ev, "writes to "+wi.what+" "+target)
 	case writeLog, writeHistory:
 		if !app {
 			s.flag(CategoryDefenseEvasion, SeverityHigh, ev, "overwrites "+wi.what+" "+target)
@@ -36,8 +38,41 @@ func (s *scan) writeTo(c *call, target string, app bool) {
 		default:
 			s.flag(CategoryPrivilegeEscalation, SeverityHigh, ev, "modifies the system account database "+target)
 		}
-	case writeShellRC, writeCron, writeService, writeAuthorizedKeys:
+	case writeShellRC, writeCron, writeService, writeAuthorizedKeys, writeHook:
 		s.persistence(c, wi, target, content, known)
+	case writePythonStartup:
+		s.pythonStartupWrite(c, wi, target, content, known)
+	case writeTrustStore:
+		// installing a company CA is routine; one from a temporary or
+		// hidden file, or just downloaded, is how traffic gets intercepted
+		sev := wi.sev
+		for _, a := range c.rest() {
+			if a.s == target || strings.HasPrefix(a.s, "-") {
+				continue
+			}
+			_, downloaded := s.st.downloads[cleanPathArg(a.s)]
+			if hiddenOrTemp(normalizePath(a.s)) || downloaded {
+				sev = SeverityMedium
+			}
+		}
+		s.flag(wi.cat, sev, ev, "adds to "+wi.what+" "+target)
+	case writeSSHD:
+		sev := wi.sev
+		if known || c.name == "sed" {
+			text := content
+			if c.name == "sed" {
+				text = strings.Join(argStrings(c.rest()), " ")
+			}
+			sev = SeverityLow
+			l := strings.ToLower(text)
+			for _, k := range []string{"permitrootlogin yes", "passwordauthentication yes", "permitemptypasswords yes", "authorizedkeysfile",
+				"authorizedkeyscommand", "forcecommand", "permituserenvironment yes", "gatewayports yes", "allowtcpforwarding yes"} {
+				if strings.Contains(l, k) {
+					sev = SeverityHigh
+				}
+			}
+		}
+		s.flag(wi.cat, sev, ev, "writes to "+wi.what+" "+target)
 	default:
 		if !app && emptyOutput(c) && wi.cat == CategorySensitivePath {
 			s.flag(CategoryDestructive, SeverityHigh, ev, "truncates "+wi.what+" "+target)
@@ -104,16 +139,63 @@ func (s *scan) persistence(c *call, wi writeInfo, target, content string, known 
 				why = "hijacks a credential prompt with an alias in " + target
 			}
 		}
-		if (wi.kind == writeCron || wi.kind == writeService) && (strings.Contains(content, "/tmp/") || strings.Contains(content, "/dev/shm/") ||
+		if strings.Contains(content, "LD_PRELOAD") || strings.Contains(content, "LD_AUDIT") {
+			sev = SeverityHigh
+			why = "preloads a library into every program started from " + target
+		}
+		if wi.kind == writeShellRC {
+			if p, ok := runsDroppedFile(content); ok {
+				sev = SeverityHigh
+				why = "runs " + p + " from " + target + " at every shell start"
+			}
+			for _, line := range strings.Split(content, "\n") {
+				if v, ok := strings.CutPrefix(strings.TrimPrefix(strings.TrimSpace(line), "export "), "PATH="); ok {
+					if d, bad := pathHijack(strings.Trim(v, `"'`)); bad {
+						sev = SeverityHigh
+						why = "puts " + d + " on the search path in " + target
+					}
+				}
+			}
+		}
+		if (wi.kind == writeCron || wi.kind == writeService || wi.kind == writeSchedule || wi.kind == writeHook) && (strings.Contains(content, "/tmp/") || strings.Contains(content, "/dev/shm/") ||
 			strings.Contains(content, "/.") || strings.Contains(low, "curl ") || strings.Contains(low, "wget ")) {
 			sev = SeverityHigh
 		}
-	} else if wi.kind == writeCron || wi.kind == writeService {
+	} else if wi.kind == writeCron || wi.kind == writeService || wi.kind == writeSchedule {
 		if sev < SeverityMedium {
 			sev = SeverityMedium
 		}
 	}
 	s.flag(CategoryPersistence, sev, c.evidence, why)
+}
+
+// runsDroppedFile reports a line of shell start-up code that runs a file
+// from a temporary directory or a hidden file, directly or through an
+// interpreter.
+func runsDroppedFile(content string) (string, bool) {
+	for _, line := range strings.Split(content, "\n") {
+		f := strings.Fields(strings.TrimSpace(line))
+		for len(f) > 0 {
+			switch w := cmdName(f[0]); {
+			case w == "nohup" || w == "exec" || w == "setsid" || w == "command" || isShell(w) || isInterpreter(w):
+				f = f[1:]
+				for len(f) > 0 && strings.HasPrefix(f[0], "-") {
+					f = f[1:]
+				}
+				continue
+			}
+			break
+		}
+		if len(f) == 0 {
+			continue
+		}
+		p := strings.Trim(f[0], `"'`)
+		n := normalizePath(p)
+		if strings.ContainsAny(p, "/~") && (inTempDir(n) || hiddenFile(n)) {
+			return p, true
+		}
+	}
+	return "", false
 }
 
 // cronCommands strips schedules (and, for system tables, the user field)

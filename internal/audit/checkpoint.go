@@ -1,7 +1,6 @@
 package audit
 
 import (
-	"bytes"
 	"crypto/ed25519"
 	"crypto/rand"
 	"encoding/base64"
@@ -211,6 +210,3 @@ func (v *Verifier) Open(tenantID, signed string) (CheckpointBody, error) {
 	copy(body.Root[:], root)
 	return body, nil
 }
-
-// equalRoot reports whether a and b are the same 32-byte hash.
-func equalRoot(a Hash, b []byte) bool { return bytes.Equal(a[:], b) }

@@ -4,5 +4,9 @@
 // credential into a vargate.Principal; there is no anonymous principal and
 // no default tenant.
 //
-// It imports only the root package. Stores implement Store (internal/sqlstore).
+// Every tenant and key change and every dashboard sign-in and sign-out is
+// an audit record (audit.ControlPlane) with its actor's key ID and name.
+//
+// It imports the root package and audit (the record formats). Stores
+// implement Store (internal/sqlstore).
 package auth

@@ -117,6 +117,7 @@ func (g *Governor) Call(ctx context.Context, p vargate.Principal, name string, a
 		out.Status, out.Message = Invalid, errMessage(err)
 		return g.finish(ctx, &out, rec, tr, nil)
 	}
+	describeTool(&pcall, tool)
 	in, err := g.input(ctx, p, cfg, pcall, findings, true)
 	if err != nil {
 		if !unusable(err) {

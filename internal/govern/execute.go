@@ -53,6 +53,7 @@ func (g *Governor) ExecuteApproved(ctx context.Context, a approval.Action) (json
 	if err := tool.Precheck(call); err != nil {
 		return nil, &approval.PolicyDeniedError{Reasons: []string{"invalid_arguments: " + errMessage(err)}}
 	}
+	describeTool(&pcall, tool)
 	in, err := g.input(ctx, p, cfg, pcall, findings, false)
 	if err != nil {
 		if unusable(err) {

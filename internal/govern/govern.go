@@ -209,11 +209,8 @@ func (g *Governor) Visible(ctx context.Context, p vargate.Principal) ([]*tools.T
 	allowed := allowedTools(cfg)
 	out := make([]*tools.Tool, 0, len(allowed))
 	for _, t := range set.Tools {
-		for _, a := range allowed {
-			if a == t.Name {
-				out = append(out, t)
-				break
-			}
+		if allows(allowed, t.Name) {
+			out = append(out, t)
 		}
 	}
 	return out, nil

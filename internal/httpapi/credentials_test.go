@@ -236,18 +236,18 @@ func TestRegisterCredentialValidation(t *testing.T) {
 	for _, c := range []struct {
 		name, body, field string
 	}{
-		{"unknown type", `{"tool_id":"t","credential_type":"password","value":"v"}`, "credential_type"},
-		{"missing type", `{"tool_id":"t","value":"v"}`, "credential_type"},
-		{"empty value", `{"tool_id":"t","credential_type":"api_key","value":""}`, "value"},
-		{"missing value", `{"tool_id":"t","credential_type":"api_key"}`, "value"},
-		{"null value", `{"tool_id":"t","credential_type":"api_key","value":null}`, "value"},
-		{"number value", `{"tool_id":"t","credential_type":"api_key","value":42}`, "value"},
-		{"array value", `{"tool_id":"t","credential_type":"api_key","value":["a"]}`, "value"},
-		{"oversized value", `{"tool_id":"t","credential_type":"api_key","value":"` + big + `"}`, "value"},
-		{"unknown field", `{"tool_id":"t","credential_type":"api_key","value":"v","expires":"2027"}`, "expires"},
+		{"unknown type", `{"tool_id":"vargate_t","credential_type":"password","value":"v"}`, "credential_type"},
+		{"missing type", `{"tool_id":"vargate_t","value":"v"}`, "credential_type"},
+		{"empty value", `{"tool_id":"vargate_t","credential_type":"api_key","value":""}`, "value"},
+		{"missing value", `{"tool_id":"vargate_t","credential_type":"api_key"}`, "value"},
+		{"null value", `{"tool_id":"vargate_t","credential_type":"api_key","value":null}`, "value"},
+		{"number value", `{"tool_id":"vargate_t","credential_type":"api_key","value":42}`, "value"},
+		{"array value", `{"tool_id":"vargate_t","credential_type":"api_key","value":["a"]}`, "value"},
+		{"oversized value", `{"tool_id":"vargate_t","credential_type":"api_key","value":"` + big + `"}`, "value"},
+		{"unknown field", `{"tool_id":"vargate_t","credential_type":"api_key","value":"v","expires":"2027"}`, "expires"},
 		{"missing tool", `{"credential_type":"api_key","value":"v"}`, "tool_id"},
-		{"bad name", `{"tool_id":"t","name":"a b","credential_type":"api_key","value":"v"}`, "name"},
-		{"smtp unknown field", `{"tool_id":"t","credential_type":"smtp","value":{"host":"h","port":25,"from":"f","tls":true}}`, "value.tls"},
+		{"bad name", `{"tool_id":"vargate_t","name":"a b","credential_type":"api_key","value":"v"}`, "name"},
+		{"smtp unknown field", `{"tool_id":"vargate_t","credential_type":"smtp","value":{"host":"h","port":25,"from":"f","tls":true}}`, "value.tls"},
 		{"tool type", `{"tool_id":7,"credential_type":"api_key","value":"v"}`, "tool_id"},
 	} {
 		status, body := e.do(t, "a-admin", "POST", "/credentials/register", c.body)

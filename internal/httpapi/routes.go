@@ -58,6 +58,14 @@ func (s *Server) routes() []route {
 		{"GET", "/tools/{name}", anyHuman, s.getTool},
 		{"DELETE", "/tools/{name}", adminOnly, s.deleteTool},
 
+		{"POST", "/mcp/upstreams", adminOnly, s.createUpstream},
+		{"GET", "/mcp/upstreams", adminOnly, s.listUpstreams},
+		{"GET", "/mcp/upstreams/{name}", adminOnly, s.getUpstream},
+		{"PATCH", "/mcp/upstreams/{name}", adminOnly, s.updateUpstream},
+		{"DELETE", "/mcp/upstreams/{name}", adminOnly, s.deleteUpstream},
+		{"GET", "/mcp/upstreams/{name}/changes", adminOnly, s.upstreamChanges},
+		{"POST", "/mcp/upstreams/{name}/approve", adminOnly, s.approveUpstream},
+
 		{"GET", "/approvals", anyHuman, s.listApprovals},
 		{"GET", "/approvals/{id}", anyHuman, s.getApproval},
 		{"POST", "/approve/{id}", decider, s.approve},

@@ -20,6 +20,7 @@ import (
 	"github.com/vargate/vargate/internal/observe"
 	"github.com/vargate/vargate/internal/session"
 	"github.com/vargate/vargate/internal/tools"
+	"github.com/vargate/vargate/internal/upstream"
 	"github.com/vargate/vargate/internal/vault"
 	"github.com/vargate/vargate/internal/webhook"
 )
@@ -49,6 +50,9 @@ type Server struct {
 	Audit *audit.Log
 	// Tools serves /tools (tenant-defined tools); nil answers 503.
 	Tools *tools.Catalog
+	// Upstreams serves /mcp/upstreams (third-party MCP servers); nil
+	// answers 503.
+	Upstreams *upstream.Service
 	// Approvals serves /approvals, /approve and /reject; nil answers 503.
 	Approvals *approval.Service
 	// Webhooks serves /dashboard/settings and /webhooks; nil answers 503.

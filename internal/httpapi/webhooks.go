@@ -175,6 +175,12 @@ func (s *Server) testWebhook(w http.ResponseWriter, r *http.Request, p vargate.P
 	if err != nil {
 		return err
 	}
+	// The test has no parameters: an empty body or {} (anything else is
+	// a client that thinks it is configuring something, and is told so).
+	var none struct{}
+	if err := decodeJSON(r, &none, true); err != nil {
+		return err
+	}
 	m, err := svc.Test(r.Context(), p.TenantID)
 	if err != nil {
 		return err

@@ -3,6 +3,7 @@ package loadgen_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -116,10 +117,9 @@ func TestRunReportsErrors(t *testing.T) {
 // are checked, which a slow machine cannot break.
 func TestRunFixedRateCountsTheWaitBehindAStall(t *testing.T) {
 	bare := loadgen.NewBareHandler("read", "vargate_web_search", "write")
-	var n int
+	var n atomic.Int32
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		n++ // one client: requests arrive one at a time
-		if n == 10 {
+		if n.Add(1) == 10 { // one client: requests arrive one at a time
 			time.Sleep(300 * time.Millisecond)
 		}
 		bare.ServeHTTP(w, r)

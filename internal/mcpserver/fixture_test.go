@@ -1,10 +1,12 @@
 package mcpserver_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -54,7 +56,9 @@ type gateway struct {
 	ts       *httptest.Server
 	url      string
 	smtp     *fakeSMTP
-	api      *httptest.Server // the tenant tool's API
+	api      *httptest.Server // the tenant tool's API (https)
+	apiKeys  chan string      // the X-Api-Key of each request api received
+	logs     *lockedBuffer    // the governor's log
 	// searches counts the requests the search API received: the side
 	// effects of vargate_web_search.
 	searches atomic.Int64
@@ -126,13 +130,20 @@ func newGateway(tb testing.TB, o gatewayOptions) *gateway {
 	}))
 	tb.Cleanup(search.Close)
 	g.smtp = startSMTP(tb)
-	g.api = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	g.apiKeys = make(chan string, 100)
+	g.api = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case g.apiKeys <- r.Header.Get("X-Api-Key"):
+		default:
+		}
+		// It echoes the credential, as a careless or hostile API would.
 		w.Header().Set("Content-Type", "application/json")
 		_ = json.NewEncoder(w).Encode(map[string]any{"path": r.URL.Path, "query": r.URL.RawQuery, "key": r.Header.Get("X-Api-Key")})
 	}))
 	tb.Cleanup(g.api.Close)
 
 	runner := tools.NewHTTPRunner(guard, g.vault)
+	runner.TLSConfig = g.api.Client().Transport.(*http.Transport).TLSClientConfig
 	builtins := []*tools.Tool{
 		tools.NewWebSearchTool(&tools.WebSearchConnector{URL: search.URL + "/res/v1/web/search", Credentials: g.vault}),
 		tools.NewSendEmailTool(&tools.EmailConnector{Credentials: g.vault, Guard: guard}),
@@ -153,7 +164,8 @@ func newGateway(tb testing.TB, o gatewayOptions) *gateway {
 	g.catalog.Runner = runner
 	g.catalog.Audit = g.log
 
-	g.gov = govern.New(g.catalog, g.configs, engine, g.log, nil)
+	g.logs = &lockedBuffer{}
+	g.gov = govern.New(g.catalog, g.configs, engine, g.log, slog.New(slog.NewJSONHandler(g.logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	g.gov.Events = g.events
 	g.catalog.Add(g.gov.ApprovalStatusTool())
 
@@ -181,13 +193,13 @@ func newGateway(tb testing.TB, o gatewayOptions) *gateway {
 	for _, t := range []tenant{g.acme, g.globex} {
 		g.register(tb, t.ID, tools.WebSearch, vault.TypeAPIKey, searchKey)
 		g.register(tb, t.ID, tools.SendEmail, vault.TypeSMTP, `{"host":"127.0.0.1","port":`+g.smtp.port+`,"username":"mailer","password":"smtp-pass","from":"agent@acme.example"}`)
-		g.register(tb, t.ID, "crm", vault.TypeAPIKey, "crm-secret-"+t.ID)
+		g.register(tb, t.ID, vault.HostToolID("127.0.0.1"), vault.TypeAPIKey, "crm-secret-"+t.ID)
 	}
 	if _, err := g.catalog.Create(ctx, g.acme.ID, "key-test", tools.TenantTool{
 		Name: "crm_lookup", Description: "Look up a CRM contact by ID",
 		InputSchema: json.RawMessage(`{"type":"object","properties":{"id":{"type":"string"}},"required":["id"],"additionalProperties":false}`),
 		Request:     tools.RequestTemplate{Method: "GET", URL: g.api.URL + "/contacts/{id}"},
-		Credential:  &tools.CredentialRef{ToolID: "crm", In: "header", Param: "X-Api-Key"},
+		Credential:  &tools.CredentialRef{ToolID: vault.HostToolID("127.0.0.1"), In: "header", Param: "X-Api-Key"},
 		ReadOnly:    true,
 	}); err != nil {
 		tb.Fatal(err)
@@ -496,3 +508,21 @@ func (s *smtpSession) Data(r io.Reader) error {
 
 func (s *smtpSession) Reset()        { s.m = mail{} }
 func (s *smtpSession) Logout() error { return nil }
+
+// lockedBuffer is a bytes.Buffer safe for concurrent writers.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}

@@ -288,8 +288,11 @@ func TestTenantToolAndIsolation(t *testing.T) {
 	}
 	got := structured(t, res)
 	js, _ := got["json"].(map[string]any)
-	if js["path"] != "/contacts/c/42" || js["key"] != "crm-secret-"+g.acme.ID {
-		t.Errorf("tenant tool request = %v, want the escaped path and acme's credential", got)
+	if js["path"] != "/contacts/c/42" || js["key"] != tools.Redacted {
+		t.Errorf("tenant tool request = %v, want the escaped path and the echoed credential scrubbed", got)
+	}
+	if key := <-g.apiKeys; key != "crm-secret-"+g.acme.ID {
+		t.Errorf("the API received X-Api-Key %q, want acme's credential", key)
 	}
 	// globex has no such tool: unknown, even though its config allows the name.
 	_, err := g.connect(t, g.globex.AgentKey, "").CallTool(t.Context(), &mcp.CallToolParams{Name: "crm_lookup", Arguments: map[string]any{"id": "1"}})

@@ -124,7 +124,7 @@ func TestNodeClients(t *testing.T) {
 				if err != nil || m["isError"] == true || !strings.Contains(out, "Result for inspector test") {
 					t.Errorf("allowed call: %v\n%s", err, out)
 				}
-				m, out, err = inspector(t, g.acme.AgentKey, append([]string{"--method", "tools/call", "--tool-name", tools.SendEmail,
+				_, out, err = inspector(t, g.acme.AgentKey, append([]string{"--method", "tools/call", "--tool-name", tools.SendEmail,
 					"--tool-arg", "to=bob@example.com", "subject=hi", "body=hello"}, era...)...)
 				if err != nil || !strings.Contains(out, "Action pending human approval. Action ID: ") {
 					t.Errorf("pending call: %v\n%s", err, out)

@@ -243,17 +243,25 @@ func mcpTool(t *tools.Tool) *mcp.Tool {
 	if err != nil {
 		panic(fmt.Sprintf("tool %s: schema does not marshal: %v", t.Name, err)) // checked when the tool was made
 	}
+	ann := &mcp.ToolAnnotations{
+		Title:           t.Title,
+		ReadOnlyHint:    t.ReadOnly,
+		DestructiveHint: &destructive,
+		OpenWorldHint:   &openWorld,
+	}
+	if len(t.Annotations) > 0 {
+		// An upstream tool: its own (pinned) annotations, as approved.
+		ann = &mcp.ToolAnnotations{}
+		if err := json.Unmarshal(t.Annotations, ann); err != nil {
+			panic(fmt.Sprintf("tool %s: annotations do not unmarshal: %v", t.Name, err)) // recovered by addTool
+		}
+	}
 	return &mcp.Tool{
 		Name:        t.Name,
 		Title:       t.Title,
 		Description: t.Description,
 		InputSchema: json.RawMessage(schema),
-		Annotations: &mcp.ToolAnnotations{
-			Title:           t.Title,
-			ReadOnlyHint:    t.ReadOnly,
-			DestructiveHint: &destructive,
-			OpenWorldHint:   &openWorld,
-		},
+		Annotations: ann,
 	}
 }
 

@@ -210,3 +210,121 @@ func benchConsumer(b *testing.B, d sqlstore.Dialect, toolsOnly bool, sessions in
 	b.ReportMetric(float64(st.Events)/cpu.Seconds(), "events/cpu-s")
 	b.ReportMetric(0, "ns/op")
 }
+
+// pacedUpstream serves one session whose stream plays calls tool calls
+// (use and result) one every gap, stamping each event's processed_at
+// when it is written, with an idle spell of pause (heartbeats only)
+// after the first half: an active session, then a resumed one.
+func pacedUpstream(b *testing.B, calls int, gap, pause time.Duration) *httptest.Server {
+	cmds := benchCommands(b)
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /v1/sessions/{id}/events/stream", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/event-stream")
+		fl := w.(http.Flusher)
+		seq := 0
+		emit := func(typ string, fields map[string]any) string {
+			seq++
+			id := fmt.Sprintf("sevt_%08d", seq)
+			fields["id"], fields["type"], fields["processed_at"] = id, typ, time.Now().UTC()
+			data, _ := json.Marshal(fields)
+			fmt.Fprintf(w, "event: %s\ndata: %s\n\n", typ, data)
+			fl.Flush()
+			return id
+		}
+		tick := time.NewTicker(gap)
+		defer tick.Stop()
+		for i := range calls {
+			if i == calls/2 {
+				end := time.Now().Add(pause)
+				for time.Now().Before(end) {
+					fmt.Fprint(w, "event: ping\ndata: {}\n\n")
+					fl.Flush()
+					time.Sleep(100 * time.Millisecond)
+				}
+			}
+			select {
+			case <-tick.C:
+			case <-r.Context().Done():
+				return
+			}
+			use := emit("agent.tool_use", map[string]any{"name": "bash", "input": map[string]any{"command": cmds[i%len(cmds)]},
+				"evaluated_permission": "allow"})
+			emit("agent.tool_result", map[string]any{"tool_use_id": use, "is_error": false,
+				"content": []map[string]any{{"type": "text", "text": "ok"}}})
+		}
+		emit("session.status_terminated", map[string]any{})
+	})
+	mux.HandleFunc("GET /v1/sessions/{id}/events", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"data":[],"next_page":null}`))
+	})
+	mux.HandleFunc("/", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusNotFound)
+		_, _ = w.Write([]byte(`{"type":"error","error":{"type":"not_found_error","message":"not found"}}`))
+	})
+	return httptest.NewServer(mux)
+}
+
+// BenchmarkEventLatency measures the event-to-record latency (an event's
+// processed_at to its commit in the store, Stats.Latency) of a session
+// making 200 tool calls a second (400 events/s), idle for 2 s halfway
+// through and then resumed: p50 and p99 from the latency histogram.
+func BenchmarkEventLatency(b *testing.B) {
+	for _, d := range []sqlstore.Dialect{sqlstore.SQLite, sqlstore.Postgres} {
+		b.Run(string(d), func(b *testing.B) {
+			up := pacedUpstream(b, 1000, 5*time.Millisecond, 2*time.Second)
+			defer up.Close()
+			client := newClient(up.URL)
+			db := storetest.Open(b, d)
+			ctx := context.Background()
+			if err := sqlstore.NewAuthStore(db).CreateTenant(ctx, auth.Tenant{ID: tenantID, Name: "a", CreatedAt: time.Now()}); err != nil {
+				b.Fatal(err)
+			}
+			signer, err := audit.LoadOrCreateKey(filepath.Join(b.TempDir(), "audit.key"), "")
+			if err != nil {
+				b.Fatal(err)
+			}
+			log := audit.New(sqlstore.NewAuditStore(db), signer)
+			log.CheckpointInterval = -1
+			if err := log.Open(); err != nil {
+				b.Fatal(err)
+			}
+			defer log.Close()
+			store := sqlstore.NewObserveStore(db)
+			svc := observe.New(store, observe.UpstreamFunc(func(context.Context, string, string) (*anthropic.Client, error) {
+				return &client, nil
+			}), log, nil)
+			svc.Owner = "bench"
+			svc.SSETimeout = time.Second // the idle spell is longer: heartbeats must keep the stream
+			if err := svc.Open(); err != nil {
+				b.Fatal(err)
+			}
+			defer svc.Close()
+			b.ResetTimer()
+			for range b.N {
+				t := observe.Target{TenantID: tenantID, SessionID: vargate.NewID("vs-", 8), UpstreamID: "sesn_paced",
+					AgentID: "agent-1", RiskLevel: "permissive", PIIDetection: true}
+				if err := svc.Observe(ctx, t); err != nil {
+					b.Fatal(err)
+				}
+				for {
+					s, err := store.Get(ctx, tenantID, t.SessionID)
+					if err != nil {
+						b.Fatal(err)
+					}
+					if s.State == observe.StateDone {
+						break
+					}
+					time.Sleep(20 * time.Millisecond)
+				}
+			}
+			b.StopTimer()
+			st := svc.Stats()
+			b.ReportMetric(float64(st.Latency.Quantile(0.5).Microseconds())/1000, "p50-ms")
+			b.ReportMetric(float64(st.Latency.Quantile(0.99).Microseconds())/1000, "p99-ms")
+			b.ReportMetric(float64(st.Connections)/float64(b.N), "connections/op")
+			b.ReportMetric(0, "ns/op")
+		})
+	}
+}

@@ -49,6 +49,14 @@ type consumer struct {
 	isDetach bool
 	expired  bool
 	conn     context.CancelFunc // cancels the current connection
+	// client is the upstream client of the consumer's connections: the
+	// tenant's key is released (and audited) once per consumer, not once
+	// per reconnect; it is dropped when Anthropic refuses it (a rotated
+	// key) and fetched again.
+	client *anthropic.Client
+	// poisoned holds the digests of events dead-lettered, so that a
+	// back-fill delivering one again writes no second record.
+	poisoned map[string]bool
 }
 
 // detach marks the session ended: the consumer finishes once the stream
@@ -114,9 +122,15 @@ func (c *consumer) run(parent context.Context) {
 		return
 	}
 	log := c.log()
-	backoff := c.s.reconnectMin()
+	// A connection that ends after it was up a while (dropped, or silent
+	// for SSETimeout) is reconnected at once; one that fails to open, or
+	// ends again at once, waits a backoff that doubles from ReconnectMin
+	// up to ReconnectMax (short: the back-fill makes a reconnect cheap).
+	backoff := time.Duration(0)
 	for ctx.Err() == nil {
 		st, err := c.load(ctx)
+		opened := false
+		start := time.Now()
 		if err == nil {
 			if st.sess.State == StateDone {
 				return
@@ -130,13 +144,14 @@ func (c *consumer) run(parent context.Context) {
 				c.mu.Lock()
 				c.conn = ccancel
 				c.mu.Unlock()
-				err = c.connect(cctx, st)
+				opened, err = c.connect(cctx, st)
 				ccancel()
 				if c.graceOver() && ctx.Err() == nil {
 					continue
 				}
 			}
 		}
+		healthy := opened && time.Since(start) >= c.s.reconnectMax()
 		switch {
 		case errors.Is(err, errFinished), errors.Is(err, ErrLeaseLost):
 			if errors.Is(err, ErrLeaseLost) {
@@ -144,16 +159,19 @@ func (c *consumer) run(parent context.Context) {
 			}
 			return
 		case ctx.Err() != nil:
-		case err == nil, errors.Is(err, errIdle):
-			// The stream was dropped or went silent: reconnect soon.
-			backoff = c.s.reconnectMin()
+		case healthy:
+			// The stream was up and dropped or went silent: reconnect now.
+			backoff = 0
 			log.LogAttrs(ctx, slog.LevelInfo, "event stream ended; reconnecting", slog.Any(logKeyError, err))
-			sleep(ctx, backoff)
 		default:
-			log.LogAttrs(ctx, slog.LevelWarn, "event consumer failed; reconnecting",
+			backoff = min(max(backoff*2, c.s.reconnectMin()), c.s.reconnectMax())
+			level := slog.LevelWarn
+			if err == nil || errors.Is(err, errIdle) {
+				level = slog.LevelInfo
+			}
+			log.LogAttrs(ctx, level, "event stream ended; reconnecting after a pause",
 				slog.Any(logKeyError, err), slog.Int64(logKeyDelay, backoff.Milliseconds()))
 			sleep(ctx, backoff)
-			backoff = min(backoff*2, c.s.reconnectMax())
 		}
 	}
 	c.mu.Lock()
@@ -180,11 +198,12 @@ func sleep(ctx context.Context, d time.Duration) {
 // connect runs one connection: open the stream first (it has no replay),
 // back-fill the history from the cursor, then pass on streamed events;
 // the processor drops the ones it has seen. It returns nil when the
-// stream ends, errIdle when it went silent.
-func (c *consumer) connect(ctx context.Context, st *state) error {
-	client, err := c.s.Upstream.Client(ctx, c.tenantID, c.sessionID)
+// stream ends, errIdle when it went silent; opened reports whether the
+// stream was opened.
+func (c *consumer) connect(ctx context.Context, st *state) (opened bool, err error) {
+	client, err := c.upstream(ctx)
 	if err != nil {
-		return err
+		return false, err
 	}
 	sctx, scancel := context.WithCancel(ctx)
 	defer scancel()
@@ -193,16 +212,19 @@ func (c *consumer) connect(ctx context.Context, st *state) error {
 	// The SDK opens the stream; its typed stream decodes each event into
 	// a large union (≈25 µs an event), so the same response is read
 	// through the SDK's SSE decoder instead, and the consumer decodes only
-	// the fields it needs from each frame's data.
+	// the fields it needs from each frame's data. The stream has no
+	// request timeout (the client's bounds one ordinary call): it lives
+	// until it ends or stays silent for SSETimeout (the watchdog).
 	var resp *http.Response
 	typed := client.Beta.Sessions.Events.StreamEvents(sctx, st.sess.UpstreamID, anthropic.BetaSessionEventStreamParams{},
-		option.WithMiddleware(act.middleware), option.WithResponseInto(&resp))
+		option.WithRequestTimeout(0), option.WithMiddleware(act.middleware), option.WithResponseInto(&resp))
 	if err := typed.Err(); err != nil {
-		return c.upstreamErr(ctx, st, err)
+		c.refused(err)
+		return false, c.upstreamErr(ctx, st, err)
 	}
 	defer typed.Close()
 	if resp == nil {
-		return errors.New("observe: the SDK returned no stream response")
+		return false, errors.New("observe: the SDK returned no stream response")
 	}
 	stream := ssestream.NewDecoder(resp)
 	c.s.stats.connections.Add(1)
@@ -286,17 +308,48 @@ func (c *consumer) connect(ctx context.Context, st *state) error {
 	close(in)
 	<-procDone
 	if procErr != nil {
-		return procErr
+		return true, procErr
 	}
 	select {
 	case <-idle:
-		return errIdle
+		return true, errIdle
 	default:
 	}
 	if err != nil && ctx.Err() == nil {
-		return err
+		return true, err
 	}
-	return nil
+	return true, nil
+}
+
+// upstream returns the consumer's client, asking Upstream (which
+// releases and audits the tenant's key) only the first time and after
+// Anthropic refused the key.
+func (c *consumer) upstream(ctx context.Context) (*anthropic.Client, error) {
+	c.mu.Lock()
+	client := c.client
+	c.mu.Unlock()
+	if client != nil {
+		return client, nil
+	}
+	client, err := c.s.Upstream.Client(ctx, c.tenantID, c.sessionID)
+	if err != nil {
+		return nil, err
+	}
+	c.mu.Lock()
+	c.client = client
+	c.mu.Unlock()
+	return client, nil
+}
+
+// refused drops the client when Anthropic refused its key (401, 403): the
+// next connection takes the tenant's current key.
+func (c *consumer) refused(err error) {
+	var apiErr *anthropic.Error
+	if errors.As(err, &apiErr) && (apiErr.StatusCode == http.StatusUnauthorized || apiErr.StatusCode == http.StatusForbidden) {
+		c.mu.Lock()
+		c.client = nil
+		c.mu.Unlock()
+	}
 }
 
 // upstreamErr turns a failure to open the stream into the consumer's

@@ -21,30 +21,39 @@ type judged struct {
 // judge decodes a tool input once for its digest (policy.Digest's form,
 // so that a call to Vargate's own MCP server matches its governed
 // record), its anomaly verdict (when analyze is set) and its redacted
-// copy.
+// copy. Inputs of any size are judged: the detector sees a bounded view
+// (judgedView) and the copy kept is bounded (storedInput); the digest is
+// always the whole input's.
 func judge(det *anomaly.Detector, red redactor, tool string, input json.RawMessage, analyze bool) judged {
 	v, err := pii.Decode(input)
 	if err != nil {
 		j := judged{digest: policy.Digest(input), redacted: json.RawMessage(`"[REDACTED:unparseable]"`)}
 		if analyze {
-			j.verdict = det.Analyze(tool, input)
+			raw := input
+			if len(raw) > MaxJudgedStringBytes {
+				raw = json.RawMessage(window(string(raw)))
+			}
+			j.verdict = det.Analyze(tool, raw)
 		}
 		return j
 	}
 	j := judged{digest: digestValue(v)}
 	if analyze {
-		if m, ok := v.(map[string]any); ok {
+		jv, elided := judgedView(v)
+		if m, ok := jv.(map[string]any); ok {
 			j.verdict = det.AnalyzeInput(tool, m)
 		} else {
-			j.verdict = det.Analyze(tool, input)
+			j.verdict = det.Analyze(tool, encodeJSON(jv, nil))
 		}
+		j.verdict = withElision(j.verdict, elided)
 	}
 	// Last: redaction rewrites the decoded value in place.
-	if v, changed := red.value(v); changed {
-		j.redacted = encodeJSON(v, input)
-	} else {
-		j.redacted = input
+	v, changed := red.value(v)
+	doc := input
+	if changed {
+		doc = encodeJSON(v, input)
 	}
+	j.redacted = storedInput(doc, v, j.digest)
 	return j
 }
 

@@ -284,7 +284,7 @@ func (p *processor) crossed(ctx context.Context, c *crossing) {
 	info := c.use.Anomaly
 	s.emit(ctx, t.TenantID, EventAnomalyDetected, map[string]any{
 		"session_id": t.SessionID, "agent_id": t.AgentID, "tool": c.use.Tool, "event_id": c.use.ToolUseID,
-		"session_score": round(c.total), "threshold": c.threshold, "risk_level": riskName(t.RiskLevel),
+		"session_score": roundScore(c.total), "threshold": c.threshold, "risk_level": riskName(t.RiskLevel),
 		"anomaly": info, "action": "interrupt",
 	})
 	s.mu.Lock()

@@ -29,9 +29,12 @@ const (
 	// process's sessions are taken over this long after its last renewal.
 	DefaultLeaseTTL = 30 * time.Second
 	// DefaultReconnectMin and DefaultReconnectMax bound the reconnect
-	// backoff, which doubles per failed attempt.
-	DefaultReconnectMin = 500 * time.Millisecond
-	DefaultReconnectMax = 60 * time.Second
+	// backoff, which doubles per failed attempt (short: a reconnect
+	// back-fills what it missed, and a long pause is a blind window).
+	// A connection that was up for ReconnectMax and dropped is
+	// reconnected at once.
+	DefaultReconnectMin = 250 * time.Millisecond
+	DefaultReconnectMax = 5 * time.Second
 	// DefaultHistorySlack is how far before its cursor a resumed consumer
 	// back-fills, to catch events stamped out of order.
 	DefaultHistorySlack = 5 * time.Second
@@ -220,10 +223,16 @@ type Stats struct {
 	Observed int64
 	// Decisions counts confirmation requests answered or escalated.
 	Decisions int64
+	// Poison counts events dead-lettered: unreadable, or whose record
+	// the trail rejected (see DecisionDeadLetter).
+	Poison int64
+	// Latency is the event-to-record latency of the events stored.
+	Latency Latency
 }
 
 type stats struct {
-	connections, events, duplicates, observed, decisions atomic.Int64
+	connections, events, duplicates, observed, decisions, poison atomic.Int64
+	latency                                                      latency
 }
 
 // AnomalyScore returns the session's anomaly score as the policy input
@@ -248,7 +257,8 @@ func (s *Service) AnomalyScore(ctx context.Context, tenantID, sessionID string) 
 func (s *Service) Stats() Stats {
 	return Stats{
 		Connections: s.stats.connections.Load(), Events: s.stats.events.Load(), Duplicates: s.stats.duplicates.Load(),
-		Observed: s.stats.observed.Load(), Decisions: s.stats.decisions.Load(),
+		Observed: s.stats.observed.Load(), Decisions: s.stats.decisions.Load(), Poison: s.stats.poison.Load(),
+		Latency: s.stats.latency.snapshot(),
 	}
 }
 

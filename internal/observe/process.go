@@ -5,6 +5,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
+	"math"
+	"sort"
 	"strings"
 	"sync"
 	"time"
@@ -269,12 +271,20 @@ func (p *processor) handle(ctx context.Context, items []item) error {
 	var old []string
 	for _, it := range items {
 		ev, err := parseEvent(it.raw)
-		if err != nil || ev.ID == "" || ev.Type == "" {
-			p.log().LogAttrs(ctx, slog.LevelWarn, "unreadable event skipped", slog.Any(logKeyError, err))
+		if err != nil {
+			p.poisonRaw(ctx, it.raw, nil, cut("unreadable event: "+err.Error(), 1024))
 			continue
 		}
 		if ev.Type == typeEventStart || ev.Type == typeEventDelta {
 			continue // previews; the final event follows
+		}
+		if ev.ID == "" || ev.Type == "" {
+			p.poisonRaw(ctx, it.raw, &ev, "event without an id or a type")
+			continue
+		}
+		if bad := ev.clean(); bad != "" {
+			p.poisonRaw(ctx, it.raw, &ev, "event with "+bad)
+			continue
 		}
 		evs = append(evs, parsed{ev, it.thread})
 		if _, ok := st.seen[ev.ID]; !ok && ev.processedAt().Before(st.seenFrom) && !ev.processedAt().IsZero() {
@@ -334,6 +344,12 @@ func (p *processor) handle(ctx context.Context, items []item) error {
 	}
 	p.audited = nil
 	s.stats.events.Add(int64(len(b.Events)))
+	stored := s.now()
+	for i := range b.Events {
+		if e := &b.Events[i]; e.ProcessedAt != e.ReceivedAt {
+			s.stats.latency.observe(stored.Sub(e.ProcessedAt))
+		}
+	}
 	st.prune(s.historySlack())
 	s.notify(st.sess.SessionID)
 
@@ -500,7 +516,7 @@ func (p *processor) toolResult(ev *wireEvent, thread string, at time.Time) *use 
 	}
 	excerpt, digest := resultExcerpt(ev.Content, 4*MaxResultExcerpt)
 	u.ResultEvent = ev.ID
-	u.ResultExcerpt = cut(st.red.text(excerpt), MaxResultExcerpt)
+	u.ResultExcerpt = cleanText(st.red.text(excerpt), MaxResultExcerpt)
 	u.ResultDigest = digest
 	u.IsError = ev.IsError
 	t := at
@@ -523,11 +539,16 @@ func anomalyJSON(v anomaly.Verdict, total, threshold float64, red redactor) json
 		Flagged      bool             `json:"flagged"`
 		SessionScore float64          `json:"session_score"`
 		Threshold    float64          `json:"threshold"`
-	}{flags, v.Severity, round(v.Score), v.Flagged(), round(total), threshold})
+	}{flags, v.Severity, roundScore(v.Score), v.Flagged(), roundScore(total), threshold})
 	return b
 }
 
+// round rounds a policy input to 4 decimals.
 func round(f float64) float64 { return float64(int64(f*1e4+0.5)) / 1e4 }
+
+// roundScore rounds a score as records show it: 2 decimals (2.9, not
+// 2.8999).
+func roundScore(f float64) float64 { return math.Round(f*100) / 100 }
 
 // audit writes the mcp_observed record of each finished tool use and
 // waits for them; see startAudit.
@@ -588,30 +609,60 @@ func (p *processor) writeAudit(ctx context.Context, uses []ToolUse, check bool) 
 	actx, cancel := s.sideCtx(ctx)
 	defer cancel()
 	errs := make([]error, len(uses))
+	// First what needs a look at the trail (a recovery's check, a call
+	// to Vargate's own MCP server), concurrently; then the records, in
+	// the order the agent made the calls.
+	skip := make([]bool, len(uses))
 	var wg sync.WaitGroup
-	sem := make(chan struct{}, 256)
+	sem := make(chan struct{}, 64)
 	for i := range uses {
 		u := &uses[i]
+		own := p.ownServer(u.MCPServer)
+		if !check && !own {
+			continue
+		}
 		wg.Add(1)
 		sem <- struct{}{}
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			if check && s.recorded(actx, u.TenantID, u.ToolUseID) {
+				skip[i] = true
 				return
 			}
-			if p.ownServer(u.MCPServer) {
+			if own {
 				// A call to Vargate's own MCP server was governed there:
 				// it is linked to that record, not recorded again (only
 				// one the server never saw is).
 				if gov := s.governedAction(actx, u.TenantID, u.SessionID, u.Tool, u.ArgsDigest); gov != "" {
 					errs[i] = s.Store.Link(actx, u.SessionID, u.ToolUseID, gov)
-					return
+					skip[i] = true
 				}
 			}
-			_, errs[i] = s.Audit.Append(actx, p.observedRecord(actx, u))
 		}()
 	}
 	wg.Wait()
+	order := make([]int, 0, len(uses))
+	for i := range uses {
+		if !skip[i] {
+			order = append(order, i)
+		}
+	}
+	// The agent's order: by the time of the call (a batch's results can
+	// come in another order than their calls, e.g. parallel tools).
+	sort.SliceStable(order, func(a, b int) bool { return uses[order[a]].UsedAt.Before(uses[order[b]].UsedAt) })
+	recs := make([]audit.Record, len(order))
+	for j, i := range order {
+		recs[j] = p.observedRecord(actx, &uses[i])
+	}
+	for j, err := range s.appendAll(actx, recs) {
+		i := order[j]
+		if err != nil && rejected(err) {
+			// The trail refuses this record for what it holds: a retry
+			// would stall the stream on it for good.
+			err = p.poisonRecord(actx, &uses[i], err)
+		}
+		errs[i] = err
+	}
 	var r auditResult
 	for i := range uses {
 		if errs[i] != nil {
@@ -623,6 +674,30 @@ func (p *processor) writeAudit(ctx context.Context, uses []ToolUse, check bool) 
 		r.ok = append(r.ok, uses[i].ToolUseID)
 	}
 	return r
+}
+
+// orderedAuditor is an Auditor that appends many records in order while
+// sharing commits; *audit.Log implements it.
+type orderedAuditor interface {
+	AppendAll(ctx context.Context, recs []audit.Record) ([]audit.Record, []error)
+}
+
+// appendAll appends recs to the trail in their order and returns each
+// one's error: in one pass through the group commit when the Auditor can,
+// else one after another.
+func (s *Service) appendAll(ctx context.Context, recs []audit.Record) []error {
+	if len(recs) == 0 {
+		return nil
+	}
+	if oa, ok := s.Audit.(orderedAuditor); ok {
+		_, errs := oa.AppendAll(ctx, recs)
+		return errs
+	}
+	errs := make([]error, len(recs))
+	for i := range recs {
+		_, errs[i] = s.Audit.Append(ctx, recs[i])
+	}
+	return errs
 }
 
 // flushAudited marks the audited tool uses in the store.
@@ -657,16 +732,20 @@ const (
 
 // observedDetail is the detail of an mcp_observed record.
 type observedDetail struct {
-	EventID             string    `json:"event_id"`
-	ThreadID            string    `json:"thread_id,omitempty"`
-	MCPServer           string    `json:"mcp_server,omitempty"`
-	EvaluatedPermission string    `json:"evaluated_permission,omitempty"`
-	Confirmation        string    `json:"confirmation,omitempty"`
-	UsedAt              time.Time `json:"used_at"`
-	ResultEventID       string    `json:"result_event_id,omitempty"`
-	ResultAt            time.Time `json:"result_at,omitzero"`
-	ResultExcerpt       string    `json:"result_excerpt"`
-	IsError             bool      `json:"is_error"`
+	EventID             string `json:"event_id"`
+	ThreadID            string `json:"thread_id,omitempty"`
+	MCPServer           string `json:"mcp_server,omitempty"`
+	EvaluatedPermission string `json:"evaluated_permission,omitempty"`
+	Confirmation        string `json:"confirmation,omitempty"`
+	// ProcessedAt is the tool use event's own time (processed_at),
+	// beside the record's time; UsedAt is the same, kept for readers of
+	// older records.
+	ProcessedAt   time.Time `json:"processed_at"`
+	UsedAt        time.Time `json:"used_at"`
+	ResultEventID string    `json:"result_event_id,omitempty"`
+	ResultAt      time.Time `json:"result_at,omitzero"`
+	ResultExcerpt string    `json:"result_excerpt"`
+	IsError       bool      `json:"is_error"`
 	// NoResult is set when the session ended before the tool returned.
 	NoResult bool `json:"no_result,omitempty"`
 }
@@ -676,7 +755,7 @@ func (p *processor) observedRecord(ctx context.Context, u *ToolUse) audit.Record
 	st := p.st
 	d := observedDetail{
 		EventID: u.ToolUseID, ThreadID: u.ThreadID, MCPServer: u.MCPServer,
-		EvaluatedPermission: u.Permission, Confirmation: u.Decision, UsedAt: u.UsedAt,
+		EvaluatedPermission: u.Permission, Confirmation: u.Decision, ProcessedAt: u.UsedAt, UsedAt: u.UsedAt,
 		ResultEventID: u.ResultEvent, ResultExcerpt: u.ResultExcerpt, IsError: u.IsError, NoResult: u.ResultAt == nil,
 	}
 	if u.ResultAt != nil {

@@ -1,7 +1,6 @@
 package observe
 
 import (
-	"bytes"
 	"encoding/json"
 	"strings"
 
@@ -37,23 +36,6 @@ func (r redactor) text(s string) string {
 	}
 	b.WriteString(s[last:])
 	return b.String()
-}
-
-// json redacts the strings of a JSON document. A document that does not
-// parse is replaced whole rather than kept.
-func (r redactor) json(doc json.RawMessage) json.RawMessage {
-	if len(bytes.TrimSpace(doc)) == 0 {
-		return nil
-	}
-	v, err := pii.Decode(doc)
-	if err != nil {
-		return json.RawMessage(`"[REDACTED:unparseable]"`)
-	}
-	v, changed := r.value(v)
-	if !changed {
-		return doc
-	}
-	return encodeJSON(v, doc)
 }
 
 func (r redactor) value(v any) (any, bool) {

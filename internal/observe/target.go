@@ -60,7 +60,3 @@ func NewTarget(sessionID, upstreamID, mcpServerName string, cfg agent.Config, st
 		StartedAt:            startedAt,
 	}
 }
-
-// governed reports whether tool is one of the target's governed built-in
-// tools.
-func (t *Target) governed(tool string) bool { return slices.Contains(t.GovernedBuiltinTools, tool) }

@@ -7,6 +7,7 @@ import (
 	"net/http"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/anthropics/anthropic-sdk-go/v2/option"
 )
 
 // Multi-agent sessions: the primary stream shows sub-agents' status
@@ -90,7 +91,7 @@ func (p *processor) readThread(ctx context.Context, threadID string) {
 
 func (p *processor) readThreadOnce(ctx context.Context, threadID string) error {
 	up := p.st.sess.UpstreamID
-	stream := p.client.Beta.Sessions.Threads.Events.StreamEvents(ctx, threadID, anthropic.BetaSessionThreadEventStreamParams{SessionID: up})
+	stream := p.client.Beta.Sessions.Threads.Events.StreamEvents(ctx, threadID, anthropic.BetaSessionThreadEventStreamParams{SessionID: up}, option.WithRequestTimeout(0))
 	if err := stream.Err(); err != nil {
 		return err
 	}

@@ -242,6 +242,7 @@ func activationDetail(act Activation, v *Version) map[string]any {
 func (a *Admin) audit(ctx context.Context, p vargate.Principal, event, label string, detail map[string]any) error {
 	detail["event"] = event
 	detail["label"] = label
+	audit.AddActorName(ctx, p.KeyID, detail)
 	b, err := json.Marshal(detail)
 	if err != nil {
 		return fmt.Errorf("encode audit detail: %w", err)

@@ -104,8 +104,23 @@ type Call struct {
 	Arguments json.RawMessage `json:"arguments"`
 	// ArgumentsDigest is Digest(Arguments).
 	ArgumentsDigest string `json:"arguments_digest"`
+	// Upstream is the name of the upstream MCP server that serves the
+	// tool; empty for Vargate's own tools.
+	Upstream string `json:"upstream,omitempty"`
+	// Annotations are the upstream tool's MCP annotations, with the
+	// protocol's defaults filled in; nil for Vargate's own tools.
+	Annotations *Annotations `json:"annotations,omitempty"`
 
 	parsed *parsedArgs // set by NewCall, so the arguments are parsed once
+}
+
+// Annotations are an MCP tool's behaviour hints (untrusted: they are what
+// the upstream says of its tool), with the protocol's defaults filled in.
+type Annotations struct {
+	ReadOnly    bool `json:"read_only_hint"`
+	Destructive bool `json:"destructive_hint"`
+	Idempotent  bool `json:"idempotent_hint"`
+	OpenWorld   bool `json:"open_world_hint"`
 }
 
 type parsedArgs struct {
@@ -216,14 +231,32 @@ func (in *Input) value() (ast.Value, error) {
 			item(keyDenials, ast.IntNumberTerm(in.Session.Denials)),
 			item(keyAnomalyScore, ast.FloatNumberTerm(in.Session.AnomalyScore)),
 		)),
-		item(keyCall, ast.ObjectTerm(
-			item(keyTool, ast.StringTerm(in.Call.Tool)),
-			item(keyArguments, ast.NewTerm(args)),
-			item(keyArgumentsDigest, ast.StringTerm(in.Call.ArgumentsDigest)),
-		)),
+		item(keyCall, in.Call.term(args)),
 		item(keyPII, ast.ArrayTerm(findings...)),
 		item(keyTime, ast.StringTerm(in.Time.UTC().Format(time.RFC3339Nano))),
 	), nil
+}
+
+// term is the call as a Rego object; upstream and annotations appear only
+// for an upstream tool.
+func (c *Call) term(args ast.Value) *ast.Term {
+	items := [][2]*ast.Term{
+		item(keyTool, ast.StringTerm(c.Tool)),
+		item(keyArguments, ast.NewTerm(args)),
+		item(keyArgumentsDigest, ast.StringTerm(c.ArgumentsDigest)),
+	}
+	if c.Upstream != "" {
+		items = append(items, item(keyUpstream, ast.StringTerm(c.Upstream)))
+	}
+	if a := c.Annotations; a != nil {
+		items = append(items, item(keyAnnotations, ast.ObjectTerm(
+			item(keyReadOnlyHint, ast.BooleanTerm(a.ReadOnly)),
+			item(keyDestructiveHint, ast.BooleanTerm(a.Destructive)),
+			item(keyIdempotentHint, ast.BooleanTerm(a.Idempotent)),
+			item(keyOpenWorldHint, ast.BooleanTerm(a.OpenWorld)),
+		)))
+	}
+	return ast.ObjectTerm(items...)
 }
 
 func item(k, v *ast.Term) [2]*ast.Term { return [2]*ast.Term{k, v} }
@@ -233,6 +266,12 @@ var (
 	keyAgeSeconds           = ast.StringTerm("age_seconds")
 	keyAgent                = ast.StringTerm("agent")
 	keyAllowedTools         = ast.StringTerm("allowed_tools")
+	keyAnnotations          = ast.StringTerm("annotations")
+	keyDestructiveHint      = ast.StringTerm("destructive_hint")
+	keyIdempotentHint       = ast.StringTerm("idempotent_hint")
+	keyOpenWorldHint        = ast.StringTerm("open_world_hint")
+	keyReadOnlyHint         = ast.StringTerm("read_only_hint")
+	keyUpstream             = ast.StringTerm("upstream")
 	keyAnomalyScore         = ast.StringTerm("anomaly_score")
 	keyArguments            = ast.StringTerm("arguments")
 	keyArgumentsDigest      = ast.StringTerm("arguments_digest")

@@ -336,8 +336,6 @@ type call struct {
 	Token     string
 }
 
-type principalKey struct{}
-
 func newMCPGateway(t testing.TB, e *env) *mcpGateway {
 	g := &mcpGateway{}
 	srv := mcp.NewServer(&mcp.Implementation{Name: "vargate-test", Version: "1"}, nil)

@@ -243,6 +243,7 @@ func (s *Service) SaveSettings(ctx context.Context, st Settings, actor string) (
 	}
 	detail := map[string]any{"event": "session_settings.updated", "governance_prompt_template": st.GovernanceTemplate,
 		"max_concurrent_sessions": st.MaxConcurrent, "max_daily_sessions": st.MaxDaily}
+	audit.AddActorName(ctx, actor, detail)
 	if err := s.audit(ctx, audit.Record{TenantID: st.TenantID, Source: audit.SourceControlPlane, Decision: "session_settings.updated", Actor: actor}, detail); err != nil {
 		return st, vargate.Wrap(vargate.KindUnavailable, err, "settings saved, but their audit record could not be written")
 	}

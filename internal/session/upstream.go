@@ -4,7 +4,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -196,52 +195,70 @@ func webDomains(hosts []string) []string {
 	return out
 }
 
-type toolConfigWire struct {
-	Name             string      `json:"name"`
-	Enabled          *bool       `json:"enabled,omitempty"`
-	PermissionPolicy *policyWire `json:"permission_policy,omitempty"`
-	AllowedDomains   []string    `json:"allowed_domains,omitempty"`
-}
-
-type policyWire struct {
-	Type string `json:"type"`
-}
-
 // builtinToolset returns the agent toolset for c: the platform's defaults
 // (always_allow), except that governed built-in tools get always_ask, and
 // under limited networking web_fetch and web_search are held to the
 // allowed domains (or switched off when there are none: the platform's
-// networking does not govern them).
+// networking does not govern them). It is built from the SDK's typed
+// params, so the compiler checks the shape the API checks.
 func builtinToolset(c agent.Config) anthropic.BetaManagedAgentsAgentToolset20260401Params {
-	var configs []toolConfigWire
 	limited := c.GovernanceProfile.Network == agent.NetworkLimited
 	domains := webDomains(c.GovernanceProfile.AllowedDomains)
+	configs := []anthropic.BetaManagedAgentsAgentToolConfigParamsUnion{}
 	for _, name := range agent.BuiltinTools {
-		w := toolConfigWire{Name: name}
-		if slices.Contains(c.GovernedBuiltinTools, name) {
-			w.PermissionPolicy = &policyWire{Type: "always_ask"}
-		}
+		ask := slices.Contains(c.GovernedBuiltinTools, name)
+		var enabled param.Opt[bool]
+		var allowed []string
 		if limited && (name == "web_fetch" || name == "web_search") {
 			if len(domains) == 0 {
-				off := false
-				w.Enabled = &off
+				enabled = anthropic.Bool(false)
 			} else {
-				w.AllowedDomains = domains
+				allowed = domains
 			}
 		}
-		if w.PermissionPolicy != nil || w.Enabled != nil || w.AllowedDomains != nil {
-			configs = append(configs, w)
+		if ask || enabled.Valid() || allowed != nil {
+			configs = append(configs, builtinToolConfig(name, ask, enabled, allowed))
 		}
 	}
-	raw, _ := json.Marshal(map[string]any{"type": "agent_toolset_20260401", "configs": nonNilConfigs(configs)})
-	return param.Override[anthropic.BetaManagedAgentsAgentToolset20260401Params](json.RawMessage(raw))
+	return anthropic.BetaManagedAgentsAgentToolset20260401Params{Configs: configs}
 }
 
-func nonNilConfigs(c []toolConfigWire) []toolConfigWire {
-	if c == nil {
-		return []toolConfigWire{}
+// builtinToolConfig is the configs entry of one built-in tool: enabled
+// when set, always_ask when ask, and for the web tools the allowed
+// domains. Each tool has its own SDK type.
+func builtinToolConfig(name string, ask bool, enabled param.Opt[bool], allowed []string) anthropic.BetaManagedAgentsAgentToolConfigParamsUnion {
+	var askPolicy *anthropic.BetaManagedAgentsAlwaysAskPolicyParam
+	if ask {
+		askPolicy = &anthropic.BetaManagedAgentsAlwaysAskPolicyParam{}
 	}
-	return c
+	var u anthropic.BetaManagedAgentsAgentToolConfigParamsUnion
+	switch name {
+	case "bash":
+		u.OfBash = &anthropic.BetaManagedAgentsBashToolConfigParams{Enabled: enabled,
+			PermissionPolicy: anthropic.BetaManagedAgentsBashToolConfigParamsPermissionPolicyUnion{OfAlwaysAsk: askPolicy}}
+	case "edit":
+		u.OfEdit = &anthropic.BetaManagedAgentsEditToolConfigParams{Enabled: enabled,
+			PermissionPolicy: anthropic.BetaManagedAgentsEditToolConfigParamsPermissionPolicyUnion{OfAlwaysAsk: askPolicy}}
+	case "read":
+		u.OfRead = &anthropic.BetaManagedAgentsReadToolConfigParams{Enabled: enabled,
+			PermissionPolicy: anthropic.BetaManagedAgentsReadToolConfigParamsPermissionPolicyUnion{OfAlwaysAsk: askPolicy}}
+	case "write":
+		u.OfWrite = &anthropic.BetaManagedAgentsWriteToolConfigParams{Enabled: enabled,
+			PermissionPolicy: anthropic.BetaManagedAgentsWriteToolConfigParamsPermissionPolicyUnion{OfAlwaysAsk: askPolicy}}
+	case "glob":
+		u.OfGlob = &anthropic.BetaManagedAgentsGlobToolConfigParams{Enabled: enabled,
+			PermissionPolicy: anthropic.BetaManagedAgentsGlobToolConfigParamsPermissionPolicyUnion{OfAlwaysAsk: askPolicy}}
+	case "grep":
+		u.OfGrep = &anthropic.BetaManagedAgentsGrepToolConfigParams{Enabled: enabled,
+			PermissionPolicy: anthropic.BetaManagedAgentsGrepToolConfigParamsPermissionPolicyUnion{OfAlwaysAsk: askPolicy}}
+	case "web_fetch":
+		u.OfWebFetch = &anthropic.BetaManagedAgentsWebFetchToolConfigParams{Enabled: enabled, AllowedDomains: allowed,
+			PermissionPolicy: anthropic.BetaManagedAgentsWebFetchToolConfigParamsPermissionPolicyUnion{OfAlwaysAsk: askPolicy}}
+	case "web_search":
+		u.OfWebSearch = &anthropic.BetaManagedAgentsWebSearchToolConfigParams{Enabled: enabled, AllowedDomains: allowed,
+			PermissionPolicy: anthropic.BetaManagedAgentsWebSearchToolConfigParamsPermissionPolicyUnion{OfAlwaysAsk: askPolicy}}
+	}
+	return u
 }
 
 // mcpToolset is the gateway's MCP toolset with always_allow: the gateway

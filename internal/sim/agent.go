@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"github.com/anthropics/anthropic-sdk-go/v2"
+
 	"cmp"
 	"encoding/json"
 	"net/http"
@@ -173,7 +175,7 @@ func (p *agentParams) apply(c *agentConfig) error {
 		return invalid("system: must be at most %d characters", maxSystemPromptLn)
 	}
 	if p.Model != nil {
-		if c.Model, err = parseModel(p.Model); err != nil {
+		if c.Model, err = normalizeModel(p.Model, c.Model); err != nil {
 			return err
 		}
 	}
@@ -194,11 +196,8 @@ func (p *agentParams) apply(c *agentConfig) error {
 		}
 	}
 	if p.Skills != nil {
-		c.Skills = nil
-		if !isNull(p.Skills) {
-			if err := json.Unmarshal(p.Skills, &c.Skills); err != nil {
-				return invalid("skills: must be an array")
-			}
+		if c.Skills, err = normalizeSkills(p.Skills); err != nil {
+			return err
 		}
 	}
 	if p.Multiagent != nil {
@@ -228,26 +227,6 @@ func keepOr(field string, raw json.RawMessage, old string) (string, bool, error)
 		return old, false, err
 	}
 	return v, true, nil
-}
-
-// parseModel accepts a bare model string or a model_config object and
-// returns the object form the API reports.
-func parseModel(raw json.RawMessage) (map[string]any, error) {
-	var id string
-	if err := json.Unmarshal(raw, &id); err == nil {
-		if id == "" {
-			return nil, invalid("model: must not be empty")
-		}
-		return map[string]any{"id": id}, nil
-	}
-	var m map[string]any
-	if err := json.Unmarshal(raw, &m); err != nil || m == nil {
-		return nil, invalid("model: must be a model string or a model_config object")
-	}
-	if id, _ := m["id"].(string); id == "" {
-		return nil, invalid("model.id: field required")
-	}
-	return m, nil
 }
 
 func parseMCPServers(raw json.RawMessage) ([]mcpServer, error) {
@@ -314,7 +293,7 @@ func validateAgentConfig(c *agentConfig) error {
 
 func (s *Server) createAgent(w http.ResponseWriter, r *http.Request) (any, error) {
 	var p agentParams
-	if err := decodeBody(w, r, &p); err != nil {
+	if err := decodeParams[anthropic.BetaAgentNewParams](w, r, &p); err != nil {
 		return nil, err
 	}
 	if p.Name == nil {
@@ -340,7 +319,12 @@ func (s *Server) createAgent(w http.ResponseWriter, r *http.Request) (any, error
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	a := &agent{id: newID(prefixAgent), seq: s.nextSeq(), createdAt: now, versions: []*agentConfig{c}}
+	id := newID(prefixAgent)
+	var err error
+	if c.Multiagent, err = s.normalizeMultiagent(c.Multiagent, map[string]any{"type": "agent", "id": id, "version": 1}); err != nil {
+		return nil, err
+	}
+	a := &agent{id: id, seq: s.nextSeq(), createdAt: now, versions: []*agentConfig{c}}
 	s.agents[a.id] = a
 	return a.wire(c), nil
 }
@@ -368,7 +352,7 @@ func (s *Server) getAgent(_ http.ResponseWriter, r *http.Request) (any, error) {
 
 func (s *Server) updateAgent(w http.ResponseWriter, r *http.Request) (any, error) {
 	var p agentParams
-	if err := decodeBody(w, r, &p); err != nil {
+	if err := decodeParams[anthropic.BetaAgentUpdateParams](w, r, &p); err != nil {
 		return nil, err
 	}
 	if p.Version != nil && *p.Version < 1 {
@@ -396,6 +380,11 @@ func (s *Server) updateAgent(w http.ResponseWriter, r *http.Request) (any, error
 	next := *cur
 	if err := p.apply(&next); err != nil {
 		return nil, err
+	}
+	if p.Multiagent != nil {
+		if next.Multiagent, err = s.normalizeMultiagent(next.Multiagent, map[string]any{"type": "agent", "id": a.id, "version": cur.Version + 1}); err != nil {
+			return nil, err
+		}
 	}
 	if err := validateAgentConfig(&next); err != nil {
 		return nil, err

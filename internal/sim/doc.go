@@ -5,7 +5,10 @@
 // and stream), with the
 // real paths, field names, ID prefixes, pagination, headers and error bodies,
 // so that the official Go SDK pointed at it (option.WithBaseURL) cannot tell
-// the difference for the subset Vargate uses.
+// the difference. It is as strict as the SDK's types: request bodies are
+// checked against the SDK's parameter types (validate.go, enums_gen.go) and
+// answers are complete per its response types; docs/SIMULATOR.md lists what
+// is simulated, validated and not.
 //
 // A session is driven by a scripted agent: a Scenario is a list of steps
 // (say a message, use a built-in tool with a canned result, call a tool on

@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"github.com/anthropics/anthropic-sdk-go/v2"
+
 	"cmp"
 	"encoding/json"
 	"net/http"
@@ -165,7 +167,7 @@ func validScope(s string) bool { return s == "organization" || s == "account" }
 
 func (s *Server) createEnvironment(w http.ResponseWriter, r *http.Request) (any, error) {
 	var p environmentParams
-	if err := decodeBody(w, r, &p); err != nil {
+	if err := decodeParams[anthropic.BetaEnvironmentNewParams](w, r, &p); err != nil {
 		return nil, err
 	}
 	name, _, err := optionalString("name", p.Name)
@@ -227,7 +229,7 @@ func (s *Server) getEnvironment(_ http.ResponseWriter, r *http.Request) (any, er
 
 func (s *Server) updateEnvironment(w http.ResponseWriter, r *http.Request) (any, error) {
 	var p environmentParams
-	if err := decodeBody(w, r, &p); err != nil {
+	if err := decodeParams[anthropic.BetaEnvironmentUpdateParams](w, r, &p); err != nil {
 		return nil, err
 	}
 	name, nameSet, err := optionalString("name", p.Name)

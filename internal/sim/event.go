@@ -1,6 +1,9 @@
 package sim
 
 import (
+	"github.com/anthropics/anthropic-sdk-go/v2"
+	"reflect"
+
 	"encoding/json"
 	"maps"
 	"net/http"
@@ -100,6 +103,7 @@ func (s *Server) setStatus(sess *session, status string, stop map[string]any, du
 	case StatusRescheduling:
 		s.emit(sess, "session.status_rescheduled", nil, dup)
 	case StatusTerminated:
+		s.terminateThreads(sess)
 		s.emit(sess, "session.status_terminated", nil, dup)
 	case StatusIdle:
 		sess.lastStop, _ = stop["type"].(string)
@@ -124,6 +128,7 @@ type eventParam struct {
 	Result          string          `json:"result"`
 	DenyMessage     *string         `json:"deny_message"`
 	CustomToolUseID string          `json:"custom_tool_use_id"`
+	IsError         *bool           `json:"is_error"`
 	Description     string          `json:"description"`
 	Rubric          json.RawMessage `json:"rubric"`
 	MaxIterations   *int64          `json:"max_iterations"`
@@ -174,7 +179,17 @@ func newUserEvent(i int, p eventParam, initial bool) (*event, error) {
 		ev.fields["description"], ev.fields["rubric"], ev.fields["max_iterations"] = p.Description, p.Rubric, maxIter
 		ev.fields["outcome_id"] = newID(prefixOutcome)
 	case "user.custom_tool_result":
-		return nil, invalid("events[%d].custom_tool_use_id: no custom tool use %q is awaiting a result", i, p.CustomToolUseID)
+		var content []map[string]any
+		if len(p.Content) > 0 && !isNull(p.Content) {
+			if err := json.Unmarshal(p.Content, &content); err != nil {
+				return nil, invalid("events[%d].content: must be an array of content blocks", i)
+			}
+		}
+		ev.fields["custom_tool_use_id"], ev.fields["content"] = p.CustomToolUseID, nonNilSlice(content)
+		ev.fields["is_error"] = p.IsError != nil && *p.IsError
+		if p.SessionThreadID != nil {
+			ev.fields["session_thread_id"] = p.SessionThreadID
+		}
 	case "user.tool_result":
 		return nil, invalid("events[%d].type: user.tool_result is only accepted for self-hosted environments", i)
 	case "":
@@ -201,7 +216,7 @@ func (s *Server) sendEvents(w http.ResponseWriter, r *http.Request) (any, error)
 	var body struct {
 		Events []eventParam `json:"events"`
 	}
-	if err := decodeBody(w, r, &body); err != nil {
+	if err := decodeParams[anthropic.BetaSessionEventSendParams](w, r, &body); err != nil {
 		return nil, err
 	}
 	if len(body.Events) == 0 {
@@ -224,8 +239,13 @@ func (s *Server) sendEvents(w http.ResponseWriter, r *http.Request) (any, error)
 	if err := s.checkSendable(sess, evs); err != nil {
 		return nil, err
 	}
+	settles := false
 	for _, ev := range evs {
 		s.accept(sess, ev)
+		settles = settles || ev.typ == "user.tool_confirmation" || ev.typ == "user.custom_tool_result"
+	}
+	if settles {
+		s.afterSettling(sess)
 	}
 	sess.poke()
 	// Encode under the lock: the runner stamps queued events when it takes them.
@@ -244,25 +264,40 @@ func (s *Server) checkSendable(sess *session, evs []*event) error {
 	}
 	settled := map[string]bool{}
 	for i, ev := range evs {
-		if ev.typ != "user.tool_confirmation" {
-			continue
+		if tid, _ := ev.fields["session_thread_id"].(*string); tid != nil {
+			if _, err := sess.thread(*tid); err != nil {
+				return invalid("events[%d].session_thread_id: no thread %s in session %s", i, *tid, sess.id)
+			}
 		}
-		id, _ := ev.fields["tool_use_id"].(string)
-		c, ok := sess.pending[id]
-		if !ok || c.settled || settled[id] {
-			return invalid("events[%d].tool_use_id: %s is not awaiting confirmation", i, id)
+		switch ev.typ {
+		case "user.tool_confirmation":
+			id, _ := ev.fields["tool_use_id"].(string)
+			c, ok := sess.pending[id]
+			if !ok || c.custom || c.settled || settled[id] {
+				return invalid("events[%d].tool_use_id: %s is not awaiting confirmation", i, id)
+			}
+			settled[id] = true
+		case "user.custom_tool_result":
+			id, _ := ev.fields["custom_tool_use_id"].(string)
+			c, ok := sess.pending[id]
+			if !ok || !c.custom || c.settled || settled[id] {
+				return invalid("events[%d].custom_tool_use_id: no custom tool use %s is awaiting a result", i, id)
+			}
+			settled[id] = true
 		}
-		settled[id] = true
 	}
 	return nil
 }
 
 // accept applies one sent event; the caller holds s.mu. Messages and
-// outcomes wait in the queue for the runner; an interrupt jumps the queue;
-// a confirmation settles a pending tool use at once.
+// outcomes wait in the queue for the runner (they are in the history at
+// once, with processed_at null until the runner takes them); an interrupt
+// jumps the queue; a confirmation or a custom tool result settles a
+// pending tool use at once (see afterSettling).
 func (s *Server) accept(sess *session, ev *event) {
 	switch ev.typ {
 	case "user.message", "user.define_outcome":
+		sess.events = append(sess.events, ev)
 		sess.queue = append(sess.queue, ev)
 		sess.touch()
 	case "user.interrupt":
@@ -271,24 +306,37 @@ func (s *Server) accept(sess *session, ev *event) {
 		if sess.status == StatusRunning || sess.status == StatusRescheduling {
 			sess.interrupted = true
 		}
-	case "user.tool_confirmation":
+	case "user.tool_confirmation", "user.custom_tool_result":
 		ev.processedAt = s.now()
 		s.record(sess, ev, false)
-		id := ev.fields["tool_use_id"].(string)
+		id, _ := ev.fields["tool_use_id"].(string)
+		if ev.typ == "user.custom_tool_result" {
+			id, _ = ev.fields["custom_tool_use_id"].(string)
+		}
 		c := sess.pending[id]
 		c.settled, c.allow = true, ev.fields["result"] == "allow"
 		if dm, _ := ev.fields["deny_message"].(*string); dm != nil {
 			c.denyMessage = *dm
 		}
-		if rest := sess.unsettled(); len(rest) > 0 {
-			s.setStatus(sess, StatusIdle, stopReason(StopRequiresAction, rest...), false)
-		} else {
-			s.setStatus(sess, StatusRunning, nil, false)
+		if ev.typ == "user.custom_tool_result" {
+			c.result = ev
 		}
 	default: // system.message: context for the next model request
 		ev.processedAt = s.now()
 		s.record(sess, ev, false)
 	}
+}
+
+// afterSettling moves the session on once per request that settled tool
+// uses: running when nothing is left to settle, else idle again on what is
+// left (so that no idle event names a tool use the same request settled).
+// The caller holds s.mu.
+func (s *Server) afterSettling(sess *session) {
+	if rest := sess.unsettled(); len(rest) > 0 {
+		s.setStatus(sess, StatusIdle, stopReason(StopRequiresAction, rest...), false)
+		return
+	}
+	s.setStatus(sess, StatusRunning, nil, false)
 }
 
 func (s *Server) listEvents(_ http.ResponseWriter, r *http.Request) (any, error) {
@@ -331,3 +379,36 @@ func (s *Server) listEvents(_ http.ResponseWriter, r *http.Request) (any, error)
 	}
 	return mapPage(page, func(x indexed) *event { return x.ev }), nil
 }
+
+// eventFields lists, per event type, the JSON fields of the SDK's type for
+// that event, read from the SDK by reflection (each As… method of the
+// session event union returns one variant).
+var eventFields = func() map[string]map[string]bool {
+	out := map[string]map[string]bool{}
+	u := reflect.TypeFor[anthropic.BetaManagedAgentsSessionEventUnion]()
+	for i := range u.NumMethod() {
+		m := u.Method(i)
+		if !strings.HasPrefix(m.Name, "As") || m.Type.NumOut() != 1 || m.Type.Out(0).Kind() != reflect.Struct {
+			continue
+		}
+		rt := m.Type.Out(0)
+		fields, typ := map[string]bool{}, ""
+		for j := range rt.NumField() {
+			f := rt.Field(j)
+			name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if name == "type" {
+				typ = f.Tag.Get("default")
+			}
+			if name != "" && name != "-" {
+				fields[name] = true
+			}
+		}
+		if typ != "" {
+			out[typ] = fields
+		}
+	}
+	return out
+}()
+
+// eventHasField reports whether events of type typ have the JSON field.
+func eventHasField(typ, field string) bool { return eventFields[typ][field] }

@@ -123,6 +123,9 @@ func (s *Server) info(sess *session) SessionInfo {
 func eventsOf(sess *session) []Event {
 	out := make([]Event, 0, len(sess.events))
 	for _, ev := range sess.events {
+		if ev.processedAt.IsZero() {
+			continue // still queued
+		}
 		data, _ := json.Marshal(ev)
 		out = append(out, Event{ID: ev.id, Type: ev.typ, ProcessedAt: ev.processedAt, JSON: data})
 	}

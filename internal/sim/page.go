@@ -3,6 +3,7 @@ package sim
 import (
 	"encoding/base64"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -27,11 +28,17 @@ type listPage[T any] struct {
 // (creation order), so cursors stay valid when items are added or deleted.
 // desc says whether items are in descending seq order.
 func paginate[T any](items []T, seq func(T) int64, q url.Values, desc, withPrev bool) (listPage[T], error) {
-	limit := defaultPageLimit
+	return paginateLimits(items, seq, q, desc, withPrev, defaultPageLimit, maxPageLimit)
+}
+
+// paginateLimits is paginate with the endpoint's own default and maximum
+// page size (threads: 1000 and 1000, per the SDK's docs).
+func paginateLimits[T any](items []T, seq func(T) int64, q url.Values, desc, withPrev bool, defLimit, maxLimit int) (listPage[T], error) {
+	limit := defLimit
 	if v := q.Get("limit"); v != "" {
 		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > maxPageLimit {
-			return listPage[T]{}, invalid("limit: must be an integer between 1 and %d", maxPageLimit)
+		if err != nil || n < 1 || n > maxLimit {
+			return listPage[T]{}, invalid("limit: must be an integer between 1 and %d", maxLimit)
 		}
 		limit = n
 	}
@@ -105,6 +112,18 @@ func queryValues(q url.Values, name string) []string {
 		}
 	}
 	return out
+}
+
+// queryEnum returns the values of a repeated query parameter, each of
+// which must be one of allowed.
+func queryEnum(q url.Values, name string, allowed []string) ([]string, error) {
+	vals := queryValues(q, name)
+	for _, v := range vals {
+		if !slices.Contains(allowed, v) {
+			return nil, invalid("%s: Input should be %s, not %q", name, quoteList(allowed), v)
+		}
+	}
+	return vals, nil
 }
 
 // queryBool parses an optional boolean query parameter.

@@ -1,6 +1,7 @@
 package sim
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +19,10 @@ type apiError struct {
 	typ    string
 	msg    string
 }
+
+// noRetry reports whether the client must not retry: a conflict stays a
+// conflict (the SDK retries a 409 unless x-should-retry says false).
+func (e *apiError) noRetry() bool { return e.status == http.StatusConflict }
 
 func (e *apiError) Error() string { return fmt.Sprintf("%d %s: %s", e.status, e.typ, e.msg) }
 
@@ -68,6 +73,9 @@ func writeError(w http.ResponseWriter, err error) {
 	if !errors.As(err, &ae) {
 		ae = &apiError{http.StatusInternalServerError, "api_error", "Internal server error"}
 	}
+	if ae.noRetry() {
+		w.Header().Set("x-should-retry", "false")
+	}
 	writeJSON(w, ae.status, errorBody{
 		Type:      "error",
 		Error:     errorDetail{Type: ae.typ, Message: ae.msg},
@@ -75,22 +83,35 @@ func writeError(w http.ResponseWriter, err error) {
 	})
 }
 
-// decodeBody decodes the JSON request body into v. An empty body decodes as
-// an empty object, as the SDK sends none for archive calls.
-func decodeBody(w http.ResponseWriter, r *http.Request, v any) error {
-	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+// decodeParams checks the request body against the SDK parameter type P
+// (see checkParams), then decodes it into v.
+func decodeParams[P any](w http.ResponseWriter, r *http.Request, v any) error {
+	body, err := readBody(w, r)
 	if err != nil {
-		var tooLarge *http.MaxBytesError
-		if errors.As(err, &tooLarge) {
-			return &apiError{http.StatusRequestEntityTooLarge, "request_too_large", "Request exceeds the maximum allowed number of bytes."}
-		}
-		return invalid("read request body: %v", err)
+		return err
 	}
-	if len(body) == 0 {
-		body = []byte("{}")
+	if err := checkParams[P](body); err != nil {
+		return err
 	}
 	if err := json.Unmarshal(body, v); err != nil {
 		return invalid("The request body is not valid JSON: %v", err)
 	}
 	return nil
+}
+
+// readBody reads the request body, bounded by maxBodyBytes; an empty body
+// reads as {}, as the SDK sends none for archive calls.
+func readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, maxBodyBytes))
+	if err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			return nil, &apiError{http.StatusRequestEntityTooLarge, "request_too_large", "Request exceeds the maximum allowed number of bytes."}
+		}
+		return nil, invalid("read request body: %v", err)
+	}
+	if len(bytes.TrimSpace(body)) == 0 {
+		body = []byte("{}")
+	}
+	return body, nil
 }

@@ -50,6 +50,12 @@ func (s *Server) routes() *http.ServeMux {
 	mux.Handle("GET /v1/sessions/{session_id}/threads/{thread_id}/events", handle(s.listEvents))
 	mux.HandleFunc("GET /v1/sessions/{session_id}/threads/{thread_id}/stream", s.streamEvents)
 
+	mux.Handle("GET /v1/sessions/{session_id}/resources", handle(s.listResources))
+	mux.Handle("POST /v1/sessions/{session_id}/resources", handle(s.addResource))
+	mux.Handle("GET /v1/sessions/{session_id}/resources/{resource_id}", handle(s.getResource))
+	mux.Handle("POST /v1/sessions/{session_id}/resources/{resource_id}", handle(s.updateResource))
+	mux.Handle("DELETE /v1/sessions/{session_id}/resources/{resource_id}", handle(s.deleteResource))
+
 	mux.Handle("/", handle(func(_ http.ResponseWriter, r *http.Request) (any, error) {
 		return nil, notFound("Not found: %s %s", r.Method, r.URL.Path)
 	}))

@@ -53,13 +53,19 @@ func (r *runner) next() (*event, bool) {
 	for len(sess.queue) > 0 && !sess.gone {
 		ev := sess.queue[0]
 		sess.queue = sess.queue[1:]
+		// Already in the history since it was sent: stamp and stream it.
 		ev.processedAt = s.now()
-		s.record(sess, ev, false)
+		s.broadcast(sess, ev, false)
+		sess.touch()
+		if ev.typ == "user.define_outcome" {
+			sess.outcomes = append(sess.outcomes, newOutcome(ev))
+		}
 		if ev.typ != "user.message" {
 			continue
 		}
 		sess.interrupted = false
 		s.setStatus(sess, StatusRunning, nil, false)
+		sess.startOutcomes()
 		return ev, true
 	}
 	return nil, false
@@ -153,6 +159,9 @@ func (r *runner) finish(end turnEnd) {
 		stop = StopRetriesExhausted
 	}
 	r.s.mu.Lock()
+	if end == endTurn {
+		r.evaluateOutcomes()
+	}
 	r.sess.interrupted = false
 	r.s.setStatus(r.sess, StatusIdle, stopReason(stop), false)
 	r.s.mu.Unlock()
@@ -187,6 +196,10 @@ func (r *runner) play(st Step) turnEnd {
 		return r.useTools(st.Steps)
 	case StepSubagent:
 		return r.playSubagent(st)
+	case StepCustomTool:
+		return r.useCustomTool(st)
+	case StepCompact:
+		r.emit("agent.thread_context_compacted", nil)
 	case StepWait:
 		if !r.sleep(r.s.scale(st.Duration)) {
 			return r.why()
@@ -213,11 +226,30 @@ func (r *runner) model(out func()) {
 		startID = start.id
 	}
 	r.emit("span.model_request_end", map[string]any{
-		"model_request_start_id": startID, "is_error": false,
-		"model_usage": map[string]any{
-			"input_tokens": 1200, "output_tokens": 80, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 1000, "speed": nil,
-		},
+		"model_request_start_id": startID, "is_error": false, "model_usage": modelUsage(),
 	})
+	// Every model request updates the session's usage; the session stream
+	// reports it.
+	r.s.mu.Lock()
+	defer r.s.mu.Unlock()
+	r.sess.modelRequests++
+	u := r.s.sessionWire(r.sess)
+	r.s.emit(r.sess, "session.usage", map[string]any{"usage": u.Usage, "budget": u.Budget}, false)
+}
+
+// Token usage of one simulated model request.
+const (
+	simInputTokens     = 1200
+	simOutputTokens    = 80
+	simCacheReadTokens = 1000
+)
+
+// modelUsage is the token usage of one simulated model request.
+func modelUsage() map[string]any {
+	return map[string]any{
+		"input_tokens": simInputTokens, "output_tokens": simOutputTokens, "cache_creation_input_tokens": 0,
+		"cache_read_input_tokens": simCacheReadTokens, "speed": nil,
+	}
 }
 
 func (r *runner) say(text string) {
@@ -267,13 +299,21 @@ func (r *runner) reschedule(d Duration) turnEnd {
 		wait = 10 * max(r.s.opts.StepDelay, 0)
 	}
 	r.s.mu.Lock()
-	r.s.setStatus(r.sess, StatusRescheduling, nil, r.dup)
+	if r.thread != nil {
+		r.s.threadStatus(r.sess, r.thread, eventThreadRescheduled, StatusRescheduling, nil)
+	} else {
+		r.s.setStatus(r.sess, StatusRescheduling, nil, r.dup)
+	}
 	r.s.mu.Unlock()
 	if !r.sleep(wait) {
 		return r.why()
 	}
 	r.s.mu.Lock()
-	r.s.setStatus(r.sess, StatusRunning, nil, r.dup)
+	if r.thread != nil {
+		r.s.threadStatus(r.sess, r.thread, eventThreadRunning, StatusRunning, nil)
+	} else {
+		r.s.setStatus(r.sess, StatusRunning, nil, r.dup)
+	}
 	r.s.mu.Unlock()
 	return goOn
 }

@@ -25,6 +25,8 @@ const (
 	StepReschedule = "reschedule"  // a rescheduling period of Duration
 	StepDropStream = "drop_stream" // close every open event stream of the session
 	StepSubagent   = "subagent"    // a sub-agent thread named Agent plays Steps
+	StepCustomTool = "custom_tool" // agent.custom_tool_use of the agent's custom tool Name; waits for user.custom_tool_result
+	StepCompact    = "compact"     // agent.thread_context_compacted
 )
 
 // Retry statuses of a session.error step.
@@ -203,9 +205,9 @@ func (st Step) validate(inParallel bool) error {
 		}
 		for j, sub := range st.Steps {
 			switch sub.Type {
-			case StepMessage, StepThinking, StepTool, StepMCPTool, StepParallel, StepWait:
+			case StepMessage, StepThinking, StepTool, StepMCPTool, StepParallel, StepWait, StepReschedule, StepCompact:
 			default:
-				return fmt.Errorf("steps[%d]: a sub-agent plays message, thinking, tool, mcp_tool, parallel and wait steps, not %q", j, sub.Type)
+				return fmt.Errorf("steps[%d]: a sub-agent plays message, thinking, tool, mcp_tool, parallel, wait, reschedule and compact steps, not %q", j, sub.Type)
 			}
 			if err := sub.validate(false); err != nil {
 				return fmt.Errorf("steps[%d]: %w", j, err)
@@ -224,7 +226,11 @@ func (st Step) validate(inParallel bool) error {
 		default:
 			return fmt.Errorf("error.retry_status: want retrying, exhausted or terminal, not %q", st.Error.RetryStatus)
 		}
-	case StepThinking, StepEndTurn, StepReschedule, StepDropStream:
+	case StepCustomTool:
+		if st.Name == "" {
+			return fmt.Errorf("custom_tool step needs name")
+		}
+	case StepThinking, StepEndTurn, StepReschedule, StepDropStream, StepCompact:
 	case "":
 		return fmt.Errorf("step needs a type")
 	default:
@@ -326,16 +332,24 @@ Steps ("type" and its fields):
                              mcp_server_name}; retry_status "retrying" reschedules
                              for duration and goes on, "exhausted" idles with
                              retries_exhausted, "terminal" terminates the session
-  reschedule   duration      session.status_rescheduled … session.status_running
+  reschedule   duration      session.status_rescheduled … session.status_running (in a
+                             sub-agent: session.thread_status_rescheduled … _running)
+  custom_tool  name, input   agent.custom_tool_use of the agent's custom tool name;
+                             the session idles with requires_action until
+                             user.custom_tool_result answers it
+  compact                    agent.thread_context_compacted
   drop_stream                close the session's open event streams (no replay)
   subagent     agent, steps  a sub-agent thread named agent plays steps (message,
-                             thinking, tool, mcp_tool, parallel, wait) on its own
+                             thinking, tool, mcp_tool, parallel, wait, reschedule,
+                             compact) on its own
                              stream (GET …/threads/{id}/stream), its events
                              tagged with session_thread_id; the session stream
-                             shows session.thread_created and its
+                             shows agent.thread_message_sent, then
+                             session.thread_created and its
                              session.thread_status_* events, its permission
                              requests, and agent.thread_message_received when
-                             it is done
+                             it is done; a terminated session terminates its
+                             threads (session.thread_status_terminated)
 
 On any step: "delay" (slow step: pause before it), "duplicate": true (every
 event of the step is delivered twice on the stream, same ID). On tool steps:
@@ -355,9 +369,6 @@ benign (build, test, git), malicious (reads ~/.ssh/id_rsa, curl | sh, exfil
 with curl -d), follow_up (replies to a follow-up message, e.g. an approval
 outcome). Example: docs/scenario-example.json.
 `
-
-// std returns d as a time.Duration.
-func (d Duration) std() time.Duration { return time.Duration(d) }
 
 // quoteList formats names for messages.
 func quoteList(names []string) string {

@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"github.com/anthropics/anthropic-sdk-go/v2"
+
 	"cmp"
 	"context"
 	"encoding/json"
@@ -22,7 +24,7 @@ type session struct {
 	metadata      map[string]string
 	title         *string
 	budget        json.RawMessage
-	resources     []map[string]any
+	resources     []*resource
 	createdAt     time.Time
 	updatedAt     time.Time
 	archivedAt    *time.Time
@@ -32,9 +34,12 @@ type session struct {
 	runningSince  time.Time
 	activeSeconds float64
 
-	events  []*event          // processed events, in order
-	queue   []*event          // sent messages waiting for the runner
-	pending map[string]*asked // tool uses awaiting user.tool_confirmation
+	events   []*event // events in the order sent or emitted; a queued one has no processed_at yet
+	outcomes []*outcome
+	// modelRequests counts the simulated model requests (usage).
+	modelRequests int64
+	queue         []*event          // sent messages waiting for the runner
+	pending       map[string]*asked // tool uses awaiting user.tool_confirmation or user.custom_tool_result
 	// interrupted is set by a user.interrupt while the session runs; the
 	// runner ends the turn at the next step boundary.
 	interrupted bool
@@ -56,10 +61,13 @@ type session struct {
 
 // asked is the state of one tool use that asked for confirmation.
 type asked struct {
-	order       int
+	order int
+	// custom marks an agent.custom_tool_use awaiting user.custom_tool_result.
+	custom      bool
 	settled     bool
 	allow       bool
 	denyMessage string
+	result      *event // the user.custom_tool_result of a custom tool use
 }
 
 // poke wakes the runner without blocking.
@@ -117,7 +125,7 @@ type sessionWire struct {
 	Budget             json.RawMessage   `json:"budget"`
 	Usage              usageWire         `json:"usage"`
 	Stats              statsWire         `json:"stats"`
-	OutcomeEvaluations []any             `json:"outcome_evaluations"`
+	OutcomeEvaluations []map[string]any  `json:"outcome_evaluations"`
 	DeploymentID       *string           `json:"deployment_id"`
 	CreatedAt          time.Time         `json:"created_at"`
 	UpdatedAt          time.Time         `json:"updated_at"`
@@ -130,26 +138,18 @@ func (s *Server) sessionWire(sess *session) sessionWire {
 	if sess.status == StatusRunning {
 		active += s.now().Sub(sess.runningSince).Seconds()
 	}
-	var in, out int64
-	for _, ev := range sess.events {
-		n := int64(len(messageText(ev))/4 + 1)
-		switch ev.typ {
-		case "user.message":
-			in += n
-		case "agent.message", "agent.tool_use", "agent.mcp_tool_use":
-			out += n
-		}
-	}
+	n := sess.modelRequests
+	in, out, cached := n*simInputTokens, n*simOutputTokens, n*simCacheReadTokens
 	return sessionWire{
 		ID: sess.id, Type: "session", Status: sess.status, Agent: sessionAgent(sess.agentID, sess.agent),
-		EnvironmentID: sess.environmentID, VaultIDs: nonNilSlice(sess.vaultIDs), Resources: nonNilSlice(sess.resources),
+		EnvironmentID: sess.environmentID, VaultIDs: nonNilSlice(sess.vaultIDs), Resources: resourcesWire(sess.resources),
 		Metadata: nonNil(sess.metadata), Title: sess.title, Budget: nullIfEmpty(sess.budget),
 		Usage: usageWire{
-			InputTokens: in, OutputTokens: out, ActiveSeconds: active,
+			InputTokens: in, OutputTokens: out, CacheReadInputTokens: cached, ActiveSeconds: active,
 			CacheCreation: map[string]int{"ephemeral_1h_input_tokens": 0, "ephemeral_5m_input_tokens": 0},
 		},
 		Stats:              statsWire{ActiveSeconds: active, DurationSeconds: s.now().Sub(sess.createdAt).Seconds()},
-		OutcomeEvaluations: []any{},
+		OutcomeEvaluations: outcomesWire(sess.outcomes),
 		CreatedAt:          sess.createdAt, UpdatedAt: sess.updatedAt, ArchivedAt: sess.archivedAt,
 	}
 }
@@ -160,7 +160,7 @@ type sessionCreateParams struct {
 	Title         *string           `json:"title"`
 	Metadata      map[string]string `json:"metadata"`
 	VaultIDs      []string          `json:"vault_ids"`
-	Resources     []map[string]any  `json:"resources"`
+	Resources     []resourceParam   `json:"resources"`
 	InitialEvents []eventParam      `json:"initial_events"`
 	Budget        json.RawMessage   `json:"budget"`
 }
@@ -175,7 +175,7 @@ type sessionAgentParams struct {
 
 func (s *Server) createSession(w http.ResponseWriter, r *http.Request) (any, error) {
 	var p sessionCreateParams
-	if err := decodeBody(w, r, &p); err != nil {
+	if err := decodeParams[anthropic.BetaSessionNewParams](w, r, &p); err != nil {
 		return nil, err
 	}
 	if p.Agent == nil || isNull(p.Agent) {
@@ -198,8 +198,8 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) (any, err
 		}
 		initial = append(initial, ev)
 	}
-	for _, res := range p.Resources {
-		delete(res, "authorization_token") // write-only, like every secret
+	if err := checkBudget(p.Budget); err != nil {
+		return nil, err
 	}
 
 	s.mu.Lock()
@@ -227,13 +227,21 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) (any, err
 		}
 	}
 	now := s.now()
+	resources := make([]*resource, 0, len(p.Resources))
+	for i, rp := range p.Resources {
+		res, err := s.newResource(i, rp, now)
+		if err != nil {
+			return nil, err
+		}
+		resources = append(resources, res)
+	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	sess := &session{
 		id: newID(prefixSession), seq: s.nextSeq(), agentID: agentID, agent: cfg, environmentID: env.id,
-		vaultIDs: slices.Clone(p.VaultIDs), metadata: p.Metadata, title: p.Title, budget: p.Budget, resources: p.Resources,
+		vaultIDs: slices.Clone(p.VaultIDs), metadata: p.Metadata, title: p.Title, budget: p.Budget, resources: resources,
 		createdAt: now, updatedAt: now, status: StatusIdle, pending: map[string]*asked{}, subs: map[*subscriber]struct{}{},
 		scenario: sc, ctx: ctx, cancel: cancel, notify: make(chan struct{}, 1), change: make(chan struct{}),
-		threads: []*thread{newPrimaryThread(cfg.Name, now)},
+		threads: []*thread{newPrimaryThread(agentID, cfg, now)},
 	}
 	s.sessions[sess.id] = sess
 	for _, ev := range initial {
@@ -309,7 +317,7 @@ type sessionUpdateParams struct {
 
 func (s *Server) updateSession(w http.ResponseWriter, r *http.Request) (any, error) {
 	var p sessionUpdateParams
-	if err := decodeBody(w, r, &p); err != nil {
+	if err := decodeParams[anthropic.BetaSessionUpdateParams](w, r, &p); err != nil {
 		return nil, err
 	}
 	if p.VaultIDs != nil {
@@ -350,6 +358,9 @@ func (s *Server) updateSession(w http.ResponseWriter, r *http.Request) (any, err
 		}
 		cfg = &next
 		changed["agent"] = sessionAgent(sess.agentID, cfg)
+	}
+	if err := checkBudget(p.Budget); err != nil {
+		return nil, err
 	}
 	if p.Budget != nil {
 		if len(sess.budget) == 0 && !isNull(p.Budget) {
@@ -397,7 +408,11 @@ func (s *Server) listSessions(_ http.ResponseWriter, r *http.Request) (any, erro
 			return nil, invalid("agent_version: must be an integer")
 		}
 	}
-	agentID, statuses := q.Get("agent_id"), queryValues(q, "statuses")
+	statuses, err := queryEnum(q, "statuses", []string{StatusRescheduling, StatusRunning, StatusIdle, StatusTerminated})
+	if err != nil {
+		return nil, err
+	}
+	agentID, memoryStoreID, deploymentID := q.Get("agent_id"), q.Get("memory_store_id"), q.Get("deployment_id")
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var list []*session
@@ -407,6 +422,8 @@ func (s *Server) listSessions(_ http.ResponseWriter, r *http.Request) (any, erro
 			agentID != "" && sess.agentID != agentID,
 			agentVersion != 0 && sess.agent.Version != agentVersion,
 			len(statuses) > 0 && !slices.Contains(statuses, sess.status),
+			memoryStoreID != "" && !sess.mountsMemoryStore(memoryStoreID),
+			deploymentID != "", // no simulated session is created by a deployment
 			!created.contains(sess.createdAt):
 			continue
 		}

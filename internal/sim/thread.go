@@ -14,6 +14,11 @@ import (
 type thread struct {
 	id        string
 	agentName string
+	// agentID and agent are the configuration the thread runs: the
+	// session's agent for the primary thread; for a sub-agent, the stored
+	// agent of that name, or else the session's agent under that name.
+	agentID   string
+	agent     *agentConfig
 	parent    string // "" for the primary thread
 	status    string // idle, running, terminated
 	createdAt time.Time
@@ -21,16 +26,54 @@ type thread struct {
 	archived  *time.Time
 }
 
+// maxThreadPageLimit is the default and the maximum page size of the
+// threads list (the SDK documents "Defaults to 1000").
+const maxThreadPageLimit = 1000
+
+// threadStatuses are the statuses a thread list may filter on.
+var threadStatuses = []string{StatusRunning, StatusIdle, StatusRescheduling, StatusTerminated}
+
 // Thread status events (on both streams).
 const (
-	eventThreadCreated = "session.thread_created"
-	eventThreadRunning = "session.thread_status_running"
-	eventThreadIdle    = "session.thread_status_idle"
+	eventThreadCreated     = "session.thread_created"
+	eventThreadRunning     = "session.thread_status_running"
+	eventThreadIdle        = "session.thread_status_idle"
+	eventThreadRescheduled = "session.thread_status_rescheduled"
+	eventThreadEnded       = "session.thread_status_terminated"
 )
 
 // newPrimaryThread returns a session's primary thread.
-func newPrimaryThread(agentName string, now time.Time) *thread {
-	return &thread{id: newID(prefixThread), agentName: agentName, status: StatusIdle, createdAt: now, updatedAt: now}
+func newPrimaryThread(agentID string, cfg *agentConfig, now time.Time) *thread {
+	return &thread{id: newID(prefixThread), agentName: cfg.Name, agentID: agentID, agent: cfg, status: StatusIdle, createdAt: now, updatedAt: now}
+}
+
+// threadAgent is a thread's agent snapshot: the session agent's fields
+// without multiagent (BetaManagedAgentsSessionThreadAgent).
+func threadAgent(id string, c *agentConfig) map[string]any {
+	w := sessionAgent(id, c)
+	return map[string]any{
+		"type": w.Type, "id": w.ID, "name": w.Name, "description": w.Description, "system": w.System,
+		"model": w.Model, "tools": w.Tools, "mcp_servers": w.MCPServers, "skills": w.Skills,
+		"execution_identity": w.ExecutionIdentity, "version": w.Version,
+	}
+}
+
+// subagentConfig returns the configuration of the sub-agent named name:
+// the newest stored agent of that name, else the session's agent renamed.
+// The caller holds s.mu.
+func (s *Server) subagentConfig(sess *session, name string) (string, *agentConfig) {
+	var best *agent
+	for _, a := range s.agents {
+		if a.archivedAt == nil && a.latest().Name == name && (best == nil || a.seq > best.seq) {
+			best = a
+		}
+	}
+	if best != nil {
+		return best.id, best.latest()
+	}
+	c := *sess.agent
+	c.Name = name
+	return sess.agentID, &c
 }
 
 func (t *thread) wire(sess *session) map[string]any {
@@ -44,7 +87,7 @@ func (t *thread) wire(sess *session) map[string]any {
 	}
 	return map[string]any{
 		"type": "session_thread", "id": t.id, "session_id": sess.id, "parent_thread_id": parent,
-		"agent":  map[string]any{"type": "agent", "name": t.agentName},
+		"agent":  threadAgent(t.agentID, t.agent),
 		"status": t.status, "created_at": t.createdAt, "updated_at": t.updatedAt, "archived_at": archived,
 		"stats":           map[string]any{"active_seconds": 0, "duration_seconds": t.updatedAt.Sub(t.createdAt).Seconds(), "startup_seconds": 0},
 		"usage":           map[string]any{"input_tokens": 0, "output_tokens": 0, "cache_read_input_tokens": 0, "cache_creation": map[string]any{}},
@@ -80,7 +123,10 @@ func (sess *session) thread(id string) (*thread, error) {
 
 func (s *Server) listThreads(_ http.ResponseWriter, r *http.Request) (any, error) {
 	q := r.URL.Query()
-	statuses := queryValues(q, "statuses")
+	statuses, err := queryEnum(q, "statuses", threadStatuses)
+	if err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sess, err := s.session(r.PathValue("session_id"))
@@ -97,7 +143,7 @@ func (s *Server) listThreads(_ http.ResponseWriter, r *http.Request) (any, error
 			list = append(list, indexed{int64(i + 1), t})
 		}
 	}
-	page, err := paginate(list, func(x indexed) int64 { return x.seq }, q, false, false)
+	page, err := paginateLimits(list, func(x indexed) int64 { return x.seq }, q, false, false, maxThreadPageLimit, maxThreadPageLimit)
 	if err != nil {
 		return nil, err
 	}
@@ -153,7 +199,9 @@ func (s *Server) emitThread(sess *session, t *thread, typ string, fields map[str
 	if fields == nil {
 		fields = map[string]any{}
 	}
-	fields["session_thread_id"] = t.id
+	if eventHasField(typ, "session_thread_id") {
+		fields["session_thread_id"] = t.id
+	}
 	ev := &event{id: newID(prefixEvent), typ: typ, processedAt: s.now(), fields: fields, thread: t.id}
 	ev.shared = shared || fields["evaluated_permission"] == "ask"
 	s.record(sess, ev, dup)
@@ -183,9 +231,14 @@ func (r *runner) playSubagent(st Step) turnEnd {
 	s.mu.Lock()
 	now := s.now()
 	primary := sess.threads[0]
-	t := &thread{id: newID(prefixThread), agentName: st.Agent, parent: primary.id, status: StatusIdle, createdAt: now, updatedAt: now}
+	agentID, cfg := s.subagentConfig(sess, st.Agent)
+	t := &thread{id: newID(prefixThread), agentName: st.Agent, agentID: agentID, agent: cfg, parent: primary.id, status: StatusIdle, createdAt: now, updatedAt: now}
 	sess.threads = append(sess.threads, t)
-	s.threadStatus(sess, t, eventThreadCreated, StatusIdle, nil)
+	s.emit(sess, "agent.thread_message_sent", map[string]any{
+		"to_session_thread_id": t.id, "to_agent_name": t.agentName,
+		"content": []map[string]any{textBlock("Please take this on: " + r.text)},
+	}, false)
+	s.threadStatus(sess, t, eventThreadCreated, StatusIdle, map[string]any{"workflow_run_id": nil})
 	s.threadStatus(sess, t, eventThreadRunning, StatusRunning, nil)
 	s.mu.Unlock()
 
@@ -203,11 +256,21 @@ func (r *runner) playSubagent(st Step) turnEnd {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	s.threadStatus(sess, t, eventThreadIdle, StatusIdle, map[string]any{"stop_reason": stopReason(StopEndTurn)})
+	s.threadStatus(sess, t, eventThreadIdle, StatusIdle, map[string]any{"stop_reason": stopReason(StopEndTurn), "stop_details": nil})
 	if end == goOn {
 		s.emit(sess, "agent.thread_message_received", map[string]any{
-			"from_session_thread_id": t.id, "content": []map[string]any{textBlock("(" + t.agentName + ") done.")},
+			"from_session_thread_id": t.id, "from_agent_name": t.agentName, "content": []map[string]any{textBlock("(" + t.agentName + ") done.")},
 		}, false)
 	}
 	return end
+}
+
+// terminateThreads ends the sub-agent threads of a terminated session.
+// The caller holds s.mu.
+func (s *Server) terminateThreads(sess *session) {
+	for _, t := range sess.threads[1:] {
+		if t.status != StatusTerminated {
+			s.threadStatus(sess, t, eventThreadEnded, StatusTerminated, nil)
+		}
+	}
 }

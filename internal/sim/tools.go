@@ -75,6 +75,9 @@ func (t toolset) MarshalJSON() ([]byte, error) {
 			for k, v := range c.Extra {
 				m[k] = v
 			}
+			if c.Name == "web_fetch" {
+				m["url_sources"] = urlSources(c.Extra["url_sources"])
+			}
 		}
 		configs = append(configs, m)
 	}
@@ -239,4 +242,17 @@ func toolPolicy(tools []toolset, server, name string) (policy string, usable boo
 		return t.DefaultPolicy, t.DefaultEnabled
 	}
 	return "", false
+}
+
+// urlSources returns a web_fetch url_sources with the documented default
+// ("all") for every source the request left out.
+func urlSources(raw json.RawMessage) map[string]any {
+	out := map[string]any{}
+	_ = json.Unmarshal(raw, &out) // checked against the SDK's types already
+	for _, k := range []string{"client_tool_results", "server_tool_results", "user_input"} {
+		if out[k] == nil {
+			out[k] = map[string]string{"type": "all"}
+		}
+	}
+	return out
 }

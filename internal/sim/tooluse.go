@@ -3,6 +3,7 @@ package sim
 import (
 	"errors"
 	"maps"
+	"slices"
 )
 
 // Default texts the agent sees for refused calls.
@@ -208,4 +209,50 @@ func (r *runner) callServer(c *call) ([]map[string]any, bool) {
 		"type": typ, "message": err.Error(), "retry_status": map[string]string{"type": RetryExhausted}, "mcp_server_name": c.server,
 	}})
 	return []map[string]any{textBlock("Error: could not reach MCP server " + c.server + ": " + err.Error())}, true
+}
+
+// useCustomTool plays a custom_tool step: agent.custom_tool_use of the
+// agent's custom tool, then the session idles with requires_action until
+// user.custom_tool_result answers it (the client runs custom tools).
+func (r *runner) useCustomTool(st Step) turnEnd {
+	s, sess := r.s, r.sess
+	s.mu.Lock()
+	declared := slices.ContainsFunc(sess.agent.Tools, func(t toolset) bool { return t.Type == toolCustom && t.Name == st.Name })
+	s.mu.Unlock()
+	if !declared {
+		s.log.Warn("scenario step skipped: the agent has no such custom tool", logSession, sess.id, logTool, st.Name)
+		return goOn
+	}
+	var use *event
+	r.model(func() {
+		input := maps.Clone(st.Input)
+		if input == nil {
+			input = map[string]any{}
+		}
+		use = r.emit("agent.custom_tool_use", map[string]any{"name": st.Name, "input": input})
+	})
+	if use == nil {
+		return stopped
+	}
+	s.mu.Lock()
+	sess.pending[use.id] = &asked{custom: true}
+	s.setStatus(sess, StatusIdle, stopReason(StopRequiresAction, use.id), r.dup)
+	s.mu.Unlock()
+	// The handler of the result sets the session running again.
+	for {
+		s.mu.Lock()
+		settled := sess.pending[use.id].settled
+		if settled {
+			delete(sess.pending, use.id)
+		}
+		s.mu.Unlock()
+		if settled {
+			return goOn
+		}
+		select {
+		case <-sess.ctx.Done():
+			return stopped
+		case <-sess.notify:
+		}
+	}
 }

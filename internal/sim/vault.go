@@ -1,6 +1,8 @@
 package sim
 
 import (
+	"github.com/anthropics/anthropic-sdk-go/v2"
+
 	"cmp"
 	"encoding/json"
 	"log/slog"
@@ -227,7 +229,7 @@ type vaultParams struct {
 
 func (s *Server) createVault(w http.ResponseWriter, r *http.Request) (any, error) {
 	var p vaultParams
-	if err := decodeBody(w, r, &p); err != nil {
+	if err := decodeParams[anthropic.BetaVaultNewParams](w, r, &p); err != nil {
 		return nil, err
 	}
 	name, _, err := optionalString("display_name", p.DisplayName)
@@ -261,7 +263,7 @@ func (s *Server) getVault(_ http.ResponseWriter, r *http.Request) (any, error) {
 
 func (s *Server) updateVault(w http.ResponseWriter, r *http.Request) (any, error) {
 	var p vaultParams
-	if err := decodeBody(w, r, &p); err != nil {
+	if err := decodeParams[anthropic.BetaVaultUpdateParams](w, r, &p); err != nil {
 		return nil, err
 	}
 	name, nameSet, err := optionalString("display_name", p.DisplayName)
@@ -360,7 +362,7 @@ type credentialParams struct {
 
 func (s *Server) createCredential(w http.ResponseWriter, r *http.Request) (any, error) {
 	var p credentialParams
-	if err := decodeBody(w, r, &p); err != nil {
+	if err := decodeParams[anthropic.BetaVaultCredentialNewParams](w, r, &p); err != nil {
 		return nil, err
 	}
 	auth, err := newAuth(p.Auth)
@@ -405,7 +407,7 @@ func (s *Server) getCredential(_ http.ResponseWriter, r *http.Request) (any, err
 
 func (s *Server) updateCredential(w http.ResponseWriter, r *http.Request) (any, error) {
 	var p credentialParams
-	if err := decodeBody(w, r, &p); err != nil {
+	if err := decodeParams[anthropic.BetaVaultCredentialUpdateParams](w, r, &p); err != nil {
 		return nil, err
 	}
 	name, nameSet, err := optionalString("display_name", p.DisplayName)

@@ -12,7 +12,7 @@ import (
 	"github.com/vargate/vargate/internal/storetest"
 )
 
-// Migration 012 keeps the queue as it was (actions and their events),
+// The approvals cancelled migration keeps the queue as it was (actions and their events),
 // admits the cancelled status, and keeps the events' foreign key on the
 // actions (SQLite rebuilds both tables).
 func TestApprovalsCancelledMigration(t *testing.T) {
@@ -30,11 +30,16 @@ func TestApprovalsCancelledMigration(t *testing.T) {
 			}
 			t.Cleanup(func() { db.Close() })
 			ms := storetest.Migrations(t, d)
+			// Everything before the migration under test, whatever its number.
 			var before []sqlstore.Migration
 			for _, m := range ms {
-				if m.Version < 12 {
-					before = append(before, m)
+				if m.Description == "approvals cancelled" {
+					break
 				}
+				before = append(before, m)
+			}
+			if len(before) == len(ms) {
+				t.Fatal("no approvals cancelled migration")
 			}
 			if _, err := db.Migrate(ctx, before); err != nil {
 				t.Fatal(err)

@@ -32,14 +32,24 @@ type Store interface {
 	DeleteTenantTool(ctx context.Context, tenantID, name string) error
 }
 
+// Source adds tools to a tenant's set: the tools of the tenant's upstream
+// MCP servers (internal/upstream). Tools must be cheap to call (it runs
+// on every reload of a set) and must not name a built-in.
+type Source interface {
+	Tools(ctx context.Context, tenantID string) ([]*Tool, error)
+}
+
 // Catalog is every tenant's set of governed tools: the built-ins, the
-// same for all, and the tenant's own HTTP tools. Sets are cached per
+// same for all, the tenant's own HTTP tools and the tools of its Sources. Sets are cached per
 // tenant; Set is cheap enough to call on every request.
 type Catalog struct {
 	// Store holds tenant tools; nil means built-ins only.
 	Store Store
 	// Runner executes tenant tools.
 	Runner *HTTPRunner
+	// Sources add tools from elsewhere (upstream MCP servers); a name
+	// already taken is skipped.
+	Sources []Source
 	// Audit records tool definition changes (control_plane); nil: none.
 	Audit  Auditor
 	TTL    time.Duration
@@ -138,12 +148,12 @@ func (c *Catalog) load(ctx context.Context, tenantID string) (*Set, error) {
 	for _, t := range c.builtins {
 		s.byName[t.Name] = t
 	}
-	if c.Store == nil {
-		return s, nil
-	}
-	defs, err := c.Store.TenantTools(ctx, tenantID)
-	if err != nil {
-		return nil, fmt.Errorf("load tools of tenant %s: %w", tenantID, err)
+	var defs []TenantTool
+	if c.Store != nil {
+		var err error
+		if defs, err = c.Store.TenantTools(ctx, tenantID); err != nil {
+			return nil, fmt.Errorf("load tools of tenant %s: %w", tenantID, err)
+		}
 	}
 	for _, d := range defs {
 		if _, dup := s.byName[d.Name]; dup {
@@ -160,6 +170,19 @@ func (c *Catalog) load(ctx context.Context, tenantID string) (*Set, error) {
 		s.Tools = append(s.Tools, t)
 		s.byName[t.Name] = t
 	}
+	for _, src := range c.Sources {
+		ts, err := src.Tools(ctx, tenantID)
+		if err != nil {
+			return nil, fmt.Errorf("load tools of tenant %s: %w", tenantID, err)
+		}
+		for _, t := range ts {
+			if _, dup := s.byName[t.Name]; dup {
+				continue
+			}
+			s.Tools = append(s.Tools, t)
+			s.byName[t.Name] = t
+		}
+	}
 	return s, nil
 }
 
@@ -171,7 +194,7 @@ func sameTools(a, b *Set) bool {
 	}
 	for i := range a.Tools {
 		ta, tb := a.Tools[i], b.Tools[i]
-		if ta.Name != tb.Name || ta.Tenant != tb.Tenant {
+		if ta.Name != tb.Name || ta.Tenant != tb.Tenant || ta.Version != tb.Version {
 			return false
 		}
 		if ta.Tenant {
@@ -267,7 +290,9 @@ func (c *Catalog) audit(ctx context.Context, tenantID, actor, op string, d Tenan
 	if c.Audit == nil {
 		return nil
 	}
-	detail, err := json.Marshal(map[string]any{"op": op, "definition": d})
+	m := map[string]any{"op": op, "definition": d}
+	audit.AddActorName(ctx, actor, m)
+	detail, err := json.Marshal(m)
 	if err != nil {
 		return fmt.Errorf("audit %s: %w", op, err)
 	}

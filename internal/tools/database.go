@@ -140,8 +140,13 @@ func firstWord(q string) string {
 	}
 }
 
-// Call implements Connector.
+// Call implements Connector: it runs the call and scrubs the result and
+// error of every credential value released for it.
 func (d *DatabaseConnector) Call(ctx context.Context, c *Call) (Result, error) {
+	return c.scrub(d.call(ctx, c))
+}
+
+func (d *DatabaseConnector) call(ctx context.Context, c *Call) (Result, error) {
 	if err := d.Validate(c); err != nil {
 		return Result{}, err
 	}
@@ -153,7 +158,7 @@ func (d *DatabaseConnector) Call(ctx context.Context, c *Call) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	secret, err := useCredential(ctx, d.Credentials, c, ReadDatabase, "")
+	secret, err := useCredential(ctx, d.Credentials, c, ReadDatabase, "", "")
 	if err != nil {
 		return Result{}, err
 	}

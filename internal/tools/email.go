@@ -107,8 +107,13 @@ func recipients(in SendEmailInput) ([]string, error) {
 	return all, nil
 }
 
-// Call implements Connector.
+// Call implements Connector: it runs the call and scrubs the result and
+// error of every credential value released for it.
 func (e *EmailConnector) Call(ctx context.Context, c *Call) (Result, error) {
+	return c.scrub(e.call(ctx, c))
+}
+
+func (e *EmailConnector) call(ctx context.Context, c *Call) (Result, error) {
 	var in SendEmailInput
 	if err := decodeArgs(c.Args, &in); err != nil {
 		return Result{}, err
@@ -117,7 +122,7 @@ func (e *EmailConnector) Call(ctx context.Context, c *Call) (Result, error) {
 	if err != nil {
 		return Result{}, err
 	}
-	secret, err := useCredential(ctx, e.Credentials, c, SendEmail, "")
+	secret, err := useCredential(ctx, e.Credentials, c, SendEmail, "", "")
 	if err != nil {
 		return Result{}, err
 	}

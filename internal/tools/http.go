@@ -2,6 +2,7 @@ package tools
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -10,7 +11,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -39,6 +39,9 @@ type HTTPRunner struct {
 	// MaxResponseBytes caps the body returned to the agent.
 	MaxResponseBytes int
 	Timeout          time.Duration
+	// TLSConfig, if set, is the TLS configuration of outbound requests
+	// (a private CA's roots, or a test server's); nil is Go's default.
+	TLSConfig *tls.Config
 
 	once      sync.Once
 	transport http.RoundTripper
@@ -58,7 +61,11 @@ func NewHTTPRunner(guard *netguard.Guard, creds CredentialLister) *HTTPRunner {
 // roundTripper returns the runner's one transport (pooled connections,
 // every dial through the guard).
 func (h *HTTPRunner) roundTripper() http.RoundTripper {
-	h.once.Do(func() { h.transport = h.Guard.Transport() })
+	h.once.Do(func() {
+		t := h.Guard.Transport()
+		t.TLSClientConfig = h.TLSConfig
+		h.transport = t
+	})
 	return h.transport
 }
 
@@ -125,12 +132,21 @@ func inject(s vault.Secret, in, param string) (injection, error) {
 		if param == "" {
 			return injection{}, vargate.Errorf(vargate.KindInvalid, "the credential reference needs a param for %s", in)
 		}
-		if in == InHeader {
-			return injection{header: param, value: string(s.Reveal())}, nil
-		}
-		return injection{query: param, value: string(s.Reveal())}, nil
+		return placed(in, param, string(s.Reveal()))
 	}
 	return injection{}, vargate.Errorf(vargate.KindInvalid, "unknown credential placement %q", in)
+}
+
+// placed puts a value in header or query parameter param, refusing the
+// headers no credential may set.
+func placed(in, param, value string) (injection, error) {
+	if in == InQuery {
+		return injection{query: param, value: value}, nil
+	}
+	if vault.ForbiddenHeader(param) {
+		return injection{}, vargate.Errorf(vargate.KindInvalid, "a credential cannot be sent in the %s header", param)
+	}
+	return injection{header: param, value: value}, nil
 }
 
 // byType is the placement of a vargate_http_request credential that does
@@ -150,10 +166,6 @@ func byType(s vault.Secret) (injection, error) {
 	return injection{}, vargate.Errorf(vargate.KindInvalid, "a %s credential cannot be used for HTTP requests", s.Metadata().Type)
 }
 
-// hopHeaders are never taken from an agent or a template.
-var hopHeaders = []string{"connection", "content-length", "host", "keep-alive", "proxy-authorization",
-	"proxy-connection", "te", "trailer", "transfer-encoding", "upgrade"}
-
 // outbound is a request ready to send.
 type outbound struct {
 	method  string
@@ -161,6 +173,9 @@ type outbound struct {
 	headers map[string]string
 	body    []byte
 	cred    *injection
+	// scrub removes released credential values from the response body
+	// before it is decoded or re-encoded.
+	scrub *scrubber
 	// redirectOK says whether a redirect to u may be followed.
 	redirectOK func(u *url.URL) bool
 }
@@ -187,8 +202,11 @@ func (h *HTTPRunner) do(ctx context.Context, o outbound) (Result, error) {
 	if err != nil {
 		return Result{}, vargate.Invalid("url", "cannot build the request")
 	}
+	if o.cred != nil && u.Scheme != "https" {
+		return Result{}, vargate.Invalid("url", "a credential is registered for %s: it is sent only over https", u.Hostname())
+	}
 	for k, v := range o.headers {
-		if slices.Contains(hopHeaders, strings.ToLower(k)) {
+		if vault.ForbiddenHeader(k) {
 			continue
 		}
 		req.Header.Set(k, v)
@@ -209,8 +227,9 @@ func (h *HTTPRunner) do(ctx context.Context, o outbound) (Result, error) {
 			if o.redirectOK != nil && !o.redirectOK(r.URL) {
 				return vargate.Errorf(vargate.KindForbidden, "redirect to %s is not allowed", r.URL.Host)
 			}
-			// A credential is for the host it was registered for only.
-			if o.cred != nil && o.cred.header != "" && !strings.EqualFold(r.URL.Host, origin) {
+			// A credential is for the host it was registered for only,
+			// and never travels over plain http.
+			if o.cred != nil && o.cred.header != "" && (!strings.EqualFold(r.URL.Host, origin) || r.URL.Scheme != "https") {
 				r.Header.Del(o.cred.header)
 			}
 			return nil
@@ -218,6 +237,8 @@ func (h *HTTPRunner) do(ctx context.Context, o outbound) (Result, error) {
 	}
 	resp, err := client.Do(req)
 	if err != nil {
+		// *url.Error quotes the URL, query credential included.
+		err = netguard.RedactError(err)
 		var ve *vargate.Error
 		switch {
 		case netguard.IsBlocked(err):
@@ -241,6 +262,9 @@ func (h *HTTPRunner) do(ctx context.Context, o outbound) (Result, error) {
 	out := HTTPResponse{Status: resp.StatusCode, ContentType: resp.Header.Get("Content-Type")}
 	if len(b) > max {
 		b, out.Truncated = b[:max], true
+	}
+	if o.scrub != nil {
+		b = o.scrub.bytes(b)
 	}
 	if utf8.Valid(b) {
 		out.Body = string(b)
@@ -353,8 +377,13 @@ func (c *HTTPRequestConnector) Validate(call *Call) error {
 	return err
 }
 
-// Call implements Connector.
+// Call implements Connector: it runs the call and scrubs the result and
+// error of every credential value released for it.
 func (c *HTTPRequestConnector) Call(ctx context.Context, call *Call) (Result, error) {
+	return call.scrub(c.call(ctx, call))
+}
+
+func (c *HTTPRequestConnector) call(ctx context.Context, call *Call) (Result, error) {
 	in, u, err := c.parse(call)
 	if err != nil {
 		return Result{}, err
@@ -363,7 +392,7 @@ func (c *HTTPRequestConnector) Call(ctx context.Context, call *Call) (Result, er
 	if err != nil {
 		return Result{}, err
 	}
-	o := outbound{method: in.Method, url: u, headers: in.Headers, cred: cred,
+	o := outbound{method: in.Method, url: u, headers: in.Headers, cred: cred, scrub: call.released,
 		redirectOK: func(r *url.URL) bool {
 			return (r.Scheme == "http" || r.Scheme == "https") && HostAllowed(r.Hostname(), call.AllowedDomains)
 		}}
@@ -373,9 +402,9 @@ func (c *HTTPRequestConnector) Call(ctx context.Context, call *Call) (Result, er
 	return c.Runner.do(ctx, o)
 }
 
-// HostToolID is the tool_id of the credential vargate_http_request uses for
-// a host.
-func HostToolID(host string) string { return "http:" + strings.ToLower(host) }
+// HostToolID is the tool_id of the credential vargate_http_request (and a
+// tenant tool) uses for a host: vault.HostToolID.
+func HostToolID(host string) string { return vault.HostToolID(host) }
 
 // hostCredential finds and releases the tenant's credential for host, if
 // it registered one.
@@ -402,7 +431,7 @@ func (c *HTTPRequestConnector) hostCredential(ctx context.Context, call *Call, h
 			name = m.Name
 		}
 	}
-	s, err := useCredential(ctx, r.Credentials, call, toolID, name)
+	s, err := useCredential(ctx, r.Credentials, call, toolID, name, host)
 	if err != nil {
 		return nil, err
 	}

@@ -1,6 +1,7 @@
 package tools_test
 
 import (
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -8,6 +9,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/vargate/vargate"
@@ -76,39 +78,89 @@ func httpCall(t *testing.T, tool *tools.Tool, c *tools.Call) (map[string]any, to
 	return echoed, hr, nil
 }
 
+// tlsRunner returns a runner that trusts ts's certificate.
+func tlsRunner(guard *netguard.Guard, creds tools.CredentialLister, ts *httptest.Server) *tools.HTTPRunner {
+	r := tools.NewHTTPRunner(guard, creds)
+	r.TLSConfig = ts.Client().Transport.(*http.Transport).TLSClientConfig
+	return r
+}
+
+// recordingEcho is an echo server that also keeps the last request it got.
+type recordingEcho struct {
+	mu   sync.Mutex
+	last *http.Request
+}
+
+func (e *recordingEcho) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	e.mu.Lock()
+	e.last = r.Clone(context.Background())
+	e.mu.Unlock()
+	echo(w, r)
+}
+
+func (e *recordingEcho) request() *http.Request {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.last
+}
+
 func TestHTTPRequestInjectsTheHostCredential(t *testing.T) {
-	api := httptest.NewServer(http.HandlerFunc(echo))
+	rec := &recordingEcho{}
+	api := httptest.NewTLSServer(rec)
 	defer api.Close()
 	host := "127.0.0.1"
 	tests := []struct {
 		name, credName string
 		typ            vault.Type
 		value          string
-		check          func(m map[string]any) bool
+		secret         string
+		check          func(r *http.Request) bool
 	}{
-		{"bearer token", "", vault.TypeBearerToken, "tok1", func(m map[string]any) bool { return m["auth"] == "Bearer tok1" }},
-		{"api key", "", vault.TypeAPIKey, "key1", func(m map[string]any) bool { return m["key"] == "key1" }},
-		{"basic", "", vault.TypeBasicAuth, `{"username":"u","password":"p"}`, func(m map[string]any) bool { return m["auth"] == "Basic dTpw" }},
-		{"header credential", "", vault.TypeHeader, `{"name":"X-Custom","value":"h1"}`, func(m map[string]any) bool { return m["custom"] == "h1" }},
-		{"query by name", "query.appid", vault.TypeAPIKey, "q1", func(m map[string]any) bool {
-			return strings.Contains(mustJSON(m["query"]), `"appid":["q1"]`)
+		{"bearer token", "", vault.TypeBearerToken, "tok1-secret", "tok1-secret", func(r *http.Request) bool { return r.Header.Get("Authorization") == "Bearer tok1-secret" }},
+		{"api key", "", vault.TypeAPIKey, "key1-secret", "key1-secret", func(r *http.Request) bool { return r.Header.Get("X-Api-Key") == "key1-secret" }},
+		{"basic", "", vault.TypeBasicAuth, `{"username":"user","password":"pass-secret"}`, "pass-secret", func(r *http.Request) bool {
+			u, p, ok := r.BasicAuth()
+			return ok && u == "user" && p == "pass-secret"
 		}},
+		{"header credential", "", vault.TypeHeader, `{"name":"X-Custom","value":"h1-secret"}`, "h1-secret", func(r *http.Request) bool { return r.Header.Get("X-Custom") == "h1-secret" }},
+		{"query by name", "query.appid", vault.TypeAPIKey, "q1-secret", "q1-secret", func(r *http.Request) bool { return r.URL.Query().Get("appid") == "q1-secret" }},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			creds := newCreds()
 			creds.put("t1", tools.HostToolID(host), tt.credName, tt.typ, tt.value)
-			tool := tools.NewHTTPRequestTool(&tools.HTTPRequestConnector{Runner: tools.NewHTTPRunner(&netguard.Guard{AllowPrivate: true}, creds)})
+			tool := tools.NewHTTPRequestTool(&tools.HTTPRequestConnector{Runner: tlsRunner(&netguard.Guard{AllowPrivate: true}, creds, api)})
 			m, hr, err := httpCall(t, tool, &tools.Call{TenantID: "t1", ActionID: "a", AllowedDomains: []string{host},
 				Args: json.RawMessage(`{"method":"POST","url":"` + api.URL + `/v1/items?x=1","headers":{"Authorization":"Bearer agent-chosen"},"body":"hello"}`)})
 			if err != nil {
 				t.Fatal(err)
 			}
-			if hr.Status != 200 || m["body"] != "hello" || m["path"] != "/v1/items" || !tt.check(m) {
-				t.Errorf("echoed %v (status %d)", m, hr.Status)
+			if hr.Status != 200 || m["body"] != "hello" || m["path"] != "/v1/items" || !tt.check(rec.request()) {
+				t.Errorf("echoed %v (status %d), server got %v %v", m, hr.Status, rec.request().URL, rec.request().Header)
+			}
+			// The upstream echoed the credential; the agent never sees it.
+			if strings.Contains(hr.Body, tt.secret) || strings.Contains(string(hr.JSON), tt.secret) {
+				t.Errorf("the echoed credential reached the result: %s", hr.Body)
 			}
 		})
 	}
+
+	t.Run("never over plain http", func(t *testing.T) {
+		plain := httptest.NewServer(rec)
+		defer plain.Close()
+		creds := newCreds()
+		creds.put("t1", tools.HostToolID(host), "", vault.TypeAPIKey, "plain-secret")
+		tool := tools.NewHTTPRequestTool(&tools.HTTPRequestConnector{Runner: tools.NewHTTPRunner(&netguard.Guard{AllowPrivate: true}, creds)})
+		before := rec.request()
+		_, _, err := httpCall(t, tool, &tools.Call{TenantID: "t1", ActionID: "a", AllowedDomains: []string{host},
+			Args: json.RawMessage(`{"method":"GET","url":"` + plain.URL + `/"}`)})
+		if err == nil || !strings.Contains(err.Error(), "only over https") {
+			t.Errorf("err = %v, want a refusal to send the credential over http", err)
+		}
+		if rec.request() != before {
+			t.Error("the request was sent")
+		}
+	})
 }
 
 func mustJSON(v any) string { b, _ := json.Marshal(v); return string(b) }
@@ -117,7 +169,7 @@ func TestHTTPRequestRefusals(t *testing.T) {
 	internal := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "internal secret") }))
 	defer internal.Close()
 	creds := newCreds()
-	creds.put("t1", tools.HostToolID("127.0.0.1"), "", vault.TypeAPIKey, "secret-key")
+	creds.put("t1", tools.HostToolID("localhost"), "", vault.TypeAPIKey, "secret-key")
 	var leaked []string
 	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		leaked = append(leaked, r.Header.Get("X-Api-Key"))
@@ -128,6 +180,8 @@ func TestHTTPRequestRefusals(t *testing.T) {
 		http.Redirect(w, r, r.URL.Query().Get("to"), http.StatusFound)
 	}))
 	defer public.Close()
+	publicTLS := httptest.NewTLSServer(public.Config.Handler)
+	defer publicTLS.Close()
 	// Only the "public" server is reachable: the guard treats the others as
 	// the internal network they stand for.
 	guard := &netguard.Guard{Allow: []netip.AddrPort{addrOf(t, public)}}
@@ -165,14 +219,18 @@ func TestHTTPRequestRefusals(t *testing.T) {
 
 	t.Run("credential not forwarded to another host", func(t *testing.T) {
 		g := &netguard.Guard{AllowPrivate: true}
-		tool := tools.NewHTTPRequestTool(&tools.HTTPRequestConnector{Runner: tools.NewHTTPRunner(g, creds)})
-		otherURL := strings.Replace(other.URL, "127.0.0.1", "localhost", 1)
-		_, hr, err := httpCall(t, tool, &tools.Call{TenantID: "t1", ActionID: "a", AllowedDomains: []string{"127.0.0.1", "localhost"},
-			Args: json.RawMessage(`{"method":"GET","url":` + mustJSON(public.URL+"/?to="+url.QueryEscape(otherURL)) + `}`)})
-		if err != nil || hr.Body != "other" {
-			t.Fatalf("err=%v body=%q", err, hr.Body)
+		creds := newCreds()
+		creds.put("t1", tools.HostToolID("127.0.0.1"), "", vault.TypeAPIKey, "secret-key")
+		tool := tools.NewHTTPRequestTool(&tools.HTTPRequestConnector{Runner: tlsRunner(g, creds, publicTLS)})
+		// Another host, and plain http on the same host: neither gets it.
+		for _, to := range []string{strings.Replace(other.URL, "127.0.0.1", "localhost", 1), other.URL} {
+			_, hr, err := httpCall(t, tool, &tools.Call{TenantID: "t1", ActionID: "a", AllowedDomains: []string{"127.0.0.1", "localhost"},
+				Args: json.RawMessage(`{"method":"GET","url":` + mustJSON(publicTLS.URL+"/?to="+url.QueryEscape(to)) + `}`)})
+			if err != nil || hr.Body != "other" {
+				t.Fatalf("err=%v body=%q", err, hr.Body)
+			}
 		}
-		if len(leaked) != 1 || leaked[0] != "" {
+		if len(leaked) != 2 || leaked[0] != "" || leaked[1] != "" {
 			t.Errorf("the other host received X-Api-Key %q", leaked)
 		}
 	})
@@ -205,8 +263,49 @@ func TestTenantToolCheck(t *testing.T) {
 		{"not http", func(d *tools.TenantTool) { d.Request.URL = "ftp://crm.example.com/" }, "request.url", false},
 		{"bad method", func(d *tools.TenantTool) { d.Request.Method = "TRACE" }, "request.method", false},
 		{"host header", func(d *tools.TenantTool) { d.Request.Headers = map[string]string{"Host": "x"} }, "request.headers", false},
-		{"query credential without param", func(d *tools.TenantTool) { d.Credential = &tools.CredentialRef{ToolID: "crm", In: "query"} }, "credential.param", false},
-		{"credential placement", func(d *tools.TenantTool) { d.Credential = &tools.CredentialRef{ToolID: "crm", In: "cookie"} }, "credential.in", false},
+		{"query credential without param", func(d *tools.TenantTool) {
+			d.Credential = &tools.CredentialRef{ToolID: "http:crm.example.com", In: "query"}
+		}, "credential.param", false},
+		{"credential placement", func(d *tools.TenantTool) {
+			d.Credential = &tools.CredentialRef{ToolID: "http:crm.example.com", In: "cookie"}
+		}, "credential.in", false},
+		{"bound credential", func(d *tools.TenantTool) {
+			d.Credential = &tools.CredentialRef{ToolID: "http:crm.example.com", In: "header", Param: "X-Api-Key"}
+		}, "", true},
+		{"credential of another host", func(d *tools.TenantTool) {
+			d.Credential = &tools.CredentialRef{ToolID: "http:other.example.com", In: "header", Param: "X-Api-Key"}
+		}, "credential.tool_id", false},
+		{"credential of a built-in connector", func(d *tools.TenantTool) {
+			d.Credential = &tools.CredentialRef{ToolID: "anthropic", In: "header", Param: "X-Anything"}
+		}, "credential.tool_id", false},
+		{"unbound credential", func(d *tools.TenantTool) { d.Credential = &tools.CredentialRef{ToolID: "crm", In: "bearer"} }, "credential.tool_id", false},
+		{"credential over plain http", func(d *tools.TenantTool) {
+			d.Request.URL = "http://crm.example.com/contacts/{id}"
+			d.Credential = &tools.CredentialRef{ToolID: "http:crm.example.com", In: "bearer"}
+		}, "request.url", false},
+		{"dot-dot segment", func(d *tools.TenantTool) { d.Request.URL = "https://crm.example.com/contacts/../admin/{id}" }, "request.url", false},
+		{"encoded dot-dot segment", func(d *tools.TenantTool) { d.Request.URL = "https://crm.example.com/contacts/%2e%2E/{id}" }, "request.url", false},
+		{"upgrade header", func(d *tools.TenantTool) { d.Request.Headers = map[string]string{"Upgrade": "h2c"} }, "request.headers", false},
+		{"te header", func(d *tools.TenantTool) { d.Request.Headers = map[string]string{"TE": "trailers"} }, "request.headers", false},
+		{"proxy-authorization header", func(d *tools.TenantTool) { d.Request.Headers = map[string]string{"Proxy-Authorization": "x"} }, "request.headers", false},
+		{"credential in Upgrade", func(d *tools.TenantTool) {
+			d.Credential = &tools.CredentialRef{ToolID: "http:crm.example.com", In: "header", Param: "Upgrade"}
+		}, "credential.param", false},
+		{"credential in TE", func(d *tools.TenantTool) {
+			d.Credential = &tools.CredentialRef{ToolID: "http:crm.example.com", In: "header", Param: "TE"}
+		}, "credential.param", false},
+		{"credential in Proxy-Authorization", func(d *tools.TenantTool) {
+			d.Credential = &tools.CredentialRef{ToolID: "http:crm.example.com", In: "header", Param: "Proxy-Authorization"}
+		}, "credential.param", false},
+		{"credential in Host", func(d *tools.TenantTool) {
+			d.Credential = &tools.CredentialRef{ToolID: "http:crm.example.com", In: "header", Param: "Host"}
+		}, "credential.param", false},
+		{"credential in Connection", func(d *tools.TenantTool) {
+			d.Credential = &tools.CredentialRef{ToolID: "http:crm.example.com", In: "header", Param: "Connection"}
+		}, "credential.param", false},
+		{"credential in Content-Length", func(d *tools.TenantTool) {
+			d.Credential = &tools.CredentialRef{ToolID: "http:crm.example.com", In: "header", Param: "Content-Length"}
+		}, "credential.param", false},
 		{"body on GET", func(d *tools.TenantTool) { d.Request.Body = json.RawMessage(`{"a":1}`) }, "request.body", false},
 		{"header-bound argument", func(d *tools.TenantTool) {
 			d.InputSchema = json.RawMessage(`{"type":"object","properties":{"id":{"type":"string","x-mcp-header":"Id"}}}`)
@@ -234,7 +333,7 @@ func TestTenantToolCheck(t *testing.T) {
 func TestTenantToolRendersTheTemplate(t *testing.T) {
 	var got *http.Request
 	var gotBody string
-	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	api := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		got = r
 		b, _ := io.ReadAll(r.Body)
 		gotBody = string(b)
@@ -243,10 +342,10 @@ func TestTenantToolRendersTheTemplate(t *testing.T) {
 	}))
 	defer api.Close()
 	creds := newCreds()
-	creds.put("t1", "crm", "", vault.TypeAPIKey, "crm-key")
+	creds.put("t1", "http:127.0.0.1", "", vault.TypeAPIKey, "crm-key")
 	cat := tools.NewCatalog()
 	cat.Store = newMemStore()
-	cat.Runner = tools.NewHTTPRunner(&netguard.Guard{AllowPrivate: true}, creds)
+	cat.Runner = tlsRunner(&netguard.Guard{AllowPrivate: true}, creds, api)
 	_, err := cat.Create(t.Context(), "t1", "key-1", tools.TenantTool{
 		Name: "create_ticket", Description: "Open a ticket",
 		InputSchema: json.RawMessage(`{"type":"object","properties":{"project":{"type":"string"},"title":{"type":"string"},"labels":{"type":"array","items":{"type":"string"}},"priority":{"type":"integer"}},"required":["project","title"]}`),
@@ -256,7 +355,7 @@ func TestTenantToolRendersTheTemplate(t *testing.T) {
 			Headers: map[string]string{"X-Project": "{project}"},
 			Body:    json.RawMessage(`{"summary":"{title}","labels":"{labels}","text":"[{project}] {title}","priority":"{priority}"}`),
 		},
-		Credential: &tools.CredentialRef{ToolID: "crm", In: "query", Param: "api_key"},
+		Credential: &tools.CredentialRef{ToolID: "http:127.0.0.1", In: "query", Param: "api_key"},
 	})
 	if err != nil {
 		t.Fatal(err)

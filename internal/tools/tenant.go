@@ -14,6 +14,7 @@ import (
 	"github.com/google/jsonschema-go/jsonschema"
 
 	"github.com/vargate/vargate"
+	"github.com/vargate/vargate/internal/vault"
 )
 
 // Limits on tenant tool definitions.
@@ -139,7 +140,7 @@ func (d *TenantTool) Check() (*jsonschema.Schema, error) {
 		}
 	}
 	for k, v := range r.Headers {
-		if !validHeaderName(k) || slices.Contains(hopHeaders, strings.ToLower(k)) {
+		if !validHeaderName(k) || vault.ForbiddenHeader(k) {
 			return nil, vargate.Invalid("request.headers", "%q cannot be set", k)
 		}
 		if strings.ContainsAny(v, "\r\n\x00") {
@@ -167,6 +168,15 @@ func (d *TenantTool) Check() (*jsonschema.Schema, error) {
 		if c.ToolID == "" {
 			return nil, vargate.Invalid("credential.tool_id", "required")
 		}
+		// A credential is bound to the host it was registered for; the
+		// tool's URL must go there, and only over https.
+		u, _ := url.Parse(placeholderRE.ReplaceAllString(r.URL, "x"))
+		if want := vault.HostToolID(u.Hostname()); c.ToolID != want {
+			return nil, vargate.Invalid("credential.tool_id", "must be %q: a tenant tool may carry only a credential bound to the host of request.url", want)
+		}
+		if u.Scheme != "https" {
+			return nil, vargate.Invalid("request.url", "must start with https:// when the tool sends a credential")
+		}
 		switch c.In {
 		case InHeader, InBearer, InBasic:
 		case InQuery:
@@ -176,8 +186,8 @@ func (d *TenantTool) Check() (*jsonschema.Schema, error) {
 		default:
 			return nil, vargate.Invalid("credential.in", "must be header, query, bearer or basic")
 		}
-		if c.In == InHeader && c.Param != "" && !validHeaderName(c.Param) {
-			return nil, vargate.Invalid("credential.param", "must be a header name")
+		if c.In == InHeader && c.Param != "" && (!validHeaderName(c.Param) || vault.ForbiddenHeader(c.Param)) {
+			return nil, vargate.Invalid("credential.param", "must be a header name other than Host, Connection, Upgrade, TE, Proxy-Authorization, Content-Length and the like")
 		}
 	}
 	return &s, nil
@@ -209,10 +219,29 @@ func checkURLTemplate(tmpl string) error {
 	if host == "" || strings.ContainsAny(host, "{}@") {
 		return vargate.Invalid("request.url", "the host must be fixed (no placeholders or credentials)")
 	}
-	if _, err := url.Parse(placeholderRE.ReplaceAllString(tmpl, "x")); err != nil {
+	u, err := url.Parse(placeholderRE.ReplaceAllString(tmpl, "x"))
+	if err != nil {
 		return vargate.Invalid("request.url", "not a valid URL")
 	}
+	if dotSegment(u.EscapedPath()) {
+		return vargate.Invalid("request.url", "the path must not contain '.' or '..' segments")
+	}
 	return nil
+}
+
+// dotSegment reports whether an escaped URL path has a "." or ".."
+// segment, also when percent-encoded: servers resolve them, so they would
+// take a request out of the path its template fixes.
+func dotSegment(escaped string) bool {
+	for seg := range strings.SplitSeq(escaped, "/") {
+		if p, err := url.PathUnescape(seg); err == nil {
+			seg = p
+		}
+		if seg == "." || seg == ".." {
+			return true
+		}
+	}
+	return false
 }
 
 // TenantConnector runs a tenant tool's request.
@@ -234,8 +263,13 @@ func newTenantTool(d TenantTool, runner *HTTPRunner) (*Tool, error) {
 	})
 }
 
-// Call implements Connector.
+// Call implements Connector: it runs the call and scrubs the result and
+// error of every credential value released for it.
 func (t *TenantConnector) Call(ctx context.Context, c *Call) (Result, error) {
+	return c.scrub(t.call(ctx, c))
+}
+
+func (t *TenantConnector) call(ctx context.Context, c *Call) (Result, error) {
 	var args map[string]json.RawMessage
 	if err := json.Unmarshal(c.Args, &args); err != nil {
 		return Result{}, vargate.Invalid("arguments", "must be a JSON object")
@@ -245,7 +279,7 @@ func (t *TenantConnector) Call(ctx context.Context, c *Call) (Result, error) {
 		return Result{}, err
 	}
 	if ref := t.Def.Credential; ref != nil {
-		s, err := useCredential(ctx, t.Runner.Credentials, c, ref.ToolID, ref.Name)
+		s, err := useCredential(ctx, t.Runner.Credentials, c, ref.ToolID, ref.Name, o.url.Hostname())
 		if err != nil {
 			return Result{}, err
 		}
@@ -255,6 +289,7 @@ func (t *TenantConnector) Call(ctx context.Context, c *Call) (Result, error) {
 			return Result{}, err
 		}
 		o.cred = &inj
+		o.scrub = c.released
 	}
 	host := o.url.Host
 	o.redirectOK = func(u *url.URL) bool {
@@ -299,6 +334,9 @@ func render(r RequestTemplate, args map[string]json.RawMessage, raw json.RawMess
 	u, err := url.Parse(filled)
 	if err != nil {
 		return outbound{}, vargate.Invalid("arguments", "the arguments do not make a valid URL")
+	}
+	if dotSegment(u.EscapedPath()) {
+		return outbound{}, vargate.Invalid("arguments", "an argument makes a '.' or '..' path segment")
 	}
 	if len(r.Query) > 0 {
 		q := u.Query()

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -44,6 +43,16 @@ type Tool struct {
 	// to bob@example.com"); optional.
 	Summary   func(args json.RawMessage) string
 	Connector Connector
+	// Upstream is set for a tool served by an upstream MCP server (a
+	// Source): the upstream's name. The policy input carries it.
+	Upstream string
+	// Annotations are an upstream tool's MCP annotations as pinned (JSON
+	// of mcp.ToolAnnotations); nil for other tools.
+	Annotations json.RawMessage
+	// Version identifies the definition of a tool from a Source (its
+	// digest): two sets whose tools have the same names and versions are
+	// the same.
+	Version string
 
 	resolved *jsonschema.Resolved
 }
@@ -138,15 +147,35 @@ type Call struct {
 	// AllowedDomains are the hosts vargate_http_request may reach: the
 	// agent configuration's governance_profile.allowed_domains.
 	AllowedDomains []string
+
+	// released holds the forms of every credential value released for
+	// this call, scrubbed from its result and error.
+	released *scrubber
 }
 
-// purpose is why a credential is used for this call.
-func (c *Call) purpose() vault.Purpose {
+// purpose is why a credential is used for this call, and where it goes
+// (host, or "" for the built-in connector the credential is bound to).
+func (c *Call) purpose(host string) vault.Purpose {
 	actor := c.AgentID
 	if actor == "" {
 		actor = c.Actor
 	}
-	return vault.Purpose{ActionID: c.ActionID, SessionID: c.SessionID, Actor: actor}
+	return vault.Purpose{ActionID: c.ActionID, SessionID: c.SessionID, Actor: actor, Host: host}
+}
+
+// remember adds released values to the call's scrubber.
+func (c *Call) remember(values ...string) {
+	if c.released == nil {
+		c.released = &scrubber{}
+	}
+	c.released.add(values...)
+}
+
+// scrub removes every value released for the call from a connector's
+// result and error; every connector that uses a credential returns
+// through it.
+func (c *Call) scrub(res Result, err error) (Result, error) {
+	return c.released.result(res, err)
 }
 
 // Result is what a connector returns: Structured becomes the MCP result's
@@ -190,17 +219,39 @@ func errNoCredential(toolID string) error {
 	return vargate.Errorf(vargate.KindUnavailable, "no credential is registered for %s: register one with tool_id %q", toolID, toolID)
 }
 
-// useCredential releases the tenant's credential for toolID, translating
-// "not found" into a message that says what to register.
-func useCredential(ctx context.Context, creds Credentials, c *Call, toolID, name string) (vault.Secret, error) {
+// useCredential releases the tenant's credential for toolID, to be sent
+// to host ("" for the built-in connector named by toolID), translating
+// "not found" into a message that says what to register. The value is
+// remembered, so that the call's result is scrubbed of it.
+func useCredential(ctx context.Context, creds Credentials, c *Call, toolID, name, host string) (vault.Secret, error) {
 	if creds == nil {
 		return vault.Secret{}, errNoCredential(toolID)
 	}
-	s, err := creds.Use(ctx, c.TenantID, toolID, name, c.purpose())
+	s, err := creds.Use(ctx, c.TenantID, toolID, name, c.purpose(host))
 	if vargate.IsKind(err, vargate.KindNotFound) {
 		return vault.Secret{}, errNoCredential(toolID)
 	}
-	return s, err
+	if err != nil {
+		return s, err
+	}
+	c.remember(string(s.Reveal()))
+	switch s.Metadata().Type {
+	case vault.TypeBasicAuth:
+		if b, err := s.BasicAuth(); err == nil {
+			c.remember(b.Password, b.Username+":"+b.Password)
+		}
+	case vault.TypeHeader:
+		if h, err := s.Header(); err == nil {
+			c.remember(h.Value)
+		}
+	case vault.TypeSMTP:
+		if m, err := s.SMTP(); err == nil {
+			c.remember(m.Password)
+		}
+	case vault.TypeDatabaseURL:
+		c.remember(databasePassword(string(s.Reveal())))
+	}
+	return s, nil
 }
 
 var nameRE = regexp.MustCompile(`^[a-z][a-z0-9_]{0,63}$`)
@@ -231,11 +282,4 @@ func decodeArgs(args json.RawMessage, v any) error {
 		return vargate.Invalid("arguments", "%v", err)
 	}
 	return nil
-}
-
-// isKind reports whether err is an *vargate.Error (a failure with a
-// message fit for the agent).
-func isKind(err error) bool {
-	var ve *vargate.Error
-	return errors.As(err, &ve)
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/jsonschema-go/jsonschema"
+	"github.com/vargate/vargate/internal/netguard"
 )
 
 // DefaultWebSearchURL is the Brave Search API's web search endpoint.
@@ -81,8 +82,13 @@ type braveResponse struct {
 	} `json:"web"`
 }
 
-// Call implements Connector.
+// Call implements Connector: it runs the call and scrubs the result and
+// error of every credential value released for it.
 func (w *WebSearchConnector) Call(ctx context.Context, c *Call) (Result, error) {
+	return c.scrub(w.call(ctx, c))
+}
+
+func (w *WebSearchConnector) call(ctx context.Context, c *Call) (Result, error) {
 	var in WebSearchInput
 	if err := decodeArgs(c.Args, &in); err != nil {
 		return Result{}, err
@@ -90,7 +96,7 @@ func (w *WebSearchConnector) Call(ctx context.Context, c *Call) (Result, error) 
 	if in.MaxResults == 0 {
 		in.MaxResults = 5
 	}
-	key, err := useCredential(ctx, w.Credentials, c, WebSearch, "")
+	key, err := useCredential(ctx, w.Credentials, c, WebSearch, "", "")
 	if err != nil {
 		return Result{}, err
 	}
@@ -125,7 +131,7 @@ func (w *WebSearchConnector) Call(ctx context.Context, c *Call) (Result, error) 
 	}
 	resp, err := client.Do(req)
 	if err != nil {
-		return Result{}, Failed(err, "the search API could not be reached")
+		return Result{}, Failed(netguard.RedactError(err), "the search API could not be reached")
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, 4<<20))

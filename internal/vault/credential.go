@@ -134,6 +134,10 @@ func (r *Registration) validate(maxSize int) ([]byte, error) {
 	if !validIdent(r.ToolID) {
 		return nil, vargate.Invalid("tool_id", "must be 1-128 letters, digits, '_', '.', ':' or '-', starting with a letter or digit")
 	}
+	if _, ok := BindingOf(r.ToolID); !ok {
+		return nil, vargate.Invalid("tool_id", "must say where the credential may be sent: %q (managed-agent sessions), a built-in tool (%q…) or %q with a lower-case host name",
+			AnthropicToolID, ConnectorToolPrefix, HostToolPrefix+"HOST")
+	}
 	if r.Name == "" {
 		r.Name = DefaultName
 	}
@@ -277,9 +281,5 @@ func validHeaderName(s string) bool {
 			return false
 		}
 	}
-	switch strings.ToLower(s) {
-	case "host", "content-length", "transfer-encoding", "connection":
-		return false
-	}
-	return true
+	return !ForbiddenHeader(s)
 }

@@ -180,9 +180,3 @@ func (c *dekCache) put(k *dataKey) {
 		delete(c.byTen, last.Value.(*dataKey).tenantID)
 	}
 }
-
-func (c *dekCache) len() int {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.order.Len()
-}

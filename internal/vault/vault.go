@@ -24,6 +24,7 @@ const (
 	logKeyError      = "error"
 	logKeyAction     = "action_id"
 	logKeySession    = "session_id"
+	logKeyHost       = "host"
 )
 
 // Op is what happened to a credential, for the audit record.
@@ -47,6 +48,11 @@ type Purpose struct {
 	// principal, or "system" for the gateway's own calls. When empty, the
 	// key ID of the principal in the context is recorded.
 	Actor string
+	// Host is the host an HTTP request carrying the value goes to; empty
+	// for a built-in connector (which names the credential by its own
+	// tool ID). Use refuses a host the credential is not bound to
+	// (BindingOf).
+	Host string
 }
 
 // Access is the audit record of one vault operation. It never contains a
@@ -295,6 +301,12 @@ func (v *Vault) Use(ctx context.Context, tenantID, toolID, name string, p Purpos
 	}
 	if p.ActionID == "" && p.SessionID == "" {
 		return Secret{}, vargate.Invalid("purpose", "an action ID or session ID is required to use a credential")
+	}
+	if err := checkBinding(toolID, p.Host); err != nil {
+		v.Logger.LogAttrs(ctx, slog.LevelWarn, "credential refused: not bound to its destination",
+			slog.String(logKeyTenant, tenantID), slog.String(logKeyTool, toolID), slog.String(logKeyHost, p.Host),
+			slog.String(logKeyAction, p.ActionID), slog.String(logKeySession, p.SessionID))
+		return Secret{}, err
 	}
 	sealed, err := v.Store.ActiveCredential(ctx, tenantID, toolID, name)
 	if err != nil {

@@ -123,13 +123,13 @@ func TestRegisterListGetUse(t *testing.T) {
 		if m.Name != vault.DefaultName || m.Version != 1 || m.State != vault.StateActive || len(m.Fingerprint) != 16 || !strings.HasPrefix(m.ID, "cred-") {
 			t.Errorf("registered metadata = %+v", m)
 		}
-		register(t, f.v, "tenant-a", "smtp", "", vault.TypeSMTP, `{"host":"mail.example.com","port":587,"username":"bot","password":"hunter2","from":"bot@example.com"}`)
+		register(t, f.v, "tenant-a", "vargate_smtp", "", vault.TypeSMTP, `{"host":"mail.example.com","port":587,"username":"bot","password":"hunter2","from":"bot@example.com"}`)
 
 		list, err := f.v.List(ctx, "tenant-a", vault.Filter{})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(list) != 2 || list[0].ToolID != "anthropic" || list[1].ToolID != "smtp" {
+		if len(list) != 2 || list[0].ToolID != "anthropic" || list[1].ToolID != "vargate_smtp" {
 			t.Errorf("list = %+v", list)
 		}
 		got, err := f.v.Get(ctx, "tenant-a", m.ID)
@@ -156,7 +156,7 @@ func TestRegisterListGetUse(t *testing.T) {
 			t.Errorf("after Wipe, Reveal = %q", s.Reveal())
 		}
 
-		mail, err := f.v.Use(ctx, "tenant-a", "smtp", "default", purpose)
+		mail, err := f.v.Use(ctx, "tenant-a", "vargate_smtp", "default", purpose)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -181,14 +181,14 @@ func TestRegisterListGetUse(t *testing.T) {
 				t.Errorf("use audit record %+v lacks the purpose", a)
 			}
 		}
-		if want := "register:anthropic register:smtp use:anthropic use:smtp"; strings.Join(ops, " ") != want {
+		if want := "register:anthropic register:vargate_smtp use:anthropic use:vargate_smtp"; strings.Join(ops, " ") != want {
 			t.Errorf("audit ops = %v, want %s", ops, want)
 		}
 
 		if _, err := f.v.Use(ctx, "tenant-a", "anthropic", "", vault.Purpose{Actor: "x"}); !vargate.IsKind(err, vargate.KindInvalid) {
 			t.Errorf("use without action or session: %v, want invalid", err)
 		}
-		if _, err := f.v.Use(ctx, "tenant-a", "github", "", purpose); !vargate.IsKind(err, vargate.KindNotFound) {
+		if _, err := f.v.Use(ctx, "tenant-a", "vargate_github", "", purpose); !vargate.IsKind(err, vargate.KindNotFound) {
 			t.Errorf("use of an unregistered tool: %v, want not found", err)
 		}
 	})
@@ -198,19 +198,19 @@ func TestRotation(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *sqlstore.DB) {
 		f := newFixture(t, db)
 		ctx := t.Context()
-		v1 := register(t, f.v, "tenant-a", "github", "ci", vault.TypeBearerToken, "ghp_one")
-		other := register(t, f.v, "tenant-a", "github", "release", vault.TypeBearerToken, "ghp_other")
-		v2 := register(t, f.v, "tenant-a", "github", "ci", vault.TypeBearerToken, "ghp_two")
+		v1 := register(t, f.v, "tenant-a", "vargate_github", "ci", vault.TypeBearerToken, "ghp_one")
+		other := register(t, f.v, "tenant-a", "vargate_github", "release", vault.TypeBearerToken, "ghp_other")
+		v2 := register(t, f.v, "tenant-a", "vargate_github", "ci", vault.TypeBearerToken, "ghp_two")
 		if v2.Version != 2 || v2.ID == v1.ID {
 			t.Fatalf("second registration = %+v, want version 2 with a new ID", v2)
 		}
 		if v1.Fingerprint == v2.Fingerprint {
 			t.Error("different values share a fingerprint")
 		}
-		if got := use(t, f.v, "tenant-a", "github", "ci"); got != "ghp_two" {
+		if got := use(t, f.v, "tenant-a", "vargate_github", "ci"); got != "ghp_two" {
 			t.Errorf("after rotation Use = %q, want the new value", got)
 		}
-		if got := use(t, f.v, "tenant-a", "github", "release"); got != "ghp_other" {
+		if got := use(t, f.v, "tenant-a", "vargate_github", "release"); got != "ghp_other" {
 			t.Errorf("other name = %q; rotation must not touch it", got)
 		}
 		old, err := f.v.Get(ctx, "tenant-a", v1.ID)
@@ -223,16 +223,16 @@ func TestRotation(t *testing.T) {
 		if b := f.sealed(t, v1.ID); b != nil {
 			t.Errorf("old version still holds %d sealed bytes", len(b))
 		}
-		active, _ := f.v.List(ctx, "tenant-a", vault.Filter{ToolID: "github"})
+		active, _ := f.v.List(ctx, "tenant-a", vault.Filter{ToolID: "vargate_github"})
 		if len(active) != 2 || active[0].ID != v2.ID || active[1].ID != other.ID {
 			t.Errorf("active list = %+v", active)
 		}
-		hist, _ := f.v.List(ctx, "tenant-a", vault.Filter{ToolID: "github", All: true})
+		hist, _ := f.v.List(ctx, "tenant-a", vault.Filter{ToolID: "vargate_github", All: true})
 		if len(hist) != 3 {
 			t.Errorf("history = %+v, want 3 versions", hist)
 		}
 		// The same value registered again has the same fingerprint.
-		v3 := register(t, f.v, "tenant-a", "github", "ci", vault.TypeBearerToken, "ghp_two")
+		v3 := register(t, f.v, "tenant-a", "vargate_github", "ci", vault.TypeBearerToken, "ghp_two")
 		if v3.Version != 3 || v3.Fingerprint != v2.Fingerprint {
 			t.Errorf("re-registered = %+v, want version 3 with v2's fingerprint %s", v3, v2.Fingerprint)
 		}
@@ -249,7 +249,7 @@ func TestConcurrentRegistration(t *testing.T) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
-				_, err := f.v.Register(t.Context(), "tenant-a", vault.Registration{ToolID: "slack", Type: vault.TypeBearerToken, Value: []byte("xoxb-" + string(rune('a'+i)))})
+				_, err := f.v.Register(t.Context(), "tenant-a", vault.Registration{ToolID: "vargate_slack", Type: vault.TypeBearerToken, Value: []byte("xoxb-" + string(rune('a'+i)))})
 				errs <- err
 			}()
 		}
@@ -283,11 +283,11 @@ func TestDelete(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *sqlstore.DB) {
 		f := newFixture(t, db)
 		ctx := t.Context()
-		m := register(t, f.v, "tenant-a", "crm", "", vault.TypeAPIKey, "crm-key")
+		m := register(t, f.v, "tenant-a", "vargate_crm", "", vault.TypeAPIKey, "crm-key")
 		if _, err := f.v.Delete(ctx, "tenant-b", m.ID); !vargate.IsKind(err, vargate.KindNotFound) {
 			t.Fatalf("delete by another tenant: %v, want not found", err)
 		}
-		if got := use(t, f.v, "tenant-a", "crm", ""); got != "crm-key" {
+		if got := use(t, f.v, "tenant-a", "vargate_crm", ""); got != "crm-key" {
 			t.Fatalf("after a foreign delete attempt: %q", got)
 		}
 		d, err := f.v.Delete(ctx, "tenant-a", m.ID)
@@ -300,7 +300,7 @@ func TestDelete(t *testing.T) {
 		if b := f.sealed(t, m.ID); b != nil {
 			t.Errorf("deleted credential still holds %d sealed bytes", len(b))
 		}
-		if _, err := f.v.Use(ctx, "tenant-a", "crm", "", purpose); !vargate.IsKind(err, vargate.KindNotFound) {
+		if _, err := f.v.Use(ctx, "tenant-a", "vargate_crm", "", purpose); !vargate.IsKind(err, vargate.KindNotFound) {
 			t.Errorf("use after delete: %v, want not found", err)
 		}
 		if l, _ := f.v.List(ctx, "tenant-a", vault.Filter{}); len(l) != 0 {
@@ -318,7 +318,7 @@ func TestDelete(t *testing.T) {
 		if n != 1 {
 			t.Errorf("%d delete audit records, want 1 (the second delete destroyed nothing)", n)
 		}
-		again := register(t, f.v, "tenant-a", "crm", "", vault.TypeAPIKey, "crm-key-2")
+		again := register(t, f.v, "tenant-a", "vargate_crm", "", vault.TypeAPIKey, "crm-key-2")
 		if again.Version != 2 {
 			t.Errorf("registration after delete has version %d, want 2 (versions are never reused)", again.Version)
 		}
@@ -351,8 +351,8 @@ func TestTenantIsolation(t *testing.T) {
 		}
 		// Equal values in two tenants do not share a fingerprint (each
 		// tenant's fingerprint key comes from its own data key).
-		x := register(t, f.v, "tenant-a", "same", "", vault.TypeAPIKey, "shared-value")
-		y := register(t, f.v, "tenant-b", "same", "", vault.TypeAPIKey, "shared-value")
+		x := register(t, f.v, "tenant-a", "vargate_same", "", vault.TypeAPIKey, "shared-value")
+		y := register(t, f.v, "tenant-b", "vargate_same", "", vault.TypeAPIKey, "shared-value")
 		if x.Fingerprint == y.Fingerprint {
 			t.Error("fingerprints are comparable across tenants")
 		}
@@ -366,13 +366,13 @@ func TestTamperedAndMovedValuesDoNotOpen(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *sqlstore.DB) {
 		f := newFixture(t, db)
 		ctx := t.Context()
-		x := register(t, f.v, "tenant-a", "tool-x", "", vault.TypeAPIKey, "value-x")
-		y := register(t, f.v, "tenant-a", "tool-y", "", vault.TypeAPIKey, "value-y")
-		z := register(t, f.v, "tenant-a", "tool-z", "", vault.TypeAPIKey, "value-z")
-		w1 := register(t, f.v, "tenant-a", "tool-w", "", vault.TypeAPIKey, "value-w1")
+		x := register(t, f.v, "tenant-a", "vargate_tool-x", "", vault.TypeAPIKey, "value-x")
+		y := register(t, f.v, "tenant-a", "vargate_tool-y", "", vault.TypeAPIKey, "value-y")
+		z := register(t, f.v, "tenant-a", "vargate_tool-z", "", vault.TypeAPIKey, "value-z")
+		w1 := register(t, f.v, "tenant-a", "vargate_tool-w", "", vault.TypeAPIKey, "value-w1")
 		w1Sealed := f.sealed(t, w1.ID)
-		w2 := register(t, f.v, "tenant-a", "tool-w", "", vault.TypeAPIKey, "value-w2")
-		register(t, f.v, "tenant-b", "tool-x", "", vault.TypeAPIKey, "value-bx")
+		w2 := register(t, f.v, "tenant-a", "vargate_tool-w", "", vault.TypeAPIKey, "value-w2")
+		register(t, f.v, "tenant-b", "vargate_tool-x", "", vault.TypeAPIKey, "value-bx")
 		audits := len(f.audit.records())
 
 		// Flip one bit of x's ciphertext.
@@ -385,7 +385,7 @@ func TestTamperedAndMovedValuesDoNotOpen(t *testing.T) {
 		f.exec(t, `UPDATE vault_credentials SET sealed = ? WHERE id = ?`, ys, z.ID)
 		// Roll w back to its superseded first version's value.
 		f.exec(t, `UPDATE vault_credentials SET sealed = ? WHERE id = ?`, w1Sealed, w2.ID)
-		for _, c := range []struct{ tool, name string }{{"tool-x", ""}, {"tool-y", ""}, {"tool-z", ""}, {"tool-w", ""}} {
+		for _, c := range []struct{ tool, name string }{{"vargate_tool-x", ""}, {"vargate_tool-y", ""}, {"vargate_tool-z", ""}, {"vargate_tool-w", ""}} {
 			s, err := f.v.Use(ctx, "tenant-a", c.tool, c.name, purpose)
 			if !vargate.IsKind(err, vargate.KindInternal) {
 				t.Errorf("%s: Use after tampering = %q, %v; want an internal error", c.tool, s.Reveal(), err)
@@ -401,20 +401,20 @@ func TestTamperedAndMovedValuesDoNotOpen(t *testing.T) {
 		// Move tenant B's value into tenant A's row of the same tool: the
 		// data key differs and the additional data names tenant B.
 		var bSealed []byte
-		if err := f.db.QueryRowContext(ctx, `SELECT sealed FROM vault_credentials WHERE tenant_id = 'tenant-b' AND tool_id = 'tool-x'`).Scan(&bSealed); err != nil {
+		if err := f.db.QueryRowContext(ctx, `SELECT sealed FROM vault_credentials WHERE tenant_id = 'tenant-b' AND tool_id = 'vargate_tool-x'`).Scan(&bSealed); err != nil {
 			t.Fatal(err)
 		}
 		f.exec(t, `UPDATE vault_credentials SET sealed = ? WHERE id = ?`, bSealed, x.ID)
-		if _, err := f.v.Use(ctx, "tenant-a", "tool-x", "", purpose); !vargate.IsKind(err, vargate.KindInternal) {
+		if _, err := f.v.Use(ctx, "tenant-a", "vargate_tool-x", "", purpose); !vargate.IsKind(err, vargate.KindInternal) {
 			t.Errorf("tenant B's value in tenant A's row: %v, want an internal error", err)
 		}
 		// Renaming the row (its tool) breaks the binding too.
 		f.exec(t, `UPDATE vault_credentials SET sealed = ? WHERE id = ?`, ys, y.ID)
-		if got := use(t, f.v, "tenant-a", "tool-y", ""); got != "value-y" {
+		if got := use(t, f.v, "tenant-a", "vargate_tool-y", ""); got != "value-y" {
 			t.Fatalf("restored value = %q", got)
 		}
-		f.exec(t, `UPDATE vault_credentials SET tool_id = 'tool-q' WHERE id = ?`, y.ID)
-		if _, err := f.v.Use(ctx, "tenant-a", "tool-q", "", purpose); !vargate.IsKind(err, vargate.KindInternal) {
+		f.exec(t, `UPDATE vault_credentials SET tool_id = 'vargate_tool-q' WHERE id = ?`, y.ID)
+		if _, err := f.v.Use(ctx, "tenant-a", "vargate_tool-q", "", purpose); !vargate.IsKind(err, vargate.KindInternal) {
 			t.Errorf("value under a renamed tool: %v, want an internal error", err)
 		}
 	})
@@ -423,8 +423,8 @@ func TestTamperedAndMovedValuesDoNotOpen(t *testing.T) {
 func TestSwappedDataKeysDoNotUnwrap(t *testing.T) {
 	storetest.Each(t, func(t *testing.T, db *sqlstore.DB) {
 		f := newFixture(t, db)
-		register(t, f.v, "tenant-a", "t", "", vault.TypeAPIKey, "value-a")
-		register(t, f.v, "tenant-b", "t", "", vault.TypeAPIKey, "value-b")
+		register(t, f.v, "tenant-a", "vargate_t", "", vault.TypeAPIKey, "value-a")
+		register(t, f.v, "tenant-b", "vargate_t", "", vault.TypeAPIKey, "value-b")
 		// Give tenant B tenant A's wrapped data key. A fresh vault (empty
 		// cache) must refuse to unwrap it for B.
 		var wrappedA []byte
@@ -434,10 +434,10 @@ func TestSwappedDataKeysDoNotUnwrap(t *testing.T) {
 		}
 		f.exec(t, `UPDATE vault_data_keys SET wrapped = ?, kek_id = ? WHERE tenant_id = 'tenant-b'`, wrappedA, kekA)
 		fresh := vault.New(sqlstore.NewVaultStore(f.db), f.keys, f.audit, nil)
-		if _, err := fresh.Use(t.Context(), "tenant-b", "t", "", purpose); !vargate.IsKind(err, vargate.KindInternal) {
+		if _, err := fresh.Use(t.Context(), "tenant-b", "vargate_t", "", purpose); !vargate.IsKind(err, vargate.KindInternal) {
 			t.Errorf("tenant B with A's data key: %v, want an internal error", err)
 		}
-		if got := use(t, fresh, "tenant-a", "t", ""); got != "value-a" {
+		if got := use(t, fresh, "tenant-a", "vargate_t", ""); got != "value-a" {
 			t.Errorf("tenant A = %q", got)
 		}
 	})
@@ -511,7 +511,7 @@ func TestLastUsedResolution(t *testing.T) {
 	ctx := t.Context()
 	now := time.Date(2026, 5, 1, 12, 0, 0, 0, time.UTC)
 	f.v.Now = func() time.Time { return now }
-	m := register(t, f.v, "tenant-a", "crm", "", vault.TypeAPIKey, "k")
+	m := register(t, f.v, "tenant-a", "vargate_crm", "", vault.TypeAPIKey, "k")
 	lastUsed := func() time.Time {
 		t.Helper()
 		got, err := f.v.Get(ctx, "tenant-a", m.ID)
@@ -520,15 +520,15 @@ func TestLastUsedResolution(t *testing.T) {
 		}
 		return *got.LastUsedAt
 	}
-	use(t, f.v, "tenant-a", "crm", "")
+	use(t, f.v, "tenant-a", "vargate_crm", "")
 	first := now
 	now = now.Add(vault.LastUsedResolution - time.Second)
-	use(t, f.v, "tenant-a", "crm", "")
+	use(t, f.v, "tenant-a", "vargate_crm", "")
 	if got := lastUsed(); !got.Equal(first) {
 		t.Errorf("within the resolution: last_used_at = %v, want %v kept", got, first)
 	}
 	now = now.Add(2 * time.Second)
-	use(t, f.v, "tenant-a", "crm", "")
+	use(t, f.v, "tenant-a", "vargate_crm", "")
 	if got := lastUsed(); !got.Equal(now) {
 		t.Errorf("after the resolution: last_used_at = %v, want %v", got, now)
 	}

@@ -39,7 +39,7 @@ type view struct {
 
 // features says which capabilities the dashboard can show.
 type features struct {
-	Approvals, Sessions, Audit, Agents, Policies, Credentials, Webhooks, Compliance, Interrupt bool
+	Approvals, Sessions, Audit, Agents, Policies, Credentials, Webhooks, Compliance, Interrupt, Upstreams bool
 }
 
 func (s *Server) features() features {
@@ -47,6 +47,7 @@ func (s *Server) features() features {
 		Approvals: s.Approvals != nil, Sessions: s.Sessions != nil, Audit: s.Audit != nil && s.Records != nil,
 		Agents: s.Agents != nil, Policies: s.Policies != nil, Credentials: s.Credentials != nil,
 		Webhooks: s.Webhooks != nil, Compliance: s.Compliance != nil, Interrupt: s.Interrupter != nil,
+		Upstreams: s.Upstreams != nil,
 	}
 }
 

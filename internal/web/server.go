@@ -61,6 +61,10 @@ type Server struct {
 	Webhooks    Webhooks
 	Compliance  Compliance
 
+	// Upstreams shows the tenant's upstream MCP servers and their pending
+	// tool changes (admins); nil hides the page.
+	Upstreams Upstreams
+
 	// TrustedProxies are the reverse proxies whose X-Forwarded-Proto is
 	// believed: a request through one of them that says https gets a
 	// Secure cookie, as does any request over TLS.
@@ -168,6 +172,9 @@ func (s *Server) routes() []route {
 		{"GET", "/ui/settings/credentials", reader, s.credentialsPage},
 		{"POST", "/ui/settings/credentials", admin, s.registerCredential},
 		{"POST", "/ui/settings/credentials/{id}/delete", admin, s.deleteCredential},
+		{"GET", "/ui/settings/upstreams", admin, s.upstreamsPage},
+		{"GET", "/ui/settings/upstreams/{name}", admin, s.upstreamPage},
+		{"POST", "/ui/settings/upstreams/{name}/approve", admin, s.approveUpstream},
 		{"GET", "/ui/settings/keys", admin, s.keysPage},
 		{"POST", "/ui/settings/keys", admin, s.createKey},
 		{"POST", "/ui/settings/keys/{id}/revoke", admin, s.revokeKey},
@@ -338,6 +345,7 @@ func (s *Server) current(r *http.Request) (auth.Signin, bool) {
 		s.endSignin(r.Context(), si.ID)
 		return auth.Signin{}, false
 	}
+	si.Principal.KeyName = k.Name
 	return si, true
 }
 

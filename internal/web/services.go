@@ -21,6 +21,10 @@ import (
 // implements it.
 type Keys interface {
 	Authenticate(ctx context.Context, token string) (vargate.Principal, error)
+	// SignIn checks (and records) a dashboard sign-in; SignOut records
+	// its end.
+	SignIn(ctx context.Context, token, client string) (vargate.Principal, error)
+	SignOut(ctx context.Context, p vargate.Principal) error
 	CreateKey(ctx context.Context, req auth.KeyRequest) (auth.APIKey, string, error)
 	RevokeKey(ctx context.Context, tenantID, keyID string) error
 }

@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"math"
 	"net/http"
 	"strconv"
 	"strings"
@@ -140,6 +141,10 @@ type event struct {
 	Reasons   []string
 	ActionID  string
 	Actor     string
+	// EventTime is the time of the session event the record is about
+	// (an observed call's processed_at), when it has one; Time is the
+	// record's.
+	EventTime time.Time
 	Args      string
 	Detail    string
 	Anomaly   *anomalyView
@@ -185,15 +190,29 @@ func viewEvent(rec audit.Record) event {
 	}
 	if len(rec.Detail) > 0 {
 		e.Detail = masked(rec.Detail, nil)
+		var d struct {
+			ProcessedAt time.Time `json:"processed_at"`
+			UsedAt      time.Time `json:"used_at"`
+		}
+		if json.Unmarshal(rec.Detail, &d) == nil {
+			e.EventTime = d.ProcessedAt
+			if e.EventTime.IsZero() {
+				e.EventTime = d.UsedAt // records written before processed_at was
+			}
+		}
 	}
 	if len(rec.Anomaly) > 0 {
 		var a anomalyView
 		if json.Unmarshal(rec.Anomaly, &a) == nil && (a.Flagged || len(a.Flags) > 0) {
+			a.Score, a.SessionScore, a.Threshold = round2(a.Score), round2(a.SessionScore), round2(a.Threshold)
 			e.Anomaly = &a
 		}
 	}
 	return e
 }
+
+// round2 rounds a score for display (2.9, not 2.8999).
+func round2(f float64) float64 { return math.Round(f*100) / 100 }
 
 // timeline reads the session's records after seq after, newest first.
 func (s *Server) timeline(r *http.Request, c *reqCtx, id string, after int64) (timelineData, error) {

@@ -282,17 +282,10 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, c *reqCtx) error 
 		return s.showLogin(w, r, c, http.StatusTooManyRequests, loginData{Next: next, Error: "Too many failed sign-ins from this address; wait a minute and try again."})
 	}
 	key := strings.TrimSpace(r.PostFormValue("api_key"))
-	// Agent keys and session tokens never sign in: check the prefix before
-	// asking, so an agent's session token is not even looked up.
-	var p vargate.Principal
-	if strings.HasPrefix(key, auth.KeyPrefix) {
-		p, err = s.Keys.Authenticate(r.Context(), key)
-	} else {
-		err = vargate.Errorf(vargate.KindUnauthorized, "not an API key")
-	}
-	if err == nil && (!p.Role.Human() || p.SessionID != "" || p.AgentID != "") {
-		err = vargate.Errorf(vargate.KindUnauthorized, "not a human role")
-	}
+	// Only an active human key signs in (agent keys and session tokens are
+	// refused by their prefix, before any lookup); every sign-in, and
+	// every refusal of a key the gateway knows, is an audit record.
+	p, err := s.Keys.SignIn(r.Context(), key, client)
 	if err != nil {
 		if !vargate.IsKind(err, vargate.KindUnauthorized) {
 			return err
@@ -320,6 +313,11 @@ func (s *Server) login(w http.ResponseWriter, r *http.Request, c *reqCtx) error 
 
 func (s *Server) logout(w http.ResponseWriter, r *http.Request, c *reqCtx) error {
 	s.endSignin(r.Context(), c.sid)
+	if err := s.Keys.SignOut(r.Context(), c.P); err != nil {
+		// The session is over either way; the operator sees why the
+		// record is missing.
+		s.Logger.LogAttrs(r.Context(), slog.LevelError, "dashboard: record sign-out", slog.Any(logKeyError, err))
+	}
 	s.setCookie(w, r, s.cookieName(r), "", -1)
 	return redirect(w, r, "/ui/login")
 }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/vargate/vargate"
+	"github.com/vargate/vargate/internal/netguard"
 )
 
 // leaseSlack is added to the attempt timeout to form a claim's lease.
@@ -152,7 +153,9 @@ func (s *Service) send(ctx context.Context, url string, key []byte, m Message, t
 	req.Header.Set(HeaderSignature, Sign(key, m.ID, ts, m.Payload))
 	resp, err := s.Client.Do(req)
 	if err != nil {
-		return 0, err
+		// The error is logged and kept with the attempt: never with the
+		// URL's query (a token an endpoint may carry there).
+		return 0, netguard.RedactError(err)
 	}
 	defer resp.Body.Close()
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10)) // let the connection be reused

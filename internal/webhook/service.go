@@ -477,6 +477,7 @@ func (s *Service) audit(ctx context.Context, tenantID, actor, event string, deta
 		return nil
 	}
 	detail["event"] = event
+	audit.AddActorName(ctx, actor, detail)
 	b, err := json.Marshal(detail)
 	if err != nil {
 		return err
@@ -485,7 +486,7 @@ func (s *Service) audit(ctx context.Context, tenantID, actor, event string, deta
 	defer cancel()
 	if _, err := s.Auditor.Append(actx, audit.Record{TenantID: tenantID, Time: s.now(), Source: audit.SourceControlPlane,
 		Decision: event, Actor: actor, Detail: b}); err != nil {
-		return vargate.Wrap(vargate.KindUnavailable, err, "webhook settings saved, but their audit record could not be written")
+		return vargate.Wrap(vargate.KindUnavailable, err, "%s done, but its audit record could not be written", event)
 	}
 	return nil
 }
@@ -513,6 +514,9 @@ func (s *Service) Delivery(ctx context.Context, tenantID, id string) (Message, [
 func (s *Service) Retry(ctx context.Context, tenantID, id string) (Message, error) {
 	now := s.now()
 	if err := s.Store.Retry(ctx, tenantID, id, now, now.Add(orDefault(s.MaxAge, DefaultMaxAge))); err != nil {
+		return Message{}, err
+	}
+	if err := s.audit(ctx, tenantID, audit.ActorFrom(ctx, audit.ActorSystem).ID, string(audit.EventWebhookRetried), map[string]any{"message_id": id}); err != nil {
 		return Message{}, err
 	}
 	s.kick()
@@ -543,6 +547,9 @@ func (s *Service) Test(ctx context.Context, tenantID string) (Message, error) {
 	m := Message{ID: id, TenantID: tenantID, Event: EventTest, Payload: body, Status: StatusPending,
 		Attempts: 1, CreatedAt: now, NextAttemptAt: now.Add(s.lease()), GiveUpAt: now}
 	if _, err := s.Store.InsertMessage(ctx, m); err != nil {
+		return Message{}, err
+	}
+	if err := s.audit(ctx, tenantID, audit.ActorFrom(ctx, audit.ActorSystem).ID, string(audit.EventWebhookTested), map[string]any{"message_id": id, "webhook_url": st.URL}); err != nil {
 		return Message{}, err
 	}
 	s.attempt(context.WithoutCancel(ctx), m, &st)

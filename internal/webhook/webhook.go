@@ -18,6 +18,9 @@ const (
 	EventSessionInterrupted = "session.interrupted"
 	EventSessionCompleted   = "session.completed"
 	EventSessionExpired     = "session.expired"
+	// EventToolChanged: an upstream MCP server serves a tool definition
+	// other than the pinned one (withheld until an admin approves).
+	EventToolChanged = "tool.changed"
 )
 
 // EventTest is the event of a test ping (POST /webhooks/test). It is sent
@@ -28,7 +31,7 @@ const EventTest = "webhook.test"
 func Events() []string {
 	return []string{
 		EventPendingApproval, EventDenied, EventApproved, EventRejected, EventExpired, EventExecuted, EventCancelled,
-		EventAnomalyDetected, EventSessionInterrupted, EventSessionCompleted, EventSessionExpired,
+		EventAnomalyDetected, EventSessionInterrupted, EventSessionCompleted, EventSessionExpired, EventToolChanged,
 	}
 }
 

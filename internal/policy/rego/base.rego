@@ -65,7 +65,17 @@ pii_findings contains f if {
 deny contains "invalid_input: call.tool is missing" if not input.call.tool
 
 deny contains sprintf("tool_not_allowed: tool %q is not in the agent's allowed_tools", [input.call.tool]) if {
-	not input.call.tool in input.agent.allowed_tools
+	not tool_allowed
+}
+
+# tool_allowed holds when allowed_tools names the tool, exactly or by a
+# glob pattern ("github__*"; '*' matches any run of characters).
+tool_allowed if input.call.tool in input.agent.allowed_tools
+
+tool_allowed if {
+	some p in input.agent.allowed_tools
+	regex.match(`[*?\[]`, p)
+	glob.match(p, [], input.call.tool)
 }
 
 deny contains sprintf("delegation_too_deep: delegation depth %d exceeds max_delegation_depth %d", [d.depth, d.max_depth]) if {

@@ -1,0 +1,16 @@
+package tools
+
+import "context"
+
+// ScrubForTest releases toolID's credential for a call and returns text
+// as the call's result would be scrubbed.
+func ScrubForTest(ctx context.Context, creds Credentials, toolID, text string) string {
+	c := &Call{TenantID: "t1", ActionID: "a"}
+	s, err := useCredential(ctx, creds, c, toolID, "", "")
+	if err != nil {
+		panic(err)
+	}
+	s.Wipe()
+	res, _ := c.scrub(Result{Text: text}, nil)
+	return res.Text
+}
