@@ -29,10 +29,13 @@ const budgetCap = 3
 
 // budgetPolicy is a tenant policy `deny if input.session.calls >= 3` over
 // the base policy.
-type budgetPolicy struct{ next govern.Decider }
+type budgetPolicy struct {
+	next govern.Decider
+	cap  int
+}
 
 func (b budgetPolicy) Decide(ctx context.Context, in *policy.Input) (policy.Decision, error) {
-	if in.Session.ID != "" && in.Session.Calls >= budgetCap {
+	if in.Session.ID != "" && in.Session.Calls >= b.cap {
 		return policy.Decision{Decision: policy.Deny, Reasons: []string{fmt.Sprintf("session_budget: %d calls", in.Session.Calls)}}, nil
 	}
 	return b.next.Decide(ctx, in)
@@ -64,9 +67,16 @@ func (s sessionsStarted) SessionFor(_ context.Context, p vargate.Principal) (ses
 
 // budgeted gives the gateway's governor the session facts, over the
 // gateway's database, and the budget policy.
-func budgeted(g *gateway, gov *govern.Governor) {
+func budgeted(g *gateway, gov *govern.Governor) { budgetedAt(g, gov, budgetCap) }
+
+// budgetedAt is budgeted with a policy cap of limit calls.
+func budgetedAt(g *gateway, gov *govern.Governor, limit int) {
 	gov.Facts = governFacts{&session.Facts{Sessions: sessionsStarted{time.Now()}, Counters: sqlstore.NewSessionStore(g.db)}}
-	gov.Policy = budgetPolicy{gov.Policy}
+	next := gov.Policy
+	if b, ok := next.(budgetPolicy); ok {
+		next = b.next // a new cap replaces the old one
+	}
+	gov.Policy = budgetPolicy{next: next, cap: limit}
 }
 
 // peer starts a second gateway on g's database — its own audit log,
@@ -281,5 +291,23 @@ func TestApprovedActionWithinBudgetRuns(t *testing.T) {
 	// The budget is spent: the next call is denied.
 	if _, body := rpc(t, g.url, token, searchCall(4)); !strings.Contains(body, "session_budget") {
 		t.Errorf("fourth call = %s, want the budget's deny", body)
+	}
+}
+
+// For every cap, parallel calls of one session run exactly min(calls, cap)
+// times: no cap is walked past, and none is undercut.
+func TestSessionBudgetHoldsForEveryCap(t *testing.T) {
+	g := newGateway(t, gatewayOptions{})
+	const n = 8
+	for limit := range 7 {
+		t.Run(fmt.Sprint(limit), func(t *testing.T) {
+			budgetedAt(g, g.gov, limit)
+			token, _ := g.sessionToken(g.acme)
+			before := g.searches.Load()
+			parallel(t, n, func(int) string { return g.url }, token)
+			if got := g.searches.Load() - before; got != int64(min(n, limit)) {
+				t.Errorf("cap %d: %d of %d calls ran, want %d", limit, got, n, min(n, limit))
+			}
+		})
 	}
 }
