@@ -13,6 +13,21 @@ func (s *scan) analyzeCall(c *call) {
 		s.callRedirects(c)
 		return
 	}
+	if c.sudo {
+		s.st.sudoSeen = true
+	}
+	if p := c.args[0].s; len(p) > 1 && p[0] == '!' {
+		// "!sh" typed into a pager or editor that an earlier command
+		// opened: the escape the write-ups show after "sudo less …"
+		if first := cmdName(strings.Fields(p[1:] + " x")[0]); isShell(first) {
+			sev := SeverityMedium
+			if s.st.sudoSeen {
+				sev = SeverityHigh
+			}
+			s.flag(CategoryPrivilegeEscalation, sev, c.evidence, "shell escape typed into an interactive program ("+p+")")
+			return
+		}
+	}
 	if c.sudo && !s.root {
 		// what this call runs (bash -c, interpreter code, a pager, a
 		// find -exec) runs as root too

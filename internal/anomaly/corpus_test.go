@@ -176,7 +176,7 @@ const (
 )
 
 func TestHoldout(t *testing.T) {
-	for _, file := range []string{"holdout_shell.txt", "holdout2_shell.txt", "families/holdout3.txt", "families/holdout5.txt", "families/holdout6.txt", "families/holdout7.txt"} {
+	for _, file := range []string{"holdout_shell.txt", "holdout2_shell.txt", "families/holdout3.txt", "families/holdout5.txt", "families/holdout6.txt", "families/holdout7.txt", "families/holdout8.txt"} {
 		t.Run(file, func(t *testing.T) {
 			samples := loadShellCorpus(t, file, true)
 			d := anomaly.New(anomaly.Config{AllowedDomains: corpusAllowedDomains})

@@ -60,8 +60,12 @@
 // records their first, blind figures. testdata/families holds one corpus
 // per technique family (privilege wrappers, interpreter shells,
 // exfiltration channels, credential stores, anti-forensics, persistence,
-// indirection, session sequences) with benign look-alikes, and a third
-// holdout set; TestFamilies holds each family to its bars.
+// indirection, session sequences, shell escapes, capabilities,
+// reconnaissance and impact, Windows) with benign look-alikes, two
+// benign-only sets and further holdout sets; TestFamilies holds each
+// family to its bars. Windows command lines (cmd, PowerShell, the
+// living-off-the-land programs) are judged on their raw text, including
+// decoded -EncodedCommand payloads.
 //
 // Detectors are immutable and safe for concurrent use. Nothing is
 // compiled per call; a call costs about 40 allocations, mostly the parse.

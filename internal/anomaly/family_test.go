@@ -78,7 +78,7 @@ func loadFamily(t testing.TB, file string) []familySample {
 	return out
 }
 
-var families = []string{"privwrap.txt", "revshell.txt", "exfil.txt", "creds.txt", "antiforensics.txt", "persistence.txt", "indirection.txt", "sequences.txt", "escapes.txt", "capabilities.txt", "recon_impact.txt", "windows.txt"}
+var families = []string{"privwrap.txt", "revshell.txt", "exfil.txt", "creds.txt", "antiforensics.txt", "persistence.txt", "indirection.txt", "sequences.txt", "escapes.txt", "capabilities.txt", "recon_impact.txt", "windows.txt", "multistep.txt", "cloud.txt"}
 
 // benignOnly are holdout sets with benign samples only: they measure the
 // false-positive rate of rules written before them.

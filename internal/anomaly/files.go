@@ -104,6 +104,10 @@ func scriptLanguage(p, content string) string {
 		return "service"
 	case strings.Contains(p, "cron"):
 		return "cron"
+	case strings.HasSuffix(base, ".ps1") || strings.HasSuffix(base, ".psm1"):
+		return "powershell"
+	case strings.HasSuffix(base, ".bat") || strings.HasSuffix(base, ".cmd"):
+		return "sh" // analysed line by line; Windows lines are judged on their words
 	}
 	// source files by extension: small ones (payloads are small; whole
 	// programs mix sockets and processes legitimately) and dropped ones
@@ -168,6 +172,14 @@ func (d *Detector) writeFile(f *findings, p, content string, edit bool) {
 	if content == "" {
 		return
 	}
+	if path.Base(p) == "package.json" {
+		s.origin = "install script in " + p
+		for _, script := range lifecycleScripts(content) {
+			s.run(script)
+		}
+		s.origin = ""
+		s.src = content
+	}
 	lang := scriptLanguage(p, content)
 	origin := "script written to " + p
 	switch lang {
@@ -179,6 +191,10 @@ func (d *Detector) writeFile(f *findings, p, content string, edit bool) {
 		s.run(scriptCommands(lang, content))
 	case "python", "perl", "node", "ruby", "source":
 		s.code(c, lang, content, origin)
+	case "powershell":
+		s.origin = origin
+		c.evidence = shorten(content, maxEvidence)
+		s.powerShellCode(c, content)
 	}
 }
 

@@ -48,6 +48,18 @@ func (s *scan) commandRules(c *call) {
 		s.ruleDisk(c)
 		return
 	}
+	if wn := winName(c); wn == "powershell" || wn == "pwsh" {
+		s.rulePowerShell(c)
+		return
+	} else if powerShellCmdlet(c.name) {
+		s.powerShellCode(c, c.evidence) // the agent's shell is PowerShell
+		return
+	} else if windowsTools[wn] {
+		s.ruleWindows(c)
+		if wn != "cmd" && wn != "copy" && wn != "move" {
+			return
+		}
+	}
 	switch c.name {
 	case "rm", "unlink", "rmdir":
 		s.ruleRm(c)
@@ -123,6 +135,9 @@ func (s *scan) commandRules(c *call) {
 		s.ruleTunnel(c)
 	case "pip", "pip3", "pipx", "uv", "poetry", "easy_install", "npm", "yarn", "pnpm", "bun-install", "gem", "cargo":
 		s.ruleInstall(c)
+		if c.name == "npm" || c.name == "yarn" || c.name == "pnpm" {
+			s.packageScripts(c)
+		}
 	case "mail", "mailx", "mutt", "sendmail":
 		if h := s.sinkHost(c); h.untrusted() && h.class != hostUnknown {
 			s.flag(CategoryExfiltration, SeverityLow, c.evidence, "sends mail to "+h.describe())
@@ -253,7 +268,11 @@ func (s *scan) commandRules(c *call) {
 		s.ruleKubectl(c)
 		s.ruleKubectlExpose(c)
 		s.ruleKeyring(c)
+		s.ruleKubeToken(c)
 	case "terraform", "tofu":
+		if c.arg(1) == "state" && c.arg(2) == "pull" {
+			s.printsSecret(c, SeverityMedium, "prints the Terraform state, which holds secrets")
+		}
 		if c.arg(1) == "destroy" || c.arg(1) == "apply" && c.has("-destroy") {
 			sev := SeverityMedium
 			if c.has("-auto-approve") || c.has("--auto-approve") {
@@ -263,9 +282,12 @@ func (s *scan) commandRules(c *call) {
 		}
 	case "aws":
 		s.ruleAWS(c)
+		s.ruleControlPlane(c)
 	case "gcloud":
 		s.ruleGcloud(c)
+		s.ruleControlPlane(c)
 	case "az":
+		s.ruleControlPlane(c)
 		if c.arg(1) == "account" && c.arg(2) == "get-access-token" {
 			s.printsSecret(c, SeverityHigh, "prints an Azure access token")
 		}
@@ -465,6 +487,10 @@ func (s *scan) absPath(p string) string {
 // captured by a command substitution.
 func (s *scan) printsSecret(c *call, sev Severity, why string) {
 	switch {
+	case c.stdout != "" && hiddenOrTemp(normalizePath(c.stdout)):
+		// staged in a hidden or temporary file: kept for later, not used
+		s.substRead = max(s.substRead, sev)
+		s.flag(CategoryCredentialAccess, sev, c.evidence, why+", saved to "+c.stdout)
 	case c.next != nil && !isDisplayFilter(c.next) && !isNetworkSink(c.next),
 		s.inSubst > 0, c.stdout != "" && c.stdout != "/dev/stdout" && c.stdout != "/dev/stderr":
 		s.substRead = max(s.substRead, sev)
@@ -556,6 +582,11 @@ func (s *scan) ruleSystemctl(c *call) {
 		}
 	case "enable", "link", "start", "reenable":
 		for _, a := range c.rest() {
+			if content, ok := s.st.files[cleanPathArg(a.s)]; ok {
+				// judged by what the unit runs: a payload makes it high
+				s.persistence(c, writeInfo{CategoryPersistence, SeverityLow, "service unit written in this command", writeService}, a.s, content, true)
+				return
+			}
 			if strings.Contains(a.s, "/") && !strings.HasPrefix(a.s, "-") {
 				// a unit file from outside the unit directories
 				sev := SeverityMedium

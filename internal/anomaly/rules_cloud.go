@@ -120,7 +120,10 @@ func (s *scan) ruleGit(c *call) {
 			s.flag(CategoryCredentialAccess, SeverityHigh, c.evidence, "asks git's credential helper for a stored password")
 		}
 	case "config":
-		for _, a := range rest {
+		for i, a := range rest {
+			if a.s == "credential.helper" && i+1 < len(rest) && strings.HasPrefix(rest[i+1].s, "store") {
+				s.flag(CategoryCredentialAccess, SeverityMedium, c.evidence, "makes git keep credentials in a plaintext file")
+			}
 			if strings.Contains(a.s, "credential") && (c.has("--get") || c.has("--get-all") || c.has("--list") || c.has("-l")) {
 				s.flag(CategoryCredentialAccess, SeverityLow, c.evidence, "reads git credential configuration")
 			}

@@ -7,6 +7,7 @@ package anomaly
 // installs, and setup scripts written and installed on the spot.
 
 import (
+	"encoding/json"
 	"path"
 	"strings"
 )
@@ -256,5 +257,49 @@ func (s *scan) setupScripts(c *call) {
 				s.code(c, "python", content, "setup script installed from "+a.s)
 			}
 		}
+	}
+}
+
+// lifecycleScripts returns the npm lifecycle scripts of a package.json
+// that run on install (preinstall, install, postinstall, prepare).
+func lifecycleScripts(content string) []string {
+	var pkg struct {
+		Scripts map[string]any `json:"scripts"`
+	}
+	if json.Unmarshal([]byte(content), &pkg) != nil {
+		return nil
+	}
+	var out []string
+	for _, k := range []string{"preinstall", "install", "postinstall", "prepare", "prepack", "prepublish"} {
+		if v, ok := pkg.Scripts[k].(string); ok && v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
+}
+
+// packageScripts analyses the install scripts of a package.json written
+// earlier in the command that an npm, yarn or pnpm install runs.
+func (s *scan) packageScripts(c *call) {
+	installs := false
+	for _, a := range c.rest() {
+		switch a.s {
+		case "i", "install", "ci", "add", "pack", "publish", "rebuild":
+			installs = true
+		}
+	}
+	if !installs && len(c.rest()) > 0 {
+		return
+	}
+	for p, content := range s.st.files {
+		if path.Base(p) != "package.json" {
+			continue
+		}
+		saved := s.escape
+		s.escape = c.name + " install script"
+		for _, script := range lifecycleScripts(content) {
+			s.nested(script, "install script in "+p)
+		}
+		s.escape = saved
 	}
 }

@@ -193,8 +193,16 @@ func (s *scan) ruleMiner(c *call) {
 			return
 		}
 	}
-	for _, a := range c.rest() {
-		l := strings.ToLower(a.s)
+	// pools are given as a stratum URL or as the value of -o/--url
+	args := c.rest()
+	for i, a := range args {
+		v := a.s
+		if !strings.Contains(v, "stratum") {
+			if i == 0 || (args[i-1].s != "-o" && args[i-1].s != "--url" && args[i-1].s != "-url" && args[i-1].s != "--pool") {
+				continue
+			}
+		}
+		l := strings.ToLower(v)
 		for _, p := range minerPools {
 			if strings.Contains(l, p) {
 				s.flag(CategoryDestructive, SeverityHigh, c.evidence, "connects to a crypto-mining pool ("+a.s+")")

@@ -232,7 +232,17 @@ func (s *scan) ruleDocker(c *call) {
 	}
 	inner := s.synthCall(c, argv)
 	inner.evidence = c.evidence
-	s.analyzeCall(inner)
+	inner.sudo = false
+	s.inContainer(func() { s.analyzeCall(inner) })
+}
+
+// inContainer runs f for a command that runs inside a container: root
+// there is not root here, and a shell there is not a shell escape.
+func (s *scan) inContainer(f func()) {
+	root, esc := s.root, s.escape
+	s.root, s.escape = false, ""
+	f()
+	s.root, s.escape = root, esc
 }
 
 func (s *scan) ruleKubectl(c *call) {
@@ -242,7 +252,8 @@ func (s *scan) ruleKubectl(c *call) {
 	case "exec":
 		if j := indexOf(args, "--"); j >= 0 && j+1 < len(args) {
 			inner := s.synthCall(c, argStrings(args[j+1:]))
-			s.analyzeCall(inner)
+			inner.sudo = false
+			s.inContainer(func() { s.analyzeCall(inner) })
 		}
 	case "delete":
 		kind := c.arg(2)

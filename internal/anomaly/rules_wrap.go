@@ -33,7 +33,7 @@ var vimCodeCommands = []struct{ prefix, lang string }{
 // where they come from, and the files those options read and write.
 func optionCommands(c *call) (cmds []string, origin string, files, writes []string) {
 	add := func(code string) {
-		if code = strings.TrimSpace(code); code != "" && len(cmds) < 8 {
+		if code = strings.TrimLeft(strings.TrimSpace(code), ";&| "); code != "" && len(cmds) < 8 {
 			cmds = append(cmds, code)
 		}
 	}

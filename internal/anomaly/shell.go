@@ -19,10 +19,11 @@ type scanState struct {
 
 	loopEncrypt, loopRemove, ransom bool // encryption and removal seen inside loops
 
-	busy    int                 // background CPU burners started
-	decoded map[string]bool     // files written from decoded data
-	taint   map[string]taint    // variables set from network output
-	arrays  map[string][]string // arrays with statically known elements
+	busy     int                 // background CPU burners started
+	decoded  map[string]bool     // files written from decoded data
+	sudoSeen bool                // a call ran as root earlier in this command
+	taint    map[string]taint    // variables set from network output
+	arrays   map[string][]string // arrays with statically known elements
 }
 
 // observed records what the commands of one scope did, for the rules
@@ -126,6 +127,18 @@ func (s *scan) fallback(src string) {
 			s.src = line
 			s.stmtList(file.Stmts)
 			s.src = saved
+		}
+	}
+	// Windows command lines often are not valid shell (cmd and
+	// PowerShell syntax): judge them on their words and raw text
+	if f := strings.Fields(src); len(f) > 0 && len(f) < 256 {
+		c := &call{evidence: src}
+		for _, x := range f {
+			c.args = append(c.args, arg{s: x})
+		}
+		c.name = cmdName(f[0])
+		if wn := winName(c); wn == "powershell" || wn == "pwsh" || windowsTools[wn] {
+			s.commandRules(c)
 		}
 	}
 	low := strings.ToLower(src)

@@ -456,6 +456,21 @@ func TestInvalidRequestsRefused(t *testing.T) {
 	ag := f.newAgent(t, "", false)
 	env := f.newEnvironment(t, "e")
 	sess := f.newSession(t, ag.ID, "follow_up")
+	over, err := f.client.Beta.Sessions.New(t.Context(), anthropic.BetaSessionNewParams{
+		Agent: anthropic.BetaSessionNewParamsAgentUnion{OfBetaManagedAgentsAgentWithOverridess: &anthropic.BetaManagedAgentsAgentWithOverridesParams{
+			ID: ag.ID, System: anthropic.String("governed"),
+		}},
+		EnvironmentID: env.ID,
+		Budget: anthropic.BetaManagedAgentsBudgetLimitParam{MaxListCost: anthropic.BetaMonetaryAmountParam{
+			Amount: "2500", Currency: anthropic.BetaCurrencyUSD,
+		}},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if status, body := rawCall(t, f, "POST", "/v1/sessions/"+over.ID, `{"budget":null}`); status != http.StatusOK {
+		t.Fatalf("remove the budget: %d %s", status, body)
+	}
 	okAgent := `"name":"a","model":{"id":"claude-sonnet-4-6"}`
 	okSession := `"agent":"` + ag.ID + `","environment_id":"` + env.ID + `"`
 	sp := "/v1/sessions/" + sess.ID
@@ -488,6 +503,10 @@ func TestInvalidRequestsRefused(t *testing.T) {
 		{"session update agent unknown field", "POST", sp, `{"agent":{"colour":"red"}}`, "colour"},
 		{"session update agent.system (not updatable)", "POST", sp, `{"agent":{"system":"obey"}}`, "system"},
 		{"confirmation of unknown thread", "POST", sp + "/events", `{"events":[{"type":"user.tool_confirmation","tool_use_id":"sevt_x","result":"allow","session_thread_id":"sthr_011CZnope"}]}`, "session_thread_id"},
+		{"session update agent of an agent_with_overrides session", "POST", "/v1/sessions/" + over.ID, `{"agent":{"tools":[]}}`, "agent"},
+		{"session update re-adds a removed budget", "POST", "/v1/sessions/" + over.ID, `{"budget":{"type":"limit","max_list_cost":{"amount":"100","currency":"USD"}}}`, "budget"},
+		{"events list unknown type filter", "GET", sp + "/events?types[]=user.bogus", ``, "types"},
+		{"body with data after the JSON value", "POST", "/v1/agents", `{` + okAgent + `} {}`, "after the top-level value"},
 		{"event unknown field", "POST", sp + "/events", `{"events":[{"type":"user.message","content":[{"type":"text","text":"x"}],"colour":1}]}`, "colour"},
 		{"event unknown type", "POST", sp + "/events", `{"events":[{"type":"user.bogus"}]}`, "events[0]"},
 		{"event content block bogus", "POST", sp + "/events", `{"events":[{"type":"user.message","content":[{"type":"text"}]}]}`, "text"},

@@ -349,7 +349,10 @@ func (s *Server) listEvents(_ http.ResponseWriter, r *http.Request) (any, error)
 	if err != nil {
 		return nil, err
 	}
-	types := queryValues(q, "types")
+	types, err := queryEnum(q, "types", sdkEnumTypes["BetaManagedAgentsSessionEventType"])
+	if err != nil {
+		return nil, err
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	sess, err := s.session(r.PathValue("session_id"))

@@ -265,3 +265,21 @@ func checkBudget(raw json.RawMessage) error {
 	}
 	return nil
 }
+
+// normalizeBudget returns a budget in response form (type "limit" filled
+// in when elided); null and absent stay as they are.
+func normalizeBudget(raw json.RawMessage) json.RawMessage {
+	if len(raw) == 0 || isNull(raw) {
+		return raw
+	}
+	var b map[string]any
+	if json.Unmarshal(raw, &b) != nil {
+		return raw
+	}
+	b["type"] = "limit"
+	out, err := json.Marshal(b)
+	if err != nil {
+		return raw
+	}
+	return out
+}

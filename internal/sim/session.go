@@ -38,6 +38,10 @@ type session struct {
 	outcomes []*outcome
 	// modelRequests counts the simulated model requests (usage).
 	modelRequests int64
+	// overridden: created with agent_with_overrides, whose agent cannot be
+	// updated; budgetRemoved: a budget set to null cannot come back.
+	overridden    bool
+	budgetRemoved bool
 	queue         []*event          // sent messages waiting for the runner
 	pending       map[string]*asked // tool uses awaiting user.tool_confirmation or user.custom_tool_result
 	// interrupted is set by a user.interrupt while the session runs; the
@@ -238,11 +242,16 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) (any, err
 	ctx, cancel := context.WithCancel(s.ctx)
 	sess := &session{
 		id: newID(prefixSession), seq: s.nextSeq(), agentID: agentID, agent: cfg, environmentID: env.id,
-		vaultIDs: slices.Clone(p.VaultIDs), metadata: p.Metadata, title: p.Title, budget: p.Budget, resources: resources,
+		vaultIDs: slices.Clone(p.VaultIDs), metadata: p.Metadata, title: p.Title, budget: normalizeBudget(p.Budget), resources: resources,
 		createdAt: now, updatedAt: now, status: StatusIdle, pending: map[string]*asked{}, subs: map[*subscriber]struct{}{},
 		scenario: sc, ctx: ctx, cancel: cancel, notify: make(chan struct{}, 1), change: make(chan struct{}),
 		threads: []*thread{newPrimaryThread(agentID, cfg, now)},
 	}
+	var ref struct {
+		Type string `json:"type"`
+	}
+	_ = json.Unmarshal(p.Agent, &ref) // a bare agent ID leaves Type empty
+	sess.overridden = ref.Type == "agent_with_overrides"
 	s.sessions[sess.id] = sess
 	for _, ev := range initial {
 		s.accept(sess, ev)
@@ -346,6 +355,9 @@ func (s *Server) updateSession(w http.ResponseWriter, r *http.Request) (any, err
 	}
 	cfg := sess.agent
 	if p.Agent != nil {
+		if sess.overridden {
+			return nil, invalid("agent: only a session created from an agent reference can have its agent updated, not one created with agent_with_overrides")
+		}
 		if sess.status == StatusRunning || sess.status == StatusRescheduling {
 			return nil, conflict("Session %s is running; interrupt it before updating its agent", sess.id)
 		}
@@ -363,19 +375,22 @@ func (s *Server) updateSession(w http.ResponseWriter, r *http.Request) (any, err
 		return nil, err
 	}
 	if p.Budget != nil {
-		if len(sess.budget) == 0 && !isNull(p.Budget) {
+		switch {
+		case sess.budgetRemoved && !isNull(p.Budget):
+			return nil, invalid("budget: a removed budget cannot be re-added (budget_create_only)")
+		case len(sess.budget) == 0 && !isNull(p.Budget):
 			return nil, invalid("budget: a budget cannot be added to a session created without one (budget_create_only)")
 		}
-		changed["budget"] = p.Budget
+		changed["budget"] = normalizeBudget(p.Budget)
 	}
 	if titleSet {
 		changed["title"] = title
 	}
 	sess.metadata, sess.agent = meta, cfg
 	if p.Budget != nil {
-		sess.budget = p.Budget
+		sess.budget = normalizeBudget(p.Budget)
 		if isNull(p.Budget) {
-			sess.budget = nil
+			sess.budget, sess.budgetRemoved = nil, true
 		}
 	}
 	if titleSet {

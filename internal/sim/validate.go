@@ -6,9 +6,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"io"
 	"reflect"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/anthropics/anthropic-sdk-go/v2/packages/param"
@@ -22,7 +24,7 @@ import (
 //
 //   - an object accepts only the JSON names of its struct's fields (a
 //     struct with api:"extrafields" accepts any), and needs every field
-//     tagged api:"required";
+//     tagged api:"required"; null clears an optional field;
 //   - a union (param.APIUnion) accepts a value that one of its variants
 //     accepts; object variants are chosen by their constant "type";
 //   - a constant (shared/constant) accepts only its own value, a named
@@ -52,6 +54,9 @@ func checkParamsOf(t reflect.Type, body []byte) error {
 	dec.UseNumber()
 	if err := dec.Decode(&v); err != nil {
 		return invalid("The request body is not valid JSON: %v", err)
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return invalid("The request body is not valid JSON: data after the top-level value")
 	}
 	if msg := checkValue("", t, "", v); msg != "" {
 		return invalid("%s", msg)
@@ -100,7 +105,7 @@ func checkValue(path string, t reflect.Type, enumKey string, v any) string {
 			return at("Input should be a valid string")
 		}
 		if t.PkgPath() == constantPkg {
-			if want := reflect.Zero(t).MethodByName("Default").Call(nil)[0].String(); s != want {
+			if want := constValue(t); s != want {
 				return at("Input should be %q, not %q", want, s)
 			}
 			return ""
@@ -169,20 +174,8 @@ func checkObject(path string, t reflect.Type, v any, at func(string, ...any) str
 	if !ok {
 		return at("Input should be a valid dictionary or object")
 	}
-	fields := map[string]reflect.StructField{}
-	extras := false
-	for i := range t.NumField() {
-		sf := t.Field(i)
-		if sf.Tag.Get("api") == "extrafields" {
-			extras = true
-			continue
-		}
-		name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
-		if !sf.IsExported() || name == "" || name == "-" {
-			continue
-		}
-		fields[name] = sf
-	}
+	l := objectLayoutOf(t)
+	fields, extras := l.fields, l.extras
 	for _, k := range sortedKeys(obj) {
 		sf, ok := fields[k]
 		if !ok {
@@ -191,21 +184,71 @@ func checkObject(path string, t reflect.Type, v any, at func(string, ...any) str
 			}
 			return join(path, k) + ": Extra inputs are not permitted"
 		}
+		if obj[k] == nil {
+			// null clears an optional field (the SDK sends it with
+			// param.Null); a required one must have a value.
+			if sf.Tag.Get("api") == "required" && !isOpt(sf.Type) {
+				return join(path, k) + ": Input should not be null"
+			}
+			continue
+		}
 		if msg := checkValue(join(path, k), sf.Type, t.Name()+"."+k, obj[k]); msg != "" {
 			return msg
 		}
 	}
-	names := make([]string, 0, len(fields))
-	for name := range fields {
-		names = append(names, name)
-	}
-	slices.Sort(names)
-	for _, name := range names {
-		if _, ok := obj[name]; !ok && fields[name].Tag.Get("api") == "required" {
+	for _, name := range l.required {
+		if _, ok := obj[name]; !ok {
 			return join(path, name) + ": Field required"
 		}
 	}
 	return ""
+}
+
+// objectLayout is what checkObject needs of a param struct, computed once
+// per type.
+type objectLayout struct {
+	fields   map[string]reflect.StructField // by JSON name
+	required []string                       // sorted
+	extras   bool                           // api:"extrafields": any key goes
+}
+
+var objectLayouts sync.Map // reflect.Type → *objectLayout
+
+func objectLayoutOf(t reflect.Type) *objectLayout {
+	if l, ok := objectLayouts.Load(t); ok {
+		return l.(*objectLayout)
+	}
+	l := &objectLayout{fields: map[string]reflect.StructField{}}
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		if sf.Tag.Get("api") == "extrafields" {
+			l.extras = true
+			continue
+		}
+		name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
+		if !sf.IsExported() || name == "" || name == "-" {
+			continue
+		}
+		l.fields[name] = sf
+		if sf.Tag.Get("api") == "required" {
+			l.required = append(l.required, name)
+		}
+	}
+	slices.Sort(l.required)
+	objectLayouts.Store(t, l)
+	return l
+}
+
+var constValues sync.Map // reflect.Type → string
+
+// constValue returns the value of a shared/constant type (its Default).
+func constValue(t reflect.Type) string {
+	if v, ok := constValues.Load(t); ok {
+		return v.(string)
+	}
+	v := reflect.Zero(t).MethodByName("Default").Call(nil)[0].String()
+	constValues.Store(t, v)
+	return v
 }
 
 // checkUnion checks a value against the variants of a param union. An
@@ -214,23 +257,7 @@ func checkObject(path string, t reflect.Type, v any, at func(string, ...any) str
 // matches; the value is accepted when one candidate accepts it, and the
 // error of the best candidate is reported otherwise.
 func checkUnion(path string, t reflect.Type, v any, at func(string, ...any) string) string {
-	type variant struct {
-		f         reflect.StructField
-		key, disc string // the variant's constant field and its value
-	}
-	var variants []variant
-	keys := map[string]int{}
-	for i := range t.NumField() {
-		sf := t.Field(i)
-		if !sf.IsExported() || !strings.Contains(sf.Tag.Get("json"), "inline") {
-			continue
-		}
-		key, disc := discriminator(sf.Type)
-		variants = append(variants, variant{sf, key, disc})
-		if key != "" {
-			keys[key]++
-		}
-	}
+	variants, keys := unionVariantsOf(t)
 	obj, isObj := v.(map[string]any)
 	candidates := variants
 	for key := range keys {
@@ -239,7 +266,7 @@ func checkUnion(path string, t reflect.Type, v any, at func(string, ...any) stri
 			continue
 		}
 		var known []string
-		var match []variant
+		var match []unionVariant
 		for _, vr := range variants {
 			if vr.key == key {
 				known = append(known, vr.disc)
@@ -273,6 +300,40 @@ func checkUnion(path string, t reflect.Type, v any, at func(string, ...any) stri
 	return best
 }
 
+// unionVariant is one variant of a param union and its discriminator.
+type unionVariant struct {
+	f         reflect.StructField
+	key, disc string // the variant's constant field and its value
+}
+
+type unionLayout struct {
+	variants []unionVariant
+	keys     map[string]int // discriminator keys and how many variants use each
+}
+
+var unionLayouts sync.Map // reflect.Type → *unionLayout
+
+func unionVariantsOf(t reflect.Type) ([]unionVariant, map[string]int) {
+	if l, ok := unionLayouts.Load(t); ok {
+		u := l.(*unionLayout)
+		return u.variants, u.keys
+	}
+	u := &unionLayout{keys: map[string]int{}}
+	for i := range t.NumField() {
+		sf := t.Field(i)
+		if !sf.IsExported() || !strings.Contains(sf.Tag.Get("json"), "inline") {
+			continue
+		}
+		key, disc := discriminator(sf.Type)
+		u.variants = append(u.variants, unionVariant{sf, key, disc})
+		if key != "" {
+			u.keys[key]++
+		}
+	}
+	unionLayouts.Store(t, u)
+	return u.variants, u.keys
+}
+
 // discriminator returns the JSON name and value of a variant's constant
 // field ("type": "agent"), or "" when the variant is not an object with
 // one. The "type" field wins when a variant has several.
@@ -287,7 +348,7 @@ func discriminator(t reflect.Type) (key, value string) {
 		sf := t.Field(i)
 		name, _, _ := strings.Cut(sf.Tag.Get("json"), ",")
 		if sf.Type.PkgPath() == constantPkg && (key == "" || name == "type") {
-			key, value = name, reflect.Zero(sf.Type).MethodByName("Default").Call(nil)[0].String()
+			key, value = name, constValue(sf.Type)
 		}
 	}
 	return key, value
