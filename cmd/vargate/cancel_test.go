@@ -85,10 +85,17 @@ func TestServeApprovalsDieWithTheirSession(t *testing.T) {
 	t.Run("allowed_tools narrowed", func(t *testing.T) {
 		agentID := newAgent(t)
 		_, action := queued(t, agentID)
+		// A pattern that still covers the tool keeps the action.
+		if code, out := g.do(t, "PATCH", "/api/managed/agents/"+agentID, g.Key, `{"allowed_tools":["vargate_web_search","vargate_send_*"]}`); code != 200 {
+			t.Fatalf("update = %d %v", code, out)
+		}
+		if _, a := g.do(t, "GET", "/api/approvals/"+action, g.Key, ""); a["status"] != "pending" {
+			t.Fatalf("still allowed by a pattern: %v", a["status"])
+		}
 		if code, out := g.do(t, "PATCH", "/api/managed/agents/"+agentID, g.Key, `{"allowed_tools":["vargate_web_search"]}`); code != 200 {
 			t.Fatalf("update = %d %v", code, out)
 		}
-		cancelled(t, action, "no longer allows vargate_send_email")
+		cancelled(t, action, "no longer allows this tool")
 	})
 	t.Run("key revoked", func(t *testing.T) {
 		agentID := newAgent(t)

@@ -23,8 +23,9 @@ type Auditor interface {
 type Actions interface {
 	// AgentArchived cancels the agent's waiting actions.
 	AgentArchived(ctx context.Context, tenantID, agentID, reason, actor string) error
-	// ToolsWithdrawn cancels the agent's waiting actions of tools.
-	ToolsWithdrawn(ctx context.Context, tenantID, agentID string, tools []string, reason, actor string) error
+	// ToolsWithdrawn cancels the agent's waiting actions of the tools
+	// that allows rejects.
+	ToolsWithdrawn(ctx context.Context, tenantID, agentID string, allows func(tool string) bool, reason, actor string) error
 }
 
 // auditTimeout bounds an audit write that must outlive the request.
@@ -117,24 +118,13 @@ func (s *Service) Update(ctx context.Context, tenantID, id, actor string, p Para
 	if err := s.audit(ctx, "agent.updated", actor, next); err != nil {
 		return next, err
 	}
-	if gone := withdrawn(cur.AllowedTools, next.AllowedTools); len(gone) > 0 && s.Actions != nil {
-		reason := fmt.Sprintf("agent %s no longer allows %s (version %d)", id, strings.Join(gone, ", "), next.Version)
-		if err := s.Actions.ToolsWithdrawn(context.WithoutCancel(ctx), tenantID, id, gone, reason, actor); err != nil {
+	if !slices.Equal(cur.AllowedTools, next.AllowedTools) && s.Actions != nil {
+		reason := fmt.Sprintf("agent %s version %d no longer allows this tool (allowed_tools: %s)", id, next.Version, strings.Join(next.AllowedTools, ", "))
+		if err := s.Actions.ToolsWithdrawn(context.WithoutCancel(ctx), tenantID, id, next.Allows, reason, actor); err != nil {
 			return next, fmt.Errorf("agent updated, but its queued actions of withdrawn tools could not be cancelled: %w", err)
 		}
 	}
 	return next, nil
-}
-
-// withdrawn returns the tools of before that after does not list.
-func withdrawn(before, after []string) []string {
-	var out []string
-	for _, t := range before {
-		if !slices.Contains(after, t) {
-			out = append(out, t)
-		}
-	}
-	return out
 }
 
 // Archive stops new sessions of the configuration; running sessions go on.

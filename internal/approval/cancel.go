@@ -10,20 +10,20 @@ import (
 )
 
 // Selector picks the waiting actions Cancel settles. At least one of
-// SessionID, AgentID and KeyID must be set; Tools, when set, narrows to
-// those tools.
+// SessionID, AgentID and KeyID must be set; Keep, when set, spares the
+// actions whose tool it accepts.
 type Selector struct {
 	SessionID string
 	AgentID   string
 	KeyID     string
-	Tools     []string
+	Keep      func(tool string) bool
 }
 
 // waiting are the statuses Cancel settles: nothing has run yet.
 var waiting = []Status{StatusPending, StatusApproved}
 
 // maxCancelRounds bounds Cancel's passes over the queue.
-const maxCancelRounds = 100
+const maxCancelRounds = 10
 
 // Cancel settles the tenant's actions that sel selects and that have not
 // started — pending, or approved but not yet executing — as cancelled,
@@ -41,34 +41,39 @@ func (s *Service) Cancel(ctx context.Context, tenantID string, sel Selector, rea
 		actor = ActorSystem
 	}
 	reason = truncateNote(reason)
-	tools := sel.Tools
-	if len(tools) == 0 {
-		tools = []string{""} // any tool
-	}
 	n := 0
-	for _, tool := range tools {
-		for range maxCancelRounds {
-			found := 0
-			for _, st := range waiting {
-				recs, err := s.Store.List(ctx, tenantID, Filter{Status: st, SessionID: sel.SessionID, AgentID: sel.AgentID,
-					KeyID: sel.KeyID, Tool: tool, Limit: MaxListLimit})
+	// Pass over every page until a pass cancels nothing more (an action
+	// queued during a pass is found by the next).
+	for range maxCancelRounds {
+		round := 0
+		for _, st := range waiting {
+			f := Filter{Status: st, SessionID: sel.SessionID, AgentID: sel.AgentID, KeyID: sel.KeyID, Limit: MaxListLimit}
+			for {
+				recs, err := s.Store.List(ctx, tenantID, f)
 				if err != nil {
 					return n, fmt.Errorf("list actions to cancel: %w", err)
 				}
-				found += len(recs)
 				for _, rec := range recs {
+					if sel.Keep != nil && sel.Keep(rec.Tool) {
+						continue
+					}
 					ok, err := s.cancel(ctx, rec, reason, actor)
 					if err != nil {
 						return n, err
 					}
 					if ok {
-						n++
+						round++
 					}
 				}
+				if len(recs) < f.EffectiveLimit() {
+					break
+				}
+				f.Before = recs[len(recs)-1].CreatedAt
 			}
-			if found == 0 {
-				break
-			}
+		}
+		n += round
+		if round == 0 {
+			break
 		}
 	}
 	return n, nil
@@ -117,12 +122,10 @@ func (s *Service) AgentArchived(ctx context.Context, tenantID, agentID, reason, 
 }
 
 // ToolsWithdrawn cancels the agent's waiting actions of tools its
-// configuration no longer allows. internal/agent calls it.
-func (s *Service) ToolsWithdrawn(ctx context.Context, tenantID, agentID string, tools []string, reason, actor string) error {
-	if len(tools) == 0 {
-		return nil
-	}
-	_, err := s.Cancel(ctx, tenantID, Selector{AgentID: agentID, Tools: tools}, reason, actor)
+// configuration no longer allows (allows reports what it still does).
+// internal/agent calls it.
+func (s *Service) ToolsWithdrawn(ctx context.Context, tenantID, agentID string, allows func(tool string) bool, reason, actor string) error {
+	_, err := s.Cancel(ctx, tenantID, Selector{AgentID: agentID, Keep: allows}, reason, actor)
 	return err
 }
 

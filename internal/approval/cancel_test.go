@@ -96,7 +96,8 @@ func TestCancelWaitingActions(t *testing.T) {
 
 		// The agent stops allowing web_search: its actions of that tool go,
 		// in every session; its other tools' stay.
-		if err := e.svc.ToolsWithdrawn(ctx, e.ten, "agent-1", []string{"web_search"}, "agent agent-1 no longer allows web_search (version 2)", "key-admin"); err != nil {
+		stillAllowed := func(tool string) bool { return tool == "send_email" }
+		if err := e.svc.ToolsWithdrawn(ctx, e.ten, "agent-1", stillAllowed, "agent agent-1 version 2 no longer allows this tool", "key-admin"); err != nil {
 			t.Fatal(err)
 		}
 		if got := e.status(t, b.ID); got.Status != approval.StatusCancelled || got.History[len(got.History)-1].Actor != "key-admin" {
@@ -125,7 +126,7 @@ func TestCancelWaitingActions(t *testing.T) {
 		if n := e.exec.count(); n != 0 {
 			t.Errorf("%d actions executed", n)
 		}
-		if _, err := e.svc.Cancel(ctx, e.ten, approval.Selector{Tools: []string{"send_email"}}, "x", ""); !vargate.IsKind(err, vargate.KindInvalid) {
+		if _, err := e.svc.Cancel(ctx, e.ten, approval.Selector{Keep: stillAllowed}, "x", ""); !vargate.IsKind(err, vargate.KindInvalid) {
 			t.Errorf("cancel with no session, agent or key: %v, want invalid", err)
 		}
 		// Another tenant's cancellation does not reach these actions.
