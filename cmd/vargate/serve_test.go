@@ -149,7 +149,8 @@ func TestServeBootstrapHealthAndShutdown(t *testing.T) {
 	} else {
 		raw, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		for _, name := range []string{"vargate_observe_events_total", "vargate_observe_connections_total", "vargate_observe_tool_calls_total"} {
+		for _, name := range []string{"vargate_observe_events_total", "vargate_observe_connections_total", "vargate_observe_tool_calls_total",
+			"vargate_observe_poison_events_total", "vargate_observe_event_latency_seconds_count"} {
 			if resp.StatusCode != 200 || !strings.Contains(string(raw), "\n"+name+" ") {
 				t.Errorf("/metrics (%d) lacks %s", resp.StatusCode, name)
 			}

@@ -213,7 +213,7 @@ func (g *Governor) Visible(ctx context.Context, p vargate.Principal) ([]*tools.T
 			out = append(out, t)
 		}
 	}
-	return out, nil
+	return g.hideDenied(ctx, p, cfg, out), nil
 }
 
 // allowedTools is the configuration's allowed_tools plus the status tool,

@@ -1,10 +1,13 @@
 package govern
 
 import (
+	"context"
 	"encoding/json"
 	"path"
 	"strings"
 
+	"github.com/vargate/vargate"
+	"github.com/vargate/vargate/internal/agent"
 	"github.com/vargate/vargate/internal/policy"
 	"github.com/vargate/vargate/internal/tools"
 )
@@ -49,4 +52,37 @@ func describeTool(c *policy.Call, t *tools.Tool) {
 		Idempotent:  a.Idempotent,
 		OpenWorld:   a.OpenWorld == nil || *a.OpenWorld,
 	}
+}
+
+// StaticDecider is a Decider that can tell when no call of a tool by an
+// agent could be allowed, whatever its arguments and session
+// (policy.Engine).
+type StaticDecider interface {
+	AlwaysDenied(ctx context.Context, in *policy.Input) (bool, error)
+}
+
+// hideDenied leaves out of a listing the tools the policy denies for
+// every call the agent could make; when that cannot be told (no static
+// decider, an error), the tool stays listed and each call is decided.
+func (g *Governor) hideDenied(ctx context.Context, p vargate.Principal, cfg agent.Config, ts []*tools.Tool) []*tools.Tool {
+	sd, ok := g.Policy.(StaticDecider)
+	if !ok || len(ts) == 0 {
+		return ts
+	}
+	in, err := g.input(ctx, p, cfg, policy.Call{}, nil)
+	if err != nil {
+		return ts
+	}
+	out := make([]*tools.Tool, 0, len(ts))
+	for _, t := range ts {
+		if t.Name != tools.ApprovalStatus {
+			in.Call = policy.Call{Tool: t.Name}
+			describeTool(&in.Call, t)
+			if denied, err := sd.AlwaysDenied(ctx, in); err == nil && denied {
+				continue
+			}
+		}
+		out = append(out, t)
+	}
+	return out
 }

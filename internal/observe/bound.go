@@ -25,6 +25,9 @@ const (
 	// longer one keeps its first and last StoredExcerptBytes around a
 	// marker naming its byte count and SHA-256, e.g.
 	// "head…[vargate: 307200 bytes, sha256:…; head and tail 4096 bytes shown]…tail".
+	// The count and digest are of the string as redacted (the original
+	// when nothing in it was redacted); args_digest covers the original
+	// input whole.
 	MaxStoredStringBytes = 16 << 10
 	StoredExcerptBytes   = 4 << 10
 	// MaxStoredKeyBytes bounds each object key of the stored input.
@@ -130,14 +133,16 @@ func storedInput(doc json.RawMessage, v any, digest string) json.RawMessage {
 	return enc
 }
 
-// judgedView returns the input as the detector sees it: v itself when
-// every string is within bounds, else a copy with each long string cut to
-// its head and tail windows. elided describes what was not analysed.
+// elision is what the detector did not see of an input.
 type elision struct {
 	command bool // a "command" or "cmd" field was cut
 	bytes   int  // bytes not analysed
 }
 
+// judgedView returns the input as the detector sees it: v itself when
+// every string is within bounds, else a copy with each long string cut to
+// its head and tail windows, and strings past MaxJudgedInputBytes in all
+// cut to nothing.
 func judgedView(v any) (any, elision) {
 	var e elision
 	budget := MaxJudgedInputBytes
@@ -198,7 +203,17 @@ func view(v any, key string, budget *int, e *elision) any {
 	case map[string]any:
 		out := make(map[string]any, len(x))
 		for k, el := range x {
-			out[k] = view(el, k, budget, e)
+			if *budget <= 0 {
+				e.bytes += len(k) + 1 // the member is left out
+				continue
+			}
+			vk := k
+			if len(vk) > MaxJudgedStringBytes {
+				vk = window(vk)
+				e.bytes += len(k) - len(vk)
+			}
+			*budget -= len(vk)
+			out[vk] = view(el, k, budget, e)
 		}
 		return out
 	}

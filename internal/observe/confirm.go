@@ -121,7 +121,7 @@ func (p *processor) decide(ctx context.Context, u *use) {
 	} else {
 		var v anomaly.Verdict
 		if !p.ownServer(u.MCPServer) {
-			v = p.st.det.Analyze(u.Tool, input)
+			v = analyzeRaw(p.st.det, u.Tool, input)
 		}
 		r = s.evaluate(ctx, t, &u.ToolUse, input, v, p.st.score.Total(s.now()), p.st.score.Threshold, p.st.calls, p.st.denials)
 	}

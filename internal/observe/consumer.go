@@ -57,6 +57,11 @@ type consumer struct {
 	// poisoned holds the digests of events dead-lettered, so that a
 	// back-fill delivering one again writes no second record.
 	poisoned map[string]bool
+	// isolated counts the commits still to make one event at a time
+	// after the store refused a batch; refusedEvents holds the events the store
+	// refused alone (see storeRefused).
+	isolated      int
+	refusedEvents map[string]bool
 }
 
 // detach marks the session ended: the consumer finishes once the stream
@@ -159,8 +164,9 @@ func (c *consumer) run(parent context.Context) {
 			}
 			return
 		case ctx.Err() != nil:
-		case healthy:
-			// The stream was up and dropped or went silent: reconnect now.
+		case healthy, errors.Is(err, errReload):
+			// The stream was up and dropped or went silent, or a poison
+			// event was set aside: reconnect now.
 			backoff = 0
 			log.LogAttrs(ctx, slog.LevelInfo, "event stream ended; reconnecting", slog.Any(logKeyError, err))
 		default:

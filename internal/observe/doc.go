@@ -20,12 +20,21 @@
 // stream first, back-fills the history (GET …/events) from shortly before
 // the stored cursor, then passes the live events on; the (session, event
 // ID) key of the stored events drops what was seen before, so reconnects,
-// back-fills and duplicated deliveries never double-count. A stream that
-// ends, errs, or stays silent for SSETimeout (heartbeats count) is
-// reconnected with exponential backoff. Each batch of events is stored in
-// one transaction with the tool uses and progress it changed; audit
-// records follow (group-committed by audit.Log), and a tool use is marked
-// audited only afterwards, so a crash in between is repaired on resume.
+// back-fills and duplicated deliveries never double-count. The stream has
+// no request timeout: a stream that ends, errs, or stays silent for
+// SSETimeout (heartbeats count) is reconnected, at once when it had been
+// up a while, else after a backoff doubling from ReconnectMin to
+// ReconnectMax (250 ms to 5 s). A consumer keeps its upstream client across
+// reconnects, so the tenant's key is released (and audited) once per
+// consumer, again only after Anthropic refuses it. Events are judged and
+// recorded each on its own: large inputs are kept as bounded excerpts and
+// judged on a bounded window (bound.go), and an event that still cannot be
+// recorded is dead-lettered (poison.go); the stream never stalls on one.
+// Stats.Latency is the event-to-record latency. Each batch of events is
+// stored in one transaction with the tool uses and progress it changed;
+// audit records follow in the agent's order (audit.Log.AppendAll, group
+// committed), and a tool use is marked audited only afterwards, so a crash
+// in between is repaired on resume.
 //
 // Ownership. A session is consumed by the process holding its lease in the
 // database; every write of consumer state is fenced on the lease. Processes

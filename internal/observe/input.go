@@ -29,23 +29,13 @@ func judge(det *anomaly.Detector, red redactor, tool string, input json.RawMessa
 	if err != nil {
 		j := judged{digest: policy.Digest(input), redacted: json.RawMessage(`"[REDACTED:unparseable]"`)}
 		if analyze {
-			raw := input
-			if len(raw) > MaxJudgedStringBytes {
-				raw = json.RawMessage(window(string(raw)))
-			}
-			j.verdict = det.Analyze(tool, raw)
+			j.verdict = analyzeRaw(det, tool, input)
 		}
 		return j
 	}
 	j := judged{digest: digestValue(v)}
 	if analyze {
-		jv, elided := judgedView(v)
-		if m, ok := jv.(map[string]any); ok {
-			j.verdict = det.AnalyzeInput(tool, m)
-		} else {
-			j.verdict = det.Analyze(tool, encodeJSON(jv, nil))
-		}
-		j.verdict = withElision(j.verdict, elided)
+		j.verdict = analyzeValue(det, tool, v)
 	}
 	// Last: redaction rewrites the decoded value in place.
 	v, changed := red.value(v)
@@ -55,6 +45,32 @@ func judge(det *anomaly.Detector, red redactor, tool string, input json.RawMessa
 	}
 	j.redacted = storedInput(doc, v, j.digest)
 	return j
+}
+
+// analyzeValue is the anomaly verdict of a decoded input, judged on its
+// bounded view (judgedView).
+func analyzeValue(det *anomaly.Detector, tool string, v any) anomaly.Verdict {
+	jv, elided := judgedView(v)
+	var verdict anomaly.Verdict
+	if m, ok := jv.(map[string]any); ok {
+		verdict = det.AnalyzeInput(tool, m)
+	} else {
+		verdict = det.Analyze(tool, encodeJSON(jv, nil))
+	}
+	return withElision(verdict, elided)
+}
+
+// analyzeRaw is analyzeValue of a raw input; one that does not decode is
+// judged on the window of its text.
+func analyzeRaw(det *anomaly.Detector, tool string, input json.RawMessage) anomaly.Verdict {
+	v, err := pii.Decode(input)
+	if err != nil {
+		if len(input) > MaxJudgedStringBytes {
+			input = json.RawMessage(window(string(input)))
+		}
+		return det.Analyze(tool, input)
+	}
+	return analyzeValue(det, tool, v)
 }
 
 // digestValue is policy.Digest of a document decoded by pii.Decode:

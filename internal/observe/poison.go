@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"log/slog"
 	"strings"
 	"unicode/utf8"
@@ -14,8 +15,8 @@ import (
 )
 
 // Poison events. An event the consumer cannot record as it is (it does
-// not parse, its identity is unusable, or the trail rejects its record)
-// is written to the trail as a dead-letter record (source session,
+// not parse, its identity is unusable, the store refuses it, or the trail
+// rejects its record) is written to the trail as a dead-letter record (source session,
 // decision dead_letter, the event's ID or digest as action ID), counted
 // (Stats.Poison, vargate_observe_poison_events_total) and logged; the
 // stream moves on. Its tool call, if it is one, was scored before the
@@ -165,4 +166,80 @@ func (c *consumer) firstPoison(digest string) bool {
 		c.poisoned[digest] = true
 	}
 	return true
+}
+
+// errReload ends a connection after an event was stored alone and
+// dead-lettered: the next connection reloads the state from the store.
+var errReload = errors.New("observe: state reloaded after a poison event")
+
+// storeRefused handles a batch the store refused. A refused batch of
+// several events makes the next connections handle events one at a time
+// (for up to MaxBatch commits), so that the event the store refuses is
+// found; refused alone a second time, the event is stored as its
+// identity only (no tool use row), its crossing of the threshold still
+// interrupts the session, and it is dead-lettered. It reports whether it
+// did so. A store that is down refuses the identity too, and the
+// connection fails as before.
+func (p *processor) storeRefused(ctx context.Context, err error, items []item, b Batch, crossed *crossing) bool {
+	if errors.Is(err, ErrLeaseLost) || ctx.Err() != nil {
+		return false
+	}
+	c := p.c
+	c.isolate(c.s.maxBatch())
+	if len(items) != 1 || len(b.Events) != 1 || !c.failedBefore(b.Events[0].EventID) {
+		return false
+	}
+	alone := b
+	alone.ToolUses = nil
+	if c.s.Store.Commit(ctx, alone) != nil {
+		return false
+	}
+	c.committed()
+	p.audited = nil
+	c.s.stats.events.Add(1)
+	if crossed != nil {
+		p.crossed(ctx, crossed)
+	}
+	ev := wireEvent{ID: b.Events[0].EventID, Type: b.Events[0].Type}
+	p.poisonRaw(ctx, items[0].raw, &ev, cut("the store refused the event: "+err.Error(), 1024))
+	return true
+}
+
+// isolate makes the next n commits carry one event each.
+func (c *consumer) isolate(n int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.isolated = n
+}
+
+func (c *consumer) isolating() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.isolated > 0
+}
+
+// committed counts a commit towards the end of isolation.
+func (c *consumer) committed() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.isolated > 0 {
+		c.isolated--
+	}
+}
+
+// failedBefore reports whether the store refused the event alone before,
+// and notes that it did now.
+func (c *consumer) failedBefore(eventID string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.refusedEvents == nil {
+		c.refusedEvents = map[string]bool{}
+	}
+	if c.refusedEvents[eventID] {
+		return true
+	}
+	if len(c.refusedEvents) < maxPoisoned {
+		c.refusedEvents[eventID] = true
+	}
+	return false
 }

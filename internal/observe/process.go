@@ -142,9 +142,12 @@ func (p *processor) run(ctx context.Context, in <-chan item) error {
 	if err := p.recover(ctx); err != nil {
 		return err
 	}
-	maxBatch := p.c.s.maxBatch()
-	batch := make([]item, 0, maxBatch)
+	batch := make([]item, 0, p.c.s.maxBatch())
 	for {
+		maxBatch := p.c.s.maxBatch()
+		if p.c.isolating() {
+			maxBatch = 1 // after a refused batch: find the event the store refuses
+		}
 		var it item
 		var ok bool
 		select {
@@ -340,8 +343,12 @@ func (p *processor) handle(ctx context.Context, items []item) error {
 	b.PendingStep = fx.step
 	b.Audited = p.audited
 	if err := s.Store.Commit(ctx, b); err != nil {
+		if p.storeRefused(ctx, err, items, b, fx.crossed) {
+			return errReload
+		}
 		return fmt.Errorf("store events: %w", err)
 	}
+	p.c.committed()
 	p.audited = nil
 	s.stats.events.Add(int64(len(b.Events)))
 	stored := s.now()

@@ -61,6 +61,9 @@ type Version struct {
 
 	query rego.PreparedEvalQuery
 	txn   storage.Transaction // a read transaction on the version's empty store, shared by evaluations
+
+	compiler *ast.Compiler // for partial evaluation (AlwaysDenied)
+	static   staticCache
 }
 
 // TestResult is the outcome of one test_ rule.
@@ -252,7 +255,7 @@ func compile(ctx context.Context, label string, modules map[string]string) (*Ver
 			mods[k] = v
 		}
 	}
-	return &Version{Label: label, Modules: mods, query: q, txn: txn}, all, nil
+	return &Version{Label: label, Modules: mods, query: q, txn: txn, compiler: c}, all, nil
 }
 
 // parseTenant parses and checks a tenant's modules.

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/anthropics/anthropic-sdk-go/v2"
+	"github.com/anthropics/anthropic-sdk-go/v2/option"
 	"github.com/anthropics/anthropic-sdk-go/v2/packages/ssestream"
 
 	"github.com/vargate/vargate"
@@ -25,13 +26,14 @@ type Stream = ssestream.Stream[anthropic.BetaManagedAgentsStreamSessionEventsUni
 
 // OpenStream opens the session's event stream with the tenant's key. The
 // stream lives as long as ctx; it delivers only what happens after it is
-// open. internal/observe uses it too.
+// open. The client's RequestTimeout (for ordinary calls) does not apply:
+// a stream is judged by its silence, not its age.
 func (s *Service) OpenStream(ctx context.Context, sess Session) (*Stream, error) {
 	c, err := s.Upstream.Client(ctx, sess.TenantID, vault.Purpose{SessionID: sess.ID, Actor: ActorSystem})
 	if err != nil {
 		return nil, err
 	}
-	st := c.Beta.Sessions.Events.StreamEvents(ctx, sess.AnthropicSessionID, anthropic.BetaSessionEventStreamParams{})
+	st := c.Beta.Sessions.Events.StreamEvents(ctx, sess.AnthropicSessionID, anthropic.BetaSessionEventStreamParams{}, option.WithRequestTimeout(0))
 	if err := st.Err(); err != nil {
 		st.Close()
 		return nil, upstreamError(StepStream, err)

@@ -71,6 +71,8 @@ type Upstream struct {
 	// MaxRetries is the SDK's retry count for one call (0: none).
 	MaxRetries int
 	// RequestTimeout bounds one non-streaming call (0: none besides ctx).
+	// Event streams opt out of it (option.WithRequestTimeout(0)): they are
+	// dropped only when silent for SSE_TIMEOUT.
 	RequestTimeout time.Duration
 }
 

@@ -182,7 +182,7 @@ func (c *conn) connect(ctx context.Context) (*mcp.ClientSession, error) {
 		cmd.Env = []string{"PATH=" + os.Getenv("PATH"), "HOME=" + os.Getenv("HOME")}
 		cmd.Stderr = nil
 		if cr := u.Credential; cr != nil {
-			sec, err := s.use(ctx, u, vault.Purpose{ActionID: "upstream-connect-" + uuid.NewString(), Actor: "upstream:" + u.Name})
+			sec, err := s.use(ctx, u, vault.Purpose{ActionID: "upstream-connect-" + uuid.NewString(), Actor: "upstream:" + u.Name, Host: u.host()})
 			if err != nil {
 				return nil, err
 			}
@@ -193,7 +193,7 @@ func (c *conn) connect(ctx context.Context) (*mcp.ClientSession, error) {
 		t = &mcp.CommandTransport{Command: cmd, TerminateDuration: 2 * time.Second}
 	} else {
 		if u.Credential != nil {
-			sec, err := s.use(ctx, u, vault.Purpose{ActionID: "upstream-connect-" + uuid.NewString(), Actor: "upstream:" + u.Name})
+			sec, err := s.use(ctx, u, vault.Purpose{ActionID: "upstream-connect-" + uuid.NewString(), Actor: "upstream:" + u.Name, Host: u.host()})
 			if err != nil {
 				return nil, err
 			}

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -164,6 +165,10 @@ func (c *fakeCreds) Use(_ context.Context, tenantID, toolID, _ string, p vault.P
 	v, ok := c.m[toolID]
 	if !ok || tenantID != tenant {
 		return vault.Secret{}, vargate.NotFound("credential")
+	}
+	// The vault's binding: an http: credential goes only to its host.
+	if h, isHost := strings.CutPrefix(toolID, vault.HostToolPrefix); isHost && h != p.Host {
+		return vault.Secret{}, vargate.Errorf(vargate.KindForbidden, "credential %s is never sent to %q", toolID, p.Host)
 	}
 	c.uses = append(c.uses, p)
 	return vault.EnvSecret(toolID, vault.TypeAPIKey, "TEST", v), nil

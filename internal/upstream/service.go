@@ -58,8 +58,9 @@ type Service struct {
 	Logger          *slog.Logger
 	Now             vargate.Clock
 
-	mu    sync.Mutex
-	conns map[key]*conn
+	mu     sync.Mutex
+	conns  map[key]*conn
+	closed bool // after Close: no new sessions
 
 	smu   sync.Mutex
 	scrub map[key][][]byte
@@ -127,7 +128,7 @@ func (s *Service) Close() error {
 	}
 	s.mu.Lock()
 	conns := s.conns
-	s.conns = nil
+	s.conns, s.closed = nil, true
 	s.mu.Unlock()
 	for _, c := range conns {
 		c.close()
@@ -176,6 +177,10 @@ func (s *Service) pooled(u Upstream) *conn {
 		go c.close()
 	}
 	c = &conn{svc: s, key: k, cfg: u, health: Health{State: StateDisconnected}, notified: map[string]string{}}
+	if s.closed {
+		c.closed = true // shutting down: nothing connects any more
+		return c
+	}
 	if s.conns == nil {
 		s.conns = map[key]*conn{}
 	}
@@ -369,7 +374,7 @@ func (s *Service) report(ctx context.Context, k key, ch Change) {
 		"upstream": k.name, "tool": ch.Tool, "name": k.name + Separator + ch.Tool, "change": ch.Kind,
 		"pinned_digest": ch.PinnedDigest, "current_digest": ch.CurrentDigest,
 	}
-	if err := s.audit(ctx, k.tenant, "gateway", "upstream.tool_changed", k.name+Separator+ch.Tool, data); err != nil {
+	if err := s.audit(ctx, k.tenant, audit.ActorSystem, "upstream.tool_changed", k.name+Separator+ch.Tool, data); err != nil {
 		s.Logger.LogAttrs(ctx, slog.LevelError, "cannot audit upstream tool change",
 			slog.String(logKeyTenant, k.tenant), slog.String(logKeyUpstream, k.name), slog.String(logKeyError, err.Error()))
 	}
@@ -404,6 +409,7 @@ func (s *Service) audit(ctx context.Context, tenantID, actor, op, tool string, d
 	for k, v := range detail {
 		d[k] = v
 	}
+	audit.AddActorName(ctx, actor, d)
 	b, err := json.Marshal(d)
 	if err != nil {
 		return fmt.Errorf("audit %s: %w", op, err)
@@ -411,7 +417,7 @@ func (s *Service) audit(ctx context.Context, tenantID, actor, op, tool string, d
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
 	if _, err := s.Audit.Append(ctx, audit.Record{
-		TenantID: tenantID, Source: audit.SourceControlPlane, Tool: tool, Actor: actor, Detail: b,
+		TenantID: tenantID, Source: audit.SourceControlPlane, Decision: op, Tool: tool, Actor: actor, Detail: b,
 	}); err != nil {
 		return fmt.Errorf("audit %s: %w", op, err)
 	}

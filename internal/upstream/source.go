@@ -1,7 +1,6 @@
 package upstream
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -127,13 +126,17 @@ func (t *connector) Call(ctx context.Context, call *tools.Call) (tools.Result, e
 		return tools.Result{}, vargate.Errorf(vargate.KindForbidden,
 			"tool_changed: upstream %s no longer serves the approved definition of %s; it is withheld until an admin approves the change", u.Name, t.tool)
 	}
-	scrub := s.scrubs(t.key)
+	// Every value of the upstream's credentials this gateway released
+	// (the session's, the call's) is removed from what the call returns.
+	for _, v := range s.scrubs(t.key) {
+		call.Remember(string(v))
+	}
 	if cr := u.Credential; cr != nil && !u.Stdio() {
 		actor := call.AgentID
 		if actor == "" {
 			actor = call.Actor
 		}
-		sec, err := s.use(ctx, u, vault.Purpose{ActionID: call.ActionID, SessionID: call.SessionID, Actor: actor})
+		sec, err := s.use(ctx, u, vault.Purpose{ActionID: call.ActionID, SessionID: call.SessionID, Actor: actor, Host: u.host()})
 		if err != nil {
 			return tools.Result{}, err
 		}
@@ -143,14 +146,25 @@ func (t *connector) Call(ctx context.Context, call *tools.Call) (tools.Result, e
 			return tools.Result{}, err
 		}
 		ctx = context.WithValue(ctx, credKey{}, &inj)
-		scrub = append(scrub, []byte(inj.secret))
+		call.Remember(inj.secret, inj.value)
 		s.addScrub(t.key, []byte(inj.secret))
 	}
 	res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: t.tool, Arguments: json.RawMessage(call.Args)})
 	if err != nil {
-		return tools.Result{}, t.failure(ctx, c, cs, u, err)
+		return scrubbed(call, tools.Result{}, t.failure(ctx, c, cs, u, err))
 	}
-	return result(res, scrub)
+	r, err := result(res)
+	return scrubbed(call, r, err)
+}
+
+// scrubbed removes the released credential values from a result; a
+// structured content that is no longer JSON is dropped (the text stays).
+func scrubbed(call *tools.Call, r tools.Result, err error) (tools.Result, error) {
+	r, err = call.Scrub(r, err)
+	if len(r.Structured) > 0 && !json.Valid(r.Structured) {
+		r.Structured = nil
+	}
+	return r, err
 }
 
 // failure turns a failed call into an error for the agent: a timeout, a
@@ -175,9 +189,8 @@ func (t *connector) failure(ctx context.Context, c *conn, cs *mcp.ClientSession,
 }
 
 // result converts an upstream's answer: text content as text (other
-// content as its JSON), structured content as it is, credential values
-// replaced by [REDACTED].
-func result(res *mcp.CallToolResult, scrub [][]byte) (tools.Result, error) {
+// content as its JSON), structured content as it is.
+func result(res *mcp.CallToolResult) (tools.Result, error) {
 	var parts []string
 	size := 0
 	for _, ct := range res.Content {
@@ -196,8 +209,7 @@ func result(res *mcp.CallToolResult, scrub [][]byte) (tools.Result, error) {
 	}
 	r := tools.Result{Text: strings.Join(parts, "\n"), IsError: res.IsError}
 	if res.StructuredContent != nil {
-		b, err := json.Marshal(res.StructuredContent)
-		if err == nil {
+		if b, err := json.Marshal(res.StructuredContent); err == nil {
 			r.Structured = b
 			size += len(b)
 		}
@@ -208,36 +220,5 @@ func result(res *mcp.CallToolResult, scrub [][]byte) (tools.Result, error) {
 	if r.Text == "" && len(r.Structured) == 0 {
 		r.Text = "(no content)"
 	}
-	for _, sec := range scrub {
-		r.Text = scrubText(r.Text, sec)
-		if len(r.Structured) > 0 {
-			if b := scrubJSON(r.Structured, sec); json.Valid(b) {
-				r.Structured = b
-			} else {
-				r.Structured = nil
-			}
-		}
-	}
 	return r, nil
-}
-
-func scrubText(s string, secret []byte) string {
-	if len(secret) < 4 {
-		return s
-	}
-	return strings.ReplaceAll(s, string(secret), vault.Redacted)
-}
-
-// scrubJSON replaces a secret in a JSON document, raw and as a JSON
-// string escapes it.
-func scrubJSON(b []byte, secret []byte) []byte {
-	if len(secret) < 4 {
-		return b
-	}
-	b = bytes.ReplaceAll(b, secret, []byte(vault.Redacted))
-	if esc, err := json.Marshal(string(secret)); err == nil {
-		esc = esc[1 : len(esc)-1]
-		b = bytes.ReplaceAll(b, esc, []byte(vault.Redacted))
-	}
-	return b
 }

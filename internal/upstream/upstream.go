@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vargate/vargate"
+	"github.com/vargate/vargate/internal/vault"
 )
 
 // Limits and defaults of an upstream's configuration.
@@ -81,6 +82,39 @@ func (t Timeouts) Call() time.Duration {
 	return time.Duration(t.CallMS) * time.Millisecond
 }
 
+// StdioToolPrefix starts the tool ID of the credential of a stdio
+// upstream: "vargate_upstream_<name>", bound to the gateway's own
+// connector for that upstream.
+const StdioToolPrefix = "vargate_upstream_"
+
+// CredentialToolID is the tool ID a credential must be registered under
+// to be used for u: vault.HostToolID of the URL's host for an HTTP
+// upstream ("http:mcp.example.com"), StdioToolPrefix and the name for a
+// stdio one.
+func (u *Upstream) CredentialToolID() string {
+	if u.Stdio() {
+		return StdioToolPrefix + u.Name
+	}
+	p, err := url.Parse(u.URL)
+	if err != nil {
+		return ""
+	}
+	return vault.HostToolID(p.Hostname())
+}
+
+// host is where u's credential goes: the URL's host, or "" for a stdio
+// command (the vault checks it against the credential's binding).
+func (u *Upstream) host() string {
+	if u.Stdio() {
+		return ""
+	}
+	p, err := url.Parse(u.URL)
+	if err != nil {
+		return ""
+	}
+	return strings.ToLower(p.Hostname())
+}
+
 // Stdio reports whether the gateway runs the upstream as a command.
 func (u *Upstream) Stdio() bool { return len(u.Command) > 0 }
 
@@ -134,6 +168,12 @@ func (u *Upstream) Check(allowStdio bool) error {
 		if c.ToolID == "" {
 			return vargate.Invalid("credential.tool_id", "required")
 		}
+		// The vault sends a value only where it is bound: an HTTP
+		// upstream's to the URL's host, a stdio command's to that
+		// upstream alone.
+		if want := u.CredentialToolID(); c.ToolID != want {
+			return vargate.Invalid("credential.tool_id", "must be %q: register the credential under the tool ID bound to this upstream's destination", want)
+		}
 		switch c.In {
 		case InBearer:
 			if c.Param != "" {
@@ -143,7 +183,7 @@ func (u *Upstream) Check(allowStdio bool) error {
 			if c.Param != "" && !headerRE.MatchString(c.Param) {
 				return vargate.Invalid("credential.param", "must be a header name")
 			}
-			if p := strings.ToLower(c.Param); p == "host" || p == "content-length" || strings.HasPrefix(p, "mcp-") {
+			if p := strings.ToLower(c.Param); vault.ForbiddenHeader(p) || strings.HasPrefix(p, "mcp-") {
 				return vargate.Invalid("credential.param", "%q cannot carry a credential", c.Param)
 			}
 		case InEnv:

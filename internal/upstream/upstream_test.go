@@ -13,6 +13,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/vargate/vargate"
+	"github.com/vargate/vargate/internal/tools"
 	"github.com/vargate/vargate/internal/upstream"
 )
 
@@ -38,21 +39,27 @@ func TestCheckNamesTheField(t *testing.T) {
 		{"stdio off", func(u *upstream.Upstream) { u.URL, u.Command = "", []string{"node", "x.js"} }, false, "command"},
 		{"empty command", func(u *upstream.Upstream) { u.URL, u.Command = "", []string{" "} }, true, "command"},
 		{"credential without tool", func(u *upstream.Upstream) { u.Credential = &upstream.Credential{In: "bearer"} }, false, "credential.tool_id"},
-		{"credential in query", func(u *upstream.Upstream) { u.Credential = &upstream.Credential{ToolID: "x", In: "query"} }, false, "credential.in"},
+		{"credential bound elsewhere", func(u *upstream.Upstream) {
+			u.Credential = &upstream.Credential{ToolID: "http:evil.example", In: "bearer"}
+		}, false, "credential.tool_id"},
+		{"credential not bound", func(u *upstream.Upstream) { u.Credential = &upstream.Credential{ToolID: "x", In: "bearer"} }, false, "credential.tool_id"},
+		{"credential in query", func(u *upstream.Upstream) {
+			u.Credential = &upstream.Credential{ToolID: "http:mcp.example.com", In: "query"}
+		}, false, "credential.in"},
 		{"env for http", func(u *upstream.Upstream) {
-			u.Credential = &upstream.Credential{ToolID: "x", In: "env", Param: "TOKEN"}
+			u.Credential = &upstream.Credential{ToolID: "http:mcp.example.com", In: "env", Param: "TOKEN"}
 		}, false, "credential.in"},
 		{"bad header", func(u *upstream.Upstream) {
-			u.Credential = &upstream.Credential{ToolID: "x", In: "header", Param: "X Key"}
+			u.Credential = &upstream.Credential{ToolID: "http:mcp.example.com", In: "header", Param: "X Key"}
 		}, false, "credential.param"},
 		{"mcp header", func(u *upstream.Upstream) {
-			u.Credential = &upstream.Credential{ToolID: "x", In: "header", Param: "Mcp-Session-Id"}
+			u.Credential = &upstream.Credential{ToolID: "http:mcp.example.com", In: "header", Param: "Mcp-Session-Id"}
 		}, false, "credential.param"},
 		{"bearer for stdio", func(u *upstream.Upstream) {
-			u.URL, u.Command, u.Credential = "", []string{"node"}, &upstream.Credential{ToolID: "x", In: "bearer"}
+			u.URL, u.Command, u.Credential = "", []string{"node"}, &upstream.Credential{ToolID: "vargate_upstream_everything", In: "bearer"}
 		}, true, "credential.in"},
 		{"bad env name", func(u *upstream.Upstream) {
-			u.URL, u.Command, u.Credential = "", []string{"node"}, &upstream.Credential{ToolID: "x", In: "env", Param: "lower"}
+			u.URL, u.Command, u.Credential = "", []string{"node"}, &upstream.Credential{ToolID: "vargate_upstream_everything", In: "env", Param: "lower"}
 		}, true, "credential.param"},
 		{"negative timeout", func(u *upstream.Upstream) { u.Timeouts.ConnectMS = -1 }, false, "timeouts.connect_ms"},
 		{"long call", func(u *upstream.Upstream) { u.Timeouts.CallMS = 3_600_000 }, false, "timeouts.call_ms"},
@@ -80,10 +87,10 @@ func TestCheckNamesTheField(t *testing.T) {
 func TestPinningCatchesAChangedDescription(t *testing.T) {
 	f := newFixture(t, true)
 	g := newGoServer(t, "s3cret-upstream-token")
-	f.creds.put("ours", "s3cret-upstream-token")
+	f.creds.put("http:127.0.0.1", "s3cret-upstream-token")
 	ctx := t.Context()
 	v, err := f.svc.Create(ctx, tenant, "key-admin", upstream.Upstream{Name: "ours", URL: g.URL,
-		Credential: &upstream.Credential{ToolID: "ours", In: "bearer"}})
+		Credential: &upstream.Credential{ToolID: "http:127.0.0.1", In: "bearer"}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,13 +110,13 @@ func TestPinningCatchesAChangedDescription(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if strings.Contains(who.Text+string(who.Structured), "s3cret") || !strings.Contains(who.Text, "[REDACTED]") {
+	if strings.Contains(who.Text+string(who.Structured), "s3cret") || !strings.Contains(who.Text, tools.Redacted) {
 		t.Errorf("whoami result not scrubbed: %q %s", who.Text, who.Structured)
 	}
 	// Each call released the credential for its own action.
 	var forCalls int
 	for _, p := range f.creds.purposes() {
-		if strings.HasPrefix(p.ActionID, "act-") && p.Actor == "agent-1" {
+		if strings.HasPrefix(p.ActionID, "act-") && p.Actor == "agent-1" && p.Host == "127.0.0.1" {
 			forCalls++
 		}
 	}
@@ -291,7 +298,7 @@ func TestUpstreamFailures(t *testing.T) {
 // another host does not get the gateway to send its credential there.
 func TestCredentialNeverFollowsARedirect(t *testing.T) {
 	f := newFixture(t, true)
-	f.creds.put("ours", "s3cret-upstream-token")
+	f.creds.put("http:127.0.0.1", "s3cret-upstream-token")
 	seen := make(chan string, 10)
 	thief := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		seen <- r.Header.Get("Authorization")
@@ -303,7 +310,7 @@ func TestCredentialNeverFollowsARedirect(t *testing.T) {
 	}))
 	defer redirector.Close()
 	_, err := f.svc.Create(t.Context(), tenant, "key-admin", upstream.Upstream{Name: "ours", URL: redirector.URL,
-		Credential: &upstream.Credential{ToolID: "ours", In: "bearer"}, Timeouts: upstream.Timeouts{ConnectMS: 2000}})
+		Credential: &upstream.Credential{ToolID: "http:127.0.0.1", In: "bearer"}, Timeouts: upstream.Timeouts{ConnectMS: 2000}})
 	if !vargate.IsKind(err, vargate.KindInvalid) {
 		t.Errorf("create behind a cross-host redirect: %v, want invalid", err)
 	}
@@ -367,9 +374,9 @@ func TestServerEverythingStdio(t *testing.T) {
 	}
 	f.svc.AllowStdio = true
 	t.Setenv("VARGATE_TEST_GATEWAY_SECRET", "gateway-only-value")
-	f.creds.put("everything", "token-for-stdio")
+	f.creds.put("vargate_upstream_everything", "token-for-stdio")
 	if _, err := f.svc.Create(t.Context(), tenant, "key-admin", upstream.Upstream{Name: "everything", Command: cmd,
-		Credential: &upstream.Credential{ToolID: "everything", In: "env", Param: "EVERYTHING_TOKEN"}}); err != nil {
+		Credential: &upstream.Credential{ToolID: "vargate_upstream_everything", In: "env", Param: "EVERYTHING_TOKEN"}}); err != nil {
 		t.Fatal(err)
 	}
 	res, err := f.call(t.Context(), t, f.tool(t, "everything__echo"), `{"message":"hi there"}`)

@@ -69,13 +69,15 @@ deny contains sprintf("tool_not_allowed: tool %q is not in the agent's allowed_t
 }
 
 # tool_allowed holds when allowed_tools names the tool, exactly or by a
-# glob pattern ("github__*"; '*' matches any run of characters).
+# glob pattern ("github__*"). Patterns have no delimiters (null): '*'
+# matches any run of characters, '.' included, since upstream MCP tool
+# names may contain dots ("github__repos.list").
 tool_allowed if input.call.tool in input.agent.allowed_tools
 
 tool_allowed if {
 	some p in input.agent.allowed_tools
 	regex.match(`[*?\[]`, p)
-	glob.match(p, [], input.call.tool)
+	glob.match(p, null, input.call.tool)
 }
 
 deny contains sprintf("delegation_too_deep: delegation depth %d exceeds max_delegation_depth %d", [d.depth, d.max_depth]) if {
@@ -106,7 +108,7 @@ deny contains sprintf("anomaly_score: session anomaly score %v is at or above %v
 
 require_approval contains sprintf("human_approval_required: tool %q matches require_human_approval pattern %q", [input.call.tool, p]) if {
 	some p in input.agent.require_human_approval
-	glob.match(p, [], input.call.tool)
+	glob.match(p, null, input.call.tool) # no delimiters, as tool_allowed
 }
 
 require_approval contains sprintf("sensitive_data: argument %s contains %s data (%s)", [f.path, f.kind, risk]) if {
