@@ -354,13 +354,16 @@ func (w *walkthrough) watch(ctx context.Context, id string) (demoStatus, error) 
 	var after int64
 	started := time.Now()
 	deadline := started.Add(3 * time.Minute)
+	running := map[string]string{} // governed lines waiting for their outcome
 	for {
 		var page struct {
 			Events []struct {
 				Seq      int64           `json:"seq"`
 				Source   string          `json:"source"`
+				ActionID string          `json:"action_id"`
 				Tool     string          `json:"tool"`
 				Decision string          `json:"decision"`
+				Outcome  string          `json:"outcome"`
 				Args     json.RawMessage `json:"args_redacted"`
 				Detail   json.RawMessage `json:"detail"`
 			} `json:"events"`
@@ -370,21 +373,25 @@ func (w *walkthrough) watch(ctx context.Context, id string) (demoStatus, error) 
 		}
 		for _, e := range page.Events {
 			after = e.Seq
-			var d struct {
-				Outcome string `json:"outcome"`
-				Error   string `json:"error"`
-			}
-			_ = json.Unmarshal(e.Detail, &d) // optional detail
 			switch e.Source {
 			case "mcp_governed":
 				line := fmt.Sprintf("governed  %-20s policy: %s", e.Tool, e.Decision)
-				switch {
-				case d.Outcome == "pending_approval":
+				switch e.Outcome {
+				case "executing": // its mcp_outcome record says how it ended
+					running[e.ActionID] = line
+					continue
+				case "pending_approval":
 					line += " → held for a human"
-				case d.Outcome != "":
-					line += " → " + d.Outcome
+				case "":
+				default:
+					line += " → " + e.Outcome
 				}
 				w.out.event(line)
+			case "mcp_outcome":
+				if line, ok := running[e.ActionID]; ok {
+					delete(running, e.ActionID)
+					w.out.event(line + " → " + e.Outcome)
+				}
 			case "mcp_observed":
 				w.out.event(fmt.Sprintf("observed  %-20s %s", e.Tool, shortArgs(e.Args)))
 			case "credential":

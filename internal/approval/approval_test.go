@@ -10,6 +10,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/vargate/vargate"
 	"github.com/vargate/vargate/internal/approval"
+	"github.com/vargate/vargate/internal/audit"
 	"github.com/vargate/vargate/internal/sqlstore"
 )
 
@@ -240,7 +241,7 @@ func TestEnqueueValidates(t *testing.T) {
 		}
 		a, err := e.svc.Enqueue(t.Context(), approval.Request{ID: "given-id", TenantID: e.ten, Tool: "t",
 			Args: json.RawMessage(`{"a":1}`), TTL: time.Minute})
-		if err != nil || a.ID != "given-id" || a.ArgsDigest != approval.Digest([]byte(`{"a":1}`)) ||
+		if err != nil || a.ID != "given-id" || a.ArgsDigest != audit.Digest([]byte(`{"a":1}`)) ||
 			!a.ExpiresAt.Equal(e.clock.now().Add(time.Minute)) {
 			t.Errorf("enqueue with ID and TTL: %+v, %v", a, err)
 		}

@@ -2,8 +2,6 @@ package approval
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -13,6 +11,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/vargate/vargate"
+	"github.com/vargate/vargate/internal/audit"
 )
 
 // Defaults for Service's zero fields.
@@ -213,11 +212,8 @@ func (s *Service) sweepLoop(interval time.Duration) {
 	}
 }
 
-// Digest returns the digest form used for results: "sha256:" and hex.
-func Digest(b []byte) string {
-	sum := sha256.Sum256(b)
-	return "sha256:" + hex.EncodeToString(sum[:])
-}
+// Digest returns the digest form used for results: audit.BytesDigest.
+func Digest(b []byte) string { return audit.BytesDigest(b) }
 
 func newEventID() string { return vargate.NewID("evt_", 16) }
 
@@ -246,7 +242,7 @@ func (s *Service) Enqueue(ctx context.Context, req Request) (Action, error) {
 	}
 	digest := req.ArgsDigest
 	if digest == "" {
-		digest = Digest(req.Args)
+		digest = audit.Digest(req.Args)
 	}
 	now := s.now()
 	ttl := req.TTL

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"strings"
 	"time"
 
 	"github.com/vargate/vargate/internal/audit"
@@ -68,6 +69,7 @@ func AuditRecord(a Action, ev Event) audit.Record {
 		detail["expires_at"] = a.ExpiresAt
 	case StatusExecuted, StatusFailed, StatusCancelled:
 		rec.ResultDigest = a.ResultDigest
+		rec.Outcome = executionOutcome(a)
 		if a.Failure != nil {
 			detail["failure"] = a.Failure
 			rec.Reasons = a.Failure.Reasons
@@ -75,6 +77,25 @@ func AuditRecord(a Action, ev Event) audit.Record {
 	}
 	rec.Detail, _ = json.Marshal(detail) // maps of strings and times always marshal
 	return rec
+}
+
+// executionOutcome is the audit outcome of an approved action's
+// execution: executed; cancelled when its session had ended by the time
+// it would run; denied when the agent's configuration or the policy
+// refused it then; failed otherwise.
+func executionOutcome(a Action) audit.Outcome {
+	switch {
+	case a.Status == StatusExecuted:
+		return audit.OutcomeExecuted
+	case a.Failure != nil && a.Failure.Code == FailurePolicyDenied:
+		for _, r := range a.Failure.Reasons {
+			if strings.HasPrefix(r, "session_ended") {
+				return audit.OutcomeCancelled
+			}
+		}
+		return audit.OutcomeDenied
+	}
+	return audit.OutcomeFailed
 }
 
 // webhookEvent is the webhook event for a change to status to ("" for none).

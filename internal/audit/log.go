@@ -68,6 +68,8 @@ type Log struct {
 type appendReq struct {
 	rec  Record
 	errc chan error
+	// done, set by AppendAsync instead of errc, is called by the writer.
+	done func(Record, error)
 }
 
 // New returns a Log over store that signs checkpoints with signer.
@@ -180,6 +182,37 @@ func (l *Log) Append(ctx context.Context, rec Record) (Record, error) {
 	}
 }
 
+// AppendAsync queues rec like Append but does not wait for its commit:
+// the record joins the next batch, and done (if not nil) is called from
+// the writer goroutine once that batch committed (with the record as
+// stored) or failed. done must not block. AppendAsync fails at once,
+// without queueing, if rec is invalid, the log is closed or its queue is
+// full; a record it accepted is committed by Close at the latest.
+func (l *Log) AppendAsync(rec Record, done func(Record, error)) error {
+	if rec.Time.IsZero() {
+		rec.Time = l.Now()
+	}
+	rec.Seq, rec.PrevHash, rec.Hash = 0, Hash{}, Hash{}
+	if err := rec.Normalize(); err != nil {
+		return err
+	}
+	if done == nil {
+		done = func(Record, error) {}
+	}
+	req := &appendReq{rec: rec, done: done}
+	l.mu.RLock()
+	defer l.mu.RUnlock()
+	if l.closed || !l.opened {
+		return vargate.Errorf(vargate.KindUnavailable, "audit log is closed")
+	}
+	select {
+	case l.reqs <- req:
+		return nil
+	default:
+		return vargate.Errorf(vargate.KindUnavailable, "audit queue is full")
+	}
+}
+
 // write is the group-commit loop. Appenders that were just acknowledged
 // come back a moment later, so a batch taken the instant the previous one
 // committed would catch only the quickest of them and the rest would wait
@@ -231,6 +264,10 @@ func (l *Log) write() {
 			l.Logger.Error("audit batch failed", logKeyRecords, len(batch), logKeyError, err)
 		}
 		for _, r := range batch {
+			if r.done != nil {
+				r.done(r.rec, err)
+				continue
+			}
 			r.errc <- err
 		}
 	}

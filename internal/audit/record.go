@@ -36,12 +36,56 @@ const (
 	// SourceSession is a session lifecycle event: created, ended, token
 	// issued, interrupted.
 	SourceSession Source = "session"
+	// SourceMCPOutcome is how an allowed governed call ended (executed,
+	// failed, cancelled). It follows the call's mcp_governed record, which
+	// is committed before the connector runs, and names the same action.
+	SourceMCPOutcome Source = "mcp_outcome"
 )
+
+// Outcome is how a governed call ended, a first-class field of its
+// records (mcp_governed, mcp_outcome and tool confirmations).
+type Outcome string
+
+// The outcomes. The names of pending and invalid are those the trail has
+// always used in the governed record's detail.
+const (
+	// OutcomeExecuting is the outcome of an allowed call's mcp_governed
+	// record, written before the connector runs; its mcp_outcome record
+	// says how it ended. Alone (no mcp_outcome record) it means the
+	// gateway stopped while the connector ran: the side effect may or
+	// may not have happened.
+	OutcomeExecuting Outcome = "executing"
+	// OutcomeExecuted: allowed, and the connector answered.
+	OutcomeExecuted Outcome = "executed"
+	// OutcomeFailed: allowed, but the connector failed (or the call could
+	// not be queued).
+	OutcomeFailed Outcome = "failed"
+	// OutcomeDenied: refused by policy or by the gateway; nothing ran.
+	OutcomeDenied Outcome = "denied"
+	// OutcomePending: queued for a human; nothing ran yet.
+	OutcomePending Outcome = "pending_approval"
+	// OutcomeInvalid: the arguments were refused (undecodable, or not
+	// fitting the tool's schema or connector); nothing ran.
+	OutcomeInvalid Outcome = "invalid_arguments"
+	// OutcomeCancelled: the client cancelled or went away, or the session
+	// or agent stopped, before the side effect; nothing ran (or, on an
+	// mcp_outcome record, the connector was stopped midway).
+	OutcomeCancelled Outcome = "cancelled"
+)
+
+// Valid reports whether o is a known outcome (or empty).
+func (o Outcome) Valid() bool {
+	switch o {
+	case "", OutcomeExecuting, OutcomeExecuted, OutcomeFailed, OutcomeDenied, OutcomePending, OutcomeInvalid, OutcomeCancelled:
+		return true
+	}
+	return false
+}
 
 // Valid reports whether s is a known source.
 func (s Source) Valid() bool {
 	switch s {
-	case SourceMCPGoverned, SourceMCPObserved, SourceControlPlane, SourceApproval, SourceCredential, SourceSession:
+	case SourceMCPGoverned, SourceMCPObserved, SourceControlPlane, SourceApproval, SourceCredential, SourceSession, SourceMCPOutcome:
 		return true
 	}
 	return false
@@ -97,6 +141,9 @@ type Record struct {
 	// trail shows what was asked.
 	ArgsRedacted json.RawMessage `json:"args_redacted,omitempty"`
 	ResultDigest string          `json:"result_digest,omitempty"`
+	// Outcome is how a governed call ended; empty on other records. A
+	// record with an outcome is encoded in layout v2 (see Encode).
+	Outcome Outcome `json:"outcome,omitempty"`
 	// Anomaly holds anomaly flags and score as a JSON object.
 	Anomaly json.RawMessage `json:"anomaly,omitempty"`
 	// Actor is who caused the record: an API key ID, a session token's
@@ -128,8 +175,12 @@ const (
 	MaxJSONBytes   = 256 << 10 // each JSON field, after canonicalisation
 )
 
-// encodingTag starts every encoded record; it names the encoding version.
-const encodingTag = "vargate.audit.v1"
+// encodingTag starts every encoded record; it names the encoding version:
+// v1 for records without an outcome, v2 for those with one.
+const (
+	encodingTag   = "vargate.audit.v1"
+	encodingTagV2 = "vargate.audit.v2"
+)
 
 // Normalize checks rec and rewrites it into the form that is stored and
 // hashed: Time in UTC truncated to microseconds, JSON fields in RFC 8785
@@ -154,6 +205,7 @@ func (rec *Record) Normalize() error {
 		{"agent_id", rec.AgentID}, {"action_id", rec.ActionID}, {"tool", rec.Tool},
 		{"decision", rec.Decision}, {"policy_version", rec.PolicyVersion}, {"decision_id", rec.DecisionID},
 		{"args_digest", rec.ArgsDigest}, {"result_digest", rec.ResultDigest}, {"actor", rec.Actor},
+		{"outcome", string(rec.Outcome)},
 	} {
 		if len(f.v) > MaxStringBytes {
 			return vargate.Invalid(f.name, "longer than %d bytes", MaxStringBytes)
@@ -161,6 +213,9 @@ func (rec *Record) Normalize() error {
 		if !utf8.ValidString(f.v) {
 			return vargate.Invalid(f.name, "is not valid UTF-8")
 		}
+	}
+	if !rec.Outcome.Valid() {
+		return vargate.Invalid("outcome", "unknown outcome %q", rec.Outcome)
 	}
 	if len(rec.Reasons) > MaxReasons {
 		return vargate.Invalid("reasons", "more than %d entries", MaxReasons)
@@ -224,11 +279,20 @@ func canonicalJSON(field string, raw json.RawMessage) (json.RawMessage, error) {
 //	detail                                  str (RFC 8785 JSON, or empty)
 //	prev_hash                               32 bytes
 //
+// A record with an Outcome is encoded in layout v2: the tag
+// "vargate.audit.v2", then the same fields, then outcome (str) between
+// detail and prev_hash. A record without one keeps layout v1, so every
+// record written before v2 existed still verifies.
+//
 // where str is a uint32 big-endian byte length followed by the bytes.
 // JSON fields are hashed exactly as given: call Normalize first (Append
 // does) so that they are in canonical form.
 func (rec *Record) Encode(b []byte) []byte {
-	b = append(b, encodingTag...)
+	if rec.Outcome != "" {
+		b = append(b, encodingTagV2...)
+	} else {
+		b = append(b, encodingTag...)
+	}
 	b = appendStr(b, rec.TenantID)
 	b = binary.BigEndian.AppendUint64(b, uint64(rec.Seq))
 	b = binary.BigEndian.AppendUint64(b, uint64(rec.Time.UnixMicro()))
@@ -250,6 +314,9 @@ func (rec *Record) Encode(b []byte) []byte {
 	b = appendBytes(b, rec.Anomaly)
 	b = appendStr(b, rec.Actor)
 	b = appendBytes(b, rec.Detail)
+	if rec.Outcome != "" {
+		b = appendStr(b, string(rec.Outcome))
+	}
 	return append(b, rec.PrevHash[:]...)
 }
 

@@ -93,12 +93,25 @@ func TestHashCoversEveryField(t *testing.T) {
 			*x = json.RawMessage(`{"changed":true}`)
 		case *audit.Hash:
 			x[31] ^= 1
+		case *audit.Outcome:
+			*x = audit.OutcomeFailed
 		default:
 			t.Fatalf("field %s has type %s, which this test does not know how to change", f.Name, f.Type)
 		}
 		if rec.ComputeHash() == h0 {
 			t.Errorf("changing %s did not change the hash", f.Name)
 		}
+	}
+	// Setting an outcome moves the record to layout v2, and the v2 hash
+	// differs from the v1 hash whatever the outcome: stripping it is an
+	// alteration.
+	v2 := sampleRecord()
+	v2.Outcome = audit.OutcomeExecuted
+	if v2.ComputeHash() == h0 {
+		t.Error("an outcome did not change the hash")
+	}
+	if enc := v2.Encode(nil); string(enc[:16]) != "vargate.audit.v2" {
+		t.Errorf("a record with an outcome starts %q, want the v2 tag", enc[:16])
 	}
 	// Length prefixes keep adjacent fields from trading bytes.
 	a, b := sampleRecord(), sampleRecord()
@@ -174,5 +187,26 @@ func TestHashJSON(t *testing.T) {
 	}
 	if err := json.Unmarshal([]byte(`"abc"`), &back); err == nil {
 		t.Error("short hash accepted")
+	}
+}
+
+func TestDigest(t *testing.T) {
+	a := audit.Digest([]byte(`{"b":1, "a":"\u00e9", "c":[1.0, 1e2]}`))
+	b := audit.Digest([]byte(`{"a":"é","c":[1,100],"b":1}`))
+	if a != b || !strings.HasPrefix(a, audit.DigestPrefix) {
+		t.Errorf("equal documents: %s, %s", a, b)
+	}
+	if a == audit.Digest([]byte(`{"a":"é","c":[1,100],"b":2}`)) {
+		t.Error("different documents share a digest")
+	}
+	// RFC 8785 test vector: the canonical form of this document is
+	// {"a":"é","b":1,"c":[1,100]}.
+	if want := audit.DigestCanonical([]byte(`{"a":"é","b":1,"c":[1,100]}`)); a != want {
+		t.Errorf("digest %s, want %s", a, want)
+	}
+	for _, bad := range []string{`{"a":1,"a":2}`, "{\"a\":\"\xff\"}", `{"a":`} {
+		if d := audit.Digest([]byte(bad)); d != audit.BytesDigest([]byte(bad)) {
+			t.Errorf("Digest(%q) = %s, want the bytes digest", bad, d)
+		}
 	}
 }

@@ -57,8 +57,9 @@ func testExport(t *testing.T, e *env) {
 	doc := decodeDoc(t, raw)
 
 	want := e.sessionRecords(t, "t1", s.ID)
-	if len(want) != 12 {
-		t.Fatalf("simulation wrote %d records, want 12", len(want))
+	// 13: the allowed call has its outcome record too.
+	if len(want) != 13 {
+		t.Fatalf("simulation wrote %d records, want 13", len(want))
 	}
 	var seqs, timeline []int64
 	for _, r := range want {
@@ -414,7 +415,8 @@ func TestExportOfActiveSessionStopsAtItsCheckpoint(t *testing.T) {
 		t.Fatal(err)
 	}
 	doc := decodeDoc(t, b.Bytes())
-	if len(doc.Timeline) != 2 || len(doc.ChainVerification.Records) != 2 || doc.Session.EndedAt != nil || doc.Session.DurationSeconds <= 0 {
+	// The session's creation, the call's governed and outcome records.
+	if len(doc.Timeline) != 3 || len(doc.ChainVerification.Records) != 3 || doc.Session.EndedAt != nil || doc.Session.DurationSeconds <= 0 {
 		t.Errorf("active session export: %d events, %d records, ended %v, duration %v",
 			len(doc.Timeline), len(doc.ChainVerification.Records), doc.Session.EndedAt, doc.Session.DurationSeconds)
 	}

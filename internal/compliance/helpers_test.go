@@ -199,6 +199,7 @@ func (e *env) call(t testing.TB, s session.Session, tool, args string) govern.Ou
 	if err != nil {
 		t.Fatalf("call %s: %v", tool, err)
 	}
+	e.gov.Flush() // the outcome record, before whatever the test records next
 	return out
 }
 

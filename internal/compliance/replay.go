@@ -299,6 +299,9 @@ func (r *Replay) replayOne(ctx context.Context, rec *audit.Record) governedResul
 			return governedResult{skip: SkipUnreadableInput}
 		}
 	}
+	if rec.Outcome != "" {
+		d.Outcome = string(rec.Outcome)
+	}
 	switch {
 	case d.Outcome == outcomeInvalidArguments:
 		return governedResult{skip: SkipInvalidArguments}
@@ -306,8 +309,11 @@ func (r *Replay) replayOne(ctx context.Context, rec *audit.Record) governedResul
 		return governedResult{skip: SkipNoInput}
 	}
 	// The input is the tenant's own record; the tenant is not taken
-	// from it.
+	// from it. Its arguments are stored once, as args_redacted.
 	d.Input.Tenant.ID = rec.TenantID
+	if len(d.Input.Call.Arguments) == 0 || string(d.Input.Call.Arguments) == "null" {
+		d.Input.Call.Arguments = rec.ArgsRedacted
+	}
 	var dec policy.Decision
 	var err error
 	for range replayAttempts {

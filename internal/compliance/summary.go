@@ -182,7 +182,7 @@ func (z *summarizer) add(f *facts) {
 
 // outcomePendingApproval is the outcome of a governed call that was
 // queued for a human.
-const outcomePendingApproval = "pending_approval"
+const outcomePendingApproval = outcomePending
 
 // request counts an action queued for a human once.
 func (z *summarizer) request(actionID string) {

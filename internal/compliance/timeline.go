@@ -14,9 +14,13 @@ const (
 	// KindGovernedCall is a tool call through the gateway's MCP server,
 	// decided by policy before it ran.
 	KindGovernedCall = "governed_call"
+	// KindCallOutcome is how an allowed governed call ended (executed,
+	// failed, cancelled): the mcp_outcome record that follows its
+	// governed_call.
+	KindCallOutcome = "governed_call_outcome"
 	// KindConfirmation is a governed built-in tool call that the gateway
 	// confirmed or refused by policy (always_ask tools).
-	KindConfirmation = "tool_confirmation"
+	KindConfirmation = audit.DetailKindToolConfirmation
 	// KindObservedCall is a built-in tool call seen on the event stream
 	// after the fact, with its anomaly flags.
 	KindObservedCall = "observed_call"
@@ -77,13 +81,14 @@ const ActorSystem = "system"
 
 // Decisions of session records that are interrupts.
 const (
-	decisionInterrupted          = "session.interrupted"
-	decisionInterruptConfirmed   = "session.interrupt_confirmed"
-	decisionInterruptUnconfirmed = "session.interrupt_unconfirmed"
-	decisionSessionCreated       = "session.created"
-	decisionSessionExpired       = "session.expired"
-	detailKindToolConfirmation   = "tool_confirmation"
-	outcomeInvalidArguments      = "invalid_arguments"
+	decisionInterrupted          = audit.EventSessionInterrupted
+	decisionInterruptConfirmed   = audit.EventInterruptConfirmed
+	decisionInterruptUnconfirmed = audit.EventInterruptUnconfirmed
+	decisionSessionCreated       = audit.EventSessionCreated
+	decisionSessionExpired       = audit.EventSessionExpired
+	detailKindToolConfirmation   = audit.DetailKindToolConfirmation
+	outcomeInvalidArguments      = string(audit.OutcomeInvalid)
+	outcomePending               = string(audit.OutcomePending)
 	approvalRequested            = "pending"
 	approvalApproved             = "approved"
 	approvalRejected             = "rejected"
@@ -149,9 +154,15 @@ func classify(rec *audit.Record) facts {
 	if len(rec.Detail) > 0 {
 		_ = json.Unmarshal(rec.Detail, &f.detail)
 	}
+	if rec.Outcome != "" {
+		// The first-class field; older records have it only in Detail.
+		f.detail.Outcome = string(rec.Outcome)
+	}
 	switch rec.Source {
 	case audit.SourceMCPGoverned:
 		f.kind = KindGovernedCall
+	case audit.SourceMCPOutcome:
+		f.kind = KindCallOutcome
 		if f.detail.Kind == detailKindToolConfirmation {
 			f.kind = KindConfirmation
 		}
@@ -191,7 +202,7 @@ func (f *facts) event() Event {
 		Arguments: r.ArgsRedacted, Actor: r.Actor, RecordHash: r.Hash,
 	}
 	switch f.kind {
-	case KindGovernedCall, KindConfirmation:
+	case KindGovernedCall, KindConfirmation, KindCallOutcome:
 		e.Outcome = f.detail.Outcome
 		e.Note = f.detail.Note
 	case KindObservedCall:

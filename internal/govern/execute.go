@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"time"
 
 	"github.com/vargate/vargate"
@@ -15,22 +14,16 @@ import (
 
 var _ approval.Executor = (*Governor)(nil)
 
-// ExecuteApproved runs an action a human approved (approval.Executor). It
-// first checks the action again as if it were called now: the tool must
-// still exist, the arguments must still fit, and the tenant's active
-// policy must not deny it (needing approval is what it had). A deny
-// returns an *approval.PolicyDeniedError and runs nothing. Then the
-// connector runs with the brokered credential, for the action's ID.
+// ExecuteApproved runs an action a human approved (approval.Executor).
+// It goes through the same preparation as Call, at the moment it runs:
+// the agent configuration is read afresh, the session must still be live
+// and the agent not archived, the tool must still be allowed and exist,
+// the arguments must still fit, and the tenant's active policy must not
+// deny it (needing approval is what it had). A refusal returns an
+// *approval.PolicyDeniedError and runs nothing. Then the connector runs
+// with the brokered credential, for the action's ID.
 func (g *Governor) ExecuteApproved(ctx context.Context, a approval.Action) (json.RawMessage, error) {
 	p := vargate.Principal{TenantID: a.TenantID, Role: vargate.RoleAgent, AgentID: a.AgentID, SessionID: a.SessionID, KeyID: "approval"}
-	// Read the configuration afresh: an approval may come hours later.
-	cfg, err := g.Configs.ConfigFor(ctx, p)
-	if err != nil {
-		if unusable(err) {
-			return nil, &approval.PolicyDeniedError{Reasons: []string{"agent_unavailable: the agent configuration could not be used: " + errMessage(err)}}
-		}
-		return nil, fmt.Errorf("agent configuration of %s: %w", a.AgentID, err)
-	}
 	set, err := g.Tools.Set(ctx, a.TenantID)
 	if err != nil {
 		return nil, fmt.Errorf("tool catalog: %w", err)
@@ -39,37 +32,25 @@ func (g *Governor) ExecuteApproved(ctx context.Context, a approval.Action) (json
 	if !ok {
 		return nil, &approval.PolicyDeniedError{Reasons: []string{fmt.Sprintf("unknown_tool: tenant has no tool %q any more", a.Tool)}}
 	}
-	call := &tools.Call{
-		TenantID: a.TenantID, AgentID: a.AgentID, SessionID: a.SessionID, ActionID: a.ID, Actor: actorOf(a),
-		Tool: a.Tool, Args: a.Args, AllowedDomains: cfg.GovernanceProfile.AllowedDomains,
-	}
-	pcall, findings, err := policy.NewCall(a.Tool, a.Args)
+	args, err := DecodeArgs(a.Args)
 	if err != nil {
-		return nil, vargate.Wrap(vargate.KindInvalid, err, "the action's arguments are not valid JSON")
-	}
-	if err := tool.Validate(call); err != nil {
 		return nil, &approval.PolicyDeniedError{Reasons: []string{"invalid_arguments: " + errMessage(err)}}
 	}
-	if err := tool.Precheck(call); err != nil {
-		return nil, &approval.PolicyDeniedError{Reasons: []string{"invalid_arguments: " + errMessage(err)}}
-	}
-	describeTool(&pcall, tool)
-	in, err := g.input(ctx, p, cfg, pcall, findings, false)
+	prep, err := g.prepare(ctx, p, tool, args, a.ID, actorOf(a), true)
 	if err != nil {
-		if unusable(err) {
-			return nil, &approval.PolicyDeniedError{Reasons: []string{"agent_unavailable: the caller's session or delegation chain could not be used: " + errMessage(err)}}
-		}
 		return nil, err
 	}
-	d, err := g.Policy.Decide(ctx, in)
-	if err != nil {
-		g.Logger.LogAttrs(ctx, slog.LevelError, "policy evaluation failed; not executing the approved action",
-			slog.String(logKeyTenant, a.TenantID), slog.String(logKeyAction, a.ID), slog.String(logKeyError, err.Error()))
-	}
-	if d.Decision == policy.Deny {
+	switch {
+	case prep.status == Invalid:
+		return nil, &approval.PolicyDeniedError{Reasons: []string{"invalid_arguments: " + prep.message}}
+	case prep.status != "":
+		d := prep.decision
+		return nil, &approval.PolicyDeniedError{Reasons: d.Reasons, PolicyVersion: d.PolicyVersion, DecisionID: d.DecisionID}
+	case prep.decision.Decision == policy.Deny:
+		d := prep.decision
 		return nil, &approval.PolicyDeniedError{Reasons: d.Reasons, PolicyVersion: d.PolicyVersion, DecisionID: d.DecisionID}
 	}
-	res, err := g.run(ctx, tool, call)
+	res, err := g.run(ctx, tool, prep.call)
 	if err != nil {
 		g.logConnectorError(ctx, p, a.Tool, a.ID, err)
 		return nil, vargate.Wrap(vargate.KindOf(err), err, "%s", errMessage(err))

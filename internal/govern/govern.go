@@ -35,6 +35,15 @@ type Configs interface {
 	ConfigFor(ctx context.Context, p vargate.Principal) (agent.Config, error)
 }
 
+// Liveness is implemented by a Configs that can tell whether an action
+// may still run now (session.Service): ExecuteApproved asks it at the
+// moment an approved action would run. It returns "" when the action may
+// run, else the reason, which starts with session_ended (the action is
+// cancelled), agent_archived or tool_not_allowed (denied).
+type Liveness interface {
+	CheckLive(ctx context.Context, p vargate.Principal, tool string) (string, error)
+}
+
 // Decider decides a call (policy.Engine).
 type Decider interface {
 	Decide(ctx context.Context, in *policy.Input) (policy.Decision, error)
@@ -50,6 +59,15 @@ type Queue interface {
 // Auditor appends to the audit trail (audit.Log).
 type Auditor interface {
 	Append(ctx context.Context, rec audit.Record) (audit.Record, error)
+}
+
+// AsyncAuditor is implemented by an Auditor that can queue a record
+// without waiting for its commit (audit.Log). The governor uses it for an
+// allowed call's mcp_outcome record: the call's mcp_governed record was
+// committed before the connector ran, so the answer need not wait for a
+// second commit (see docs/AUDIT.md, "Record before acting").
+type AsyncAuditor interface {
+	AppendAsync(rec audit.Record, done func(audit.Record, error)) error
 }
 
 // Emitter writes a webhook event to the outbox (webhook.Service).
@@ -113,7 +131,13 @@ type Governor struct {
 
 	cfgMu sync.Mutex
 	cfgs  map[cfgKey]cfgEntry
+
+	outcomes sync.WaitGroup // mcp_outcome records queued, not yet committed
 }
+
+// Flush waits until the outcome records queued so far are committed (or
+// have failed, which is logged).
+func (g *Governor) Flush() { g.outcomes.Wait() }
 
 // New returns a Governor with defaults filled in.
 func New(catalog *tools.Catalog, configs Configs, decider Decider, auditor Auditor, logger *slog.Logger) *Governor {

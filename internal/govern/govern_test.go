@@ -39,6 +39,21 @@ func (f *fakeAudit) Append(_ context.Context, r audit.Record) (audit.Record, err
 	return r, nil
 }
 
+// governed returns the call's mcp_governed record: the first of the
+// records, which is committed before anything runs.
+func (f *fakeAudit) governed(t *testing.T) audit.Record {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, r := range f.recs {
+		if r.Source == audit.SourceMCPGoverned {
+			return r
+		}
+	}
+	t.Fatal("no mcp_governed record")
+	return audit.Record{}
+}
+
 func (f *fakeAudit) last(t *testing.T) audit.Record {
 	t.Helper()
 	f.mu.Lock()
@@ -54,6 +69,14 @@ type fakeConfigs struct {
 	cfg   agent.Config
 	err   error
 	calls int
+	// live is CheckLive's answer (govern.Liveness).
+	live string
+}
+
+func (f *fakeConfigs) CheckLive(context.Context, vargate.Principal, string) (string, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.live, nil
 }
 
 func (f *fakeConfigs) ConfigFor(_ context.Context, p vargate.Principal) (agent.Config, error) {
@@ -100,10 +123,15 @@ func (f *fakeEvents) Emit(_ context.Context, _, event string, _ any) error {
 type recorder struct {
 	calls []*tools.Call
 	err   error
+	// hook, when set, answers the call.
+	hook tools.Connector
 }
 
-func (r *recorder) Call(_ context.Context, c *tools.Call) (tools.Result, error) {
+func (r *recorder) Call(ctx context.Context, c *tools.Call) (tools.Result, error) {
 	r.calls = append(r.calls, c)
+	if r.hook != nil {
+		return r.hook.Call(ctx, c)
+	}
 	if r.err != nil {
 		return tools.Result{}, r.err
 	}
@@ -207,10 +235,15 @@ func TestCallOutcomes(t *testing.T) {
 			if out.Status != tt.status {
 				t.Fatalf("status = %s (%s %v), want %s", out.Status, out.Message, out.Decision.Reasons, tt.status)
 			}
-			rec := f.audit.last(t)
-			if len(f.audit.recs) != 1 {
-				t.Errorf("%d audit records, want 1", len(f.audit.recs))
+			rec := f.audit.governed(t)
+			want := 1
+			if tt.ran {
+				want = 2 // the governed record, then the outcome
 			}
+			if len(f.audit.recs) != want {
+				t.Errorf("%d audit records, want %d", len(f.audit.recs), want)
+			}
+			fin := f.audit.last(t)
 			if rec.Source != audit.SourceMCPGoverned || rec.Decision != tt.decision || rec.ActionID != out.ActionID ||
 				rec.TenantID != "tenant-1" || rec.AgentID != "agent-a1" || rec.SessionID != "vs-1" || rec.Actor != "tok-1" || rec.ArgsDigest == "" {
 				t.Errorf("record = %+v", rec)
@@ -221,8 +254,9 @@ func TestCallOutcomes(t *testing.T) {
 			if ran := len(f.search.calls)+len(f.email.calls) > 0; ran != tt.ran {
 				t.Errorf("connector ran = %v, want %v", ran, tt.ran)
 			}
-			if tt.ran && (rec.ResultDigest == "" || f.search.calls[0].ActionID != out.ActionID) {
-				t.Errorf("executed call: digest %q, connector action %q", rec.ResultDigest, f.search.calls[0].ActionID)
+			if tt.ran && (fin.Source != audit.SourceMCPOutcome || fin.Outcome != tt.status || fin.ActionID != out.ActionID ||
+				fin.ResultDigest == "" || f.search.calls[0].ActionID != out.ActionID) {
+				t.Errorf("executed call: outcome record %+v, connector action %q", fin, f.search.calls[0].ActionID)
 			}
 			if got := len(f.events.names) > 0; got != tt.webhook {
 				t.Errorf("webhooks = %v", f.events.names)
@@ -234,8 +268,12 @@ func TestCallOutcomes(t *testing.T) {
 				}
 			}
 			d := readDetail(t, rec)
-			if d.Outcome != string(tt.status) {
-				t.Errorf("detail outcome = %s", d.Outcome)
+			wantOutcome := tt.status
+			if tt.ran {
+				wantOutcome = audit.OutcomeExecuting
+			}
+			if rec.Outcome != wantOutcome {
+				t.Errorf("record outcome = %s, want %s", rec.Outcome, wantOutcome)
 			}
 			if tt.decision != "deny" || tt.reason != "invalid_arguments" {
 				if d.Input == nil || d.Input.Agent.ID != "agent-a1" || !slices.Contains(d.Input.Agent.AllowedTools, tools.ApprovalStatus) {
@@ -260,8 +298,11 @@ func TestCallFailures(t *testing.T) {
 		if out.Status != govern.Failed || strings.Contains(out.Message, "10.0.0.7") {
 			t.Errorf("outcome = %s %q", out.Status, out.Message)
 		}
-		if rec := f.audit.last(t); rec.Decision != "allow" || rec.ResultDigest != "" || readDetail(t, rec).Outcome != "failed" {
-			t.Errorf("record = %+v", rec)
+		if rec := f.audit.governed(t); rec.Decision != "allow" || rec.Outcome != audit.OutcomeExecuting {
+			t.Errorf("governed record = %+v", rec)
+		}
+		if rec := f.audit.last(t); rec.Source != audit.SourceMCPOutcome || rec.ResultDigest != "" || rec.Outcome != govern.Failed {
+			t.Errorf("outcome record = %+v", rec)
 		}
 	})
 	t.Run("configuration gone is a denial on the record", func(t *testing.T) {

@@ -117,10 +117,12 @@ type AuditEvent struct {
 	ArgsDigest    string          `json:"args_digest,omitempty"`
 	ArgsRedacted  json.RawMessage `json:"args_redacted,omitempty"`
 	ResultDigest  string          `json:"result_digest,omitempty"`
-	Anomaly       json.RawMessage `json:"anomaly,omitempty"`
-	Actor         string          `json:"actor,omitempty"`
-	Detail        json.RawMessage `json:"detail,omitempty"`
-	Hash          string          `json:"hash"`
+	// Outcome is how a governed call ended (executed, failed, denied, …).
+	Outcome string          `json:"outcome,omitempty"`
+	Anomaly json.RawMessage `json:"anomaly,omitempty"`
+	Actor   string          `json:"actor,omitempty"`
+	Detail  json.RawMessage `json:"detail,omitempty"`
+	Hash    string          `json:"hash"`
 }
 
 func auditEvent(r audit.Record) AuditEvent {
@@ -128,7 +130,7 @@ func auditEvent(r audit.Record) AuditEvent {
 		Seq: r.Seq, Time: r.Time, Source: string(r.Source), AgentID: r.AgentID, ActionID: r.ActionID, Tool: r.Tool,
 		Decision: r.Decision, Reasons: r.Reasons, PolicyVersion: r.PolicyVersion, DecisionID: r.DecisionID,
 		ArgsDigest: r.ArgsDigest, ArgsRedacted: r.ArgsRedacted, ResultDigest: r.ResultDigest, Anomaly: r.Anomaly,
-		Actor: r.Actor, Detail: r.Detail, Hash: r.Hash.String(),
+		Outcome: string(r.Outcome), Actor: r.Actor, Detail: r.Detail, Hash: r.Hash.String(),
 	}
 }
 

@@ -71,11 +71,3 @@ func firstNonBlank(br *bufio.Reader) (byte, error) {
 		return b, br.UnreadByte()
 	}
 }
-
-// readCloser reads from r and closes c.
-type readCloser struct {
-	io.Reader
-	c io.Closer
-}
-
-func (rc readCloser) Close() error { return rc.c.Close() }

@@ -64,6 +64,10 @@ type gateway struct {
 	searches atomic.Int64
 
 	acme, globex tenant
+
+	// sideEffects counts what reached the outside world: no-op connector
+	// runs (with noop) and requests to the tenant tool's API.
+	sideEffects atomic.Int64
 }
 
 // tenant is a tenant with an agent configuration, an agent key for it and
@@ -132,6 +136,7 @@ func newGateway(tb testing.TB, o gatewayOptions) *gateway {
 	g.smtp = startSMTP(tb)
 	g.apiKeys = make(chan string, 100)
 	g.api = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.sideEffects.Add(1)
 		select {
 		case g.apiKeys <- r.Header.Get("X-Api-Key"):
 		default:
@@ -154,6 +159,7 @@ func newGateway(tb testing.TB, o gatewayOptions) *gateway {
 		for i, t := range builtins {
 			c := *t
 			c.Connector = tools.ConnectorFunc(func(context.Context, *tools.Call) (tools.Result, error) {
+				g.sideEffects.Add(1)
 				return tools.Result{Structured: json.RawMessage(`{"ok":true}`)}, nil
 			})
 			builtins[i] = &c

@@ -114,9 +114,14 @@ func TestAllowedCallRunsWithBrokeredCredential(t *testing.T) {
 			actionID, _ := res.Meta["ai.vargate/action_id"].(string)
 			recs := g.records(t, g.acme.ID, audit.SourceMCPGoverned)
 			last := recs[len(recs)-1]
-			if last.ActionID != actionID || last.Decision != "allow" || last.Tool != tools.WebSearch || last.ResultDigest == "" ||
+			if last.ActionID != actionID || last.Decision != "allow" || last.Tool != tools.WebSearch || last.Outcome != audit.OutcomeExecuting ||
 				last.DecisionID == "" || last.PolicyVersion != "base" || last.AgentID != g.acme.AgentID {
-				t.Errorf("audit record = %+v, want the allowed call with its result digest", last)
+				t.Errorf("audit record = %+v, want the allowed call, recorded before it ran", last)
+			}
+			g.gov.Flush()
+			outs := g.records(t, g.acme.ID, audit.SourceMCPOutcome)
+			if fin := outs[len(outs)-1]; fin.ActionID != actionID || fin.Outcome != audit.OutcomeExecuted || fin.ResultDigest == "" || fin.Seq <= last.Seq {
+				t.Errorf("outcome record = %+v, want executed with its result digest, after the governed record", fin)
 			}
 			// The credential use is on the record too, for the same action.
 			var used bool

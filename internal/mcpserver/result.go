@@ -71,6 +71,10 @@ func toolResult(out govern.Outcome) *mcp.CallToolResult {
 		res.IsError = true
 		body.Message = out.Message
 		text = fmt.Sprintf("Invalid arguments for %s: %s", out.Tool, out.Message)
+	case govern.Cancelled:
+		res.IsError = true
+		body.Message = out.Message
+		text = fmt.Sprintf("The call to %s was cancelled: %s (action ID %s).", out.Tool, out.Message, out.ActionID)
 	default: // govern.Failed
 		res.IsError = true
 		body.Message = out.Message

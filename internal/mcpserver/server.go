@@ -69,12 +69,13 @@ type Server struct {
 	// Now is the clock of the cache (time.Now if nil).
 	Now vargate.Clock
 
-	once    sync.Once
-	handler http.Handler
-	authMu  sync.Mutex
-	authed  map[[32]byte]authEntry
-	mu      sync.Mutex
-	servers map[string]*tenantServer // tenant ID → its MCP server
+	once     sync.Once
+	handler  http.Handler
+	authMu   sync.Mutex
+	authed   map[[32]byte]authEntry
+	mu       sync.Mutex
+	servers  map[string]*tenantServer // tenant ID → its MCP server
+	inflight inflight                 // calls cancellable by notification
 }
 
 // tenantServer is one tenant's MCP server, built from one tool set.
@@ -129,7 +130,7 @@ func (s *Server) Handler() http.Handler {
 		// RequireBearerToken only moves the principal, already
 		// authenticated by s.authenticate, into the SDK's TokenInfo.
 		tokenInfo := auth.RequireBearerToken(principalTokenInfo, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true})
-		s.handler = s.headers(s.allowlist(s.origin(s.authenticate(s.batchLimit(tokenInfo(mcpHandler))))))
+		s.handler = s.headers(s.allowlist(s.origin(s.authenticate(s.batchLimit(s.cancellable(tokenInfo(mcpHandler)))))))
 	})
 	return s.handler
 }
@@ -147,13 +148,14 @@ const principalKey = "vargate.principal"
 
 // principalTokenInfo turns the authenticated principal in the request's
 // context into the SDK's TokenInfo, which reaches tool handlers as
-// req.Extra.TokenInfo.
-func principalTokenInfo(ctx context.Context, _ string, _ *http.Request) (*auth.TokenInfo, error) {
+// req.Extra.TokenInfo, with the request's context (see cancel.go).
+func principalTokenInfo(ctx context.Context, _ string, r *http.Request) (*auth.TokenInfo, error) {
 	p, ok := vargate.FromContext(ctx)
 	if !ok {
 		return nil, auth.ErrInvalidToken
 	}
-	return &auth.TokenInfo{UserID: p.TenantID + "/" + p.KeyID, Scopes: []string{"tools"}, Extra: map[string]any{principalKey: p}}, nil
+	return &auth.TokenInfo{UserID: p.TenantID + "/" + p.KeyID, Scopes: []string{"tools"},
+		Extra: map[string]any{principalKey: p, requestCtxKey: r.Context()}}, nil
 }
 
 // principalOf returns the principal of a tool request.
@@ -325,6 +327,10 @@ func (s *Server) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.C
 	if !ok {
 		return nil, errUnauthenticated
 	}
+	// The SDK detaches ctx from the HTTP request: a client that goes away
+	// or cancels must still stop a call that has not acted yet.
+	ctx, release := withRequest(ctx, req.Extra)
+	defer release()
 	out, err := s.Governor.Call(ctx, p, req.Params.Name, req.Params.Arguments)
 	if err != nil {
 		if errors.Is(err, govern.ErrUnknownTool) {

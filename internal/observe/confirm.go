@@ -255,22 +255,6 @@ func (s *Service) policyRuling(ctx context.Context, t *Target, u *ToolUse, input
 	return r
 }
 
-// confirmationDetail is the detail of the governed record of a decision.
-type confirmationDetail struct {
-	Kind      string `json:"kind"`
-	EventID   string `json:"event_id"`
-	ThreadID  string `json:"thread_id,omitempty"`
-	MCPServer string `json:"mcp_server,omitempty"`
-	// Note says why the decision differs from the ruling (audit failure,
-	// queue unavailable) or who settled it.
-	Note string `json:"note,omitempty"`
-	// Input is the policy input (arguments redacted), for replay.
-	Input *policy.Input `json:"input,omitempty"`
-	// Policy is the policy's own decision when the anomaly verdict made
-	// the recorded one stricter: replay compares with it.
-	Policy *policyPart `json:"policy,omitempty"`
-}
-
 // rule records a ruling (governed audit record) and acts on it: answer
 // upstream, or queue the call for a human.
 func (s *Service) rule(ctx context.Context, t *Target, u *ToolUse, input json.RawMessage, r ruling) {
@@ -309,8 +293,14 @@ func (s *Service) rule(ctx context.Context, t *Target, u *ToolUse, input json.Ra
 
 // auditRuling writes the governed record of a ruling.
 func (s *Service) auditRuling(ctx context.Context, t *Target, u *ToolUse, r ruling, note string) error {
-	detail, _ := json.Marshal(confirmationDetail{Kind: "tool_confirmation", EventID: u.ToolUseID, ThreadID: u.ThreadID, MCPServer: u.MCPServer, Note: note,
-		Input: r.Input, Policy: r.Policy})
+	d := audit.ConfirmationDetail{Kind: audit.DetailKindToolConfirmation, EventID: u.ToolUseID, ThreadID: u.ThreadID, MCPServer: u.MCPServer, Note: note}
+	if r.Input != nil {
+		d.Input = r.Input
+	}
+	if r.Policy != nil {
+		d.Policy = r.Policy
+	}
+	detail, _ := json.Marshal(d)
 	actx, cancel := s.sideCtx(ctx)
 	defer cancel()
 	_, err := s.Audit.Append(actx, audit.Record{

@@ -2,13 +2,11 @@ package observe
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 
 	"github.com/vargate/vargate/internal/anomaly"
+	"github.com/vargate/vargate/internal/audit"
 	"github.com/vargate/vargate/internal/pii"
-	"github.com/vargate/vargate/internal/policy"
 )
 
 // judged is what the consumer keeps of a tool use's input.
@@ -18,22 +16,24 @@ type judged struct {
 	verdict  anomaly.Verdict
 }
 
-// judge decodes a tool input once for its digest (policy.Digest's form,
-// so that a call to Vargate's own MCP server matches its governed
-// record), its anomaly verdict (when analyze is set) and its redacted
-// copy. Inputs of any size are judged: the detector sees a bounded view
+// judge reads a tool input for its digest (audit.Digest, so that a call
+// to Vargate's own MCP server matches its governed record), its anomaly
+// verdict (when analyze is set) and its redacted copy, decoding it once.
+// Inputs of any size are judged: the detector sees a bounded view
 // (judgedView) and the copy kept is bounded (storedInput); the digest is
 // always the whole input's.
 func judge(det *anomaly.Detector, red redactor, tool string, input json.RawMessage, analyze bool) judged {
 	v, err := pii.Decode(input)
 	if err != nil {
-		j := judged{digest: policy.Digest(input), redacted: json.RawMessage(`"[REDACTED:unparseable]"`)}
+		j := judged{digest: audit.Digest(input), redacted: json.RawMessage(`"[REDACTED:unparseable]"`)}
 		if analyze {
 			j.verdict = analyzeRaw(det, tool, input)
 		}
 		return j
 	}
-	j := judged{digest: digestValue(v)}
+	// audit.Digest, so that a call to Vargate's own MCP server matches
+	// its governed record.
+	j := judged{digest: audit.Digest(input)}
 	if analyze {
 		j.verdict = analyzeValue(det, tool, v)
 	}
@@ -71,17 +71,6 @@ func analyzeRaw(det *anomaly.Detector, tool string, input json.RawMessage) anoma
 		return det.Analyze(tool, input)
 	}
 	return analyzeValue(det, tool, v)
-}
-
-// digestValue is policy.Digest of a document decoded by pii.Decode:
-// "sha256:" and the hex SHA-256 of its compact encoding with sorted
-// members and encoding/json's escaping (TestDigestMatchesPolicy).
-func digestValue(v any) string {
-	h := sha256.New()
-	enc := json.NewEncoder(h)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v) // a decoded document always encodes
-	return "sha256:" + hex.EncodeToString(h.Sum(nil))
 }
 
 // encodeJSON encodes a redacted value, or replaces the document whole if

@@ -5,13 +5,15 @@ import (
 	"testing"
 
 	"github.com/vargate/vargate/internal/anomaly"
-	"github.com/vargate/vargate/internal/pii"
-	"github.com/vargate/vargate/internal/policy"
+	"github.com/vargate/vargate/internal/audit"
+	"github.com/vargate/vargate/internal/govern"
 )
 
-// The consumer's digest of a tool input must equal policy.Digest, which
-// the governed record of the same call carries.
-func TestDigestMatchesPolicy(t *testing.T) {
+// The consumer's digest of a tool input must equal the digest the
+// governed record of the same call carries (govern.DecodeArgs, which is
+// audit.Digest).
+func TestDigestMatchesGoverned(t *testing.T) {
+	det := anomaly.New(anomaly.Config{})
 	for _, doc := range []string{
 		`{}`,
 		`{"command":"ls -la && echo <b>&amp;</b>"}`,
@@ -19,12 +21,12 @@ func TestDigestMatchesPolicy(t *testing.T) {
 		`{"to":"team@example.com","subject":"Summary","body":"Hi\nteam"}`,
 		`{"n":12345678901234567890123}`,
 	} {
-		v, err := pii.Decode([]byte(doc))
+		args, err := govern.DecodeArgs([]byte(doc))
 		if err != nil {
 			t.Fatal(err)
 		}
-		if got, want := digestValue(v), policy.Digest(json.RawMessage(doc)); got != want {
-			t.Errorf("%s: digest %s, policy.Digest %s", doc, got, want)
+		if got := judge(det, redactor{all: true}, "bash", json.RawMessage(doc), false).digest; got != args.Digest {
+			t.Errorf("%s: digest %s, governed digest %s", doc, got, args.Digest)
 		}
 	}
 }
@@ -48,8 +50,8 @@ func TestJudgeRedacts(t *testing.T) {
 			if string(j.redacted) != tt.want {
 				t.Errorf("redacted = %s, want %s", j.redacted, tt.want)
 			}
-			if j.digest != policy.Digest(json.RawMessage(tt.input)) {
-				t.Errorf("digest %s differs from policy.Digest", j.digest)
+			if j.digest != audit.Digest(json.RawMessage(tt.input)) {
+				t.Errorf("digest %s differs from audit.Digest", j.digest)
 			}
 		})
 	}

@@ -73,8 +73,8 @@ type interruptDetail struct {
 
 // Decisions of the session records of an interrupt's outcome.
 const (
-	DecisionInterruptConfirmed   = "session.interrupt_confirmed"
-	DecisionInterruptUnconfirmed = "session.interrupt_unconfirmed"
+	DecisionInterruptConfirmed   = audit.EventInterruptConfirmed
+	DecisionInterruptUnconfirmed = audit.EventInterruptUnconfirmed
 )
 
 // interrupt does the work of Interrupt; anomalyInfo is set for an

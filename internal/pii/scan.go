@@ -201,3 +201,81 @@ func redactValue(v any) (any, bool) {
 	}
 	return v, false
 }
+
+// RedactFindings returns v (a document decoded by Decode, or any tree of
+// maps, slices, strings and json.Numbers) with the values that findings
+// name redacted as Redact would: it walks to each finding's path rather
+// than scanning the document again. Only the containers on a changed path
+// are copied; v itself is not modified. With no findings it returns v.
+func RedactFindings(v any, findings []Finding) any {
+	if len(findings) == 0 {
+		return v
+	}
+	paths := make(map[string]bool, len(findings))
+	for _, f := range findings {
+		paths[f.Path] = true
+	}
+	out, _ := redactAt(v, make([]byte, 0, 64), paths)
+	return out
+}
+
+// redactAt is RedactFindings' walk: it builds each value's path the way
+// walk does and redacts the values whose path was found.
+func redactAt(v any, path []byte, paths map[string]bool) (any, bool) {
+	if len(path) == 0 {
+		path = append(path, '$')
+	}
+	switch x := v.(type) {
+	case string:
+		if paths[string(path)] {
+			if r := RedactString(x); r != x {
+				return r, true
+			}
+		}
+	case json.Number:
+		if paths[string(path)] {
+			if ms := findIn(string(x), true); len(ms) > 0 {
+				return "[REDACTED:" + string(ms[0].Kind) + "]", true
+			}
+		}
+	case float64:
+		if paths[string(path)] {
+			if ms := findIn(strconv.FormatFloat(x, 'f', -1, 64), true); len(ms) > 0 {
+				return "[REDACTED:" + string(ms[0].Kind) + "]", true
+			}
+		}
+	case []any:
+		var cp []any
+		for i, e := range x {
+			p := append(path, '[')
+			p = strconv.AppendInt(p, int64(i), 10)
+			p = append(p, ']')
+			if r, c := redactAt(e, p, paths); c {
+				if cp == nil {
+					cp = slices.Clone(x)
+				}
+				cp[i] = r
+			}
+		}
+		if cp != nil {
+			return cp, true
+		}
+	case map[string]any:
+		var cp map[string]any
+		for k, e := range x {
+			if r, c := redactAt(e, appendKey(path, k), paths); c {
+				if cp == nil {
+					cp = make(map[string]any, len(x))
+					for k2, e2 := range x {
+						cp[k2] = e2
+					}
+				}
+				cp[k] = r
+			}
+		}
+		if cp != nil {
+			return cp, true
+		}
+	}
+	return v, false
+}

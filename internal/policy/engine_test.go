@@ -426,15 +426,19 @@ func TestCallArgumentsChangedAfterNewCall(t *testing.T) {
 func TestDigest(t *testing.T) {
 	a := policy.Digest(json.RawMessage(`{"b": [1, 2.50, "x"], "a": {"y": true, "x": null}}`))
 	b := policy.Digest(json.RawMessage(`{"a":{"x":null,"y":true},"b":[1,2.50,"x"]}`))
-	c := policy.Digest(json.RawMessage(`{"a":{"x":null,"y":true},"b":[1,2.5,"x"]}`))
+	c := policy.Digest(json.RawMessage(`{"a":{"x":null,"y":true},"b":[1,2.51,"x"]}`))
 	if a != b {
 		t.Errorf("member order and whitespace changed the digest: %s != %s", a, b)
 	}
 	if a == c {
 		t.Errorf("a different number gave the same digest %s", a)
 	}
-	if !strings.HasPrefix(a, "sha256:") || len(a) != len("sha256:")+64 {
-		t.Errorf("digest %q is not sha256:<hex>", a)
+	// RFC 8785: 2.50 and 2.5 are one number.
+	if d := policy.Digest(json.RawMessage(`{"a":{"x":null,"y":true},"b":[1,2.5,"x"]}`)); d != a {
+		t.Errorf("2.50 and 2.5 gave digests %s and %s", a, d)
+	}
+	if !strings.HasPrefix(a, "jcs-sha256:") || len(a) != len("jcs-sha256:")+64 {
+		t.Errorf("digest %q is not jcs-sha256:<hex>", a)
 	}
 	call, _, err := policy.NewCall("x", json.RawMessage(`{"a":{"x":null,"y":true},"b":[1,2.50,"x"]}`))
 	if err != nil || call.ArgumentsDigest != a {

@@ -2,14 +2,13 @@ package policy
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
 
 	"github.com/vargate/vargate"
+	"github.com/vargate/vargate/internal/audit"
 	"github.com/vargate/vargate/internal/pii"
 )
 
@@ -148,33 +147,30 @@ func NewCall(tool string, args json.RawMessage) (Call, []pii.Finding, error) {
 	c := Call{
 		Tool:            tool,
 		Arguments:       raw,
-		ArgumentsDigest: digestValue(v),
+		ArgumentsDigest: audit.Digest(args),
 		parsed:          &parsedArgs{raw: raw, value: value},
 	}
 	return c, pii.ScanValue(v), nil
 }
 
-// Digest returns "sha256:" and the hex SHA-256 of the canonical form of a
-// JSON document: compact, object members sorted by key, strings escaped
-// the way encoding/json does, numbers as written. Two argument objects that
-// differ only in member order or whitespace have the same digest. A
-// document that is not valid JSON is hashed as it is.
-func Digest(args json.RawMessage) string {
-	v, err := pii.Decode(args)
+// NewDecodedCall returns the Call for arguments the caller has decoded
+// already (v, from a decoder that keeps numbers as json.Number) with
+// their digest, so that nothing is parsed twice. raw must be the JSON v
+// was decoded from.
+func NewDecodedCall(tool string, raw json.RawMessage, v any, digest string) (Call, error) {
+	value, err := ast.InterfaceToValue(v)
 	if err != nil {
-		sum := sha256.Sum256(args)
-		return "sha256:" + hex.EncodeToString(sum[:])
+		return Call{}, vargate.Invalid("arguments", "arguments: %v", err)
 	}
-	return digestValue(v)
+	return Call{
+		Tool: tool, Arguments: raw, ArgumentsDigest: digest,
+		parsed: &parsedArgs{raw: raw, value: value},
+	}, nil
 }
 
-func digestValue(v any) string {
-	h := sha256.New()
-	enc := json.NewEncoder(h)
-	enc.SetEscapeHTML(false)
-	_ = enc.Encode(v) // a decoded document always encodes; the hash never fails
-	return "sha256:" + hex.EncodeToString(h.Sum(nil))
-}
+// Digest is audit.Digest: the one digest of a JSON document (RFC 8785,
+// SHA-256) that records, policies and the approval queue compare.
+func Digest(args json.RawMessage) string { return audit.Digest(args) }
 
 // arguments returns the call's arguments as a Rego value, from the copy
 // parsed by NewCall when the arguments have not changed since.

@@ -207,7 +207,7 @@ func (s *Service) start(ctx context.Context, sess *Session, cfg agent.Config, pr
 
 	msgDigest := sha256.Sum256([]byte(req.UserMessage))
 	detail := map[string]any{
-		"event":                "session.created",
+		"event":                audit.EventSessionCreated,
 		"session_id":           sess.ID,
 		"agent_id":             cfg.ID,
 		"agent_version":        cfg.Version,
@@ -231,7 +231,7 @@ func (s *Service) start(ctx context.Context, sess *Session, cfg agent.Config, pr
 	// agent receives anything: no record, no session.
 	if err := s.audit(ctx, audit.Record{
 		TenantID: sess.TenantID, Source: audit.SourceControlPlane, SessionID: sess.ID, AgentID: cfg.ID,
-		Decision: "session.created", Actor: req.Actor,
+		Decision: audit.EventSessionCreated, Actor: req.Actor,
 	}, detail); err != nil {
 		return "audit", vargate.Wrap(vargate.KindUnavailable, err, "the session's audit record could not be written")
 	}
@@ -269,10 +269,10 @@ func (s *Service) abandon(ctx context.Context, sess Session, step string, cause 
 	if err := s.Store.Release(bg, sess.TenantID, sess.ID); err != nil && !vargate.IsKind(err, vargate.KindConflict) {
 		log.LogAttrs(bg, slog.LevelError, "could not release the budget of a failed creation", slog.String(logKeyError, err.Error()))
 	}
-	detail := map[string]any{"event": "session.create_failed", "step": step, "error": vargate.KindOf(cause),
+	detail := map[string]any{"event": audit.EventSessionCreateFailed, "step": step, "error": vargate.KindOf(cause),
 		"message": errorMessage(cause), "anthropic_request_id": requestID(cause), "agent_version": sess.AgentVersion}
 	if err := s.audit(bg, audit.Record{TenantID: sess.TenantID, Source: audit.SourceControlPlane, SessionID: sess.ID,
-		AgentID: sess.AgentID, Decision: "session.create_failed", Actor: sess.CreatedBy}, detail); err != nil {
+		AgentID: sess.AgentID, Decision: audit.EventSessionCreateFailed, Actor: sess.CreatedBy}, detail); err != nil {
 		log.LogAttrs(bg, slog.LevelError, "could not audit a failed creation", slog.String(logKeyError, err.Error()))
 	}
 }

@@ -4,11 +4,13 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"path"
 	"strings"
 
 	"github.com/vargate/vargate"
 	"github.com/vargate/vargate/internal/agent"
 	"github.com/vargate/vargate/internal/approval"
+	"github.com/vargate/vargate/internal/audit"
 	"github.com/vargate/vargate/internal/auth"
 )
 
@@ -51,6 +53,18 @@ func (s *Service) ConfigFor(ctx context.Context, p vargate.Principal) (agent.Con
 		if err != nil {
 			return agent.Config{}, err
 		}
+		// The pinned version governs only a session that still works, of
+		// an agent that is not archived.
+		if reason := s.sessionEnded(sess); reason != "" {
+			return agent.Config{}, vargate.Errorf(vargate.KindForbidden, "%s", reason)
+		}
+		cur, err := s.Agents.Get(ctx, p.TenantID, sess.AgentID)
+		if err != nil {
+			return agent.Config{}, err
+		}
+		if cur.Archived() {
+			return agent.Config{}, vargate.Errorf(vargate.KindForbidden, "agent %s is archived", cur.ID)
+		}
 		return s.Agents.GetVersion(ctx, p.TenantID, sess.AgentID, sess.AgentVersion)
 	}
 	if p.AgentID == "" {
@@ -64,6 +78,78 @@ func (s *Service) ConfigFor(ctx context.Context, p vargate.Principal) (agent.Con
 		return agent.Config{}, vargate.Errorf(vargate.KindForbidden, "agent %s is archived", c.ID)
 	}
 	return c, nil
+}
+
+// Reasons CheckLive gives, as the prefix of its reason.
+const (
+	ReasonSessionEnded   = "session_ended"
+	ReasonAgentArchived  = "agent_archived"
+	ReasonToolNotAllowed = "tool_not_allowed"
+)
+
+// CheckLive says why an action of p (one a human approved, say) may no
+// longer run now: its session is not running or is past its
+// max_session_hours, its agent is archived or gone, or the agent's
+// current configuration no longer allows the tool. It returns "" when
+// the action may run, else a reason starting with one of the Reason
+// codes. Used at the moment an approved action would execute.
+func (s *Service) CheckLive(ctx context.Context, p vargate.Principal, tool string) (string, error) {
+	agentID := p.AgentID
+	if p.SessionID != "" {
+		sess, err := s.Store.Get(ctx, p.TenantID, p.SessionID)
+		if vargate.IsKind(err, vargate.KindNotFound) {
+			return ReasonSessionEnded + ": session " + p.SessionID + " no longer exists", nil
+		}
+		if err != nil {
+			return "", err
+		}
+		if reason := s.sessionEnded(sess); reason != "" {
+			return reason, nil
+		}
+		agentID = sess.AgentID
+	}
+	cur, err := s.Agents.Get(ctx, p.TenantID, agentID)
+	if vargate.IsKind(err, vargate.KindNotFound) {
+		return ReasonAgentArchived + ": agent " + agentID + " no longer exists", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	if cur.Archived() {
+		return ReasonAgentArchived + ": agent " + agentID + " is archived", nil
+	}
+	if tool != "" && !allowsTool(cur.AllowedTools, tool) {
+		return fmt.Sprintf("%s: the current configuration of agent %s no longer allows %s", ReasonToolNotAllowed, agentID, tool), nil
+	}
+	return "", nil
+}
+
+// allowsTool reports whether allowed_tools lets an agent call name: an
+// exact entry, or a glob pattern ("github__*") that matches it, as the
+// base policy's tool_allowed rule decides.
+func allowsTool(allowed []string, name string) bool {
+	for _, a := range allowed {
+		if a == name {
+			return true
+		}
+		if strings.ContainsAny(a, "*?[") {
+			if ok, err := path.Match(a, name); err == nil && ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// sessionEnded says why a session no longer works, or "".
+func (s *Service) sessionEnded(sess Session) string {
+	if !sess.Status.Running() {
+		return fmt.Sprintf("%s: session %s is %s", ReasonSessionEnded, sess.ID, sess.Status)
+	}
+	if !s.now().Before(sess.ExpiresAt) {
+		return fmt.Sprintf("%s: session %s reached its max_session_hours", ReasonSessionEnded, sess.ID)
+	}
+	return ""
 }
 
 // SessionFor returns the session of a session-token principal (its
@@ -117,7 +203,7 @@ func (s *Service) ActionSettled(ctx context.Context, a approval.Action) error {
 			sess = next
 		}
 	}
-	s.record(ctx, sess, "session.approval_outcome_sent", ActorSystem, map[string]any{
+	s.record(ctx, sess, audit.EventApprovalOutcomeSent, ActorSystem, map[string]any{
 		"action_id": a.ID, "tool": a.Tool, "action_status": a.Status})
 	return nil
 }

@@ -36,16 +36,16 @@ type stmtKey struct {
 
 const auditColumns = `tenant_id, seq, time, source, session_id, agent_id, action_id, tool, decision,
 	policy_version, decision_id, reasons, args_digest, args_redacted, result_digest, anomaly, actor,
-	detail, prev_hash, hash`
+	detail, prev_hash, hash, outcome`
 
-const auditColumnCount = 20
+const auditColumnCount = 21
 
 // auditReadColumns are the columns read back: all but tenant_id, which
 // every query fixes in its WHERE clause (a record moved to another tenant
 // simply goes missing from this one's chain).
 const auditReadColumns = `seq, time, source, session_id, agent_id, action_id, tool, decision,
 	policy_version, decision_id, reasons, args_digest, args_redacted, result_digest, anomaly, actor,
-	detail, prev_hash, hash`
+	detail, prev_hash, hash, outcome`
 
 // auditInsertChunks are the row counts of the prepared INSERT statements,
 // largest first. A batch is written with as few statements as these sizes
@@ -133,6 +133,7 @@ func insertRecordsPG(ctx context.Context, tx *Tx, recs []*audit.Record, nodes []
 		reasons, args, anomaly, detail                         = make([]*string, n), make([]*string, n), make([]*string, n), make([]*string, n)
 		seq, at                                                = make([]int64, n), make([]int64, n)
 		prev, hash                                             = make([][]byte, n), make([][]byte, n)
+		outcome                                                = make([]string, n)
 	)
 	for i, r := range recs {
 		tenant[i], seq[i], at[i], source[i] = r.TenantID, r.Seq, Micros(r.Time), string(r.Source)
@@ -146,7 +147,7 @@ func insertRecordsPG(ctx context.Context, tx *Tx, recs []*audit.Record, nodes []
 			reasons[i] = ptr(string(b))
 		}
 		args[i], anomaly[i], detail[i] = jsonPtr(r.ArgsRedacted), jsonPtr(r.Anomaly), jsonPtr(r.Detail)
-		prev[i], hash[i] = r.PrevHash[:], r.Hash[:]
+		prev[i], hash[i], outcome[i] = r.PrevHash[:], r.Hash[:], string(r.Outcome)
 	}
 	levels, idx, nodeHashes := make([]int64, len(nodes)), make([]int64, len(nodes)), make([][]byte, len(nodes))
 	for i, nd := range nodes {
@@ -155,13 +156,13 @@ func insertRecordsPG(ctx context.Context, tx *Tx, recs []*audit.Record, nodes []
 	_, err := tx.ExecContext(ctx, `WITH ins AS (
 		INSERT INTO audit_log (`+auditColumns+`)
 		SELECT * FROM unnest(?::text[], ?::bigint[], ?::bigint[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[],
-			?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bytea[], ?::bytea[])
+			?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::bytea[], ?::bytea[], ?::text[])
 	), nodes AS (
 		INSERT INTO audit_merkle_nodes (tenant_id, level, idx, hash)
 		SELECT ?, l, i, h FROM unnest(?::bigint[], ?::bigint[], ?::bytea[]) AS n(l, i, h))
 		UPDATE audit_heads SET seq = ?, hash = ?, merkle = ? WHERE tenant_id = ?`,
 		tenant, seq, at, source, session, agent, action, tool, decision, policy, decisionID, reasons, argsDigest,
-		args, resultDigest, anomaly, actor, detail, prev, hash,
+		args, resultDigest, anomaly, actor, detail, prev, hash, outcome,
 		head.TenantID, levels, idx, nodeHashes,
 		head.Seq, head.Hash[:], head.MarshalRange(), head.TenantID)
 	if err != nil {
@@ -224,7 +225,7 @@ func (s *AuditStore) prepare(ctx context.Context) error {
 			if _, ok := s.stmts[k]; ok {
 				continue
 			}
-			head, row := `INSERT INTO audit_log (`+auditColumns+`) VALUES `, "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+			head, row := `INSERT INTO audit_log (`+auditColumns+`) VALUES `, "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
 			if k.nodes {
 				head, row = `INSERT INTO audit_merkle_nodes (tenant_id, level, idx, hash) VALUES `, "(?, ?, ?, ?)"
 			}
@@ -275,7 +276,7 @@ func (s *AuditStore) insertRecords(ctx context.Context, tx *Tx, recs []*audit.Re
 		args = append(args, r.TenantID, r.Seq, Micros(r.Time), string(r.Source), r.SessionID, r.AgentID,
 			r.ActionID, r.Tool, r.Decision, r.PolicyVersion, r.DecisionID, reasons, r.ArgsDigest,
 			nullJSON(r.ArgsRedacted), r.ResultDigest, nullJSON(r.Anomaly), r.Actor, nullJSON(r.Detail),
-			r.PrevHash[:], r.Hash[:])
+			r.PrevHash[:], r.Hash[:], string(r.Outcome))
 	}
 	if _, err := st.ExecContext(ctx, args...); err != nil {
 		return fmt.Errorf("insert audit records: %w", err)
@@ -290,7 +291,7 @@ func nullJSON(b json.RawMessage) sql.NullString {
 // recordScanner scans audit_log rows, reusing its buffers.
 type recordScanner struct {
 	time                           int64
-	source                         string
+	source, outcome                string
 	reasons, args, anomaly, detail sql.RawBytes
 	prev, hash                     sql.RawBytes
 }
@@ -310,12 +311,13 @@ func (sc *recordScanner) scanOf(rows *sql.Rows, tenantID string, rec *audit.Reco
 func (sc *recordScanner) fill(rows *sql.Rows, rec *audit.Record, keep bool, lead ...any) error {
 	dest := append(lead, &rec.Seq, &sc.time, &sc.source, &rec.SessionID, &rec.AgentID, &rec.ActionID,
 		&rec.Tool, &rec.Decision, &rec.PolicyVersion, &rec.DecisionID, &sc.reasons, &rec.ArgsDigest, &sc.args,
-		&rec.ResultDigest, &sc.anomaly, &rec.Actor, &sc.detail, &sc.prev, &sc.hash)
+		&rec.ResultDigest, &sc.anomaly, &rec.Actor, &sc.detail, &sc.prev, &sc.hash, &sc.outcome)
 	if err := rows.Scan(dest...); err != nil {
 		return err
 	}
 	rec.Time = FromMicros(sc.time)
 	rec.Source = audit.Source(sc.source)
+	rec.Outcome = audit.Outcome(sc.outcome)
 	rec.Reasons = parseReasons(sc.reasons)
 	rec.ArgsRedacted = rawJSON(sc.args, keep)
 	rec.Anomaly = rawJSON(sc.anomaly, keep)

@@ -99,8 +99,8 @@ var readOnlyStarts = []string{"select", "with", "values", "table", "show", "expl
 
 // Validate implements Validator: the query must start like a read.
 func (d *DatabaseConnector) Validate(c *Call) error {
-	var in ReadDatabaseInput
-	if err := decodeArgs(c.Args, &in); err != nil {
+	in, err := inputOf[ReadDatabaseInput](c)
+	if err != nil {
 		return err
 	}
 	first := strings.ToLower(firstWord(in.Query))
@@ -150,8 +150,8 @@ func (d *DatabaseConnector) call(ctx context.Context, c *Call) (Result, error) {
 	if err := d.Validate(c); err != nil {
 		return Result{}, err
 	}
-	var in ReadDatabaseInput
-	if err := decodeArgs(c.Args, &in); err != nil {
+	in, err := inputOf[ReadDatabaseInput](c)
+	if err != nil {
 		return Result{}, err
 	}
 	params, err := sqlParams(in.Params)

@@ -73,11 +73,11 @@ func NewSendEmailTool(c *EmailConnector) *Tool {
 
 // Validate implements Validator: the addresses must parse.
 func (e *EmailConnector) Validate(c *Call) error {
-	var in SendEmailInput
-	if err := decodeArgs(c.Args, &in); err != nil {
+	in, err := inputOf[SendEmailInput](c)
+	if err != nil {
 		return err
 	}
-	_, err := recipients(in)
+	_, err = recipients(in)
 	return err
 }
 
@@ -114,8 +114,8 @@ func (e *EmailConnector) Call(ctx context.Context, c *Call) (Result, error) {
 }
 
 func (e *EmailConnector) call(ctx context.Context, c *Call) (Result, error) {
-	var in SendEmailInput
-	if err := decodeArgs(c.Args, &in); err != nil {
+	in, err := inputOf[SendEmailInput](c)
+	if err != nil {
 		return Result{}, err
 	}
 	rcpts, err := recipients(in)

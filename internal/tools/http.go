@@ -343,8 +343,8 @@ func HostAllowed(host string, allowed []string) bool {
 }
 
 func (c *HTTPRequestConnector) parse(call *Call) (HTTPRequestInput, *url.URL, error) {
-	var in HTTPRequestInput
-	if err := decodeArgs(call.Args, &in); err != nil {
+	in, err := inputOf[HTTPRequestInput](call)
+	if err != nil {
 		return in, nil, err
 	}
 	u, err := url.Parse(in.URL)

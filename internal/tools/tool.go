@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"regexp"
+	"strconv"
 	"strings"
 
 	"github.com/google/jsonschema-go/jsonschema"
@@ -91,6 +93,59 @@ func (t *Tool) Validate(c *Call) error {
 	return nil
 }
 
+// ValidateValue is Validate for arguments already decoded (numbers as
+// json.Number or float64), so that they are not parsed again.
+func (t *Tool) ValidateValue(args map[string]any) error {
+	v, _ := schemaView(args)
+	if err := t.resolved.Validate(v); err != nil {
+		return vargate.Invalid("arguments", "%s", schemaMessage(err))
+	}
+	return nil
+}
+
+// schemaView returns v with json.Numbers as float64, the form the schema
+// validator types numbers by, copying only the containers that change.
+func schemaView(v any) (any, bool) {
+	switch x := v.(type) {
+	case json.Number:
+		f, err := strconv.ParseFloat(string(x), 64)
+		if err != nil && !errors.Is(err, strconv.ErrRange) {
+			return v, false
+		}
+		return f, true
+	case []any:
+		var cp []any
+		for i, e := range x {
+			if r, ok := schemaView(e); ok {
+				if cp == nil {
+					cp = append([]any(nil), x...)
+				}
+				cp[i] = r
+			}
+		}
+		if cp != nil {
+			return cp, true
+		}
+	case map[string]any:
+		var cp map[string]any
+		for k, e := range x {
+			if r, ok := schemaView(e); ok {
+				if cp == nil {
+					cp = make(map[string]any, len(x))
+					for k2, e2 := range x {
+						cp[k2] = e2
+					}
+				}
+				cp[k] = r
+			}
+		}
+		if cp != nil {
+			return cp, true
+		}
+	}
+	return v, false
+}
+
 // Precheck runs the connector's own checks of a schema-valid call
 // (Validator), if it has any: addresses that must parse, a host that must
 // be allowed. Failures are KindInvalid with a message for the agent.
@@ -148,9 +203,27 @@ type Call struct {
 	// agent configuration's governance_profile.allowed_domains.
 	AllowedDomains []string
 
+	// input is the typed input a connector decoded from Args (in its
+	// Validate), kept so that its Call does not decode again.
+	input any
+
 	// released holds the forms of every credential value released for
 	// this call, scrubbed from its result and error.
 	released *scrubber
+}
+
+// inputOf returns the call's arguments decoded into T, decoding them
+// once per call: a connector's Validate and Call share the result.
+func inputOf[T any](c *Call) (T, error) {
+	if in, ok := c.input.(T); ok {
+		return in, nil
+	}
+	var in T
+	if err := decodeArgs(c.Args, &in); err != nil {
+		return in, err
+	}
+	c.input = in
+	return in, nil
 }
 
 // purpose is why a credential is used for this call, and where it goes

@@ -89,8 +89,8 @@ func (w *WebSearchConnector) Call(ctx context.Context, c *Call) (Result, error) 
 }
 
 func (w *WebSearchConnector) call(ctx context.Context, c *Call) (Result, error) {
-	var in WebSearchInput
-	if err := decodeArgs(c.Args, &in); err != nil {
+	in, err := inputOf[WebSearchInput](c)
+	if err != nil {
 		return Result{}, err
 	}
 	if in.MaxResults == 0 {

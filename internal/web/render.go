@@ -314,11 +314,11 @@ func statusClass(s any) string {
 		word = word[i+1:] // "session.interrupted"
 	}
 	switch word {
-	case "pending", "awaiting_approval", "require_approval", "approval", "creating", "executing", "approved":
+	case "pending", "awaiting_approval", "require_approval", "approval", "creating", "executing", "approved", "pending_approval":
 		return "badge warn"
 	case "executed", "active", "allow", "allowed", "delivered", "completed", "ok", "valid", "running", "resumed", "created", "interrupt_confirmed":
 		return "badge ok"
-	case "failed", "rejected", "deny", "denied", "interrupted", "invalid", "expired", "dead", "cancelled", "error", "destroyed", "deleted", "interrupt_unconfirmed":
+	case "failed", "rejected", "deny", "denied", "interrupted", "invalid", "invalid_arguments", "expired", "dead", "cancelled", "error", "destroyed", "deleted", "interrupt_unconfirmed":
 		return "badge bad"
 	}
 	return "badge"

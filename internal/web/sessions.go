@@ -138,9 +138,12 @@ type event struct {
 	Label     string
 	Tool      string
 	Decision  string
-	Reasons   []string
-	ActionID  string
-	Actor     string
+	// Outcome is how a governed call ended (executed, failed, …); shown
+	// in place of the decision, which a failed call would show as allow.
+	Outcome  string
+	Reasons  []string
+	ActionID string
+	Actor    string
 	// EventTime is the time of the session event the record is about
 	// (an observed call's processed_at), when it has one; Time is the
 	// record's.
@@ -174,12 +177,13 @@ var sourceLabels = map[audit.Source]string{
 	audit.SourceApproval:     "Approval",
 	audit.SourceCredential:   "Credential",
 	audit.SourceSession:      "Session",
+	audit.SourceMCPOutcome:   "Call outcome",
 }
 
 func viewEvent(rec audit.Record) event {
 	e := event{
 		Seq: rec.Seq, Time: rec.Time, SessionID: rec.SessionID, Source: string(rec.Source), Label: sourceLabels[rec.Source], Tool: rec.Tool,
-		Decision: rec.Decision, Reasons: rec.Reasons, ActionID: rec.ActionID, Actor: rec.Actor,
+		Decision: rec.Decision, Outcome: string(rec.Outcome), Reasons: rec.Reasons, ActionID: rec.ActionID, Actor: rec.Actor,
 	}
 	if e.Label == "" {
 		e.Label = string(rec.Source)
@@ -231,10 +235,29 @@ func (s *Server) timeline(r *http.Request, c *reqCtx, id string, after int64) (t
 		}
 	}
 	d.Truncated = len(d.Events) >= timelineMax
+	settleOutcomes(d.Events)
 	for i, j := 0, len(d.Events)-1; i < j; i, j = i+1, j-1 {
 		d.Events[i], d.Events[j] = d.Events[j], d.Events[i]
 	}
 	return d, nil
+}
+
+// settleOutcomes shows an allowed call's final outcome (its mcp_outcome
+// record, when loaded with it) on its governed record, which was written
+// "executing" before the connector ran.
+func settleOutcomes(evs []event) {
+	final := map[string]string{}
+	for _, e := range evs {
+		if e.Source == string(audit.SourceMCPOutcome) && e.ActionID != "" {
+			final[e.ActionID] = e.Outcome
+		}
+	}
+	for i := range evs {
+		e := &evs[i]
+		if o, ok := final[e.ActionID]; ok && e.Source == string(audit.SourceMCPGoverned) && e.Outcome == string(audit.OutcomeExecuting) {
+			e.Outcome = o
+		}
+	}
 }
 
 func (s *Server) status(r *http.Request, c *reqCtx, id string) (statusData, error) {
