@@ -1,7 +1,8 @@
 // Package vargate holds the vocabulary every other package shares: the
 // Principal acting on a request, the closed set of error kinds, roles, and
-// the context helpers that carry request-scoped facts. It imports nothing
-// else from this module.
+// the context helpers that carry request-scoped facts, and a few helpers
+// every package needs (list page sizes, defaults, periodic tasks). It
+// imports nothing else from this module.
 package vargate
 
 import (

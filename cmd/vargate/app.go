@@ -114,7 +114,6 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 	}, a.audit, cfg.MCPServerURL)
 	a.sessions.Logger = log
 	a.sessions.MaxConcurrent = cfg.DefaultMaxConcurrentSessions
-	a.sessions.StreamIdleTimeout = cfg.SSETimeout
 	a.sessions.Events = a.webhooks
 	a.auth.Sessions = a.sessions
 
@@ -233,6 +232,7 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 		Ping:         db.Ping,
 		MaxBodyBytes: cfg.MaxBodyBytes,
 		Registry:     reg,
+		MetricsToken: cfg.MetricsToken,
 		Tools:        a.mcp.catalog,
 		Upstreams:    a.mcp.upstreams,
 		Mount:        mount,

@@ -42,6 +42,9 @@ type Config struct {
 	// AllowPrivateTargets lets governed tools reach private, loopback and
 	// link-local addresses (tests, single-host deployments).
 	AllowPrivateTargets bool
+	// ToolCAFile is a PEM file of extra CA certificates trusted by HTTP
+	// tools and MCP upstreams (a private CA), besides the system's.
+	ToolCAFile string
 	// UpstreamStdio lets admins declare upstream MCP servers as stdio
 	// commands the gateway runs (self-hosted deployments only).
 	UpstreamStdio bool
@@ -56,6 +59,8 @@ type Config struct {
 
 	ApprovalTTL         time.Duration
 	WebhookAllowPrivate bool
+	// MetricsToken is the bearer token of the operator's full /metrics.
+	MetricsToken string
 	// WebhookRetention is how long finished webhook deliveries are kept;
 	// zero keeps them forever.
 	WebhookRetention time.Duration
@@ -176,6 +181,8 @@ func (c *Config) settings() []setting {
 			}, show: func() string { return c.WebSearchURL }},
 		{env: "VARGATE_ALLOW_PRIVATE_TARGETS", flag: "allow-private-targets", def: "false", usage: "let governed tools (HTTP, e-mail, database) reach private, loopback and link-local addresses: for tests and single-host deployments only",
 			parse: boolInto(&c.AllowPrivateTargets), show: func() string { return strconv.FormatBool(c.AllowPrivateTargets) }},
+		{env: "VARGATE_TOOL_CA_FILE", flag: "tool-ca-file", def: "", usage: "PEM file of extra CA certificates that HTTP tools and upstream MCP servers are trusted under, besides the system's (internal services with a private CA; credentials go only over https)",
+			parse: func(v string) error { c.ToolCAFile = v; return nil }, show: func() string { return c.ToolCAFile }},
 		{env: "VARGATE_UPSTREAM_STDIO", flag: "upstream-stdio", def: "false", usage: "let admins add upstream MCP servers as stdio commands the gateway runs (self-hosted deployments only: the command runs as the gateway)",
 			parse: boolInto(&c.UpstreamStdio), show: func() string { return strconv.FormatBool(c.UpstreamStdio) }},
 		{env: "ANTHROPIC_API_KEY", flag: "anthropic-api-key", def: "", usage: "fallback Anthropic key for tenants without an `anthropic` credential", secret: true,
@@ -223,6 +230,8 @@ func (c *Config) settings() []setting {
 				c.PolicyRefresh = d
 				return nil
 			}, show: func() string { return c.PolicyRefresh.String() }},
+		{env: "VARGATE_METRICS_TOKEN", flag: "metrics-token", def: "", usage: "bearer token of the full /metrics view (every tenant, the runtime); without it a tenant's admin key sees only its own tenant's request counts", secret: true,
+			parse: func(v string) error { c.MetricsToken = v; return nil }, show: func() string { return mask(c.MetricsToken) }},
 		{env: "VARGATE_WEBHOOK_ALLOW_PRIVATE", flag: "webhook-allow-private", def: "false", usage: "allow webhook endpoints on private, loopback and link-local addresses, and plain http (tests, private deployments)",
 			parse: boolInto(&c.WebhookAllowPrivate), show: func() string { return strconv.FormatBool(c.WebhookAllowPrivate) }},
 		{env: "VARGATE_WEBHOOK_RETENTION", flag: "webhook-retention", def: "720h", usage: "how long finished webhook deliveries (delivered, failed, cancelled) and their attempts are kept for the delivery log (a duration such as 720h; 0 keeps them forever; pending ones are never pruned)",

@@ -23,6 +23,7 @@ import (
 	"github.com/emersion/go-smtp"
 
 	"github.com/vargate/vargate"
+	"github.com/vargate/vargate/internal/approval"
 	"github.com/vargate/vargate/internal/auth"
 	"github.com/vargate/vargate/internal/sim"
 )
@@ -282,8 +283,19 @@ func (w *walkthrough) run(ctx context.Context) error {
 		out.printf("        nothing is waiting for a human\n")
 	}
 	for _, p := range list.Approvals {
+		// The demo's key decides: it is shown the exact arguments (the
+		// listing has only the redacted ones), hidden characters escaped.
+		var one struct {
+			Arguments json.RawMessage `json:"arguments"`
+		}
+		shown := p.Redacted
+		if err := c.do(ctx, "GET", "/approvals/"+url.PathEscape(p.ID), nil, &one); err == nil && len(one.Arguments) > 0 {
+			shown = one.Arguments
+		}
 		var args struct{ To, Subject string }
-		_ = json.Unmarshal(p.Redacted, &args) // shown only when it has these fields
+		_ = json.Unmarshal(shown, &args) // shown only when it has these fields
+		args.To, _ = approval.EscapeHidden(args.To)
+		args.Subject, _ = approval.EscapeHidden(args.Subject)
 		out.printf("        action %s: %s to %s, %q\n        held because: %s\n        it expires at %s. Approve it (the e-mail goes to the demo's mail sink):\n\n",
 			p.ID, p.Tool, args.To, args.Subject, strings.Join(p.Reasons, "; "), p.ExpiresAt.Local().Format("2006-01-02 15:04"))
 		out.printf("          curl -X POST %s/api/approve/%s \\\n            -H \"X-API-Key: $VARGATE_API_KEY\"\n\n", w.base, p.ID)

@@ -2,10 +2,13 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
+	"os"
 	"time"
 
 	"github.com/vargate/vargate"
@@ -56,7 +59,12 @@ func openMCP(ctx context.Context, a *app, engine *policy.Engine) (*mcpWiring, er
 	// databases, HTTP APIs) go through the guard; the web search endpoint
 	// is the operator's and does not.
 	guard := &netguard.Guard{AllowPrivate: cfg.AllowPrivateTargets}
+	toolTLS, err := toolTLSConfig(cfg.ToolCAFile)
+	if err != nil {
+		return nil, err
+	}
 	runner := tools.NewHTTPRunner(guard, a.vault)
+	runner.TLSConfig = toolTLS
 	w.database = &tools.DatabaseConnector{Credentials: a.vault, Guard: guard}
 	a.closers = append(a.closers, w.database.Close)
 	w.catalog = tools.NewCatalog(
@@ -76,6 +84,7 @@ func openMCP(ctx context.Context, a *app, engine *policy.Engine) (*mcpWiring, er
 	// leaves its pin.
 	w.upstreams = upstream.New(sqlstore.NewUpstreamStore(a.db), a.vault, guard, a.audit, a.log)
 	w.upstreams.AllowStdio = cfg.UpstreamStdio
+	w.upstreams.TLSConfig = toolTLS
 	w.upstreams.OnChange = w.catalog.Invalidate
 	w.catalog.Sources = append(w.catalog.Sources, w.upstreams)
 	if err := w.upstreams.Open(); err != nil {
@@ -115,6 +124,10 @@ func openMCP(ctx context.Context, a *app, engine *policy.Engine) (*mcpWiring, er
 		MaxBodyBytes:   max(cfg.MaxBodyBytes, mcpserver.DefaultMaxBodyBytes),
 		MaxBatch:       cfg.MCPMaxBatch,
 	}
+	if !cfg.mcpURLDefault {
+		// The configured public URL names the resource (RFC 9728).
+		w.server.PublicURL = originOf(cfg.MCPServerURL)
+	}
 	return w, nil
 }
 
@@ -152,3 +165,24 @@ var (
 	_ govern.DecisionObserver = governFacts{}
 	_ govern.FactsReader      = governFacts{}
 )
+
+// toolTLSConfig returns the TLS configuration of HTTP tools and upstreams:
+// nil (Go's default) without a CA file, else the system roots plus the
+// file's certificates.
+func toolTLSConfig(caFile string) (*tls.Config, error) {
+	if caFile == "" {
+		return nil, nil
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return nil, fmt.Errorf("VARGATE_TOOL_CA_FILE: %w", err)
+	}
+	pool, err := x509.SystemCertPool()
+	if err != nil || pool == nil {
+		pool = x509.NewCertPool()
+	}
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("VARGATE_TOOL_CA_FILE: %s holds no PEM certificate", caFile)
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
+}

@@ -50,12 +50,19 @@ func mcpConnect(ctx context.Context, url, token string) (*mcp.ClientSession, err
 // agent key bound to it, a brokered web search key, a tenant tool.
 func TestServeMCP(t *testing.T) {
 	search := fakeSearch(t)
-	crm := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	crmKeys := make(chan string, 10)
+	crmHandler := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		crmKeys <- r.Header.Get("X-Api-Key")
+		// It echoes the credential back, as a careless API would.
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprintf(w, `{"contact":%q,"key":%q}`, r.URL.Path, r.Header.Get("X-Api-Key"))
-	}))
+	})
+	crm := httptest.NewServer(crmHandler)
 	t.Cleanup(crm.Close)
-	g := startServe(t, map[string]string{"VARGATE_WEB_SEARCH_URL": search.URL, "VARGATE_ALLOW_PRIVATE_TARGETS": "true"})
+	crmTLS := httptest.NewTLSServer(crmHandler)
+	t.Cleanup(crmTLS.Close)
+	g := startServe(t, map[string]string{"VARGATE_WEB_SEARCH_URL": search.URL, "VARGATE_ALLOW_PRIVATE_TARGETS": "true",
+		"VARGATE_TOOL_CA_FILE": writeCA(t, crmTLS)})
 
 	code, agent := g.do(t, "POST", "/api/managed/agents", g.Key, `{"name":"Research Assistant","allowed_tools":["vargate_web_search","crm_lookup"]}`)
 	if code != 201 {
@@ -81,7 +88,7 @@ func TestServeMCP(t *testing.T) {
 	if code, out := g.do(t, "POST", "/api/tools", g.Key, crmTool); code != 422 || !strings.Contains(fmt.Sprint(out), "request.url") {
 		t.Errorf("tool sending a credential over http = %d %v, want 422 naming request.url", code, out)
 	}
-	code, tool := g.do(t, "POST", "/api/tools", g.Key, strings.Replace(crmTool, `"credential":{"tool_id":"http:127.0.0.1","in":"header","param":"X-Api-Key"},`, "", 1))
+	code, tool := g.do(t, "POST", "/api/tools", g.Key, strings.Replace(crmTool, crm.URL, crmTLS.URL, 1))
 	if code != 201 || tool["name"] != "crm_lookup" {
 		t.Fatalf("create tool = %d %v", code, tool)
 	}
@@ -112,7 +119,7 @@ func TestServeMCP(t *testing.T) {
 		isError          bool
 	}{
 		{"vargate_web_search", `{"query":"governance"}`, "Result for governance", false},
-		{"crm_lookup", `{"id":"42"}`, `\"key\":\"\"`, false},
+		{"crm_lookup", `{"id":"42"}`, `\"key\":\"[REDACTED:credential]\"`, false},
 		{"vargate_web_search", `{"query":"key sk-ant-api03-` + strings.Repeat("A", 60) + `"}`, "secret_in_arguments", true},
 	} {
 		res, err := cs.CallTool(ctx, &mcp.CallToolParams{Name: c.tool, Arguments: json.RawMessage(c.args)})
@@ -123,6 +130,10 @@ func TestServeMCP(t *testing.T) {
 		if res.IsError != c.isError || !strings.Contains(string(b), c.want) {
 			t.Errorf("%s %s: %s, want isError=%v and %q", c.tool, c.args, b, c.isError, c.want)
 		}
+	}
+	// The CRM got the credential over https; the agent got it scrubbed.
+	if key := <-crmKeys; key != "crm-key" {
+		t.Errorf("the CRM received X-Api-Key %q, want the registered credential", key)
 	}
 	if _, err := mcpConnect(ctx, g.URL+"/mcp/server", g.Key); err == nil || !strings.Contains(err.Error(), "Forbidden") {
 		t.Errorf("admin key on the MCP server: %v, want Forbidden", err)

@@ -124,7 +124,7 @@ func (g *gateway) do(t *testing.T, method, path, key, body string) (int, map[str
 }
 
 func TestServeBootstrapHealthAndShutdown(t *testing.T) {
-	g := startServe(t, nil)
+	g := startServe(t, map[string]string{"VARGATE_METRICS_TOKEN": "operator-metrics-token"})
 	if !strings.HasPrefix(g.Key, "vgk_") {
 		t.Fatalf("first start printed no admin key:\n%s", g.Stderr)
 	}
@@ -141,9 +141,23 @@ func TestServeBootstrapHealthAndShutdown(t *testing.T) {
 	if code, _ := g.do(t, "GET", "/api/tenant", "", ""); code != 401 {
 		t.Errorf("no key: %d, want 401", code)
 	}
-	// Metrics: request counts, and the event consumer's counters.
+	// Metrics: a tenant's admin key sees its own request counts only;
+	// the operator's token sees everything, the event consumer's counters
+	// too.
 	mreq, _ := http.NewRequest("GET", g.URL+"/metrics", nil)
 	mreq.Header.Set("X-API-Key", g.Key)
+	if resp, err := http.DefaultClient.Do(mreq); err != nil {
+		t.Error(err)
+	} else {
+		raw, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != 200 || !strings.Contains(string(raw), "vargate_tenant_http_requests_total{") || strings.Contains(string(raw), "vargate_observe_") ||
+			strings.Contains(string(raw), "go_goroutines") || strings.Contains(string(raw), "vargate_http_requests_total") {
+			t.Errorf("/metrics with a tenant key (%d):\n%s", resp.StatusCode, raw)
+		}
+	}
+	mreq, _ = http.NewRequest("GET", g.URL+"/metrics", nil)
+	mreq.Header.Set("Authorization", "Bearer operator-metrics-token")
 	if resp, err := http.DefaultClient.Do(mreq); err != nil {
 		t.Error(err)
 	} else {

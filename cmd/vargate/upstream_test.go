@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"encoding/pem"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -14,6 +17,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/vargate/vargate/internal/sim"
+	"github.com/vargate/vargate/internal/testwait"
 )
 
 // testUpstream is a third-party MCP server for the end-to-end test: greet
@@ -21,7 +25,10 @@ import (
 // credential it was sent), slow; behind a bearer check.
 type testUpstream struct {
 	URL string
-	srv *mcp.Server
+	// CAFile holds the server's certificate, for VARGATE_TOOL_CA_FILE: a
+	// credential goes only over https.
+	CAFile string
+	srv    *mcp.Server
 }
 
 type greetArgs struct {
@@ -41,7 +48,7 @@ func newTestUpstream(t *testing.T, token string) *testUpstream {
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "deleted"}}}, nil, nil
 		})
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return u.srv }, nil)
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Header.Get("Authorization") != "Bearer "+token {
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
@@ -50,6 +57,7 @@ func newTestUpstream(t *testing.T, token string) *testUpstream {
 	}))
 	t.Cleanup(func() { ts.CloseClientConnections(); ts.Close() })
 	u.URL = ts.URL
+	u.CAFile = writeCA(t, ts)
 	return u
 }
 
@@ -73,7 +81,7 @@ func TestServeSessionCallsUpstreamTools(t *testing.T) {
 		{Type: sim.StepEndTurn},
 		{Type: sim.StepMessage, Text: "Done."},
 		{Type: sim.StepEndTurn},
-	}}, map[string]string{"VARGATE_ALLOW_PRIVATE_TARGETS": "true"})
+	}}, map[string]string{"VARGATE_ALLOW_PRIVATE_TARGETS": "true", "VARGATE_TOOL_CA_FILE": up.CAFile})
 
 	if code, out := g.do(t, "POST", "/api/credentials/register", g.Key, `{"tool_id":"http:127.0.0.1","credential_type":"bearer_token","value":"third-party-token"}`); code != 201 {
 		t.Fatalf("register = %d %v", code, out)
@@ -123,8 +131,7 @@ func TestServeSessionCallsUpstreamTools(t *testing.T) {
 		decisions[rec["tool"].(string)] = rec["decision"].(string)
 		if rec["tool"] == "ours__greet" {
 			var d struct {
-				Outcome string `json:"outcome"`
-				Input   struct {
+				Input struct {
 					Call struct {
 						Upstream    string          `json:"upstream"`
 						Annotations map[string]bool `json:"annotations"`
@@ -134,7 +141,9 @@ func TestServeSessionCallsUpstreamTools(t *testing.T) {
 			if err := json.Unmarshal([]byte(toJSON(rec["detail"])), &d); err != nil {
 				t.Fatal(err)
 			}
-			if d.Outcome != "executed" || d.Input.Call.Upstream != "ours" || !d.Input.Call.Annotations["idempotent_hint"] || !d.Input.Call.Annotations["destructive_hint"] {
+			// Recorded before the upstream was called; how it ended is
+			// the action's mcp_outcome record, checked below.
+			if rec["outcome"] != "executing" || d.Input.Call.Upstream != "ours" || !d.Input.Call.Annotations["idempotent_hint"] || !d.Input.Call.Annotations["destructive_hint"] {
 				t.Errorf("greet record detail = %+v", d)
 			}
 		}
@@ -145,6 +154,16 @@ func TestServeSessionCallsUpstreamTools(t *testing.T) {
 			t.Errorf("decision of %s = %q, want %q (records %v)", tool, decisions[tool], dec, decisions)
 		}
 	}
+	testwait.For(t, 10*time.Second, "the greet call's mcp_outcome record says executed", func() bool {
+		_, recs := g.do(t, "GET", "/api/audit?session_id="+id+"&source=mcp_outcome", g.Key, "")
+		records, _ := recs["records"].([]any)
+		for _, r := range records {
+			if rec := r.(map[string]any); rec["tool"] == "ours__greet" && rec["outcome"] == "executed" {
+				return true
+			}
+		}
+		return false
+	})
 
 	// An agent key sees only what its configuration allows.
 	code, key := g.do(t, "POST", "/api/keys", g.Key, `{"role":"agent","agent_id":"`+agentID+`"}`)
@@ -278,4 +297,15 @@ func TestBenchUpstreamTarget(t *testing.T) {
 	if code, list := g.do(t, "GET", "/api/mcp/upstreams", g.Key, ""); code != 200 || list["count"] != 0.0 {
 		t.Errorf("upstreams after the bench = %d %v", code, list)
 	}
+}
+
+// writeCA writes ts's certificate as a PEM file and returns its path.
+func writeCA(t *testing.T, ts *httptest.Server) string {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "ca.pem")
+	b := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: ts.Certificate().Raw})
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }

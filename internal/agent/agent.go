@@ -11,6 +11,8 @@ import (
 	"time"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/vargate/vargate"
 )
 
 // Defaults of a new configuration's optional fields.
@@ -360,20 +362,12 @@ type Filter struct {
 
 // Page sizes for List.
 const (
-	DefaultListLimit = 100
-	MaxListLimit     = 1000
+	DefaultListLimit = vargate.DefaultListLimit
+	MaxListLimit     = vargate.MaxListLimit
 )
 
 // EffectiveLimit returns f.Limit clamped to [1, MaxListLimit].
-func (f Filter) EffectiveLimit() int {
-	switch {
-	case f.Limit <= 0:
-		return DefaultListLimit
-	case f.Limit > MaxListLimit:
-		return MaxListLimit
-	}
-	return f.Limit
-}
+func (f Filter) EffectiveLimit() int { return vargate.ListLimit(f.Limit) }
 
 // Store persists configurations.
 type Store interface {

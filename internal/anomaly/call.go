@@ -2,6 +2,7 @@ package anomaly
 
 import (
 	"path"
+	"slices"
 	"strings"
 
 	"mvdan.cc/sh/v3/syntax"
@@ -302,197 +303,26 @@ func cmdName(s string) string {
 	return s
 }
 
-// unwrap strips wrapper commands whose argument is another command.
+// unwrap strips wrapper commands whose argument is another command: up
+// to eight layers (sudo env nice timeout cmd), each handled by its entry
+// in wrappers or, failing that, by launcherCommand.
 func (s *scan) unwrap(c *call) {
 	for range 8 {
 		if len(c.args) == 0 {
 			break
 		}
 		name := cmdName(c.args[0].s)
-		var restStart int
-		switch name {
-		case "sudo", "doas":
-			i, nonRoot, ok := skipSudoOpts(c.args)
-			if !ok || i >= len(c.args) {
-				c.name = name
-				c.sudo = !nonRoot
+		var rest int
+		if w, ok := wrappers[name]; ok {
+			var done bool
+			if rest, done = w(s, c, name); done {
 				return
 			}
-			c.sudo = c.sudo || !nonRoot
-			for i < len(c.args) {
-				a := c.args[i].s
-				eq := strings.IndexByte(a, '=')
-				if eq <= 0 || !syntax.ValidName(a[:eq]) {
-					break
-				}
-				var w word
-				if c.args[i].w != nil {
-					w = *c.args[i].w
-				}
-				w.s = a[eq+1:]
-				c.env = append(c.env, envAssign{a[:eq], w})
-				s.assign(a[:eq], w, false, c.evidence)
-				i++
-			}
-			if i >= len(c.args) {
-				c.name = name
-				c.sudo = !nonRoot
-				return
-			}
-			restStart = i
-		case "pkexec":
-			c.sudo = true
-			i := 1
-			for i < len(c.args) && strings.HasPrefix(c.args[i].s, "-") {
-				if c.args[i].s == "--user" {
-					i++
-				}
-				i++
-			}
-			restStart = i
-		case "env":
-			i := 1
-			for i < len(c.args) {
-				a := c.args[i].s
-				if a == "--" {
-					i++
-					break
-				}
-				if a == "-u" || a == "-C" || a == "--unset" || a == "--chdir" {
-					i += 2
-					continue
-				}
-				if a == "-S" || a == "--split-string" {
-					if i+1 < len(c.args) {
-						s.nested(strings.Join(argStrings(c.args[i+1:]), " "), "env -S")
-					}
-					c.name = "env"
-					return
-				}
-				if strings.HasPrefix(a, "-") {
-					i++
-					continue
-				}
-				if eq := strings.IndexByte(a, '='); eq > 0 && syntax.ValidName(a[:eq]) {
-					var w word
-					if c.args[i].w != nil {
-						w = *c.args[i].w
-					}
-					w.s = a[eq+1:]
-					c.env = append(c.env, envAssign{a[:eq], w})
-					s.assign(a[:eq], w, false, c.evidence)
-					i++
-					continue
-				}
-				break
-			}
-			if i >= len(c.args) {
-				c.name = "env"
-				if len(c.args) > 1 {
-					c.name = "env-set"
-				}
-				return
-			}
-			restStart = i
-		case "nohup", "time", "builtin", "unbuffer", "caffeinate", "chronic", "setsid", "stdbuf", "nice", "ionice",
-			"strace", "ltrace", "command", "exec", "busybox", "proxychains", "proxychains4", "torsocks", "torify", "tsocks", "catchsegv", "eatmydata", "doppler", "op":
-			if (name == "command" || name == "exec") && len(c.args) > 1 && (c.args[1].s == "-v" || c.args[1].s == "-V") {
-				c.name = name
-				return
-			}
-			if name == "doppler" || name == "op" {
-				// secret managers: "doppler run -- cmd", "op run -- cmd"
-				j := indexOf(c.args, "--")
-				if j < 0 {
-					c.name = name
-					return
-				}
-				restStart = j + 1
-				break
-			}
-			if name == "proxychains" || name == "proxychains4" || name == "torsocks" || name == "torify" || name == "tsocks" {
-				s.flag(CategoryObfuscation, SeverityMedium, c.evidence, "routes traffic through "+name+" to hide its destination")
-			}
-			i := 1
-			for i < len(c.args) && strings.HasPrefix(c.args[i].s, "-") {
-				switch c.args[i].s {
-				case "-n", "-c", "-p", "-o", "-e", "-s", "-i", "-a", "-f", "-E", "-u", "-P", "-t":
-					if name != "exec" && name != "command" && name != "time" {
-						i++
-					}
-				}
-				i++
-			}
-			if i >= len(c.args) {
-				c.name = name
-				return
-			}
-			restStart = i
-		case "timeout":
-			i := 1
-			for i < len(c.args) && strings.HasPrefix(c.args[i].s, "-") {
-				if c.args[i].s == "-s" || c.args[i].s == "-k" || c.args[i].s == "--signal" || c.args[i].s == "--kill-after" {
-					i++
-				}
-				i++
-			}
-			restStart = i + 1 // the duration
-		case "xargs":
-			i := 1
-			for i < len(c.args) && strings.HasPrefix(c.args[i].s, "-") {
-				switch c.args[i].s {
-				case "-I", "-n", "-P", "-d", "-L", "-a", "-E", "-s", "--max-args", "--max-procs", "--delimiter", "--arg-file", "--replace":
-					i++
-				}
-				i++
-			}
-			if i >= len(c.args) {
-				c.args = []arg{{s: "echo"}}
-				c.name = "echo"
-				c.xargs = true
-				return
-			}
-			c.xargs = true
-			restStart = i
-		case "watch":
-			i, exec := watchCommand(c)
-			if !exec || i >= len(c.args) {
-				c.name = "watch" // the command is shell text: see ruleWatch
-				return
-			}
-			restStart = i
-		case "flock":
-			i := 1
-			for i < len(c.args) && strings.HasPrefix(c.args[i].s, "-") {
-				if c.args[i].s == "-c" && i+1 < len(c.args) {
-					s.nested(c.args[i+1].s, "flock -c")
-				}
-				if c.args[i].s == "-w" || c.args[i].s == "-E" || c.args[i].s == "-c" {
-					i++
-				}
-				i++
-			}
-			restStart = i + 1 // the lock file
-		default:
-			if i := launcherCommand(c, name); i > 0 && i < len(c.args) {
-				restStart = i
-				break
-			}
-			if name == "start-stop-daemon" {
-				for i, a := range c.args {
-					if (a.s == "-x" || a.s == "--exec" || a.s == "-a" || a.s == "--startas") && i+1 < len(c.args) && (c.has("-S") || c.has("--start")) {
-						c.args = []arg{c.args[i+1]}
-						c.nameWord = c.args[0].w
-						c.wrappers += " start-stop-daemon"
-						c.name = cmdName(c.args[0].s)
-						return
-					}
-				}
-			}
+		} else if rest = launcherCommand(c, name); rest <= 0 || rest >= len(c.args) {
 			c.name = name
 			return
 		}
-		if restStart >= len(c.args) {
+		if rest >= len(c.args) {
 			c.name = name
 			return
 		}
@@ -500,12 +330,240 @@ func (s *scan) unwrap(c *call) {
 			c.wrappers += " "
 		}
 		c.wrappers += name
-		c.args = c.args[restStart:]
+		c.args = c.args[rest:]
 		c.nameWord = c.args[0].w
 	}
 	if len(c.args) > 0 {
 		c.name = cmdName(c.args[0].s)
 	}
+}
+
+// A wrapper strips one wrapper command (c.args[0], called name) from c.
+// It returns the index in c.args where the wrapped command starts, or
+// done when c is the final command and the wrapper has set c.name. An
+// index past the arguments means the wrapper ran nothing.
+type wrapper func(s *scan, c *call, name string) (rest int, done bool)
+
+// wrappers maps a wrapper command's name to its handler. It is filled by
+// init because the handlers reach unwrap again through s.nested.
+var wrappers map[string]wrapper
+
+func init() {
+	wrappers = map[string]wrapper{
+		"sudo": unwrapSudo, "doas": unwrapSudo,
+		"pkexec":  unwrapPkexec,
+		"env":     unwrapEnv,
+		"command": unwrapCommand, "exec": unwrapCommand,
+		"time":    unwrapTime,
+		"doppler": unwrapSecretRunner, "op": unwrapSecretRunner,
+		"timeout": unwrapTimeout,
+		"xargs":   unwrapXargs,
+		"watch":   unwrapWatch,
+		"flock":   unwrapFlock,
+
+		"start-stop-daemon": unwrapStartStopDaemon,
+	}
+	for _, name := range []string{"nohup", "builtin", "unbuffer", "caffeinate", "chronic", "setsid", "stdbuf", "nice", "ionice",
+		"strace", "ltrace", "busybox", "catchsegv", "eatmydata"} {
+		wrappers[name] = unwrapPrefix
+	}
+	for _, name := range []string{"proxychains", "proxychains4", "torsocks", "torify", "tsocks"} {
+		wrappers[name] = unwrapProxy
+	}
+}
+
+// skipOpts returns the index of the first argument after c.args[0] that
+// is not an option; an option in valued takes the next argument too.
+func skipOpts(c *call, valued ...string) int {
+	i := 1
+	for i < len(c.args) && strings.HasPrefix(c.args[i].s, "-") {
+		if slices.Contains(valued, c.args[i].s) {
+			i++
+		}
+		i++
+	}
+	return i
+}
+
+// prefixValueOpts are the options of the plain prefix wrappers (nice -n,
+// stdbuf -o, strace -e, ...) that take a value.
+var prefixValueOpts = []string{"-n", "-c", "-p", "-o", "-e", "-s", "-i", "-a", "-f", "-E", "-u", "-P", "-t"}
+
+// takeAssign records arg a, when it is NAME=value, as part of c's
+// environment (and as a shell assignment) and reports whether it was one.
+func (s *scan) takeAssign(c *call, a arg) bool {
+	eq := strings.IndexByte(a.s, '=')
+	if eq <= 0 || !syntax.ValidName(a.s[:eq]) {
+		return false
+	}
+	var w word
+	if a.w != nil {
+		w = *a.w
+	}
+	w.s = a.s[eq+1:]
+	c.env = append(c.env, envAssign{a.s[:eq], w})
+	s.assign(a.s[:eq], w, false, c.evidence)
+	return true
+}
+
+// unwrapSudo: sudo/doas [options] [NAME=value ...] cmd. c.sudo records
+// whether the command runs as root.
+func unwrapSudo(s *scan, c *call, name string) (int, bool) {
+	i, nonRoot, ok := skipSudoOpts(c.args)
+	if ok && i < len(c.args) {
+		c.sudo = c.sudo || !nonRoot
+		for i < len(c.args) && s.takeAssign(c, c.args[i]) {
+			i++
+		}
+		if i < len(c.args) {
+			return i, false
+		}
+	}
+	c.name = name
+	c.sudo = !nonRoot
+	return 0, true
+}
+
+// unwrapPkexec: pkexec [--user u] cmd, always privileged.
+func unwrapPkexec(s *scan, c *call, name string) (int, bool) {
+	c.sudo = true
+	return skipOpts(c, "--user"), false
+}
+
+// unwrapEnv: env [options] [NAME=value ...] [cmd]. env -S splits its
+// argument into a command line, analysed as nested shell text; env
+// without a command prints (env) or sets (env-set) the environment.
+func unwrapEnv(s *scan, c *call, name string) (int, bool) {
+	i := 1
+	for i < len(c.args) {
+		a := c.args[i].s
+		if a == "--" {
+			i++
+			break
+		}
+		if a == "-u" || a == "-C" || a == "--unset" || a == "--chdir" {
+			i += 2
+			continue
+		}
+		if a == "-S" || a == "--split-string" {
+			if i+1 < len(c.args) {
+				s.nested(strings.Join(argStrings(c.args[i+1:]), " "), "env -S")
+			}
+			c.name = "env"
+			return 0, true
+		}
+		if strings.HasPrefix(a, "-") || s.takeAssign(c, c.args[i]) {
+			i++
+			continue
+		}
+		break
+	}
+	if i >= len(c.args) {
+		c.name = "env"
+		if len(c.args) > 1 {
+			c.name = "env-set"
+		}
+		return 0, true
+	}
+	return i, false
+}
+
+// unwrapCommand: command/exec [options] cmd; command -v only looks the
+// name up.
+func unwrapCommand(s *scan, c *call, name string) (int, bool) {
+	if a := c.arg(1); a == "-v" || a == "-V" {
+		c.name = name
+		return 0, true
+	}
+	return skipOpts(c), false
+}
+
+// unwrapTime: time [options] cmd; none of its options take a value.
+func unwrapTime(s *scan, c *call, name string) (int, bool) {
+	return skipOpts(c), false
+}
+
+// unwrapPrefix: nohup, nice, stdbuf, strace and the like: [options] cmd.
+func unwrapPrefix(s *scan, c *call, name string) (int, bool) {
+	return skipOpts(c, prefixValueOpts...), false
+}
+
+// unwrapProxy: proxychains, torsocks and the like hide where the wrapped
+// command's traffic goes.
+func unwrapProxy(s *scan, c *call, name string) (int, bool) {
+	s.flag(CategoryObfuscation, SeverityMedium, c.evidence, "routes traffic through "+name+" to hide its destination")
+	return unwrapPrefix(s, c, name)
+}
+
+// unwrapSecretRunner: the secret managers' "doppler run -- cmd" and
+// "op run -- cmd".
+func unwrapSecretRunner(s *scan, c *call, name string) (int, bool) {
+	j := indexOf(c.args, "--")
+	if j < 0 {
+		c.name = name
+		return 0, true
+	}
+	return j + 1, false
+}
+
+// unwrapTimeout: timeout [options] duration cmd.
+func unwrapTimeout(s *scan, c *call, name string) (int, bool) {
+	return skipOpts(c, "-s", "-k", "--signal", "--kill-after") + 1, false
+}
+
+// unwrapXargs: xargs [options] [cmd]; without a command xargs runs echo.
+func unwrapXargs(s *scan, c *call, name string) (int, bool) {
+	i := skipOpts(c, "-I", "-n", "-P", "-d", "-L", "-a", "-E", "-s", "--max-args", "--max-procs", "--delimiter", "--arg-file", "--replace")
+	c.xargs = true
+	if i >= len(c.args) {
+		c.args = []arg{{s: "echo"}}
+		c.name = "echo"
+		return 0, true
+	}
+	return i, false
+}
+
+// unwrapWatch: watch -x runs a command; plain watch runs shell text (see
+// ruleWatch).
+func unwrapWatch(s *scan, c *call, name string) (int, bool) {
+	i, exec := watchCommand(c)
+	if !exec || i >= len(c.args) {
+		c.name = "watch"
+		return 0, true
+	}
+	return i, false
+}
+
+// unwrapFlock: flock [options] lockfile cmd; flock -c runs shell text,
+// analysed as nested.
+func unwrapFlock(s *scan, c *call, name string) (int, bool) {
+	i := 1
+	for i < len(c.args) && strings.HasPrefix(c.args[i].s, "-") {
+		if c.args[i].s == "-c" && i+1 < len(c.args) {
+			s.nested(c.args[i+1].s, "flock -c")
+		}
+		if c.args[i].s == "-w" || c.args[i].s == "-E" || c.args[i].s == "-c" {
+			i++
+		}
+		i++
+	}
+	return i + 1, false // the lock file
+}
+
+// unwrapStartStopDaemon: start-stop-daemon --start --exec prog runs prog
+// (without its arguments, which follow a "--").
+func unwrapStartStopDaemon(s *scan, c *call, name string) (int, bool) {
+	for i, a := range c.args {
+		if (a.s == "-x" || a.s == "--exec" || a.s == "-a" || a.s == "--startas") && i+1 < len(c.args) && (c.has("-S") || c.has("--start")) {
+			c.args = []arg{c.args[i+1]}
+			c.nameWord = c.args[0].w
+			c.wrappers += " start-stop-daemon"
+			c.name = cmdName(c.args[0].s)
+			return 0, true
+		}
+	}
+	c.name = name
+	return 0, true
 }
 
 // skipSudoOpts returns the index of the command after sudo's options and

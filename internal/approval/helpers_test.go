@@ -2,9 +2,6 @@ package approval_test
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"path/filepath"
@@ -19,6 +16,7 @@ import (
 	"github.com/vargate/vargate/internal/auth"
 	"github.com/vargate/vargate/internal/sqlstore"
 	"github.com/vargate/vargate/internal/storetest"
+	"github.com/vargate/vargate/internal/vault/vaulttest"
 )
 
 // clock is a test clock that moves only when told.
@@ -67,34 +65,6 @@ func (e *executor) count() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return e.calls
-}
-
-// sealer is AES-GCM under one key, bound to tenant and purpose.
-type sealer struct{ aead cipher.AEAD }
-
-// fixedSealer uses a fixed test key, so that the killed child process in
-// TestKilledDuringExecution opens what its parent sealed.
-func fixedSealer() *sealer {
-	key := []byte("vargate-approval-test-key-32byte")
-	b, _ := aes.NewCipher(key)
-	g, _ := cipher.NewGCM(b)
-	return &sealer{g}
-}
-
-func (s *sealer) Seal(_ context.Context, tenantID, purpose string, pt []byte) ([]byte, error) {
-	nonce := make([]byte, s.aead.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, err
-	}
-	return s.aead.Seal(nonce, nonce, pt, []byte(tenantID+"\x00"+purpose)), nil
-}
-
-func (s *sealer) Open(_ context.Context, tenantID, purpose string, sealed []byte) ([]byte, error) {
-	n := s.aead.NonceSize()
-	if len(sealed) < n {
-		return nil, errors.New("short")
-	}
-	return s.aead.Open(nil, sealed[:n], sealed[n:], []byte(tenantID+"\x00"+purpose))
 }
 
 // emitter records webhook events, deduplicated by id like the outbox.
@@ -183,7 +153,7 @@ type env struct {
 	exec  *executor
 	emit  *emitter
 	note  *notifier
-	seal  *sealer
+	seal  *vaulttest.Sealer
 	svc   *approval.Service
 	ten   string
 }
@@ -206,7 +176,7 @@ func newEnv(t testing.TB, db *sqlstore.DB) *env {
 	}
 	t.Cleanup(func() { alog.Close() })
 	e := &env{db: db, alog: alog, clock: newClock(), exec: &executor{result: json.RawMessage(`{"sent":true}`)},
-		emit: &emitter{}, note: &notifier{}, seal: fixedSealer(), ten: ten.ID}
+		emit: &emitter{}, note: &notifier{}, seal: vaulttest.NewSealer(), ten: ten.ID}
 	e.svc = e.service(t)
 	return e
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/vargate/vargate/internal/audit"
 	"github.com/vargate/vargate/internal/sqlite"
 	"github.com/vargate/vargate/internal/sqlstore"
+	"github.com/vargate/vargate/internal/vault/vaulttest"
 )
 
 const lease = approval.DefaultExecuteTimeout + approval.DefaultLeaseSlack
@@ -267,7 +268,7 @@ func killedChild(dir, actionID, tenantID string) {
 		fail(err)
 	}
 	svc := approval.New(sqlstore.NewApprovalStore(db), markerExecutor{filepath.Join(dir, "executions")}, nil)
-	svc.Auditor, svc.Sealer, svc.SweepInterval = alog, fixedSealer(), -1
+	svc.Auditor, svc.Sealer, svc.SweepInterval = alog, vaulttest.NewSealer(), -1
 	if err := svc.Open(); err != nil {
 		fail(err)
 	}

@@ -3,6 +3,8 @@ package audit
 import (
 	"context"
 	"time"
+
+	"github.com/vargate/vargate"
 )
 
 // Store persists chains, Merkle nodes and checkpoints. Records, nodes and
@@ -71,20 +73,12 @@ type Filter struct {
 
 // Page sizes for List.
 const (
-	DefaultListLimit = 100
-	MaxListLimit     = 1000
+	DefaultListLimit = vargate.DefaultListLimit
+	MaxListLimit     = vargate.MaxListLimit
 )
 
 // EffectiveLimit returns f.Limit clamped to [1, MaxListLimit], with 0 meaning DefaultListLimit.
-func (f Filter) EffectiveLimit() int {
-	switch {
-	case f.Limit <= 0:
-		return DefaultListLimit
-	case f.Limit > MaxListLimit:
-		return MaxListLimit
-	}
-	return f.Limit
-}
+func (f Filter) EffectiveLimit() int { return vargate.ListLimit(f.Limit) }
 
 // Checkpoint is a signed statement of a tenant's tree size and root.
 type Checkpoint struct {

@@ -68,6 +68,11 @@ type Service struct {
 	MaxEvidence int
 	// Workers evaluate a replay in parallel; zero means GOMAXPROCS.
 	Workers int
+	// ReplayBudget bounds one replay's evaluation (DefaultReplayBudget if
+	// zero); a tenant runs one replay at a time (per gateway process).
+	ReplayBudget time.Duration
+
+	replaying replays
 }
 
 // New returns a Service with defaults filled in.

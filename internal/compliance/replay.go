@@ -3,6 +3,7 @@ package compliance
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -150,6 +151,9 @@ type ReplayReport struct {
 	Skipped        int64            `json:"skipped"`
 	SkippedReasons map[string]int64 `json:"skipped_reasons"`
 	Observed       ObservedReplay   `json:"observed"`
+	// Incomplete, when set, says why the replay stopped early (its time
+	// budget ran out); the counts cover what it did.
+	Incomplete string `json:"incomplete,omitempty"`
 }
 
 // Replay is a prepared replay, ready to be run and written.
@@ -166,6 +170,10 @@ type Replay struct {
 	// observedSeen is set when a session pass meets an observed record,
 	// so a session without any is read once rather than twice.
 	observedSeen bool
+	// release gives back the tenant's replay slot.
+	release func()
+	// incomplete says why the replay stopped early (its budget ran out).
+	incomplete string
 }
 
 // ReplaySession prepares a replay of the tenant's session.
@@ -202,6 +210,11 @@ func (s *Service) ReplaySession(ctx context.Context, tenantID, sessionID string,
 		governedPass = governedPass || (err == nil && src == audit.SourceMCPGoverned)
 		return err
 	}
+	if err := r.probe(ctx); err != nil {
+		r.Release()
+		return nil, err
+	}
+	governedPass, r.observedSeen = false, false
 	return r, nil
 }
 
@@ -229,16 +242,28 @@ func (s *Service) ReplayTenant(ctx context.Context, tenantID string, req TenantR
 	r.records = func(ctx context.Context, src audit.Source, fn func(*audit.Record) error) error {
 		return s.tenantRecords(ctx, tenantID, audit.Filter{Source: src, Since: r.from, Until: r.to}, fn)
 	}
+	if err := r.probe(ctx); err != nil {
+		r.Release()
+		return nil, err
+	}
 	return r, nil
 }
 
 // prepareReplay resolves the policy to evaluate against.
-func (s *Service) prepareReplay(ctx context.Context, tenantID string, req ReplayRequest) (*Replay, error) {
+func (s *Service) prepareReplay(ctx context.Context, tenantID string, req ReplayRequest) (_ *Replay, err error) {
 	if s.Policy == nil {
 		return nil, vargate.Errorf(vargate.KindUnavailable, "policy replay is not configured")
 	}
-	r := &Replay{s: s, tenantID: tenantID, replayedAt: s.now(), detectors: newDetectors(s)}
-	var err error
+	release, err := s.acquireReplay(tenantID)
+	if err != nil {
+		return nil, err
+	}
+	r := &Replay{s: s, tenantID: tenantID, replayedAt: s.now(), detectors: newDetectors(s), release: release}
+	defer func() {
+		if err != nil {
+			release()
+		}
+	}()
 	switch {
 	case req.Modules != nil && req.PolicyVersion != "":
 		return nil, vargate.Invalid("modules", "give policy_version or modules, not both")
@@ -340,6 +365,12 @@ func timedOut(d policy.Decision) bool {
 // observed records are re-scored. After an error the output is incomplete
 // and must be discarded.
 func (r *Replay) WriteJSON(ctx context.Context, w io.Writer) error {
+	defer r.Release()
+	// The budget bounds the evaluation; when it runs out the report is
+	// finished with what was done and says so ("incomplete"). A client
+	// that leaves cancels ctx, which stops the evaluation at once.
+	ctx, cancel := context.WithTimeoutCause(ctx, r.s.replayBudget(), errBudget)
+	defer cancel()
 	out := newStream(w)
 	out.beginObject()
 	out.field("format", ReplayFormat)
@@ -375,11 +406,16 @@ func (r *Replay) WriteJSON(ctx context.Context, w io.Writer) error {
 	out.objectField("observed")
 	out.arrayField("changes")
 	obs := &rep.Observed
-	if err := r.observed(ctx, obs, func(c AnomalyChange) error {
-		out.elem(c)
-		return out.err
-	}); err != nil {
-		return err
+	if r.incomplete == "" {
+		if err := r.observed(ctx, obs, func(c AnomalyChange) error {
+			out.elem(c)
+			return out.err
+		}); err != nil {
+			if !budgetSpent(ctx) {
+				return err
+			}
+			r.incomplete = fmt.Sprintf("the replay's time budget (%s) ran out while re-scoring observed calls", r.s.replayBudget())
+		}
 	}
 	out.endArray()
 	out.field("total_rescored", obs.TotalRescored)
@@ -389,6 +425,9 @@ func (r *Replay) WriteJSON(ctx context.Context, w io.Writer) error {
 	out.field("no_longer_flagged", obs.NoLongerFlagged)
 	out.field("skipped", obs.Skipped)
 	out.endObject()
+	if r.incomplete != "" {
+		out.field("incomplete", r.incomplete)
+	}
 
 	out.endObject()
 	out.raw("\n")
@@ -403,6 +442,12 @@ func (r *Replay) governed(ctx context.Context, rep *ReplayReport, emit func(Deci
 	results := make([]governedResult, n)
 	flush := func() error {
 		r.evaluate(ctx, batch, results)
+		if budgetSpent(ctx) {
+			// What this batch evaluated after the budget ran out is not a
+			// decision; the report ends before it.
+			r.incomplete = fmt.Sprintf("the replay's time budget (%s) ran out after %d governed records; narrow from/to", r.s.replayBudget(), rep.TotalReplayed+rep.Skipped)
+			return errStop
+		}
 		for i := range batch {
 			if err := r.tally(ctx, rep, &batch[i], results[i], emit); err != nil {
 				return err
@@ -418,10 +463,19 @@ func (r *Replay) governed(ctx context.Context, rep *ReplayReport, emit func(Deci
 		}
 		return nil
 	})
-	if err != nil {
+	if err == nil {
+		err = flush()
+	}
+	switch {
+	case errors.Is(err, errStop) || (err != nil && budgetSpent(ctx) && r.incomplete != ""):
+		return nil
+	case err != nil && budgetSpent(ctx):
+		r.incomplete = fmt.Sprintf("the replay's time budget (%s) ran out after %d governed records; narrow from/to", r.s.replayBudget(), rep.TotalReplayed+rep.Skipped)
+		return nil
+	case err != nil:
 		return fmt.Errorf("replay governed records: %w", err)
 	}
-	return flush()
+	return nil
 }
 
 // evaluate replays batch into results with the service's workers.
@@ -429,6 +483,9 @@ func (r *Replay) evaluate(ctx context.Context, batch []audit.Record, results []g
 	workers := min(r.s.workers(), len(batch))
 	if workers <= 1 {
 		for i := range batch {
+			if ctx.Err() != nil {
+				return
+			}
 			results[i] = r.replayOne(ctx, &batch[i])
 		}
 		return
@@ -439,7 +496,7 @@ func (r *Replay) evaluate(ctx context.Context, batch []audit.Record, results []g
 		wg.Go(func() {
 			for {
 				j := int(next.Add(1) - 1)
-				if j >= len(batch) {
+				if j >= len(batch) || ctx.Err() != nil {
 					return
 				}
 				results[j] = r.replayOne(ctx, &batch[j])

@@ -45,6 +45,11 @@ type ApprovalResponse struct {
 	ResultDigest      string            `json:"result_digest,omitempty"`
 	Failure           *approval.Failure `json:"failure,omitempty"`
 	History           []approval.Event  `json:"history,omitempty"`
+	// HiddenText lists the argument values (of Arguments when shown, else
+	// of ArgumentsRedacted) holding invisible or direction-changing
+	// characters, each escaped and with a warning ("this value contains
+	// hidden direction marks"): a client shows them before the decision.
+	HiddenText []approval.HiddenText `json:"hidden_text,omitempty"`
 }
 
 func approvalResponse(a approval.Action, role vargate.Role) ApprovalResponse {
@@ -58,6 +63,11 @@ func approvalResponse(a approval.Action, role vargate.Role) ApprovalResponse {
 	}
 	if role.CanDecide() || !a.Sensitive {
 		resp.Arguments, resp.Result = a.Args, a.Result
+	}
+	if len(resp.Arguments) > 0 {
+		resp.HiddenText = approval.FindHidden(resp.Arguments)
+	} else {
+		resp.HiddenText = approval.FindHidden(resp.ArgumentsRedacted)
 	}
 	return resp
 }

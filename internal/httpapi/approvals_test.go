@@ -2,11 +2,7 @@ package httpapi_test
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
 	"encoding/json"
-	"errors"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -25,6 +21,7 @@ import (
 	"github.com/vargate/vargate/internal/httpapi"
 	"github.com/vargate/vargate/internal/sqlite"
 	"github.com/vargate/vargate/internal/sqlstore"
+	"github.com/vargate/vargate/internal/vault/vaulttest"
 	"github.com/vargate/vargate/internal/webhook"
 )
 
@@ -40,31 +37,6 @@ func (e *countingExecutor) ExecuteApproved(context.Context, approval.Action) (js
 	}
 	e.n.Add(1)
 	return json.RawMessage(`{"sent":true}`), nil
-}
-
-// testSealer is AES-GCM under one key, bound to tenant and purpose.
-type testSealer struct{ aead cipher.AEAD }
-
-func newTestSealer() *testSealer {
-	b, _ := aes.NewCipher([]byte("vargate-httpapi-test-key-32bytes"))
-	g, _ := cipher.NewGCM(b)
-	return &testSealer{g}
-}
-
-func (s *testSealer) Seal(_ context.Context, tenantID, purpose string, pt []byte) ([]byte, error) {
-	nonce := make([]byte, s.aead.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, err
-	}
-	return s.aead.Seal(nonce, nonce, pt, []byte(tenantID+"\x00"+purpose)), nil
-}
-
-func (s *testSealer) Open(_ context.Context, tenantID, purpose string, sealed []byte) ([]byte, error) {
-	n := s.aead.NonceSize()
-	if len(sealed) < n {
-		return nil, errors.New("short")
-	}
-	return s.aead.Open(nil, sealed[:n], sealed[n:], []byte(tenantID+"\x00"+purpose))
 }
 
 // sessionTokens resolves one session token.
@@ -141,7 +113,7 @@ func newApprovalEnv(t *testing.T) *approvalEnv {
 	}
 	t.Cleanup(func() { alog.Close() })
 
-	sealer := newTestSealer()
+	sealer := vaulttest.NewSealer()
 	e.hooks = webhook.New(sqlstore.NewWebhookStore(db), sealer, nil)
 	e.hooks.Auditor = alog
 	e.hooks.AllowPrivate = true
@@ -425,5 +397,36 @@ func TestApprovalWebhooksEndToEnd(t *testing.T) {
 		if !types[w] {
 			t.Errorf("no %s webhook", w)
 		}
+	}
+}
+
+// TestApprovalFlagsHiddenText: a decider gets the exact recipient and a
+// warning naming the value with hidden direction marks, escaped; an
+// auditor of a sensitive action gets neither the recipient nor the raw
+// characters.
+func TestApprovalFlagsHiddenText(t *testing.T) {
+	e := newApprovalEnv(t)
+	to := "\"\u202emoc.ynapmoc-ruo@sso\u202c\" <drop@attacker.example>"
+	args, _ := json.Marshal(map[string]string{"to": to})
+	a, err := e.approvals.Enqueue(t.Context(), approval.Request{
+		TenantID: e.tenA, SessionID: "vs-1", AgentID: "agent-1", Tool: "send_email",
+		Args: args, ArgsRedacted: json.RawMessage(`{"to":"[EMAIL]"}`), Sensitive: true,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	code, b := e.do(t, "a-approver", "GET", "/approvals/"+a.ID, "")
+	got := decode[httpapi.ApprovalResponse](t, b)
+	if code != 200 || len(got.HiddenText) != 1 || got.HiddenText[0].Path != "to" ||
+		got.HiddenText[0].Message != approval.MsgDirectionMarks || got.HiddenText[0].Escaped != `"\u202Emoc.ynapmoc-ruo@sso\u202C" <drop@attacker.example>` {
+		t.Errorf("approver: %d %s", code, b)
+	}
+	var exact map[string]string
+	if json.Unmarshal(got.Arguments, &exact) != nil || exact["to"] != to {
+		t.Errorf("approver's arguments = %s, want the exact recipient", got.Arguments)
+	}
+	code, b = e.do(t, "a-auditor", "GET", "/approvals/"+a.ID, "")
+	if code != 200 || strings.Contains(string(b), "attacker") || strings.Contains(string(b), "hidden_text") {
+		t.Errorf("auditor: %d %s", code, b)
 	}
 }

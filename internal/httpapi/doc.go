@@ -3,6 +3,8 @@
 // error shape and kind→status table, request IDs, body limits and metrics.
 //
 // Handlers translate HTTP to calls on the capability packages and back; they
-// hold no business rules. It imports the root package and capability
-// packages, never other adapters (sqlstore, mcpserver, web) or cmd.
+// hold no business rules. It imports the root package and the capability
+// packages agent, approval, audit, auth, compliance, observe, policy,
+// session, tools, upstream, vault and webhook, never other adapters
+// (sqlstore, mcpserver, web) or cmd.
 package httpapi

@@ -16,6 +16,7 @@ import (
 	"github.com/vargate/vargate/internal/audit"
 	"github.com/vargate/vargate/internal/auth"
 	"github.com/vargate/vargate/internal/httpapi"
+	"github.com/vargate/vargate/internal/observe"
 	"github.com/vargate/vargate/internal/session"
 	"github.com/vargate/vargate/internal/sim"
 	"github.com/vargate/vargate/internal/sqlstore"
@@ -83,9 +84,16 @@ func newManagedEnv(t *testing.T) *managedEnv {
 		simSrv.Close()
 	})
 	agents := agent.New(sqlstore.NewAgentStore(db), log)
-	sessions := session.New(sqlstore.NewSessionStore(db), agents, &session.Upstream{BaseURL: simSrv.URL, Keys: simKeys{}},
-		log, "https://gateway.example/api/mcp/server")
+	upstream := &session.Upstream{BaseURL: simSrv.URL, Keys: simKeys{}}
+	sessions := session.New(sqlstore.NewSessionStore(db), agents, upstream, log, "https://gateway.example/api/mcp/server")
 	t.Cleanup(func() { _ = sessions.Close() })
+	obs := observe.New(sqlstore.NewObserveStore(db), observe.SessionUpstream{Upstream: upstream}, log, nil)
+	obs.Lifecycle, obs.Configs = sessions, agents
+	if err := obs.Open(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = obs.Close() })
+	sessions.Observer = obs
 	as.Sessions = sessions
 	api := &httpapi.Server{Auth: as, Agents: agents, Sessions: sessions, Ping: db.Ping}
 	e.srv = httptest.NewServer(api.Handler())

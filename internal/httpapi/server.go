@@ -10,7 +10,6 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/vargate/vargate"
 	"github.com/vargate/vargate/internal/agent"
 	"github.com/vargate/vargate/internal/approval"
@@ -72,11 +71,16 @@ type Server struct {
 	// Registry receives the HTTP metrics and is served at /metrics
 	// (a fresh registry when nil).
 	Registry *prometheus.Registry
+	// MetricsToken, if set, is the bearer token of the operator's full
+	// /metrics view (VARGATE_METRICS_TOKEN); tenant admin keys see only
+	// their own tenant's request counts.
+	MetricsToken string
 	// Mount adds handlers owned by other adapters (the MCP server, the
 	// dashboard) to the same mux; called once by Handler.
 	Mount func(mux *http.ServeMux)
 
 	requests *prometheus.CounterVec
+	byTenant *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
 }
 
@@ -123,7 +127,8 @@ func (s *Server) Handler() http.Handler {
 		Name: "vargate_http_request_duration_seconds", Help: "HTTP request latency by route.",
 		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 10},
 	}, []string{"route", "method"})
-	s.Registry.MustRegister(s.requests, s.latency)
+	s.byTenant = newTenantRequests()
+	s.Registry.MustRegister(s.requests, s.latency, s.byTenant)
 
 	mux := http.NewServeMux()
 	for _, rt := range s.routes() {
@@ -131,7 +136,7 @@ func (s *Server) Handler() http.Handler {
 		mux.Handle(rt.method+" "+rt.path, h)
 		mux.Handle(rt.method+" /api"+rt.path, h)
 	}
-	mux.Handle("GET /metrics", s.authorize(anyHuman, promhttp.HandlerFor(s.Registry, promhttp.HandlerOpts{})))
+	mux.Handle("GET /metrics", s.metrics())
 	if s.Mount != nil {
 		s.Mount(mux)
 	}
@@ -278,6 +283,9 @@ func (s *Server) observe(next http.Handler) http.Handler {
 			dur := time.Since(start)
 			s.requests.WithLabelValues(pattern, r.Method, strconv.Itoa(status)).Inc()
 			s.latency.WithLabelValues(pattern, r.Method).Observe(dur.Seconds())
+			if rec.tenant != "" {
+				s.byTenant.WithLabelValues(rec.tenant, pattern, r.Method, strconv.Itoa(status)).Inc()
+			}
 			s.Logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
 				slog.String(logKeyRequestID, id), slog.String(logKeyMethod, r.Method),
 				slog.String(logKeyRoute, pattern), slog.Int(logKeyStatus, status),

@@ -113,8 +113,8 @@ func searchCall(id int) string {
 	return fmt.Sprintf(`{"jsonrpc":"2.0","id":%d,"method":"tools/call","params":{"name":"vargate_web_search","arguments":{"query":"q%d"}}}`, id, id)
 }
 
-// rpc posts a 2025-03-26 JSON-RPC body and returns the status and body.
-func rpc(tb testing.TB, url, token, body string) (int, string) {
+// post2025 posts a 2025-03-26 JSON-RPC body and returns the status and body.
+func post2025(tb testing.TB, url, token, body string) (int, string) {
 	tb.Helper()
 	req, err := http.NewRequest("POST", url, strings.NewReader(body))
 	if err != nil {
@@ -155,7 +155,7 @@ func TestSessionBudgetHolds(t *testing.T) {
 					for i := range calls {
 						calls[i] = searchCall(i + 1)
 					}
-					if code, body := rpc(t, g.url, token, "["+strings.Join(calls, ",")+"]"); code != 200 {
+					if code, body := post2025(t, g.url, token, "["+strings.Join(calls, ",")+"]"); code != 200 {
 						t.Fatalf("batch = %d %s", code, body)
 					}
 				}},
@@ -214,7 +214,7 @@ func parallel(t *testing.T, n int, url func(i int) string, token string) {
 		go func() {
 			defer wg.Done()
 			<-start
-			if code, body := rpc(t, url(i), token, searchCall(i+1)); code != 200 {
+			if code, body := post2025(t, url(i), token, searchCall(i+1)); code != 200 {
 				t.Errorf("call %d = %d %s", i, code, body)
 			}
 		}()
@@ -235,7 +235,7 @@ func TestBatchCap(t *testing.T) {
 		}
 		return " \n[" + strings.Join(calls, ",") + "]"
 	}
-	code, body := rpc(t, g.url, token, batch(5))
+	code, body := post2025(t, g.url, token, batch(5))
 	if code != http.StatusBadRequest || !strings.Contains(body, `"code":-32600`) || !strings.Contains(body, "at most 4") {
 		t.Errorf("batch of 5 = %d %s, want 400 with JSON-RPC error -32600 naming the limit", code, body)
 	}
@@ -247,14 +247,14 @@ func TestBatchCap(t *testing.T) {
 			t.Errorf("a refused batch left record %d", r.Seq)
 		}
 	}
-	if code, body := rpc(t, g.url, token, batch(4)); code != 200 || strings.Count(body, tools.WebSearch) > 0 && strings.Contains(body, `"error"`) {
+	if code, body := post2025(t, g.url, token, batch(4)); code != 200 || strings.Count(body, tools.WebSearch) > 0 && strings.Contains(body, `"error"`) {
 		t.Errorf("batch of 4 = %d %s", code, body)
 	}
 	if got := g.searches.Load(); got != 4 {
 		t.Errorf("batch of 4 ran %d searches, want 4", got)
 	}
 	// A single message is not a batch and passes untouched.
-	if code, body := rpc(t, g.url, token, searchCall(9)); code != 200 {
+	if code, body := post2025(t, g.url, token, searchCall(9)); code != 200 {
 		t.Errorf("single call = %d %s", code, body)
 	}
 }
@@ -268,11 +268,11 @@ func TestApprovedActionWithinBudgetRuns(t *testing.T) {
 	budgeted(g, g.gov)
 	token, sessionID := g.sessionToken(g.acme)
 	for i := range 2 {
-		if code, body := rpc(t, g.url, token, searchCall(i+1)); code != 200 || strings.Contains(body, "isError\":true") {
+		if code, body := post2025(t, g.url, token, searchCall(i+1)); code != 200 || strings.Contains(body, "isError\":true") {
 			t.Fatalf("search %d = %d %s", i, code, body)
 		}
 	}
-	code, body := rpc(t, g.url, token, `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"vargate_send_email","arguments":{"to":"bob@example.com","subject":"Hi","body":"Hello Bob"}}}`)
+	code, body := post2025(t, g.url, token, `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"vargate_send_email","arguments":{"to":"bob@example.com","subject":"Hi","body":"Hello Bob"}}}`)
 	if code != 200 || !strings.Contains(body, "pending_approval") {
 		t.Fatalf("send = %d %s", code, body)
 	}
@@ -289,7 +289,7 @@ func TestApprovedActionWithinBudgetRuns(t *testing.T) {
 		t.Errorf("counters = %d calls, %v; want 3", calls, err)
 	}
 	// The budget is spent: the next call is denied.
-	if _, body := rpc(t, g.url, token, searchCall(4)); !strings.Contains(body, "session_budget") {
+	if _, body := post2025(t, g.url, token, searchCall(4)); !strings.Contains(body, "session_budget") {
 		t.Errorf("fourth call = %s, want the budget's deny", body)
 	}
 }

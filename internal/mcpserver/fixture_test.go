@@ -11,7 +11,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -34,6 +33,7 @@ import (
 	"github.com/vargate/vargate/internal/storetest"
 	"github.com/vargate/vargate/internal/tools"
 	"github.com/vargate/vargate/internal/vault"
+	"github.com/vargate/vargate/internal/vault/vaulttest"
 )
 
 // gateway is the MCP endpoint wired as cmd wires it — SQL store, auth
@@ -177,7 +177,7 @@ func newGateway(tb testing.TB, o gatewayOptions) *gateway {
 
 	g.queue = approval.New(sqlstore.NewApprovalStore(g.db), g.gov, nil)
 	g.queue.Auditor = g.log
-	g.queue.Sealer = fakeSealer{}
+	g.queue.Sealer = vaulttest.NewSealer()
 	g.queue.SweepInterval = -1
 	if err := g.queue.Open(); err != nil {
 		tb.Fatal(err)
@@ -393,21 +393,6 @@ func (f *fakeEvents) all() []event {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return append([]event(nil), f.events...)
-}
-
-// fakeSealer "seals" by prefixing; tests only.
-type fakeSealer struct{}
-
-func (fakeSealer) Seal(_ context.Context, tenantID, purpose string, p []byte) ([]byte, error) {
-	return append([]byte(tenantID+"|"+purpose+"|"), p...), nil
-}
-
-func (fakeSealer) Open(_ context.Context, tenantID, purpose string, s []byte) ([]byte, error) {
-	rest, ok := strings.CutPrefix(string(s), tenantID+"|"+purpose+"|")
-	if !ok {
-		return nil, errors.New("sealed for another tenant or purpose")
-	}
-	return []byte(rest), nil
 }
 
 // credentialAuditor records vault uses as cmd does.

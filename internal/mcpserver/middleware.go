@@ -60,9 +60,15 @@ func (s *Server) origin(next http.Handler) http.Handler {
 		}
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if o := r.Header.Get("Origin"); o != "" && !allowed[normalizeOrigin(o)] {
+		o := r.Header.Get("Origin")
+		if o != "" && !allowed[normalizeOrigin(o)] {
 			s.Logger.LogAttrs(r.Context(), slog.LevelWarn, "MCP request from a foreign origin", slog.String(logKeyOrigin, o))
 			writeRPCError(w, http.StatusForbidden, -32001, "forbidden: origin not allowed")
+			return
+		}
+		// An allowed page may read the answers (and the 401's challenge);
+		// its preflight is answered here, without credentials.
+		if o != "" && cors(w, r, o) {
 			return
 		}
 		next.ServeHTTP(w, r)
@@ -100,14 +106,14 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		token, ok := bearer(r.Header.Get("Authorization"))
 		if !ok {
-			w.Header().Set("WWW-Authenticate", realm)
+			w.Header().Set("WWW-Authenticate", s.challenge(r, ""))
 			writeRPCError(w, http.StatusUnauthorized, -32001, "unauthorized: send Authorization: Bearer with a session token or an agent key")
 			return
 		}
 		p, err := s.principal(r.Context(), token)
 		if err != nil {
 			if vargate.IsKind(err, vargate.KindUnauthorized) {
-				w.Header().Set("WWW-Authenticate", realm+`, error="invalid_token", error_description="invalid, revoked or expired token"`)
+				w.Header().Set("WWW-Authenticate", s.challenge(r, `error="invalid_token", error_description="invalid, revoked or expired token"`))
 				writeRPCError(w, http.StatusUnauthorized, -32001, "unauthorized: invalid, revoked or expired token")
 				return
 			}
@@ -116,7 +122,7 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		if p.Role != vargate.RoleAgent || p.AgentID == "" {
-			w.Header().Set("WWW-Authenticate", realm+`, error="insufficient_scope", error_description="only agent credentials may call tools"`)
+			w.Header().Set("WWW-Authenticate", s.challenge(r, `error="insufficient_scope", error_description="only agent credentials may call tools"`))
 			writeRPCError(w, http.StatusForbidden, -32001, "forbidden: only agent credentials (session tokens, agent keys) may call tools")
 			return
 		}

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/netip"
+	"strings"
 	"sync"
 	"time"
 
@@ -57,7 +58,11 @@ type Server struct {
 	// that may call; a request without Origin (every agent runtime) is
 	// not a browser and passes. Any other Origin gets 403.
 	AllowedOrigins []string
-	MaxBodyBytes   int64
+	// PublicURL is the scheme and host clients reach the gateway at
+	// ("https://gateway.example.com"), for the RFC 9728 metadata and the
+	// 401 challenge that points to it; empty takes the request's.
+	PublicURL    string
+	MaxBodyBytes int64
 	// MaxBatch bounds the messages of one JSON-RPC batch; a larger batch
 	// is refused whole. Zero means DefaultMaxBatch.
 	MaxBatch int
@@ -91,6 +96,7 @@ func (s *Server) Mount(mux *http.ServeMux) {
 	for _, p := range []string{Path, APIPath} {
 		mux.Handle(p, h)
 		mux.HandleFunc("GET "+p+HealthPath, s.health)
+		mux.HandleFunc("GET "+WellKnownPrefix+p, s.resourceMetadata)
 	}
 }
 
@@ -130,7 +136,7 @@ func (s *Server) Handler() http.Handler {
 		// RequireBearerToken only moves the principal, already
 		// authenticated by s.authenticate, into the SDK's TokenInfo.
 		tokenInfo := auth.RequireBearerToken(principalTokenInfo, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true})
-		s.handler = s.headers(s.allowlist(s.origin(s.authenticate(s.batchLimit(s.cancellable(tokenInfo(mcpHandler)))))))
+		s.handler = s.headers(s.allowlist(s.origin(s.authenticate(s.batchLimit(s.methods(limit, s.cancellable(tokenInfo(mcpHandler))))))))
 	})
 	return s.handler
 }
@@ -273,6 +279,11 @@ func mcpTool(t *tools.Tool) *mcp.Tool {
 func (s *Server) middleware(set *tools.Set) mcp.Middleware {
 	return func(next mcp.MethodHandler) mcp.MethodHandler {
 		return func(ctx context.Context, method string, req mcp.Request) (mcp.Result, error) {
+			if undeclared(method) {
+				// Only the tools capability is declared; the SDK would
+				// answer these anyway (empty lists, a no-op setLevel).
+				return nil, &jsonrpc.Error{Code: methodNotFound, Message: "method not found: " + method + " (this server offers tools only)"}
+			}
 			switch method {
 			case "tools/list":
 				p, ok := principalOf(req.GetExtra())
@@ -374,3 +385,14 @@ func (h minLevel) WithAttrs(as []slog.Attr) slog.Handler {
 	return minLevel{h.Handler.WithAttrs(as), h.min}
 }
 func (h minLevel) WithGroup(n string) slog.Handler { return minLevel{h.Handler.WithGroup(n), h.min} }
+
+// undeclared reports whether method belongs to a capability the server
+// does not declare: prompts, resources, logging, completion.
+func undeclared(method string) bool {
+	for _, p := range []string{"prompts/", "resources/", "logging/", "completion/"} {
+		if strings.HasPrefix(method, p) {
+			return true
+		}
+	}
+	return false
+}

@@ -60,6 +60,7 @@
 // Upstream and Lifecycle (internal/session), Auditor (internal/audit),
 // Decider (internal/policy), Approvals (internal/approval), Emitter
 // (internal/webhook). It imports the root package, the SDK and the domain
-// packages agent, anomaly, approval, audit, pii and policy; it must not
+// packages agent, anomaly, approval, audit, pii, policy, session and vault
+// (the purpose a tenant's Anthropic key is released for); it must not
 // import adapters (sqlstore, httpapi, …) or cmd.
 package observe

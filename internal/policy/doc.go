@@ -12,6 +12,7 @@
 // The Store interface lists what the package needs from persistence; the
 // SQL implementations live in the store adapters. Docs: docs/POLICY.md.
 //
-// It imports the root package and internal/pii; it must not import the
-// store adapters, httpapi, mcpserver or cmd.
+// It imports the root package, internal/pii and internal/audit (the record
+// of a policy change); it must not import the store adapters, httpapi,
+// mcpserver or cmd.
 package policy

@@ -21,6 +21,8 @@ import (
 	"github.com/vargate/vargate/internal/agent"
 	"github.com/vargate/vargate/internal/audit"
 	"github.com/vargate/vargate/internal/auth"
+	"github.com/vargate/vargate/internal/observe"
+	"github.com/vargate/vargate/internal/policy"
 	"github.com/vargate/vargate/internal/session"
 	"github.com/vargate/vargate/internal/sim"
 	"github.com/vargate/vargate/internal/sqlstore"
@@ -88,13 +90,15 @@ func (p *pending) set(sessionID string, n int) {
 
 // env is a gateway's session service over a store, an audit log, the
 // simulator (behind a fault injector) and a small MCP server that
-// authenticates with the session tokens.
+// authenticates with the session tokens; the gateway's event consumer
+// (internal/observe, as in production) follows the sessions' streams.
 type env struct {
 	t       testing.TB
 	db      *sqlstore.DB
 	log     *audit.Log
 	agents  *agent.Service
 	svc     *session.Service
+	obs     *observe.Service // svc's event consumer
 	sim     *sim.Server
 	simURL  string
 	faults  *faults
@@ -166,16 +170,38 @@ func newEnv(t testing.TB, d sqlstore.Dialect) *env {
 	return e
 }
 
-// newService builds a gateway's session service over env's store, as a
-// (re)started gateway would.
+// newService builds a gateway's session service and its event consumer
+// over env's store, as a (re)started gateway would; e.obs becomes the
+// consumer.
 func (e *env) newService() *session.Service {
 	up := &session.Upstream{BaseURL: e.simURL, Keys: newKeys()}
 	svc := session.New(sqlstore.NewSessionStore(e.db), e.agents, up, e.log, e.mcp.URL)
 	svc.Pending = e.pending
 	svc.Now = e.clock.Now
-	svc.StreamIdleTimeout = 5 * time.Second
-	e.t.Cleanup(func() { _ = svc.Close() })
+	obs := observe.New(sqlstore.NewObserveStore(e.db), observe.SessionUpstream{Upstream: up}, e.log, nil)
+	obs.AuditReader = sqlstore.NewAuditStore(e.db)
+	obs.Lifecycle, obs.Configs = svc, e.agents
+	obs.SSETimeout = 5 * time.Second
+	obs.ReconnectMin, obs.ReconnectMax = 20*time.Millisecond, 200*time.Millisecond
+	if err := obs.Open(); err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(func() { _ = obs.Close() })
+	svc.Observer = obs
+	e.obs = obs
 	return svc
+}
+
+// stop stops the gateway: nobody follows the sessions' streams until
+// newService starts another.
+func (e *env) stop(t *testing.T) {
+	t.Helper()
+	if err := e.obs.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.svc.Close(); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func (e *env) newAgent(t *testing.T, p agent.Params) agent.Config {
@@ -358,7 +384,7 @@ func newMCPGateway(t testing.TB, e *env) *mcpGateway {
 				args, _ := json.Marshal(req.Params.Arguments)
 				_, err = e.log.Append(context.WithoutCancel(ctx), audit.Record{TenantID: p.TenantID, Source: audit.SourceMCPGoverned,
 					SessionID: p.SessionID, AgentID: p.AgentID, ActionID: vargate.NewID("act-", 6), Tool: name,
-					Decision: decision, ArgsRedacted: args, Actor: p.KeyID})
+					Decision: decision, ArgsDigest: policy.Digest(args), ArgsRedacted: args, Actor: p.KeyID})
 				if err != nil {
 					return nil, err
 				}

@@ -239,17 +239,6 @@ func (s *Service) deliver(ctx context.Context, sess Session, text, actor string)
 	return upstreamError(StepMessage, err)
 }
 
-// Confirm answers built-in tool calls that wait for the gateway's
-// confirmation (the governed_builtin_tools, always_ask).
-func (s *Service) Confirm(ctx context.Context, sess Session, confirmations ...anthropic.BetaManagedAgentsEventParamsUnion) error {
-	c, err := s.Upstream.Client(ctx, sess.TenantID, vault.Purpose{SessionID: sess.ID, Actor: ActorSystem})
-	if err != nil {
-		return err
-	}
-	_, err = c.Beta.Sessions.Events.Send(ctx, sess.AnthropicSessionID, anthropic.BetaSessionEventSendParams{Events: confirmations})
-	return upstreamError("confirm", err)
-}
-
 // finish stops following an ended session and removes its upstream
 // resources. A cleanup that fails is retried by the sweeper once the
 // session is due.
@@ -375,22 +364,12 @@ func (s *Service) Run(ctx context.Context) error {
 	if err := s.Resume(ctx); err != nil && ctx.Err() == nil {
 		s.logger().LogAttrs(ctx, slog.LevelError, "resuming sessions failed", slog.String(logKeyError, err.Error()))
 	}
-	interval := s.SweepInterval
-	if interval <= 0 {
-		interval = DefaultSweepInterval
-	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
+	vargate.Every(ctx, vargate.OrDefault(s.SweepInterval, DefaultSweepInterval), func(ctx context.Context) {
 		if _, err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
 			s.logger().LogAttrs(ctx, slog.LevelError, "session sweep failed", slog.String(logKeyError, err.Error()))
 		}
-		select {
-		case <-ctx.Done():
-			return nil
-		case <-t.C:
-		}
-	}
+	})
+	return nil
 }
 
 // Resume re-attaches the observer to every active or awaiting session and

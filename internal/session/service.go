@@ -22,9 +22,6 @@ const (
 	// DefaultSweepInterval is how often Run looks for expired sessions
 	// and abandoned reservations.
 	DefaultSweepInterval = 5 * time.Second
-	// DefaultStreamIdleTimeout is how long an event stream may stay
-	// silent (not even a heartbeat) before the observer reconnects.
-	DefaultStreamIdleTimeout = 300 * time.Second
 )
 
 // Log attribute keys.
@@ -73,8 +70,8 @@ type Emitter interface {
 // returns once the stream is open, so that nothing sent to the session
 // afterwards is missed (the stream has no replay); it keeps following in
 // the background. Attaching a session that is already followed is a
-// no-op. internal/observe provides the full consumer; StreamObserver is
-// the minimal default.
+// no-op. internal/observe provides it; without one the Service refuses to
+// create or message sessions (nothing an agent does may go unrecorded).
 type Observer interface {
 	Attach(ctx context.Context, s Session) error
 }
@@ -100,7 +97,7 @@ type Service struct {
 	// Actions cancels the waiting actions of sessions that end; nil
 	// leaves them queued.
 	Actions Actions
-	// Observer follows event streams; nil means a StreamObserver.
+	// Observer follows event streams (internal/observe); required.
 	Observer Observer
 	// Events receives lifecycle webhooks; nil sends none.
 	Events Emitter
@@ -114,25 +111,22 @@ type Service struct {
 	MaxConcurrent int
 	// MaxDailyTenant bounds the sessions a tenant creates per UTC day
 	// unless the tenant overrides it; 0 means no bound.
-	MaxDailyTenant    int
-	CreateTimeout     time.Duration
-	SweepInterval     time.Duration
-	StreamIdleTimeout time.Duration
+	MaxDailyTenant int
+	CreateTimeout  time.Duration
+	SweepInterval  time.Duration
 
-	observerOnce sync.Once
-	mirrorLocks  keyedMutex
+	mirrorLocks keyedMutex
 }
 
 // New returns a Service with defaults filled in.
 func New(store Store, agents *agent.Service, upstream *Upstream, log Auditor, mcpURL string) *Service {
 	return &Service{
 		Store: store, Agents: agents, Upstream: upstream, Audit: log, MCPServerURL: mcpURL,
-		Logger:            slog.New(slog.DiscardHandler),
-		Now:               func() time.Time { return time.Now().UTC() },
-		MaxConcurrent:     DefaultMaxConcurrent,
-		CreateTimeout:     DefaultCreateTimeout,
-		SweepInterval:     DefaultSweepInterval,
-		StreamIdleTimeout: DefaultStreamIdleTimeout,
+		Logger:        slog.New(slog.DiscardHandler),
+		Now:           func() time.Time { return time.Now().UTC() },
+		MaxConcurrent: DefaultMaxConcurrent,
+		CreateTimeout: DefaultCreateTimeout,
+		SweepInterval: DefaultSweepInterval,
 	}
 }
 
@@ -145,14 +139,20 @@ func (s *Service) logger() *slog.Logger {
 	return s.Logger
 }
 
-// observer returns the configured observer, creating the default once.
+// observer returns the configured observer; without one every Attach
+// fails, so no session runs unobserved.
 func (s *Service) observer() Observer {
-	s.observerOnce.Do(func() {
-		if s.Observer == nil {
-			s.Observer = &StreamObserver{Service: s}
-		}
-	})
+	if s.Observer == nil {
+		return noObserver{}
+	}
 	return s.Observer
+}
+
+// noObserver stands in for a missing Observer and fails closed.
+type noObserver struct{}
+
+func (noObserver) Attach(context.Context, Session) error {
+	return vargate.Errorf(vargate.KindUnavailable, "no event consumer is configured")
 }
 
 func (s *Service) detach(id string) {
@@ -161,12 +161,10 @@ func (s *Service) detach(id string) {
 	}
 }
 
-// Close stops the default observer's streams (a custom observer is closed
-// by whoever made it).
+// Close releases the Service. It holds nothing that needs closing (the
+// Observer is closed by whoever made it; Run ends with its context) and
+// returns nil.
 func (s *Service) Close() error {
-	if o, ok := s.observer().(*StreamObserver); ok {
-		return o.Close()
-	}
 	return nil
 }
 

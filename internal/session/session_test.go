@@ -209,7 +209,6 @@ func TestUpstreamFailureAtEachStep(t *testing.T) {
 		{"vault", "POST", "/v1/vaults", 529, "overloaded_error", vargate.KindUnavailable},
 		{"vault", "POST", "/v1/vaults/*/credentials", 500, "api_error", vargate.KindUnavailable},
 		{"session", "POST", "/v1/sessions", 429, "rate_limit_error", vargate.KindUnavailable},
-		{"stream", "GET", "/v1/sessions/*/events/stream", 500, "api_error", vargate.KindUnavailable},
 		{"message", "POST", "/v1/sessions/*/events", 403, "permission_error", vargate.KindUpstream},
 	}
 	for _, st := range steps {
@@ -349,9 +348,7 @@ func TestExpiry(t *testing.T) {
 		t.Fatalf("sweep before the deadline expired %d, %v", n, err)
 	}
 	// The gateway restarts; the deadline is in the database.
-	if err := e.svc.Close(); err != nil {
-		t.Fatal(err)
-	}
+	e.stop(t)
 	e.svc = e.newService()
 	e.clock.Advance(7 * time.Minute)
 	if n, err := e.svc.Sweep(ctx); err != nil || n != 1 {
@@ -400,9 +397,7 @@ func TestRestartResumes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := e.svc.Close(); err != nil { // the gateway stops: nobody follows the streams
-		t.Fatal(err)
-	}
+	e.stop(t) // the gateway stops: nobody follows the streams
 	// quick's turn ends while no gateway runs.
 	wctx, cancel := context.WithTimeout(ctx, waitTimeout)
 	defer cancel()
@@ -609,5 +604,26 @@ func TestSweepCleansAbandonedCreation(t *testing.T) {
 	}
 	if slices.Contains(e.upstreamSessions(), up.ID) {
 		t.Errorf("the abandoned creation's upstream session %s still exists", up.ID)
+	}
+}
+
+// TestNoObserverFailsClosed: a Service without an event consumer refuses
+// to create sessions (nothing the agent did would be recorded) and
+// leaves nothing upstream.
+func TestNoObserverFailsClosed(t *testing.T) {
+	e := newEnv(t, sqlstore.SQLite)
+	cfg := e.newAgent(t, agent.Params{})
+	e.svc.Observer = nil
+	before := e.upstreamSessions()
+	_, err := e.create(t, e.svc, cfg.ID, "scenario:quick hello")
+	if !vargate.IsKind(err, vargate.KindUnavailable) {
+		t.Fatalf("create without an observer: %v, want kind unavailable", err)
+	}
+	if after := e.upstreamSessions(); len(after) != len(before) {
+		t.Errorf("upstream sessions %d → %d", len(before), len(after))
+	}
+	list, _ := e.svc.List(t.Context(), e.tenant, session.Filter{Status: session.StatusActive})
+	if len(list) != 0 {
+		t.Errorf("sessions left active: %d", len(list))
 	}
 }

@@ -351,16 +351,3 @@ func userMessage(text string) anthropic.BetaManagedAgentsEventParamsUnion {
 func interruptEvent() anthropic.BetaManagedAgentsEventParamsUnion {
 	return anthropic.BetaManagedAgentsEventParamsUnion{OfUserInterrupt: &anthropic.BetaManagedAgentsUserInterruptEventParams{}}
 }
-
-// Confirmation is the answer to a built-in tool call waiting for
-// confirmation (always_ask).
-func Confirmation(toolUseID string, allow bool, denyMessage string) anthropic.BetaManagedAgentsEventParamsUnion {
-	p := &anthropic.BetaManagedAgentsUserToolConfirmationEventParams{ToolUseID: toolUseID, Result: "allow"}
-	if !allow {
-		p.Result = "deny"
-		if denyMessage != "" {
-			p.DenyMessage = anthropic.String(denyMessage)
-		}
-	}
-	return anthropic.BetaManagedAgentsEventParamsUnion{OfUserToolConfirmation: p}
-}

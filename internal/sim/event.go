@@ -380,7 +380,9 @@ func (s *Server) listEvents(_ http.ResponseWriter, r *http.Request) (any, error)
 	if err != nil {
 		return nil, err
 	}
-	return mapPage(page, func(x indexed) *event { return x.ev }), nil
+	// Encode under the lock: the runner stamps queued events when it takes them.
+	data, err := json.Marshal(mapPage(page, func(x indexed) *event { return x.ev }))
+	return json.RawMessage(data), err
 }
 
 // eventFields lists, per event type, the JSON fields of the SDK's type for

@@ -11,5 +11,7 @@
 // internal/storetest runs it against both databases.
 //
 // It imports the root package and the capability packages whose Store
-// interfaces it implements; it must not import httpapi, mcpserver or cmd.
+// interfaces it implements (agent, approval, audit, auth, observe, policy,
+// session, tools, upstream, vault, webhook); it must not import httpapi,
+// mcpserver or cmd.
 package sqlstore

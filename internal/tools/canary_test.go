@@ -180,3 +180,26 @@ func TestScrubBase64AnyAlignment(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkScrub: the cost of scrubbing a full-size (256 KiB) JSON
+// response of one released credential, per call that used one.
+func BenchmarkScrub(b *testing.B) {
+	body := []byte(strings.Repeat(`{"id":"c-1234","name":"Jane Doe","email":"jane@example.com","notes":"nothing to see here"},`, 256<<10/90))
+	values := []string{canary}
+	b.SetBytes(int64(len(body)))
+	b.ReportAllocs()
+	for b.Loop() {
+		_ = tools.ScrubBytesForTest(values, body)
+	}
+}
+
+// TestScrubKeepsStructuredJSON: a value that happens to match JSON
+// syntax outside strings still leaves valid JSON behind.
+func TestScrubKeepsStructuredJSON(t *testing.T) {
+	creds := newCreds()
+	creds.put("t1", "vargate_x", "", vault.TypeAPIKey, `true,"b":`)
+	res := tools.ScrubResultForTest(t.Context(), creds, "vargate_x", json.RawMessage(`{"a":true,"b":1}`))
+	if !json.Valid(res) || strings.Contains(string(res), `true,"b":`) {
+		t.Errorf("scrubbed structured result = %s", res)
+	}
+}

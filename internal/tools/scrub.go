@@ -120,7 +120,13 @@ func (s *scrubber) result(res Result, err error) (Result, error) {
 		return res, err
 	}
 	if len(res.Structured) > 0 {
-		res.Structured = s.bytes(res.Structured)
+		scrubbed := s.bytes(res.Structured)
+		if !json.Valid(scrubbed) {
+			// A value that matched across the JSON's own syntax: keep the
+			// scrubbed text, as a string.
+			scrubbed, _ = json.Marshal(map[string]string{"scrubbed_result": string(scrubbed)})
+		}
+		res.Structured = scrubbed
 	}
 	res.Text = s.string(res.Text)
 	if err == nil {

@@ -25,6 +25,7 @@ import (
 	"github.com/vargate/vargate/internal/netguard"
 	"github.com/vargate/vargate/internal/sqlstore"
 	"github.com/vargate/vargate/internal/storetest"
+	"github.com/vargate/vargate/internal/testwait"
 	"github.com/vargate/vargate/internal/tools"
 	"github.com/vargate/vargate/internal/upstream"
 	"github.com/vargate/vargate/internal/vault"
@@ -62,6 +63,10 @@ func newFixtureTB(t testing.TB, allowPrivate bool) *fixture {
 	}
 	f := &fixture{db: db, creds: &fakeCreds{m: map[string]string{}}}
 	f.svc = upstream.New(sqlstore.NewUpstreamStore(db), f.creds, &netguard.Guard{AllowPrivate: allowPrivate}, f, nil)
+	// Trust the test servers' certificate (httptest's, shared by all).
+	probe := httptest.NewTLSServer(http.NotFoundHandler())
+	f.svc.TLSConfig = probe.Client().Transport.(*http.Transport).TLSClientConfig
+	probe.Close()
 	f.svc.Events = f
 	f.svc.OnChange = func(string) { f.changed.Add(1) }
 	if err := f.svc.Open(); err != nil {
@@ -224,7 +229,8 @@ func newGoServer(t *testing.T, token string) *goServer {
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "you sent " + h}}}, map[string]any{"authorization": h}, nil
 		})
 	h := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return g.srv }, nil)
-	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	// https: a credential is never sent over plain http.
+	ts := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if g.token != "" && r.Header.Get("Authorization") != "Bearer "+g.token {
 			http.Error(w, "unauthorized", http.StatusUnauthorized)
 			return
@@ -245,18 +251,6 @@ func (g *goServer) setGreet(desc string) {
 			g.calls.Add(1)
 			return &mcp.CallToolResult{Content: []mcp.Content{&mcp.TextContent{Text: "hello " + in.Name}}}, nil, nil
 		})
-}
-
-// eventually polls cond until it holds or 10 s pass.
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
 }
 
 // nodeDir holds the npm MCP servers (package.json and package-lock.json
@@ -311,7 +305,7 @@ func everythingHTTP(t *testing.T) string {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = cmd.Process.Kill(); _ = cmd.Wait() })
-	eventually(t, "server-everything to listen", func() bool {
+	testwait.For(t, 10*time.Second, "server-everything to listen", func() bool {
 		c, err := net.DialTimeout("tcp", "127.0.0.1:"+port, 100*time.Millisecond)
 		if err == nil {
 			_ = c.Close()

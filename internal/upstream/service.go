@@ -2,10 +2,12 @@ package upstream
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"sort"
 	"sync"
 	"time"
@@ -53,7 +55,10 @@ type Service struct {
 	AllowStdio bool
 	// OnChange is told when a tenant's set of upstream tools changed (the
 	// catalog's Invalidate).
-	OnChange        func(tenantID string)
+	OnChange func(tenantID string)
+	// TLSConfig, if set, is the TLS configuration of HTTP upstreams (a
+	// private CA's roots, or a test server's); nil is Go's default.
+	TLSConfig       *tls.Config
 	RefreshInterval time.Duration
 	Logger          *slog.Logger
 	Now             vargate.Clock
@@ -142,7 +147,9 @@ func (s *Service) transport() http.RoundTripper {
 		if g == nil {
 			g = &netguard.Guard{}
 		}
-		s.trans = g.Transport()
+		t := g.Transport()
+		t.TLSClientConfig = s.TLSConfig
+		s.trans = t
 	})
 	return s.trans
 }
@@ -154,6 +161,13 @@ func (s *Service) use(ctx context.Context, u Upstream, p vault.Purpose) (vault.S
 	cr := u.Credential
 	if s.Credentials == nil {
 		return vault.Secret{}, vargate.Errorf(vargate.KindUnavailable, "the vault is not available")
+	}
+	// The vault releases the value only to where its tool ID binds it:
+	// the HTTP upstream's host, or this stdio upstream's command.
+	if u.Stdio() {
+		p.Connector = u.CredentialToolID()
+	} else if pu, err := url.Parse(u.URL); err == nil {
+		p.Host = pu.Hostname()
 	}
 	sec, err := s.Credentials.Use(ctx, u.TenantID, cr.ToolID, cr.Name, p)
 	if vargate.IsKind(err, vargate.KindNotFound) {

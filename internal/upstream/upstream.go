@@ -199,6 +199,10 @@ func (u *Upstream) Check(allowStdio bool) error {
 		if u.Stdio() && c.In != InEnv {
 			return vargate.Invalid("credential.in", "a stdio command takes its credential in=env")
 		}
+		// A host's credential never travels over plain http.
+		if p, err := url.Parse(u.URL); !u.Stdio() && err == nil && p.Scheme != "https" {
+			return vargate.Invalid("url", "must start with https:// when the upstream takes a credential")
+		}
 	}
 	if t := u.Timeouts; t.ConnectMS < 0 || time.Duration(t.ConnectMS)*time.Millisecond > MaxConnectTimeout {
 		return vargate.Invalid("timeouts.connect_ms", "must be from 0 (default %s) to %d", DefaultConnectTimeout, MaxConnectTimeout.Milliseconds())

@@ -78,25 +78,30 @@ func HostToolID(host string) string {
 	return HostToolPrefix + strings.ToLower(strings.TrimSuffix(host, "."))
 }
 
-// checkBinding refuses a release of toolID's credential to host ("" for a
-// built-in connector, which names the credential by its own constant tool
-// ID). The error is KindForbidden and names both places, never the value.
-func checkBinding(toolID, host string) error {
+// checkBinding refuses a release of toolID's credential to p's
+// destination: p.Host for an HTTP request, p.Connector for a connector
+// that names itself (a stdio MCP upstream: vargate_upstream_NAME), neither
+// for a built-in connector
+// (which names the credential by its own constant tool ID). The error is
+// KindForbidden and names both places, never the value.
+func checkBinding(toolID string, p Purpose) error {
 	b, ok := BindingOf(toolID)
 	if !ok {
 		return vargate.Errorf(vargate.KindForbidden,
 			"credential %q is bound to no host or connector; register it again with tool_id %q", toolID, HostToolPrefix+"HOST")
 	}
-	h := strings.ToLower(strings.TrimSuffix(host, "."))
+	h := strings.ToLower(strings.TrimSuffix(p.Host, "."))
 	switch {
-	case b.Host != "" && h == b.Host:
+	case b.Host != "" && h == b.Host && p.Connector == "":
 		return nil
-	case b.Connector != "" && host == "":
+	case b.Connector != "" && h == "" && (p.Connector == "" || p.Connector == b.Connector):
 		return nil
-	case h == "":
-		return vargate.Errorf(vargate.KindForbidden, "credential %q is bound to %s, not to a built-in connector", toolID, b)
+	case h != "":
+		return vargate.Errorf(vargate.KindForbidden, "credential %q is bound to %s; it is never sent to %s", toolID, b, h)
+	case p.Connector != "":
+		return vargate.Errorf(vargate.KindForbidden, "credential %q is bound to %s; it is never given to %s", toolID, b, p.Connector)
 	}
-	return vargate.Errorf(vargate.KindForbidden, "credential %q is bound to %s; it is never sent to %s", toolID, b, h)
+	return vargate.Errorf(vargate.KindForbidden, "credential %q is bound to %s, not to a built-in connector", toolID, b)
 }
 
 // forbiddenHeaders are never set by a credential or a tool's template:

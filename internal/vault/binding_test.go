@@ -18,7 +18,22 @@ func TestBindingRefusesOtherDestinations(t *testing.T) {
 	register(t, f.v, "tenant-a", vault.AnthropicToolID, "", vault.TypeAPIKey, "sk-ant-canary")
 	register(t, f.v, "tenant-a", "http:api.example.com", "", vault.TypeAPIKey, "host-canary")
 	register(t, f.v, "tenant-a", "vargate_web_search", "", vault.TypeAPIKey, "search-canary")
+	register(t, f.v, "tenant-a", "vargate_upstream_ours", "", vault.TypeAPIKey, "stdio-canary")
 	before := len(f.audit.records())
+	// A connector that names itself (a stdio MCP upstream) gets only the
+	// credential bound to it.
+	for _, c := range []struct{ tool, connector string }{
+		{vault.AnthropicToolID, "vargate_upstream_ours"},
+		{"vargate_web_search", "vargate_upstream_ours"},
+		{"vargate_upstream_ours", "vargate_upstream_theirs"},
+		{"http:api.example.com", "vargate_upstream_ours"},
+	} {
+		p := purpose
+		p.Connector = c.connector
+		if _, err := f.v.Use(t.Context(), "tenant-a", c.tool, "", p); !vargate.IsKind(err, vargate.KindForbidden) {
+			t.Errorf("Use(%s) by %q = %v, want forbidden", c.tool, c.connector, err)
+		}
+	}
 	for _, c := range []struct{ tool, host string }{
 		{vault.AnthropicToolID, "evil.example"},
 		{vault.AnthropicToolID, "api.example.com"},
@@ -38,6 +53,12 @@ func TestBindingRefusesOtherDestinations(t *testing.T) {
 	}
 	if n := len(f.audit.records()) - before; n != 0 {
 		t.Errorf("refused uses wrote %d audit records", n)
+	}
+	if p := purpose; true {
+		p.Connector = "vargate_upstream_ours"
+		if s, err := f.v.Use(t.Context(), "tenant-a", "vargate_upstream_ours", "", p); err != nil || string(s.Reveal()) != "stdio-canary" {
+			t.Errorf("Use(vargate_upstream_ours) by itself = %v", err)
+		}
 	}
 	for _, c := range []struct{ tool, host, want string }{
 		{vault.AnthropicToolID, "", "sk-ant-canary"},
@@ -62,6 +83,13 @@ func TestRegistrationNamesADestination(t *testing.T) {
 		var ve *vargate.Error
 		if !vargate.IsKind(err, vargate.KindInvalid) || !errors.As(err, &ve) || ve.Field != "tool_id" {
 			t.Errorf("register %q = %v, want invalid tool_id", tool, err)
+		}
+	}
+	for _, name := range []string{"header.Upgrade", "header.TE", "header.Proxy-Authorization", "header.Host", "header.Connection", "header.Content-Length"} {
+		_, err := f.v.Register(t.Context(), "tenant-a", vault.Registration{ToolID: "http:api.example.com", Name: name, Type: vault.TypeAPIKey, Value: []byte("value-123")})
+		var ve *vargate.Error
+		if !errors.As(err, &ve) || ve.Field != "name" {
+			t.Errorf("register header credential %q = %v, want invalid name", name, err)
 		}
 	}
 	for _, tool := range []string{"http:api.example.com", "http:10.0.0.7", "http:::1", "anthropic", "vargate_send_email"} {

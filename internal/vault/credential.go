@@ -135,7 +135,7 @@ func (r *Registration) validate(maxSize int) ([]byte, error) {
 		return nil, vargate.Invalid("tool_id", "must be 1-128 letters, digits, '_', '.', ':' or '-', starting with a letter or digit")
 	}
 	if _, ok := BindingOf(r.ToolID); !ok {
-		return nil, vargate.Invalid("tool_id", "must say where the credential may be sent: %q (managed-agent sessions), a built-in tool (%q…) or %q with a lower-case host name",
+		return nil, vargate.Invalid("tool_id", "must say where the credential may be sent: %q (managed-agent sessions), a built-in tool or stdio upstream (%q…) or %q with a lower-case host name",
 			AnthropicToolID, ConnectorToolPrefix, HostToolPrefix+"HOST")
 	}
 	if r.Name == "" {
@@ -143,6 +143,11 @@ func (r *Registration) validate(maxSize int) ([]byte, error) {
 	}
 	if !validIdent(r.Name) {
 		return nil, vargate.Invalid("name", "must be 1-128 letters, digits, '_', '.', ':' or '-', starting with a letter or digit")
+	}
+	// A host credential named header.NAME is sent in header NAME
+	// (vargate_http_request): not one that frames the message.
+	if h, ok := strings.CutPrefix(r.Name, "header."); ok && strings.HasPrefix(r.ToolID, HostToolPrefix) && (!validHeaderName(h) || ForbiddenHeader(h)) {
+		return nil, vargate.Invalid("name", "header.%s cannot carry a credential (Host, Connection, Upgrade, TE, Proxy-Authorization, Content-Length and the like are refused)", h)
 	}
 	if r.Type == "" {
 		return nil, vargate.Invalid("credential_type", "required; one of %s", typeList())

@@ -53,6 +53,11 @@ type Purpose struct {
 	// tool ID). Use refuses a host the credential is not bound to
 	// (BindingOf).
 	Host string
+	// Connector names a connector that uses the value itself rather than
+	// sending it to a host: "vargate_upstream_NAME" for the stdio MCP
+	// upstream NAME.
+	// A credential bound to another connector is refused.
+	Connector string
 }
 
 // Access is the audit record of one vault operation. It never contains a
@@ -302,7 +307,7 @@ func (v *Vault) Use(ctx context.Context, tenantID, toolID, name string, p Purpos
 	if p.ActionID == "" && p.SessionID == "" {
 		return Secret{}, vargate.Invalid("purpose", "an action ID or session ID is required to use a credential")
 	}
-	if err := checkBinding(toolID, p.Host); err != nil {
+	if err := checkBinding(toolID, p); err != nil {
 		v.Logger.LogAttrs(ctx, slog.LevelWarn, "credential refused: not bound to its destination",
 			slog.String(logKeyTenant, tenantID), slog.String(logKeyTool, toolID), slog.String(logKeyHost, p.Host),
 			slog.String(logKeyAction, p.ActionID), slog.String(logKeySession, p.SessionID))

@@ -29,18 +29,24 @@ type queueData struct {
 	Version string
 }
 
-// actionView is an action with its arguments masked for display.
+// actionView is an action with its arguments as a role may see them.
 type actionView struct {
 	approval.Action
-	// Shown is the arguments with personal data and secrets masked.
+	// Shown is the arguments: exact for the roles that decide (admin,
+	// approver), with personal data and secrets masked for the others.
+	// Either way, invisible and direction-changing characters are
+	// written as \uXXXX escapes.
 	Shown string
-	// ShownResult is the result, masked likewise (detail page only).
+	// Exact says Shown is the exact arguments.
+	Exact bool
+	// Hidden lists the values that held such characters, with a warning.
+	Hidden []approval.HiddenText
+	// ShownResult is the result, masked (detail page only).
 	ShownResult string
 }
 
 // masked returns the JSON to show for an action's arguments: the redacted
 // form govern recorded, or the arguments run through the PII redactor.
-// Nothing unmasked reaches a page.
 func masked(redacted, raw json.RawMessage) string {
 	src := redacted
 	if len(src) == 0 && len(raw) > 0 {
@@ -50,7 +56,12 @@ func masked(redacted, raw json.RawMessage) string {
 		}
 		src = r
 	}
-	out := prettyJSON(src)
+	return shown(src)
+}
+
+// shown pretty-prints JSON for a page, hidden characters escaped, bounded.
+func shown(src json.RawMessage) string {
+	out, _ := approval.EscapeHidden(prettyJSON(src))
 	if len(out) > maxShownJSON {
 		cut := maxShownJSON
 		for cut > 0 && !utf8.RuneStart(out[cut]) {
@@ -61,8 +72,16 @@ func masked(redacted, raw json.RawMessage) string {
 	return out
 }
 
-func viewAction(a approval.Action, withResult bool) actionView {
-	v := actionView{Action: a, Shown: masked(a.ArgsRedacted, a.Args)}
+// viewAction builds the view of a: a decider (exact true) sees the exact
+// arguments when a carries them (Get), everyone else the masked ones.
+func viewAction(a approval.Action, withResult, exact bool) actionView {
+	v := actionView{Action: a}
+	if exact && len(a.Args) > 0 {
+		v.Shown, v.Exact, v.Hidden = shown(a.Args), true, approval.FindHidden(a.Args)
+	} else {
+		v.Shown = masked(a.ArgsRedacted, a.Args)
+		v.Hidden = approval.FindHidden(a.ArgsRedacted)
+	}
 	if v.Shown == "" {
 		v.Shown = "(arguments hidden: sensitive)"
 	}
@@ -74,6 +93,11 @@ func viewAction(a approval.Action, withResult bool) actionView {
 	return v
 }
 
+// exactInQueue is how many pending actions a decider's queue shows with
+// their exact arguments (each needs its own read); the others are
+// decided from their own page.
+const exactInQueue = 25
+
 func (s *Server) pendingQueue(r *http.Request, c *reqCtx) (queueData, error) {
 	acts, err := s.Approvals.List(r.Context(), c.P.TenantID, approval.Filter{Status: approval.StatusPending, Limit: 200})
 	if err != nil {
@@ -82,10 +106,18 @@ func (s *Server) pendingQueue(r *http.Request, c *reqCtx) (queueData, error) {
 	h := sha256.New()
 	d := queueData{}
 	// Oldest first: the action closest to expiry is at the top.
+	decider := c.P.Role.CanDecide()
 	for i := len(acts) - 1; i >= 0; i-- {
 		a := acts[i]
 		fmt.Fprintf(h, "%s/%s;", a.ID, a.Status)
-		d.Pending = append(d.Pending, viewAction(a, false))
+		if decider && len(d.Pending) < exactInQueue {
+			// Listings carry no arguments; a decider sees the exact ones.
+			full, err := s.Approvals.Get(r.Context(), c.P.TenantID, a.ID)
+			if err == nil {
+				a = full
+			}
+		}
+		d.Pending = append(d.Pending, viewAction(a, false, decider))
 	}
 	d.Version = hex.EncodeToString(h.Sum(nil)[:8])
 	return d, nil
@@ -143,7 +175,7 @@ func (s *Server) approvalPage(w http.ResponseWriter, r *http.Request, c *reqCtx)
 	if err != nil {
 		return err
 	}
-	return s.render(w, r, c, http.StatusOK, "approval", "Action "+a.Tool, "approvals", viewAction(a, true))
+	return s.render(w, r, c, http.StatusOK, "approval", "Action "+a.Tool, "approvals", viewAction(a, true, c.P.Role.CanDecide()))
 }
 
 func (s *Server) approve(w http.ResponseWriter, r *http.Request, c *reqCtx) error {

@@ -208,7 +208,6 @@ func newGateway(t *testing.T) *gateway {
 	upstream := &session.Upstream{BaseURL: simTS, Keys: simKeys{}}
 	g.sessions = session.New(sqlstore.NewSessionStore(f.db), f.agents, upstream, f.log, f.ts.URL+mcpserver.Path)
 	g.sessions.Pending = pendingActions{f.queue}
-	g.sessions.StreamIdleTimeout = 10 * time.Second
 	t.Cleanup(func() { _ = g.sessions.Close() })
 	f.auth.Sessions = g.sessions
 

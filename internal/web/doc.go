@@ -25,6 +25,8 @@
 //
 // The pages call the capability services directly through the small
 // interfaces declared in services.go, never the REST API. It imports the
-// root package and the capability packages whose types it shows; it must
-// not import other adapters (httpapi, mcpserver, sqlstore) or cmd.
+// root package and the capability packages whose types it shows (agent,
+// approval, audit, auth, compliance, netguard, pii, policy, session,
+// upstream, vault, webhook); it must not import other adapters (httpapi,
+// mcpserver, sqlstore) or cmd.
 package web

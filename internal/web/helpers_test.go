@@ -3,7 +3,6 @@ package web_test
 import (
 	"context"
 	"encoding/json"
-	"fmt"
 	"html"
 	"io"
 	"net/http"
@@ -26,6 +25,7 @@ import (
 	"github.com/vargate/vargate/internal/sqlstore"
 	"github.com/vargate/vargate/internal/storetest"
 	"github.com/vargate/vargate/internal/vault"
+	"github.com/vargate/vargate/internal/vault/vaulttest"
 	"github.com/vargate/vargate/internal/web"
 	"github.com/vargate/vargate/internal/webhook"
 )
@@ -80,22 +80,6 @@ func (e *executor) setNext(next approval.Executor) {
 	e.mu.Unlock()
 }
 
-// sealer is a stand-in for the vault's sealing of sensitive approval
-// arguments and webhook secrets: reversible, bound to tenant and purpose.
-type sealer struct{}
-
-func (sealer) Seal(_ context.Context, tenantID, purpose string, plaintext []byte) ([]byte, error) {
-	return append([]byte(tenantID+"|"+purpose+"|"), plaintext...), nil
-}
-
-func (sealer) Open(_ context.Context, tenantID, purpose string, sealed []byte) ([]byte, error) {
-	prefix := tenantID + "|" + purpose + "|"
-	if !strings.HasPrefix(string(sealed), prefix) {
-		return nil, fmt.Errorf("sealed for another tenant or purpose")
-	}
-	return sealed[len(prefix):], nil
-}
-
 func (e *executor) count() int {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -144,7 +128,7 @@ func newFixture(t *testing.T) *fixture {
 
 	f.queue = approval.New(sqlstore.NewApprovalStore(f.db), f.exec, nil)
 	f.queue.Auditor = f.log
-	f.queue.Sealer = sealer{}
+	f.queue.Sealer = vaulttest.NewSealer()
 	f.queue.SweepInterval = -1
 	if err := f.queue.Open(); err != nil {
 		t.Fatal(err)
@@ -175,7 +159,7 @@ func newFixture(t *testing.T) *fixture {
 	f.otherTenant = other.ID
 	_, f.otherAdminKey = f.key(t, other.ID, vargate.RoleAdmin, "")
 
-	f.hooks = webhook.New(sqlstore.NewWebhookStore(f.db), sealer{}, nil)
+	f.hooks = webhook.New(sqlstore.NewWebhookStore(f.db), vaulttest.NewSealer(), nil)
 	f.hooks.AllowPrivate = true
 	f.hooks.PollInterval = 50 * time.Millisecond
 	if err := f.hooks.Open(); err != nil {

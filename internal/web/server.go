@@ -200,9 +200,9 @@ func (s *Server) init() {
 		if s.Now == nil {
 			s.Now = func() time.Time { return time.Now().UTC() }
 		}
-		s.IdleTimeout = orDefault(s.IdleTimeout, DefaultIdleTimeout)
-		s.MaxSessionAge = orDefault(s.MaxSessionAge, DefaultMaxSessionAge)
-		s.PollInterval = orDefault(s.PollInterval, DefaultPollInterval)
+		s.IdleTimeout = vargate.OrDefault(s.IdleTimeout, DefaultIdleTimeout)
+		s.MaxSessionAge = vargate.OrDefault(s.MaxSessionAge, DefaultMaxSessionAge)
+		s.PollInterval = vargate.OrDefault(s.PollInterval, DefaultPollInterval)
 		if s.MaxBodyBytes <= 0 {
 			s.MaxBodyBytes = DefaultMaxBodyBytes
 		}
@@ -217,13 +217,6 @@ func (s *Server) init() {
 		s.pages = mustParsePages(s.static)
 		s.crossOri = http.NewCrossOriginProtection()
 	})
-}
-
-func orDefault(d, def time.Duration) time.Duration {
-	if d <= 0 {
-		return def
-	}
-	return d
 }
 
 // Mount adds the dashboard to mux: everything under /ui/, and GET / which

@@ -301,6 +301,36 @@ func TestRolesOnEveryForm(t *testing.T) {
 	}
 }
 
+// TestApprovalShowsHiddenCharacters: a recipient written with a
+// right-to-left override renders as a company address; the page shows
+// the override as an escape and says so, to deciders and auditors alike.
+func TestApprovalShowsHiddenCharacters(t *testing.T) {
+	f := newFixture(t)
+	a := f.enqueue(t, "vargate_send_email", "{\"to\":\"\\\"\u202emoc.ynapmoc-ruo@sso\u202c\\\" <drop@attacker.example>\",\"subject\":\"Zero\u200bwidth\"}")
+	for _, key := range []string{f.approverKey, f.auditorKey} {
+		b := f.browser(t)
+		b.signIn(key)
+		for _, path := range []string{"/ui/approvals", "/ui/approvals/" + a.ID} {
+			p := b.get(path)
+			if strings.ContainsAny(p.body, "\u202e\u202c\u200b") {
+				t.Errorf("%s: the page holds the raw hidden characters", path)
+			}
+			if key == f.auditorKey {
+				// The auditor's masked view has no recipient to flag.
+				if strings.Contains(p.body, "drop@attacker.example") {
+					t.Errorf("%s: the auditor sees the exact arguments", path)
+				}
+				continue
+			}
+			for _, want := range []string{"this value contains hidden direction marks", `\u202Emoc.ynapmoc-ruo@sso\u202C`, "this value contains invisible characters"} {
+				if !strings.Contains(p.body, want) {
+					t.Errorf("%s: the page lacks %q", path, want)
+				}
+			}
+		}
+	}
+}
+
 func TestApproveAndReject(t *testing.T) {
 	f := newFixture(t)
 	first := f.enqueue(t, "vargate_send_email", `{"to":"jane.doe@example.com","subject":"Quarterly report"}`)
@@ -308,14 +338,25 @@ func TestApproveAndReject(t *testing.T) {
 	b := f.browser(t)
 	b.signIn(f.approverKey)
 
+	// The approver decides on the exact arguments: the recipient is what
+	// an approver of an e-mail must see.
 	p := b.get("/ui/approvals")
-	for _, want := range []string{first.ID, second.ID, "vargate_send_email", "[REDACTED:email]", "requires_approval: vargate_send_email needs a human", f.agentCfg.ID, "vs-0123456789abcdef"} {
+	for _, want := range []string{first.ID, second.ID, "vargate_send_email", "jane.doe@example.com", "requires_approval: vargate_send_email needs a human", f.agentCfg.ID, "vs-0123456789abcdef"} {
 		if !strings.Contains(p.body, want) {
 			t.Errorf("queue page lacks %q", want)
 		}
 	}
-	if strings.Contains(p.body, "jane.doe@example.com") {
-		t.Error("queue page shows an unmasked e-mail address")
+	if strings.Contains(p.body, "[REDACTED:email]") {
+		t.Error("the approver's queue masks the recipient")
+	}
+	// An auditor keeps the masked view.
+	aud := f.browser(t)
+	aud.signIn(f.auditorKey)
+	if p := aud.get("/ui/approvals"); !strings.Contains(p.body, "[REDACTED:email]") || strings.Contains(p.body, "jane.doe@example.com") {
+		t.Error("the auditor's queue does not mask the recipient")
+	}
+	if p := aud.get("/ui/approvals/" + first.ID); !strings.Contains(p.body, "[REDACTED:email]") || strings.Contains(p.body, "jane.doe@example.com") {
+		t.Error("the auditor's detail page does not mask the recipient")
 	}
 
 	tok := b.csrf("/ui/approvals")
@@ -355,11 +396,11 @@ func TestApproveAndReject(t *testing.T) {
 		t.Errorf("after rejection: %s %q", got.Status, got.Note)
 	}
 
-	// The detail page masks the result too.
+	// The detail page shows the approver the exact arguments too.
 	p = b.get("/ui/approvals/" + first.ID)
-	if p.status != http.StatusOK || !strings.Contains(p.body, "executed") || strings.Contains(p.body, "jane.doe@example.com") {
-		t.Errorf("detail page: status %d, executed shown %v, address hidden %v", p.status,
-			strings.Contains(p.body, "executed"), !strings.Contains(p.body, "jane.doe@example.com"))
+	if p.status != http.StatusOK || !strings.Contains(p.body, "executed") || !strings.Contains(p.body, "jane.doe@example.com") {
+		t.Errorf("detail page: status %d, executed shown %v, address shown %v", p.status,
+			strings.Contains(p.body, "executed"), strings.Contains(p.body, "jane.doe@example.com"))
 	}
 
 	// Another tenant's admin cannot see the action.

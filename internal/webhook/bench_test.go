@@ -7,6 +7,7 @@ import (
 
 	"github.com/vargate/vargate/internal/sqlstore"
 	"github.com/vargate/vargate/internal/storetest"
+	"github.com/vargate/vargate/internal/vault/vaulttest"
 	"github.com/vargate/vargate/internal/webhook"
 )
 
@@ -16,7 +17,7 @@ func BenchmarkEmit(b *testing.B) {
 	for _, d := range []sqlstore.Dialect{sqlstore.SQLite, sqlstore.Postgres} {
 		b.Run(string(d), func(b *testing.B) {
 			e := newEnv(b, storetest.Open(b, d))
-			s := webhook.New(sqlstore.NewWebhookStore(e.db), newSealer(), nil)
+			s := webhook.New(sqlstore.NewWebhookStore(e.db), vaulttest.NewSealer(), nil)
 			s.AllowPrivate = true
 			if _, _, err := s.UpdateSettings(b.Context(), e.ten, "key", webhook.Update{URL: ptr("http://127.0.0.1:1/")}); err != nil {
 				b.Fatal(err)
@@ -38,7 +39,7 @@ func BenchmarkEmitParallel(b *testing.B) {
 		b.Run(string(d), func(b *testing.B) {
 			e := newEnv(b, storetest.Open(b, d))
 			// Deliveries are switched off so that only outbox writes are timed.
-			s := webhook.New(noClaims{sqlstore.NewWebhookStore(e.db)}, newSealer(), nil)
+			s := webhook.New(noClaims{sqlstore.NewWebhookStore(e.db)}, vaulttest.NewSealer(), nil)
 			s.AllowPrivate = true
 			if err := s.Open(); err != nil {
 				b.Fatal(err)

@@ -19,7 +19,9 @@ import (
 // leaseSlack is added to the attempt timeout to form a claim's lease.
 const leaseSlack = 30 * time.Second
 
-func (s *Service) lease() time.Duration { return orDefault(s.Timeout, DefaultTimeout) + leaseSlack }
+func (s *Service) lease() time.Duration {
+	return vargate.OrDefault(s.Timeout, DefaultTimeout) + leaseSlack
+}
 
 // dispatch claims due messages as workers become free and hands each to
 // a worker goroutine.
@@ -27,7 +29,7 @@ func (s *Service) dispatch() {
 	defer s.wg.Done()
 	ctx := s.life
 	slots := make(chan struct{}, s.Workers)
-	poll := time.NewTicker(orDefault(s.PollInterval, DefaultPollInterval))
+	poll := time.NewTicker(vargate.OrDefault(s.PollInterval, DefaultPollInterval))
 	defer poll.Stop()
 	for {
 		select { // one free worker at least
@@ -140,7 +142,7 @@ func (s *Service) key(ctx context.Context, st *StoredSettings) ([]byte, error) {
 // send POSTs the signed message and returns the HTTP status; an error
 // means no 2xx answer.
 func (s *Service) send(ctx context.Context, url string, key []byte, m Message, ts time.Time) (int, error) {
-	ctx, cancel := context.WithTimeout(ctx, orDefault(s.Timeout, DefaultTimeout))
+	ctx, cancel := context.WithTimeout(ctx, vargate.OrDefault(s.Timeout, DefaultTimeout))
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, bytes.NewReader(m.Payload))
 	if err != nil {
@@ -155,6 +157,10 @@ func (s *Service) send(ctx context.Context, url string, key []byte, m Message, t
 	if err != nil {
 		// The error is logged and kept with the attempt: never with the
 		// URL's query (a token an endpoint may carry there).
+		var be *netguard.BlockedError
+		if errors.As(err, &be) {
+			return 0, fmt.Errorf("webhook target refused: %s is a %s address (set VARGATE_WEBHOOK_ALLOW_PRIVATE=true to allow)", be.Addr.Addr(), be.Reason)
+		}
 		return 0, netguard.RedactError(err)
 	}
 	defer resp.Body.Close()
@@ -214,7 +220,7 @@ func (s *Service) record(m Message, a Attempt, status Status, next time.Time) {
 // BaseDelay doubled per earlier failure, capped at MaxDelay, then
 // jittered to between half and all of that.
 func (s *Service) Backoff(attempts int) time.Duration {
-	base, ceil := orDefault(s.BaseDelay, DefaultBaseDelay), orDefault(s.MaxDelay, DefaultMaxDelay)
+	base, ceil := vargate.OrDefault(s.BaseDelay, DefaultBaseDelay), vargate.OrDefault(s.MaxDelay, DefaultMaxDelay)
 	d := base
 	for i := 1; i < attempts && d < ceil; i++ {
 		d *= 2

@@ -11,6 +11,8 @@ import (
 
 	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
 	"github.com/vargate/vargate/internal/sqlstore"
+	"github.com/vargate/vargate/internal/testwait"
+	"github.com/vargate/vargate/internal/vault/vaulttest"
 	"github.com/vargate/vargate/internal/webhook"
 )
 
@@ -26,7 +28,7 @@ func TestDeliverSigned(t *testing.T) {
 		if err := s.Emit(ctx, e.ten, webhook.EventDenied, map[string]any{"tool": "send_email", "reasons": []string{"no"}}); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 10*time.Second, "delivery", func() bool { return len(r.requests()) == 1 })
+		testwait.For(t, 10*time.Second, "delivery", func() bool { return len(r.requests()) == 1 })
 		got := r.requests()[0]
 		lib, _ := standardwebhooks.NewWebhook(secret)
 		if err := lib.Verify(got.body, got.header); err != nil {
@@ -47,7 +49,7 @@ func TestDeliverSigned(t *testing.T) {
 			t.Errorf("content type %q", ct)
 		}
 		id := got.header.Get(webhook.HeaderID)
-		eventually(t, 5*time.Second, "delivered status", func() bool {
+		testwait.For(t, 5*time.Second, "delivered status", func() bool {
 			m, _, err := s.Delivery(ctx, e.ten, id)
 			return err == nil && m.Status == webhook.StatusDelivered
 		})
@@ -77,7 +79,7 @@ func TestReceiverDownThenBack(t *testing.T) {
 			}
 		}
 		store := sqlstore.NewWebhookStore(e.db)
-		eventually(t, 10*time.Second, "retries while down", func() bool {
+		testwait.For(t, 10*time.Second, "retries while down", func() bool {
 			ms, _ := store.Messages(ctx, e.ten, webhook.MessageFilter{})
 			for _, m := range ms {
 				if m.Attempts < 3 {
@@ -93,9 +95,17 @@ func TestReceiverDownThenBack(t *testing.T) {
 			}
 		}
 		s2 := e.service(t)
-		time.Sleep(100 * time.Millisecond)
+		testwait.For(t, 10*time.Second, "the restarted gateway to try every event while still down", func() bool {
+			ms, _ := store.Messages(ctx, e.ten, webhook.MessageFilter{})
+			for _, m := range ms {
+				if m.Attempts < 1 {
+					return false
+				}
+			}
+			return len(ms) == n
+		})
 		r.down.Store(false)
-		eventually(t, 30*time.Second, "every event", func() bool {
+		testwait.For(t, 30*time.Second, "every event", func() bool {
 			ms, _ := s2.Deliveries(ctx, e.ten, webhook.MessageFilter{Status: webhook.StatusDelivered})
 			return len(ms) == n
 		})
@@ -137,7 +147,7 @@ func TestGiveUpAndRetry(t *testing.T) {
 			t.Fatal(err)
 		}
 		var m webhook.Message
-		eventually(t, 10*time.Second, "giving up", func() bool {
+		testwait.For(t, 10*time.Second, "giving up", func() bool {
 			ms, _ := s.Deliveries(ctx, e.ten, webhook.MessageFilter{})
 			m = ms[0]
 			return m.Status == webhook.StatusFailed
@@ -151,7 +161,7 @@ func TestGiveUpAndRetry(t *testing.T) {
 		if _, err := s.Retry(ctx, e.ten, m.ID); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 10*time.Second, "manual retry", func() bool {
+		testwait.For(t, 10*time.Second, "manual retry", func() bool {
 			got, _, _ := s.Delivery(ctx, e.ten, m.ID)
 			return got.Status == webhook.StatusDelivered
 		})
@@ -170,7 +180,7 @@ func TestGoneIsNotRetried(t *testing.T) {
 		if err := s.Emit(ctx, e.ten, webhook.EventDenied, nil); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 10*time.Second, "failure", func() bool {
+		testwait.For(t, 10*time.Second, "failure", func() bool {
 			ms, _ := s.Deliveries(ctx, e.ten, webhook.MessageFilter{Status: webhook.StatusFailed})
 			return len(ms) == 1 && ms[0].Attempts == 1
 		})
@@ -192,7 +202,7 @@ func TestRemovedWebhookCancelsPending(t *testing.T) {
 		if _, _, err := s.UpdateSettings(ctx, e.ten, "key-admin", webhook.Update{URL: ptr("")}); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 10*time.Second, "cancellation", func() bool {
+		testwait.For(t, 10*time.Second, "cancellation", func() bool {
 			ms, _ := s.Deliveries(ctx, e.ten, webhook.MessageFilter{Status: webhook.StatusCancelled})
 			return len(ms) == 1
 		})
@@ -226,7 +236,21 @@ func TestPing(t *testing.T) {
 		if m.Status != webhook.StatusFailed || m.LastStatusCode != http.StatusServiceUnavailable || m.Attempts != 1 {
 			t.Errorf("failed ping: %+v", m)
 		}
-		time.Sleep(100 * time.Millisecond)
+		// Never retried: finished, and no worker can claim it however
+		// late it looks (a year on, past any backoff or lease).
+		if m.FinishedAt == nil {
+			t.Errorf("failed ping not finished: %+v", m)
+		}
+		later := time.Now().AddDate(1, 0, 0)
+		due, err := sqlstore.NewWebhookStore(e.db).Claim(ctx, later, later.Add(time.Minute), 100)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, d := range due {
+			if d.ID == m.ID {
+				t.Errorf("a failed ping is still due for a retry: %+v", d)
+			}
+		}
 		if _, as, _ := s.Delivery(ctx, e.ten, m.ID); len(as) != 1 {
 			t.Errorf("a failed ping was retried: %d attempts", len(as))
 		}
@@ -240,7 +264,7 @@ func TestDialRefusesPrivateTargets(t *testing.T) {
 	each(t, func(t *testing.T, e *env) {
 		ctx := t.Context()
 		r := newReceiver(t)
-		s := webhook.New(sqlstore.NewWebhookStore(e.db), newSealer(), nil)
+		s := webhook.New(sqlstore.NewWebhookStore(e.db), vaulttest.NewSealer(), nil)
 		s.PollInterval = 10 * time.Millisecond
 		s.Resolver = resolver{netip.MustParseAddr("93.184.216.34")} // what the name "was" at save time
 		if err := s.Open(); err != nil {
@@ -254,7 +278,7 @@ func TestDialRefusesPrivateTargets(t *testing.T) {
 		if err := s.Emit(ctx, e.ten, webhook.EventDenied, nil); err != nil {
 			t.Fatal(err)
 		}
-		eventually(t, 10*time.Second, "a refused attempt", func() bool {
+		testwait.For(t, 10*time.Second, "a refused attempt", func() bool {
 			ms, _ := s.Deliveries(ctx, e.ten, webhook.MessageFilter{})
 			return len(ms) == 1 && ms[0].Attempts >= 1 && strings.Contains(ms[0].LastError, "webhook target refused") && strings.Contains(ms[0].LastError, "is a loopback address")
 		})

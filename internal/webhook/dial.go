@@ -7,95 +7,28 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/vargate/vargate"
+	"github.com/vargate/vargate/internal/netguard"
 )
 
-// nonPublic are the ranges a webhook may not reach unless AllowPrivate is
-// set: everything that is not ordinary public unicast, beyond what
-// netip.Addr's predicates catch.
-var nonPublic = []netip.Prefix{
-	netip.MustParsePrefix("0.0.0.0/8"),       // "this network"
-	netip.MustParsePrefix("100.64.0.0/10"),   // carrier-grade NAT
-	netip.MustParsePrefix("192.0.0.0/24"),    // IETF protocol assignments
-	netip.MustParsePrefix("192.0.2.0/24"),    // documentation
-	netip.MustParsePrefix("198.18.0.0/15"),   // benchmarking
-	netip.MustParsePrefix("198.51.100.0/24"), // documentation
-	netip.MustParsePrefix("203.0.113.0/24"),  // documentation
-	netip.MustParsePrefix("240.0.0.0/4"),     // reserved, and broadcast
-	netip.MustParsePrefix("64:ff9b::/96"),    // NAT64 (checked by its IPv4 part too)
-	netip.MustParsePrefix("64:ff9b:1::/48"),  // local-use NAT64
-	netip.MustParsePrefix("100::/64"),        // discard
-	netip.MustParsePrefix("2001:db8::/32"),   // documentation
-	netip.MustParsePrefix("2002::/16"),       // 6to4 (checked by its IPv4 part too)
-	netip.MustParsePrefix("fec0::/10"),       // site-local (deprecated)
-}
-
 // publicAddr returns an error naming why addr is not a public unicast
-// address, or nil if it is.
+// address, or nil if it is. It is netguard's judgement (one guard for
+// every outbound connection), with the address spelled as given.
 func publicAddr(addr netip.Addr) error {
-	addr = addr.Unmap()
-	switch {
-	case !addr.IsValid():
-		return fmt.Errorf("invalid address")
-	case addr.IsLoopback():
-		return fmt.Errorf("%s is a loopback address", addr)
-	case addr.IsPrivate():
-		return fmt.Errorf("%s is a private address", addr)
-	case addr.IsLinkLocalUnicast(), addr.IsLinkLocalMulticast():
-		return fmt.Errorf("%s is a link-local address", addr)
-	case addr.IsUnspecified():
-		return fmt.Errorf("%s is the unspecified address", addr)
-	case addr.IsMulticast(), addr.IsInterfaceLocalMulticast():
-		return fmt.Errorf("%s is a multicast address", addr)
-	}
-	for _, p := range nonPublic {
-		if p.Contains(addr) {
-			return fmt.Errorf("%s is in the non-public range %s", addr, p)
-		}
-	}
-	if addr.Is6() {
-		// Addresses that embed an IPv4 address are as public as it is.
-		b := addr.As16()
-		var v4 netip.Addr
-		switch {
-		case netip.MustParsePrefix("64:ff9b::/96").Contains(addr):
-			v4 = netip.AddrFrom4([4]byte(b[12:16]))
-		case netip.MustParsePrefix("2002::/16").Contains(addr):
-			v4 = netip.AddrFrom4([4]byte(b[2:6]))
-		}
-		if v4.IsValid() {
-			if err := publicAddr(v4); err != nil {
-				return fmt.Errorf("%s embeds %w", addr, err)
-			}
-		}
+	if reason := netguard.Special(addr); reason != "" {
+		return fmt.Errorf("%s is a %s address", addr, reason)
 	}
 	return nil
 }
 
-// dialControl refuses connections to non-public addresses. It runs after
-// name resolution, on the address actually dialled, so a name that
+// newDialer returns the dialer for deliveries: netguard's, which checks
+// the address actually dialled (after name resolution, so a name that
 // resolves to a public address when the settings are saved and to a
-// private one later (DNS rebinding) is still refused.
-func dialControl(_, address string, _ syscall.RawConn) error {
-	ap, err := netip.ParseAddrPort(address)
-	if err != nil {
-		return fmt.Errorf("webhook dial %s: %w", address, err)
-	}
-	if err := publicAddr(ap.Addr()); err != nil {
-		return fmt.Errorf("webhook target refused: %w (set VARGATE_WEBHOOK_ALLOW_PRIVATE=true to allow)", err)
-	}
-	return nil
-}
-
-// newDialer returns the dialer for deliveries.
+// private one later is still refused).
 func newDialer(allowPrivate bool) *net.Dialer {
-	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: 30 * time.Second}
-	if !allowPrivate {
-		d.Control = dialControl
-	}
+	d := (&netguard.Guard{AllowPrivate: allowPrivate, DialTimeout: 10 * time.Second}).Dialer()
 	return d
 }
 

@@ -37,6 +37,10 @@ func TestPublicAddr(t *testing.T) {
 		{"64:ff9b::7f00:1", false}, // NAT64 of 127.0.0.1
 		{"2002:a00:1::", false},    // 6to4 of 10.0.0.1
 		{"ff02::1", false},
+		// Forms netguard refuses and the webhook guard let through.
+		{"::7f00:1", false},           // IPv4-compatible 127.0.0.1
+		{"::a00:1", false},            // IPv4-compatible 10.0.0.1
+		{"64:ff9b:1::808:808", false}, // local-use NAT64 (RFC 8215)
 	} {
 		err := webhook.PublicAddr(netip.MustParseAddr(c.addr))
 		if (err == nil) != c.public {
@@ -66,6 +70,8 @@ func TestCheckURL(t *testing.T) {
 		{"one private address among public ones", "https://hooks.example.com/", mixed, false, false},
 		{"loopback literal", "https://127.0.0.1:8443/", public, false, false},
 		{"IPv6 loopback literal", "https://[::1]/", public, false, false},
+		{"IPv4-compatible loopback literal", "https://[::7f00:1]/", public, false, false},
+		{"IPv4-mapped loopback literal", "https://[::ffff:7f00:1]/", public, false, false},
 		{"metadata literal", "https://169.254.169.254/latest", public, false, false},
 		{"loopback allowed", "http://127.0.0.1:9000/", public, true, true},
 		{"credentials", "https://user:pw@hooks.example.com/", public, false, false},

@@ -19,7 +19,8 @@
 // unless Service.AllowPrivate is set.
 //
 // It imports the root package, internal/audit (for the record type of
-// settings changes) and libraries. Sealer (internal/vault) and Store
+// settings changes), internal/netguard (the dialer that refuses private
+// targets) and libraries. Sealer (internal/vault) and Store
 // (internal/sqlstore) are interfaces wired in by cmd; it must not import
 // adapters or other capabilities.
 package webhook

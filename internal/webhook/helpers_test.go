@@ -2,9 +2,6 @@ package webhook_test
 
 import (
 	"context"
-	"crypto/aes"
-	"crypto/cipher"
-	"crypto/rand"
 	"errors"
 	"io"
 	"net/http"
@@ -19,33 +16,9 @@ import (
 	"github.com/vargate/vargate/internal/auth"
 	"github.com/vargate/vargate/internal/sqlstore"
 	"github.com/vargate/vargate/internal/storetest"
+	"github.com/vargate/vargate/internal/vault/vaulttest"
 	"github.com/vargate/vargate/internal/webhook"
 )
-
-// sealer is AES-GCM under one key, bound to tenant and purpose.
-type sealer struct{ aead cipher.AEAD }
-
-func newSealer() *sealer {
-	b, _ := aes.NewCipher([]byte("vargate-webhook-test-key-32bytes"))
-	g, _ := cipher.NewGCM(b)
-	return &sealer{g}
-}
-
-func (s *sealer) Seal(_ context.Context, tenantID, purpose string, pt []byte) ([]byte, error) {
-	nonce := make([]byte, s.aead.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
-		return nil, err
-	}
-	return s.aead.Seal(nonce, nonce, pt, []byte(tenantID+"\x00"+purpose)), nil
-}
-
-func (s *sealer) Open(_ context.Context, tenantID, purpose string, sealed []byte) ([]byte, error) {
-	n := s.aead.NonceSize()
-	if len(sealed) < n {
-		return nil, errors.New("short")
-	}
-	return s.aead.Open(nil, sealed[:n], sealed[n:], []byte(tenantID+"\x00"+purpose))
-}
 
 // auditor records audit records in memory.
 type auditor struct {
@@ -79,7 +52,7 @@ func newEnv(t testing.TB, db *sqlstore.DB) *env {
 // receivers listen on loopback.
 func (e *env) service(t testing.TB) *webhook.Service {
 	t.Helper()
-	s := webhook.New(sqlstore.NewWebhookStore(e.db), newSealer(), nil)
+	s := webhook.New(sqlstore.NewWebhookStore(e.db), vaulttest.NewSealer(), nil)
 	s.AllowPrivate = true
 	s.PollInterval = 10 * time.Millisecond
 	s.BaseDelay, s.MaxDelay = 20*time.Millisecond, 200*time.Millisecond
@@ -135,18 +108,6 @@ func (r *receiver) requests() []request {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]request(nil), r.got...)
-}
-
-// eventually polls cond until it holds or the deadline passes.
-func eventually(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
 }
 
 func asErr(err error, target **vargate.Error) bool { return errors.As(err, target) }

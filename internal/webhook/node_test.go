@@ -16,6 +16,7 @@ import (
 
 	"github.com/vargate/vargate/internal/sqlstore"
 	"github.com/vargate/vargate/internal/storetest"
+	"github.com/vargate/vargate/internal/testwait"
 	"github.com/vargate/vargate/internal/webhook"
 )
 
@@ -110,7 +111,7 @@ func TestStandardWebhooksNode(t *testing.T) {
 		t.Errorf("ping: %+v", ping)
 	}
 	want := len(webhook.Events()) + 1
-	eventually(t, 20*time.Second, "all deliveries", func() bool {
+	testwait.For(t, 20*time.Second, "all deliveries", func() bool {
 		ms, _ := s.Deliveries(ctx, e.ten, webhook.MessageFilter{Status: webhook.StatusDelivered})
 		return len(ms) == want
 	})

@@ -119,13 +119,6 @@ func New(store Store, sealer Sealer, logger *slog.Logger) *Service {
 	return &Service{Store: store, Sealer: sealer, Logger: logger, Now: func() time.Time { return time.Now().UTC() }}
 }
 
-func orDefault(d, def time.Duration) time.Duration {
-	if d <= 0 {
-		return def
-	}
-	return d
-}
-
 func (s *Service) now() time.Time { return s.Now().UTC() }
 
 // Open starts the delivery workers.
@@ -199,18 +192,11 @@ func (s *Service) pruner() {
 	if s.Retention <= 0 {
 		return
 	}
-	t := time.NewTicker(orDefault(s.PruneInterval, DefaultPruneInterval))
-	defer t.Stop()
-	for {
-		if _, err := s.Prune(s.life); err != nil && s.life.Err() == nil {
-			s.Logger.LogAttrs(s.life, slog.LevelError, "prune webhook deliveries", slog.String(logKeyError, err.Error()))
+	vargate.Every(s.life, vargate.OrDefault(s.PruneInterval, DefaultPruneInterval), func(ctx context.Context) {
+		if _, err := s.Prune(ctx); err != nil && ctx.Err() == nil {
+			s.Logger.LogAttrs(ctx, slog.LevelError, "prune webhook deliveries", slog.String(logKeyError, err.Error()))
 		}
-		select {
-		case <-s.life.Done():
-			return
-		case <-t.C:
-		}
-	}
+	})
 }
 
 // Prune deletes the deliveries that finished more than Retention ago (none
@@ -240,7 +226,7 @@ func (s *Service) newClient() *http.Client {
 		MaxIdleConnsPerHost:   4,
 		IdleConnTimeout:       90 * time.Second,
 		TLSHandshakeTimeout:   10 * time.Second,
-		ResponseHeaderTimeout: orDefault(s.Timeout, DefaultTimeout),
+		ResponseHeaderTimeout: vargate.OrDefault(s.Timeout, DefaultTimeout),
 	}
 	return &http.Client{
 		Transport: tr,
@@ -309,7 +295,7 @@ func (s *Service) insert(ctx context.Context, id, tenantID, event string, data a
 		return err
 	}
 	m := Message{ID: id, TenantID: tenantID, Event: event, Payload: body, Status: StatusPending,
-		CreatedAt: now, NextAttemptAt: now, GiveUpAt: now.Add(orDefault(s.MaxAge, DefaultMaxAge))}
+		CreatedAt: now, NextAttemptAt: now, GiveUpAt: now.Add(vargate.OrDefault(s.MaxAge, DefaultMaxAge))}
 	if err := s.write(ctx, m); err != nil {
 		return fmt.Errorf("write webhook to outbox: %w", err)
 	}
@@ -321,7 +307,7 @@ func (s *Service) insert(ctx context.Context, id, tenantID, event string, data a
 // short-lived cache so that emitting on a hot path costs no read.
 func (s *Service) cachedSettings(ctx context.Context, tenantID string) (*Settings, error) {
 	now := s.now()
-	ttl := orDefault(s.SettingsTTL, DefaultSettingsTTL)
+	ttl := vargate.OrDefault(s.SettingsTTL, DefaultSettingsTTL)
 	s.cacheMu.Lock()
 	c, ok := s.cache[tenantID]
 	s.cacheMu.Unlock()
@@ -513,7 +499,7 @@ func (s *Service) Delivery(ctx context.Context, tenantID, id string) (Message, [
 // Retry puts a failed or cancelled message back in the queue.
 func (s *Service) Retry(ctx context.Context, tenantID, id string) (Message, error) {
 	now := s.now()
-	if err := s.Store.Retry(ctx, tenantID, id, now, now.Add(orDefault(s.MaxAge, DefaultMaxAge))); err != nil {
+	if err := s.Store.Retry(ctx, tenantID, id, now, now.Add(vargate.OrDefault(s.MaxAge, DefaultMaxAge))); err != nil {
 		return Message{}, err
 	}
 	if err := s.audit(ctx, tenantID, audit.ActorFrom(ctx, audit.ActorSystem).ID, string(audit.EventWebhookRetried), map[string]any{"message_id": id}); err != nil {

@@ -8,6 +8,7 @@ import (
 	"github.com/vargate/vargate"
 	"github.com/vargate/vargate/internal/audit"
 	"github.com/vargate/vargate/internal/sqlstore"
+	"github.com/vargate/vargate/internal/vault/vaulttest"
 	"github.com/vargate/vargate/internal/webhook"
 )
 
@@ -93,7 +94,7 @@ func TestUpdateSettings(t *testing.T) {
 		}
 
 		// Private targets are refused unless allowed; secrets need a sealer.
-		strict := webhook.New(sqlstore.NewWebhookStore(e.db), newSealer(), nil)
+		strict := webhook.New(sqlstore.NewWebhookStore(e.db), vaulttest.NewSealer(), nil)
 		if _, _, err := strict.UpdateSettings(ctx, e.ten, "key-admin", webhook.Update{URL: ptr("https://127.0.0.1/hook")}); !vargate.IsKind(err, vargate.KindInvalid) {
 			t.Errorf("loopback target: got %v, want invalid", err)
 		}

@@ -3,6 +3,8 @@ package webhook
 import (
 	"context"
 	"time"
+
+	"github.com/vargate/vargate"
 )
 
 // The events a tenant can subscribe to.
@@ -139,21 +141,13 @@ type MessageFilter struct {
 
 // Page sizes for the delivery log.
 const (
-	DefaultListLimit = 100
-	MaxListLimit     = 1000
+	DefaultListLimit = vargate.DefaultListLimit
+	MaxListLimit     = vargate.MaxListLimit
 )
 
 // EffectiveLimit returns f.Limit clamped to [1, MaxListLimit], with 0
 // meaning DefaultListLimit.
-func (f MessageFilter) EffectiveLimit() int {
-	switch {
-	case f.Limit <= 0:
-		return DefaultListLimit
-	case f.Limit > MaxListLimit:
-		return MaxListLimit
-	}
-	return f.Limit
-}
+func (f MessageFilter) EffectiveLimit() int { return vargate.ListLimit(f.Limit) }
 
 // Store persists settings and the outbox. internal/sqlstore implements it
 // for SQLite and PostgreSQL.
