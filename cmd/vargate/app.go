@@ -153,7 +153,7 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 	a.observe = newObserve(a, log)
 	// Governed MCP calls see the session's anomaly score from the event
 	// consumer (set before anything serves).
-	a.mcp.facts.scores = a.observe
+	a.mcp.facts.Scores = a.observe
 	// allowed_tools may name only tools the tenant's catalog offers.
 	a.agents.KnownTool = a.mcp.knownTool
 	router := approvalRouter{observe: a.observe, executor: a.mcp.governor, notifier: a.sessions}
@@ -161,6 +161,10 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 	a.approvals.Auditor, a.approvals.Emitter, a.approvals.Notifier = a.audit, a.webhooks, router
 	a.approvals.Sealer, a.approvals.TTL = sealer, cfg.ApprovalTTL
 	a.mcp.governor.Queue, a.mcp.governor.Events = a.approvals, a.webhooks
+	// Approvals die with what they needed: an ended session, an archived
+	// agent or a withdrawn tool, a revoked key cancel the actions still
+	// waiting.
+	a.sessions.Actions, a.agents.Actions, a.auth.Revocations = a.approvals, a.approvals, a.approvals
 	a.mcp.upstreams.Events = a.webhooks
 	if err := a.webhooks.Open(); err != nil {
 		return nil, fmt.Errorf("webhooks: %w", err)

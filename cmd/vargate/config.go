@@ -36,6 +36,8 @@ type Config struct {
 	// MCPAllowedOrigins are browser origins allowed to call the MCP server
 	// besides MCPServerURL's own.
 	MCPAllowedOrigins []string
+	// MCPMaxBatch bounds the messages of one JSON-RPC batch.
+	MCPMaxBatch int
 	// WebSearchURL is the vargate_web_search endpoint (Brave Search API shape).
 	WebSearchURL string
 	// AllowPrivateTargets lets governed tools reach private, loopback and
@@ -163,6 +165,15 @@ func (c *Config) settings() []setting {
 				}
 				return nil
 			}, show: func() string { return strings.Join(c.MCPAllowedOrigins, ",") }},
+		{env: "VARGATE_MCP_MAX_BATCH", flag: "mcp-max-batch", arg: "int", def: "10", usage: "most messages in one JSON-RPC batch (protocol 2025-03-26) on the MCP server; a larger batch is refused whole, before any of it runs",
+			parse: func(v string) error {
+				n, err := strconv.Atoi(v)
+				if err != nil || n < 1 || n > 1000 {
+					return errors.New("want a number from 1 to 1000")
+				}
+				c.MCPMaxBatch = n
+				return nil
+			}, show: func() string { return strconv.Itoa(c.MCPMaxBatch) }},
 		{env: "VARGATE_WEB_SEARCH_URL", flag: "web-search-url", arg: "url", def: "https://api.search.brave.com/res/v1/web/search", usage: "web search API endpoint for vargate_web_search (Brave Search API shape; the tenant's key is registered with tool_id vargate_web_search)",
 			parse: func(v string) error {
 				u, err := url.Parse(v)

@@ -9,11 +9,9 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"sync"
 	"time"
 
 	"github.com/vargate/vargate"
-	"github.com/vargate/vargate/internal/agent"
 	"github.com/vargate/vargate/internal/govern"
 	"github.com/vargate/vargate/internal/mcpserver"
 	"github.com/vargate/vargate/internal/netguard"
@@ -38,7 +36,7 @@ type mcpWiring struct {
 	catalog  *tools.Catalog
 	database *tools.DatabaseConnector
 	governor *govern.Governor
-	facts    *sessionFacts
+	facts    *session.Facts
 	server   *mcpserver.Server
 	// upstreams are the tenants' own MCP servers, whose approved tools
 	// join the catalog (served by /mcp/upstreams).
@@ -110,8 +108,10 @@ func openMCP(ctx context.Context, a *app, engine *policy.Engine) (*mcpWiring, er
 		a.log.Warn("governed calls are decided by the policy sidecar, not the embedded engine (benchmark comparison mode)",
 			slog.String("url", netguard.RedactURL(cfg.PolicySidecarURL)))
 	}
-	w.facts = &sessionFacts{sessions: a.sessions, agents: a.agents, counts: sqlstore.NewAuditStore(a.db), now: w.governor.Now}
-	w.governor.Facts = w.facts
+	// Session budgets: each governed call reserves its place in the
+	// session's counters in the database before it is decided.
+	w.facts = &session.Facts{Sessions: a.sessions, Agents: a.agents, Counters: sqlstore.NewSessionStore(a.db), Now: w.governor.Now}
+	w.governor.Facts = governFacts{w.facts}
 	w.catalog.Add(w.governor.ApprovalStatusTool())
 
 	w.server = &mcpserver.Server{
@@ -122,6 +122,7 @@ func openMCP(ctx context.Context, a *app, engine *policy.Engine) (*mcpWiring, er
 		TrustedProxies: cfg.TrustedProxies,
 		AllowedOrigins: append([]string{originOf(cfg.MCPServerURL)}, cfg.MCPAllowedOrigins...),
 		MaxBodyBytes:   max(cfg.MaxBodyBytes, mcpserver.DefaultMaxBodyBytes),
+		MaxBatch:       cfg.MCPMaxBatch,
 	}
 	if !cfg.mcpURLDefault {
 		// The configured public URL names the resource (RFC 9728).
@@ -139,151 +140,31 @@ func originOf(s string) string {
 	return u.Scheme + "://" + u.Host
 }
 
-// sessionFacts tells the policy what the gateway knows of a caller's
-// session — its age, governed calls and denials so far, anomaly score —
-// and its delegation depth. A session's start and chain never change, and
-// an agent's chain rarely does, so both are kept in memory (the chain for
-// a minute). The counters are read from the audit trail at most every
-// countTTL and moved by this gateway's own decisions in between (another
-// gateway's, and built-in tool confirmations, show at the next read); the
-// anomaly score is read from the event consumer's state at most every
-// scoreTTL.
-type sessionFacts struct {
-	sessions *session.Service
-	agents   *agent.Service
-	counts   interface {
-		SessionDecisionCounts(ctx context.Context, tenantID, sessionID string) (calls, denials int, err error)
-	}
-	// scores is set once the event consumer exists; nil leaves the
-	// anomaly score at 0.
-	scores interface {
-		AnomalyScore(ctx context.Context, tenantID, sessionID string) (float64, error)
-	}
-	now vargate.Clock
-
-	mu      sync.Mutex
-	bySess  map[string]*sessionFact
-	byAgent map[string]agentFact
-}
-
-type sessionFact struct {
-	created        time.Time
-	depth          int
-	calls, denials int
-	counted        time.Time // when calls and denials were read; zero: never
-	score          float64
-	scored         time.Time
-}
-
-type agentFact struct {
-	depth   int
-	expires time.Time
-}
-
-const (
-	// agentFactTTL bounds how long an agent key's delegation depth is reused.
-	agentFactTTL = time.Minute
-	// countTTL and scoreTTL bound how long a session's counters and
-	// anomaly score are reused.
-	countTTL = 5 * time.Second
-	scoreTTL = time.Second
-)
+// governFacts hands the session facts (internal/session) to the
+// governor.
+type governFacts struct{ f *session.Facts }
 
 // Facts implements govern.Facts.
-func (f *sessionFacts) Facts(ctx context.Context, p vargate.Principal) (govern.CallerFacts, error) {
-	now := f.now()
-	key := p.TenantID + "/" + p.SessionID
-	f.mu.Lock()
-	if f.bySess == nil || len(f.bySess)+len(f.byAgent) > 100000 {
-		f.bySess, f.byAgent = map[string]*sessionFact{}, map[string]agentFact{}
-	}
-	sf := f.bySess[key]
-	af, haveAgent := f.byAgent[p.TenantID+"/"+p.AgentID]
-	f.mu.Unlock()
-
-	if p.SessionID != "" {
-		if sf == nil {
-			s, err := f.sessions.SessionFor(ctx, p)
-			if err != nil {
-				return govern.CallerFacts{}, err
-			}
-			sf = &sessionFact{created: s.CreatedAt, depth: s.DelegationDepth()}
-			f.mu.Lock()
-			if cur := f.bySess[key]; cur != nil {
-				sf = cur
-			} else {
-				f.bySess[key] = sf
-			}
-			f.mu.Unlock()
-		}
-		if err := f.refresh(ctx, p, sf, now); err != nil {
-			return govern.CallerFacts{}, err
-		}
-		f.mu.Lock()
-		defer f.mu.Unlock()
-		return govern.CallerFacts{
-			Session: policy.Session{ID: p.SessionID, AgeSeconds: now.Sub(sf.created).Seconds(),
-				Calls: sf.calls, Denials: sf.denials, AnomalyScore: sf.score},
-			DelegationDepth: sf.depth,
-		}, nil
-	}
-	if !haveAgent || !now.Before(af.expires) {
-		c, err := f.agents.Get(ctx, p.TenantID, p.AgentID)
-		if err != nil {
-			return govern.CallerFacts{}, err
-		}
-		chain, err := f.agents.Chain(ctx, c)
-		if err != nil {
-			return govern.CallerFacts{}, err
-		}
-		af = agentFact{depth: len(chain) - 1, expires: now.Add(agentFactTTL)}
-		f.mu.Lock()
-		f.byAgent[p.TenantID+"/"+p.AgentID] = af
-		f.mu.Unlock()
-	}
-	return govern.CallerFacts{DelegationDepth: af.depth}, nil
+func (g governFacts) Facts(ctx context.Context, p vargate.Principal) (govern.CallerFacts, error) {
+	c, err := g.f.For(ctx, p)
+	return govern.CallerFacts{Session: c.Session, DelegationDepth: c.DelegationDepth}, err
 }
 
-// refresh re-reads the session's counters and anomaly score when they are
-// older than their TTL. An error fails the call closed.
-func (f *sessionFacts) refresh(ctx context.Context, p vargate.Principal, sf *sessionFact, now time.Time) error {
-	f.mu.Lock()
-	needCount := f.counts != nil && (sf.counted.IsZero() || now.Sub(sf.counted) >= countTTL)
-	needScore := f.scores != nil && (sf.scored.IsZero() || now.Sub(sf.scored) >= scoreTTL)
-	f.mu.Unlock()
-	if needCount {
-		calls, denials, err := f.counts.SessionDecisionCounts(ctx, p.TenantID, p.SessionID)
-		if err != nil {
-			return err
-		}
-		f.mu.Lock()
-		sf.calls, sf.denials, sf.counted = calls, denials, now
-		f.mu.Unlock()
-	}
-	if needScore {
-		score, err := f.scores.AnomalyScore(ctx, p.TenantID, p.SessionID)
-		if err != nil {
-			return err
-		}
-		f.mu.Lock()
-		sf.score, sf.scored = score, now
-		f.mu.Unlock()
-	}
-	return nil
+// CurrentFacts implements govern.FactsReader.
+func (g governFacts) CurrentFacts(ctx context.Context, p vargate.Principal) (govern.CallerFacts, error) {
+	c, err := g.f.Queued(ctx, p)
+	return govern.CallerFacts{Session: c.Session, DelegationDepth: c.DelegationDepth}, err
 }
 
-// Decided implements govern.DecisionObserver: this gateway's decisions
-// move the counters until the next read.
-func (f *sessionFacts) Decided(tenantID, sessionID, decision string) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if sf := f.bySess[tenantID+"/"+sessionID]; sf != nil && !sf.counted.IsZero() {
-		sf.calls++
-		if decision == policy.Deny {
-			sf.denials++
-		}
-	}
+// Decided implements govern.DecisionObserver.
+func (g governFacts) Decided(ctx context.Context, tenantID, sessionID, decision string) error {
+	return g.f.Decided(ctx, tenantID, sessionID, decision)
 }
+
+var (
+	_ govern.DecisionObserver = governFacts{}
+	_ govern.FactsReader      = governFacts{}
+)
 
 // toolTLSConfig returns the TLS configuration of HTTP tools and upstreams:
 // nil (Go's default) without a CA file, else the system roots plus the

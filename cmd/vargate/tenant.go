@@ -10,6 +10,7 @@ import (
 
 	"github.com/vargate/vargate"
 	"github.com/vargate/vargate/internal/agent"
+	"github.com/vargate/vargate/internal/approval"
 	"github.com/vargate/vargate/internal/audit"
 	"github.com/vargate/vargate/internal/auth"
 	"github.com/vargate/vargate/internal/sqlstore"
@@ -109,6 +110,12 @@ func adminService(ctx context.Context, env *environment, cfg *Config) (*auth.Ser
 	svc := auth.NewService(sqlstore.NewAuthStore(db))
 	svc.Audit, svc.Actor = log, audit.ActorCLI
 	svc.Agents = agentLookup{agent.New(sqlstore.NewAgentStore(db), log)}
+	// A key revoked here cancels the actions it queued; their audit
+	// records and webhooks are left to the gateway's sweeper, which has
+	// the webhook outbox.
+	cancel := approval.New(sqlstore.NewApprovalStore(db), nil, discardLogger())
+	cancel.SettleLater = true
+	svc.Revocations = cancel
 	return svc, func() { log.Close(); db.Close() }, nil
 }
 

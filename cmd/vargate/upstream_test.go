@@ -17,6 +17,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/vargate/vargate/internal/sim"
+	"github.com/vargate/vargate/internal/testwait"
 )
 
 // testUpstream is a third-party MCP server for the end-to-end test: greet
@@ -130,8 +131,7 @@ func TestServeSessionCallsUpstreamTools(t *testing.T) {
 		decisions[rec["tool"].(string)] = rec["decision"].(string)
 		if rec["tool"] == "ours__greet" {
 			var d struct {
-				Outcome string `json:"outcome"`
-				Input   struct {
+				Input struct {
 					Call struct {
 						Upstream    string          `json:"upstream"`
 						Annotations map[string]bool `json:"annotations"`
@@ -141,7 +141,9 @@ func TestServeSessionCallsUpstreamTools(t *testing.T) {
 			if err := json.Unmarshal([]byte(toJSON(rec["detail"])), &d); err != nil {
 				t.Fatal(err)
 			}
-			if d.Outcome != "executed" || d.Input.Call.Upstream != "ours" || !d.Input.Call.Annotations["idempotent_hint"] || !d.Input.Call.Annotations["destructive_hint"] {
+			// Recorded before the upstream was called; how it ended is
+			// the action's mcp_outcome record, checked below.
+			if rec["outcome"] != "executing" || d.Input.Call.Upstream != "ours" || !d.Input.Call.Annotations["idempotent_hint"] || !d.Input.Call.Annotations["destructive_hint"] {
 				t.Errorf("greet record detail = %+v", d)
 			}
 		}
@@ -152,6 +154,16 @@ func TestServeSessionCallsUpstreamTools(t *testing.T) {
 			t.Errorf("decision of %s = %q, want %q (records %v)", tool, decisions[tool], dec, decisions)
 		}
 	}
+	testwait.For(t, 10*time.Second, "the greet call's mcp_outcome record says executed", func() bool {
+		_, recs := g.do(t, "GET", "/api/audit?session_id="+id+"&source=mcp_outcome", g.Key, "")
+		records, _ := recs["records"].([]any)
+		for _, r := range records {
+			if rec := r.(map[string]any); rec["tool"] == "ours__greet" && rec["outcome"] == "executed" {
+				return true
+			}
+		}
+		return false
+	})
 
 	// An agent key sees only what its configuration allows.
 	code, key := g.do(t, "POST", "/api/keys", g.Key, `{"role":"agent","agent_id":"`+agentID+`"}`)

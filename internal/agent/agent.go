@@ -114,6 +114,22 @@ type GovernanceProfile struct {
 // Archived reports whether the configuration is archived.
 func (c Config) Archived() bool { return c.ArchivedAt != nil }
 
+// Allows reports whether allowed_tools lets the agent call tool: an exact
+// entry, or a glob pattern that matches it (as the base policy decides).
+func (c Config) Allows(tool string) bool {
+	for _, a := range c.AllowedTools {
+		if a == tool {
+			return true
+		}
+		if strings.ContainsAny(a, "*?[") {
+			if ok, err := path.Match(a, tool); err == nil && ok {
+				return true
+			}
+		}
+	}
+	return false
+}
+
 // Params are the fields a create or update request sets. A nil field is
 // not set: create takes the default, update keeps the current value.
 type Params struct {

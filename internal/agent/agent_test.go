@@ -241,3 +241,17 @@ func TestDelegationDepth(t *testing.T) {
 		t.Errorf("chain after tightening the root: %v, want invalid", err)
 	}
 }
+
+// Allows matches allowed_tools as the base policy does: exact names and
+// glob patterns.
+func TestConfigAllows(t *testing.T) {
+	c := agent.Config{AllowedTools: []string{"vargate_web_search", "github__*", "crm_[ab]"}}
+	for tool, want := range map[string]bool{
+		"vargate_web_search": true, "vargate_send_email": false, "github__create_issue": true,
+		"github_create": false, "crm_a": true, "crm_c": false, "": false,
+	} {
+		if got := c.Allows(tool); got != want {
+			t.Errorf("Allows(%q) = %v, want %v", tool, got, want)
+		}
+	}
+}

@@ -17,6 +17,17 @@ type Auditor interface {
 	Append(ctx context.Context, rec audit.Record) (audit.Record, error)
 }
 
+// Actions settles work an agent queued under a permission it has lost:
+// actions still waiting for a human (or approved but not started) are
+// cancelled with the reason. cmd adapts the approval queue.
+type Actions interface {
+	// AgentArchived cancels the agent's waiting actions.
+	AgentArchived(ctx context.Context, tenantID, agentID, reason, actor string) error
+	// ToolsWithdrawn cancels the agent's waiting actions of the tools
+	// that allows rejects.
+	ToolsWithdrawn(ctx context.Context, tenantID, agentID string, allows func(tool string) bool, reason, actor string) error
+}
+
 // auditTimeout bounds an audit write that must outlive the request.
 const auditTimeout = 10 * time.Second
 
@@ -26,7 +37,10 @@ type Service struct {
 	Store Store
 	// Audit receives a control_plane record for every change.
 	Audit Auditor
-	Now   vargate.Clock
+	// Actions is told when an agent is archived or stops allowing tools;
+	// nil leaves its queued actions as they are.
+	Actions Actions
+	Now     vargate.Clock
 	// KnownTool reports whether the tenant has a governed tool of that
 	// name (built-in or tenant tool). When set, allowed_tools may name
 	// only such tools; nil accepts any well-formed name.
@@ -162,6 +176,12 @@ func (s *Service) Update(ctx context.Context, tenantID, id, actor string, p Para
 	if err := s.audit(ctx, "agent.updated", actor, next); err != nil {
 		return next, err
 	}
+	if !slices.Equal(cur.AllowedTools, next.AllowedTools) && s.Actions != nil {
+		reason := fmt.Sprintf("agent %s version %d no longer allows this tool (allowed_tools: %s)", id, next.Version, strings.Join(next.AllowedTools, ", "))
+		if err := s.Actions.ToolsWithdrawn(context.WithoutCancel(ctx), tenantID, id, next.Allows, reason, actor); err != nil {
+			return next, fmt.Errorf("agent updated, but its queued actions of withdrawn tools could not be cancelled: %w", err)
+		}
+	}
 	return next, nil
 }
 
@@ -173,7 +193,8 @@ func (s *Service) Archive(ctx context.Context, tenantID, id, actor string) (Conf
 		return Config{}, err
 	}
 	if cur.Archived() {
-		return cur, nil
+		// Again: whatever an earlier try could not cancel is cancelled now.
+		return cur, s.archived(ctx, cur, actor)
 	}
 	c, err := s.Store.Archive(ctx, tenantID, id, s.Now().UTC().Truncate(time.Microsecond))
 	if err != nil {
@@ -182,7 +203,18 @@ func (s *Service) Archive(ctx context.Context, tenantID, id, actor string) (Conf
 	if err := s.audit(ctx, "agent.archived", actor, c); err != nil {
 		return c, err
 	}
-	return c, nil
+	return c, s.archived(ctx, c, actor)
+}
+
+// archived cancels the waiting actions of archived agent c.
+func (s *Service) archived(ctx context.Context, c Config, actor string) error {
+	if s.Actions == nil {
+		return nil
+	}
+	if err := s.Actions.AgentArchived(context.WithoutCancel(ctx), c.TenantID, c.ID, "agent "+c.ID+" was archived", actor); err != nil {
+		return fmt.Errorf("agent archived, but its queued actions could not be cancelled (archive again to retry): %w", err)
+	}
+	return nil
 }
 
 // Chain returns the configurations from the root of c's delegation chain

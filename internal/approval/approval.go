@@ -13,7 +13,8 @@ import (
 // Status is where an action is in its life.
 type Status string
 
-// The statuses. Executed, failed, rejected and expired are final.
+// The statuses. Executed, failed, rejected, expired and cancelled are
+// final.
 const (
 	StatusPending   Status = "pending"
 	StatusApproved  Status = "approved"
@@ -22,11 +23,16 @@ const (
 	StatusFailed    Status = "failed"
 	StatusRejected  Status = "rejected"
 	StatusExpired   Status = "expired"
+	// StatusCancelled: the action was still waiting (pending, or approved
+	// but not started) when what it needed went away — its session
+	// ended, its agent was archived or no longer allows the tool, or the
+	// key that queued it was revoked. It never runs.
+	StatusCancelled Status = "cancelled"
 )
 
 // Statuses lists every status in life order.
 func Statuses() []Status {
-	return []Status{StatusPending, StatusApproved, StatusExecuting, StatusExecuted, StatusFailed, StatusRejected, StatusExpired}
+	return []Status{StatusPending, StatusApproved, StatusExecuting, StatusExecuted, StatusFailed, StatusRejected, StatusExpired, StatusCancelled}
 }
 
 // Valid reports whether s is a known status.
@@ -42,7 +48,7 @@ func (s Status) Valid() bool {
 // Final reports whether s is an end state.
 func (s Status) Final() bool {
 	switch s {
-	case StatusExecuted, StatusFailed, StatusRejected, StatusExpired:
+	case StatusExecuted, StatusFailed, StatusRejected, StatusExpired, StatusCancelled:
 		return true
 	}
 	return false
@@ -57,7 +63,10 @@ type Request struct {
 	TenantID  string
 	SessionID string
 	AgentID   string
-	Tool      string
+	// KeyID is the credential that made the call (an agent key's ID, or
+	// a session token's), so that revoking it cancels the action.
+	KeyID string
+	Tool  string
 	// Args is the exact, unredacted arguments of the call, as a JSON
 	// object. They are what runs on approval.
 	Args json.RawMessage
@@ -84,6 +93,7 @@ type Action struct {
 	TenantID  string `json:"tenant_id"`
 	SessionID string `json:"session_id,omitempty"`
 	AgentID   string `json:"agent_id,omitempty"`
+	KeyID     string `json:"key_id,omitempty"`
 	Tool      string `json:"tool"`
 	// Args is the exact arguments. Set by Get and by the service when it
 	// calls the Executor; empty in listings.
@@ -102,8 +112,9 @@ type Action struct {
 	DecidedAt *time.Time `json:"decided_at,omitempty"`
 	DecidedBy string     `json:"decided_by,omitempty"`
 	Note      string     `json:"reason,omitempty"`
-	// FinishedAt, Result and Failure are set when execution ends. Result
-	// is what the tool returned (set by Get, like Args).
+	// FinishedAt, Result and Failure are set when execution ends (and
+	// FinishedAt and Failure when the action is cancelled). Result is
+	// what the tool returned (set by Get, like Args).
 	FinishedAt   *time.Time      `json:"finished_at,omitempty"`
 	Result       json.RawMessage `json:"result,omitempty"`
 	ResultDigest string          `json:"result_digest,omitempty"`
@@ -112,7 +123,8 @@ type Action struct {
 	History []Event `json:"history,omitempty"`
 }
 
-// Failure says why an approved action did not execute, or did not finish.
+// Failure says why an approved action did not execute, or did not finish,
+// or why an action was cancelled.
 type Failure struct {
 	Code    FailureCode `json:"code"`
 	Message string      `json:"message"`
@@ -140,6 +152,10 @@ const (
 	// FailureSealed: the sealed arguments could not be opened, so the
 	// action was not executed.
 	FailureSealed FailureCode = "arguments_unavailable"
+	// FailureCancelled: the action was cancelled before it ran (its
+	// session ended, its agent was archived or no longer allows the
+	// tool, or its key was revoked); the message says which.
+	FailureCancelled FailureCode = "cancelled"
 )
 
 // Event is one state change of an action.
@@ -199,7 +215,7 @@ type Executor interface {
 }
 
 // SessionNotifier tells a managed session that one of its actions was
-// settled (executed, failed, rejected or expired), so that an agent which
+// settled (executed, failed, rejected, expired or cancelled), so that an agent which
 // ended its turn can carry on. internal/session implements it and decides
 // whether a message is needed. Delivery is at least once: after a crash
 // the same settlement may be reported twice (the Action's ID and Status
@@ -235,4 +251,5 @@ const (
 	EventRejected        = "action.rejected"
 	EventExpired         = "action.expired"
 	EventExecuted        = "action.executed"
+	EventCancelled       = "action.cancelled"
 )

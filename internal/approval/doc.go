@@ -7,6 +7,14 @@
 //
 //	pending → approved → executing → executed | failed
 //	pending → rejected | expired
+//	pending | approved → cancelled
+//
+// An action is cancelled (Cancel) when what it needed goes away before it
+// starts: its session ended (interrupted, expired, completed, failed), its
+// agent was archived or no longer allows its tool, or the key that queued
+// it was revoked. internal/session, internal/agent and internal/auth call
+// the Service's SessionEnded, AgentArchived, ToolsWithdrawn and KeyRevoked;
+// an action already executing is left to finish.
 //
 // Every move is one conditional update in the store (compare-and-set on
 // the status), so of concurrent deciders exactly one wins and the others

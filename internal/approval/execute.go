@@ -32,6 +32,34 @@ func (s *Service) run(ctx context.Context, rec Record) Record {
 		return rec // closing (or nothing to run it): the sweeper starts it later
 	}
 	defer s.wg.Done()
+	return s.execute(ctx, rec)
+}
+
+// resume starts rec in the background for the sweeper, counted from now:
+// a Close that follows waits for it rather than racing its start. An
+// unopened service (tests) runs it at once; a closing one leaves it to
+// the next start's sweeper.
+func (s *Service) resume(ctx context.Context, rec Record) {
+	s.mu.Lock()
+	opened, closed := s.opened, s.closed
+	if opened && !closed {
+		s.wg.Add(1)
+	}
+	s.mu.Unlock()
+	switch {
+	case closed:
+	case !opened:
+		s.run(ctx, rec)
+	default:
+		go func() {
+			defer s.wg.Done()
+			s.execute(ctx, rec)
+		}()
+	}
+}
+
+// execute is run's body, for a caller that has counted it in s.wg.
+func (s *Service) execute(ctx context.Context, rec Record) Record {
 	start := s.now()
 	cur, ev, err := s.Store.Transition(ctx, Transition{
 		TenantID: rec.TenantID, ID: rec.ID, From: []Status{StatusApproved}, To: StatusExecuting, At: start,
@@ -229,9 +257,7 @@ func (s *Service) Sweep(ctx context.Context) error {
 	for _, rec := range recs {
 		s.Logger.LogAttrs(ctx, slog.LevelInfo, "starting approved action that never started",
 			slog.String(logKeyTenant, rec.TenantID), slog.String(logKeyAction, rec.ID))
-		if !s.track(func(ctx context.Context) { s.run(context.WithoutCancel(ctx), rec) }) {
-			s.run(context.WithoutCancel(ctx), rec)
-		}
+		s.resume(context.WithoutCancel(ctx), rec)
 	}
 	evs, err := s.Store.Unsettled(ctx, now.Add(-s.settleAfter()), sweepBatch)
 	if err != nil {

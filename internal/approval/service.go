@@ -88,6 +88,11 @@ type Service struct {
 	SideEffectTimeout time.Duration
 	// Runner names this process in the executing lease (random if empty).
 	Runner string
+	// SettleLater leaves the side effects of this service's moves (audit
+	// record, webhook, session message) to a gateway's sweeper, which
+	// finds them unsettled on the event rows: for a process without the
+	// audit log and the webhook outbox, such as the CLI revoking a key.
+	SettleLater bool
 
 	mu      sync.Mutex
 	opened  bool
@@ -246,7 +251,7 @@ func (s *Service) Enqueue(ctx context.Context, req Request) (Action, error) {
 	}
 	rec := Record{
 		Action: Action{
-			ID: id, TenantID: req.TenantID, SessionID: req.SessionID, AgentID: req.AgentID, Tool: req.Tool,
+			ID: id, TenantID: req.TenantID, SessionID: req.SessionID, AgentID: req.AgentID, KeyID: req.KeyID, Tool: req.Tool,
 			ArgsRedacted: req.ArgsRedacted, ArgsDigest: digest, Sensitive: req.Sensitive,
 			PolicyVersion: req.PolicyVersion, DecisionID: req.DecisionID, Reasons: req.Reasons,
 			Status: StatusPending, CreatedAt: now, ExpiresAt: now.Add(ttl),
@@ -435,6 +440,9 @@ func (s *Service) decide(ctx context.Context, p vargate.Principal, id, note stri
 			return Record{}, gerr
 		}
 		cur = s.expireIfDue(ctx, cur)
+		if cur.Status == StatusCancelled && cur.Failure != nil {
+			return Record{}, vargate.Errorf(vargate.KindConflict, "action %s was cancelled and can no longer be decided: %s", id, cur.Failure.Message)
+		}
 		return Record{}, vargate.Errorf(vargate.KindConflict, "action %s is %s, not pending", id, cur.Status)
 	}
 	if err != nil {

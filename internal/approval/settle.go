@@ -16,6 +16,9 @@ import (
 // It reports whether the audit record is written. Side effects outlive a
 // client that disconnects (context.WithoutCancel plus a timeout each).
 func (s *Service) settle(ctx context.Context, rec Record, ev Event) bool {
+	if s.SettleLater {
+		return ev.AuditedAt != nil
+	}
 	ctx = context.WithoutCancel(ctx)
 	newlyAudited := ev.AuditedAt == nil && s.audit(ctx, rec, ev)
 	newlyNotified := ev.NotifiedAt == nil && s.notify(ctx, rec, ev)
@@ -64,7 +67,7 @@ func AuditRecord(a Action, ev Event) audit.Record {
 	switch ev.To {
 	case StatusExpired:
 		detail["expires_at"] = a.ExpiresAt
-	case StatusExecuted, StatusFailed:
+	case StatusExecuted, StatusFailed, StatusCancelled:
 		rec.ResultDigest = a.ResultDigest
 		rec.Outcome = executionOutcome(a)
 		if a.Failure != nil {
@@ -108,6 +111,8 @@ func webhookEvent(to Status) string {
 		return EventExpired
 	case StatusExecuted, StatusFailed:
 		return EventExecuted
+	case StatusCancelled:
+		return EventCancelled
 	}
 	return ""
 }
@@ -149,6 +154,8 @@ func webhookData(a Action, ev Event) WebhookData {
 	case StatusExecuted, StatusFailed:
 		d.DecidedBy, d.Reason = a.DecidedBy, a.Note
 		d.ResultDigest, d.Failure = a.ResultDigest, a.Failure
+	case StatusCancelled:
+		d.DecidedBy, d.Failure = a.DecidedBy, a.Failure
 	}
 	return d
 }

@@ -29,6 +29,7 @@ type Record struct {
 //   - executing: Runner, LeaseUntil
 //   - executed, failed: ResultStored, ResultSealed, ResultDigest, Failure
 //     (finished_at = At)
+//   - cancelled: Failure, which says why (finished_at = At)
 //   - expired: nothing else.
 type Transition struct {
 	TenantID string
@@ -59,7 +60,9 @@ type Filter struct {
 	Status    Status
 	SessionID string
 	AgentID   string
-	Tool      string
+	// KeyID selects the actions queued with one credential.
+	KeyID string
+	Tool  string
 	// Before is the pagination cursor: only actions created before it.
 	Before time.Time
 	// Limit caps the number of actions (DefaultListLimit when 0, at most

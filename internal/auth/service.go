@@ -2,6 +2,8 @@ package auth
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"time"
 
@@ -9,12 +11,21 @@ import (
 	"github.com/vargate/vargate/internal/audit"
 )
 
+// Revocations settles what a revoked key left waiting (the approval
+// queue's actions). cmd adapts the approval queue.
+type Revocations interface {
+	KeyRevoked(ctx context.Context, tenantID, keyID, reason string) error
+}
+
 // Service issues and checks credentials.
 type Service struct {
 	Store Store
 	// Sessions resolves per-session tokens; nil means none are accepted.
 	Sessions SessionTokens
-	Now      vargate.Clock
+	// Revocations is told of each revoked key, so that the actions it
+	// queued and that still wait are cancelled; nil tells nobody.
+	Revocations Revocations
+	Now         vargate.Clock
 	// Audit receives the record of every tenant and key change and of
 	// every dashboard sign-in and sign-out; nil records nothing (tests).
 	Audit Auditor
@@ -179,7 +190,9 @@ func (s *Service) Authenticate(ctx context.Context, token string) (vargate.Princ
 }
 
 // RevokeKey revokes a key of the tenant, and records it (once: revoking
-// a revoked key changes nothing and records nothing).
+// a revoked key changes nothing and records nothing), then cancels the
+// actions it queued that still wait (Revocations). Revoking again retries
+// the cancellation.
 func (s *Service) RevokeKey(ctx context.Context, tenantID, keyID string) error {
 	var subject audit.KeySubject
 	ks, err := s.Store.ListKeys(ctx, tenantID)
@@ -196,10 +209,17 @@ func (s *Service) RevokeKey(ctx context.Context, tenantID, keyID string) error {
 	if err := s.Store.RevokeKey(ctx, tenantID, keyID, s.Now()); err != nil {
 		return err
 	}
-	if already {
-		return nil
+	var recErr error
+	if !already {
+		recErr = s.record(ctx, tenantID, audit.EventKeyRevoked, subject)
 	}
-	return s.record(ctx, tenantID, audit.EventKeyRevoked, subject)
+	if s.Revocations == nil {
+		return recErr
+	}
+	if err := s.Revocations.KeyRevoked(context.WithoutCancel(ctx), tenantID, keyID, "key "+keyID+" was revoked"); err != nil {
+		return errors.Join(recErr, fmt.Errorf("key revoked, but the actions it queued could not be cancelled (revoke again to retry): %w", err))
+	}
+	return recErr
 }
 
 // SignIn checks a key presented at the dashboard's sign-in: only an

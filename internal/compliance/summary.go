@@ -55,7 +55,8 @@ type ToolCalls struct {
 }
 
 // ApprovalUsage is the session's use of the approval queue. Pending is
-// Requested less the actions decided (approved, rejected or expired).
+// Requested less the actions decided (approved, rejected or expired) and
+// those cancelled while pending.
 type ApprovalUsage struct {
 	Requested int64 `json:"requested"`
 	Approved  int64 `json:"approved"`
@@ -63,7 +64,13 @@ type ApprovalUsage struct {
 	Expired   int64 `json:"expired"`
 	Executed  int64 `json:"executed"`
 	Failed    int64 `json:"failed"`
-	Pending   int64 `json:"pending"`
+	// Cancelled counts actions cancelled before they ran (session ended,
+	// agent archived or tool withdrawn, key revoked), whether pending or
+	// approved at the time.
+	Cancelled int64 `json:"cancelled"`
+	// cancelledPending are the Cancelled that were still pending.
+	cancelledPending int64
+	Pending          int64 `json:"pending"`
 }
 
 // summarizer accumulates a Summary one record at a time.
@@ -145,6 +152,11 @@ func (z *summarizer) add(f *facts) {
 			u.Executed++
 		case approvalFailed:
 			u.Failed++
+		case approvalCancelled:
+			u.Cancelled++
+			if f.detail.From == approvalRequested {
+				u.cancelledPending++
+			}
 		}
 	case KindInterrupt:
 		// An interrupt is recorded when it is made (session.interrupted)
@@ -208,6 +220,6 @@ func (z *summarizer) summary() Summary {
 	}
 	s.Interrupts, s.AutoInterrupts = max(z.interruptActs, z.interruptOutcomes), max(z.autoActs, z.autoOuts)
 	u := &s.Approvals
-	u.Pending = max(0, u.Requested-u.Approved-u.Rejected-u.Expired)
+	u.Pending = max(0, u.Requested-u.Approved-u.Rejected-u.Expired-u.cancelledPending)
 	return s
 }

@@ -95,6 +95,7 @@ const (
 	approvalExpired              = "expired"
 	approvalExecuted             = "executed"
 	approvalFailed               = "failed"
+	approvalCancelled            = "cancelled"
 	credentialOpUse              = "use"
 	reasonDelegationTooDeep      = "delegation_too_deep"
 	reasonAnomalyScore           = "anomaly_score"
@@ -112,6 +113,8 @@ type recordDetail struct {
 	Reason    string       `json:"reason"`
 	Automatic bool         `json:"automatic"`
 	Op        string       `json:"op"`
+	// From is the status an approval record's change left.
+	From string `json:"from"`
 	// SystemPromptHash and Budget are in session.created.
 	SystemPromptHash string          `json:"system_prompt_hash"`
 	Budget           json.RawMessage `json:"budget"`

@@ -200,7 +200,7 @@ func (g *Governor) enqueue(ctx context.Context, out *Outcome, rec audit.Record, 
 	qctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.auditTimeout())
 	defer cancel()
 	_, err := g.Queue.Enqueue(qctx, approval.Request{
-		ID: out.ActionID, TenantID: p.TenantID, SessionID: p.SessionID, AgentID: p.AgentID, Tool: out.Tool,
+		ID: out.ActionID, TenantID: p.TenantID, SessionID: p.SessionID, AgentID: p.AgentID, KeyID: p.KeyID, Tool: out.Tool,
 		Args: args.Raw, ArgsDigest: args.Digest, ArgsRedacted: args.Stored,
 		PolicyVersion: d.PolicyVersion, DecisionID: d.DecisionID, Reasons: d.Reasons, Sensitive: len(args.Findings) > 0,
 	})
@@ -281,7 +281,9 @@ func (g *Governor) prepare(ctx context.Context, p vargate.Principal, tool *tools
 		return pr, nil
 	}
 	describeTool(&pcall, tool)
-	pr.in, err = g.input(ctx, p, pr.cfg, pcall, args.Findings)
+	// A new call is reserved in the session's budget; an approved one was
+	// when it was queued.
+	pr.in, err = g.input(ctx, p, pr.cfg, pcall, args.Findings, !approved)
 	if err != nil {
 		if !unusable(err) {
 			return nil, err
@@ -376,14 +378,21 @@ func (g *Governor) RecordUnknown(ctx context.Context, p vargate.Principal, name 
 	return err
 }
 
-// input builds the policy input for a call.
-func (g *Governor) input(ctx context.Context, p vargate.Principal, cfg agent.Config, c policy.Call, findings []pii.Finding) (*policy.Input, error) {
+// input builds the policy input for a call: a new one (reserve, counted
+// in the session's budget) or a queued one re-evaluated.
+func (g *Governor) input(ctx context.Context, p vargate.Principal, cfg agent.Config, c policy.Call, findings []pii.Finding, reserve bool) (*policy.Input, error) {
 	facts := CallerFacts{Session: policy.Session{ID: p.SessionID}}
 	if cfg.ParentAgentID != "" {
 		facts.DelegationDepth = 1 // at least; Facts knows the whole chain
 	}
 	if g.Facts != nil {
-		f, err := g.Facts.Facts(ctx, p)
+		var f CallerFacts
+		var err error
+		if r, ok := g.Facts.(FactsReader); ok && !reserve {
+			f, err = r.CurrentFacts(ctx, p)
+		} else {
+			f, err = g.Facts.Facts(ctx, p)
+		}
 		if err != nil {
 			return nil, fmt.Errorf("session facts: %w", err)
 		}
@@ -497,8 +506,11 @@ func (g *Governor) record(ctx context.Context, out *Outcome, rec audit.Record, t
 			slog.String(logKeyAction, rec.ActionID), slog.String(logKeyError, err.Error()))
 		return Outcome{}, fmt.Errorf("audit governed call: %w", err)
 	}
-	if o, ok := g.Facts.(DecisionObserver); ok && rec.SessionID != "" {
-		o.Decided(rec.TenantID, rec.SessionID, rec.Decision)
+	if o, ok := g.Facts.(DecisionObserver); ok && rec.SessionID != "" && in != nil {
+		if err := o.Decided(actx, rec.TenantID, rec.SessionID, rec.Decision); err != nil {
+			g.Logger.LogAttrs(ctx, slog.LevelError, "cannot count the session's decision",
+				slog.String(logKeyTenant, rec.TenantID), slog.String(logKeySession, rec.SessionID), slog.String(logKeyError, err.Error()))
+		}
 	}
 	if out.Status == Denied && g.Events != nil {
 		data := map[string]any{

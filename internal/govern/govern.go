@@ -77,15 +77,26 @@ type Emitter interface {
 
 // Facts tells the policy what the gateway knows of the caller's session
 // (calls so far, denials, anomaly score, age) and its delegation depth.
+// Call asks once per governed call, before the decision: a Facts that
+// keeps session budgets counts (reserves) the call there.
 type Facts interface {
 	Facts(ctx context.Context, p vargate.Principal) (CallerFacts, error)
 }
 
+// FactsReader is implemented by a Facts whose Facts reserves the call:
+// ExecuteApproved re-evaluates a call that was counted when it was
+// queued, so it asks CurrentFacts, which reserves nothing and does not
+// count the call being re-evaluated.
+type FactsReader interface {
+	CurrentFacts(ctx context.Context, p vargate.Principal) (CallerFacts, error)
+}
+
 // DecisionObserver is implemented by a Facts that counts decisions: the
-// governor tells it each decision once its record is committed, so that
-// the next call's counters include it.
+// governor tells it the decision of each call whose facts it asked for,
+// once the call's record is committed, so that later calls' counters
+// include it. An error is logged (the decision stands).
 type DecisionObserver interface {
-	Decided(tenantID, sessionID, decision string)
+	Decided(ctx context.Context, tenantID, sessionID, decision string) error
 }
 
 // CallerFacts are the Facts of one caller.

@@ -69,7 +69,7 @@ func (g *Governor) hideDenied(ctx context.Context, p vargate.Principal, cfg agen
 	if !ok || len(ts) == 0 {
 		return ts
 	}
-	in, err := g.input(ctx, p, cfg, policy.Call{}, nil)
+	in, err := g.input(ctx, p, cfg, policy.Call{}, nil, false) // a listing is no call: nothing reserved
 	if err != nil {
 		return ts
 	}

@@ -59,6 +59,9 @@ type gateway struct {
 	api      *httptest.Server // the tenant tool's API (https)
 	apiKeys  chan string      // the X-Api-Key of each request api received
 	logs     *lockedBuffer    // the governor's log
+	// searches counts the requests the search API received: the side
+	// effects of vargate_web_search.
+	searches atomic.Int64
 
 	acme, globex tenant
 
@@ -125,7 +128,10 @@ func newGateway(tb testing.TB, o gatewayOptions) *gateway {
 	engine.Timeout = 10 * time.Second
 
 	guard := &netguard.Guard{AllowPrivate: true}
-	search := httptest.NewServer(http.HandlerFunc(fakeBrave))
+	search := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		g.searches.Add(1)
+		fakeBrave(w, r)
+	}))
 	tb.Cleanup(search.Close)
 	g.smtp = startSMTP(tb)
 	g.apiKeys = make(chan string, 100)

@@ -63,6 +63,9 @@ type Server struct {
 	// 401 challenge that points to it; empty takes the request's.
 	PublicURL    string
 	MaxBodyBytes int64
+	// MaxBatch bounds the messages of one JSON-RPC batch; a larger batch
+	// is refused whole. Zero means DefaultMaxBatch.
+	MaxBatch int
 	// AuthCacheTTL is how long a successful authentication is reused for
 	// the same token, sparing a database read per call; a revoked key or
 	// an ended session's token stops working within it. Zero means
@@ -118,10 +121,7 @@ func (s *Server) Handler() http.Handler {
 		if s.Logger == nil {
 			s.Logger = slog.New(slog.DiscardHandler)
 		}
-		limit := s.MaxBodyBytes
-		if limit <= 0 {
-			limit = DefaultMaxBodyBytes
-		}
+		limit := s.bodyLimit()
 		mcpHandler := mcp.NewStreamableHTTPHandler(s.serverFor, &mcp.StreamableHTTPOptions{
 			Stateless: true,
 			// The SDK's own logging at Info reports every request.
@@ -136,9 +136,17 @@ func (s *Server) Handler() http.Handler {
 		// RequireBearerToken only moves the principal, already
 		// authenticated by s.authenticate, into the SDK's TokenInfo.
 		tokenInfo := auth.RequireBearerToken(principalTokenInfo, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true})
-		s.handler = s.headers(s.allowlist(s.origin(s.authenticate(s.methods(limit, s.cancellable(tokenInfo(mcpHandler)))))))
+		s.handler = s.headers(s.allowlist(s.origin(s.authenticate(s.batchLimit(s.methods(limit, s.cancellable(tokenInfo(mcpHandler))))))))
 	})
 	return s.handler
+}
+
+// bodyLimit is MaxBodyBytes or its default.
+func (s *Server) bodyLimit() int64 {
+	if s.MaxBodyBytes <= 0 {
+		return DefaultMaxBodyBytes
+	}
+	return s.MaxBodyBytes
 }
 
 // principalKey holds the TokenInfo's principal.

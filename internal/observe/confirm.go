@@ -513,6 +513,11 @@ func (s *Service) ActionSettled(ctx context.Context, a approval.Action) error {
 		}
 	case approval.StatusExpired:
 		msg = "Nobody approved this tool call in time; it was not run"
+	case approval.StatusCancelled:
+		msg = "This tool call was cancelled before it ran"
+		if a.Failure != nil && a.Failure.Message != "" {
+			msg += ": " + a.Failure.Message
+		}
 	default:
 		msg = "This tool call was approved but could not be confirmed; it was not run"
 		if a.Failure != nil && a.Failure.Message != "" {

@@ -1,11 +1,14 @@
 package session_test
 
 import (
+	"context"
 	"testing"
 
+	"github.com/vargate/vargate"
 	"github.com/vargate/vargate/internal/agent"
 	"github.com/vargate/vargate/internal/session"
 	"github.com/vargate/vargate/internal/sqlstore"
+	"github.com/vargate/vargate/internal/storetest"
 )
 
 // BenchmarkCreate measures a whole governed creation against the
@@ -53,5 +56,30 @@ func BenchmarkAuthenticateSessionToken(b *testing.B) {
 		if _, err := e.svc.AuthenticateSessionToken(b.Context(), s.TokenHash); err != nil {
 			b.Fatal(err)
 		}
+	}
+}
+
+// BenchmarkFactsReserve measures what a governed call of a session pays
+// for its facts: the session's fixed facts from memory and one atomic
+// counter reservation in the database, from parallel callers of one
+// session (the worst case: one row).
+func BenchmarkFactsReserve(b *testing.B) {
+	for _, d := range []sqlstore.Dialect{sqlstore.SQLite, sqlstore.Postgres} {
+		b.Run(string(d), func(b *testing.B) {
+			db := storetest.Open(b, d)
+			f := &session.Facts{Sessions: &sessionsOf{m: map[string]session.Session{"vs-1": {ID: "vs-1", TenantID: "t1"}}},
+				Counters: sqlstore.NewSessionStore(db)}
+			p := vargate.Principal{TenantID: "t1", Role: vargate.RoleAgent, AgentID: "a", SessionID: "vs-1"}
+			b.SetParallelism(4)
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := f.For(context.Background(), p); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
 	}
 }

@@ -24,7 +24,15 @@
 //
 // Status counters are never stored: they are counted from the session's
 // audit records (sources mcp_governed and mcp_observed) and the approval
-// queue, so they cannot drift from the trail. docs/SESSIONS.md has more.
+// queue, so they cannot drift from the trail. The counters a policy reads
+// (input.session.calls, .denials) are different: Facts reserves each
+// governed call in a stored counter before it is decided (CallCounter),
+// so a budget holds across a batch, parallel requests and gateways.
+//
+// A session that ends (interrupted, expired, failed) or completes cancels
+// its actions still waiting for a human through Actions (the approval
+// queue); for an ended session this is part of the cleanup the sweeper
+// retries. docs/SESSIONS.md has more.
 //
 // It imports the root package and the capability packages whose types it
 // uses (agent, audit, approval, auth, policy, vault, pii); stores implement

@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"log/slog"
 	"strings"
@@ -73,6 +74,12 @@ func (s *Service) TurnEnded(ctx context.Context, tenantID, id, stopReason string
 	switch {
 	case to == StatusCompleted:
 		s.emit(ctx, sess, "session.completed")
+		// Completed only when nothing was pending; an action queued in
+		// the meantime is cancelled, not left to run in a finished turn.
+		if err := s.cancelActions(ctx, sess); err != nil {
+			s.logger().LogAttrs(ctx, slog.LevelError, "cannot cancel the actions of a completed session",
+				slog.String(logKeySession, sess.ID), slog.String(logKeyError, err.Error()))
+		}
 	case to.Final():
 		s.finish(ctx, sess)
 	}
@@ -260,19 +267,24 @@ func (s *Service) finish(ctx context.Context, sess Session) {
 	}
 }
 
-// cleanup deletes the session's vault (its MCP token leaves Anthropic)
-// and archives the upstream session, then marks the session cleaned.
+// cleanup cancels the session's waiting actions, deletes its vault (its
+// MCP token leaves Anthropic) and archives the upstream session, then
+// marks the session cleaned. What fails is retried by the sweeper, so an
+// ended session's actions are cancelled even after a crash.
 func (s *Service) cleanup(ctx context.Context, sess Session) error {
 	bg, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
 	defer cancel()
+	// A failed cancellation does not hold up the vault's deletion; both
+	// are retried until the session is marked cleaned.
+	cancelErr := s.cancelActions(bg, sess)
 	if sess.VaultID != "" || sess.AnthropicSessionID != "" {
 		c, err := s.Upstream.Client(bg, sess.TenantID, vault.Purpose{SessionID: sess.ID, Actor: ActorSystem})
 		if err != nil {
-			return err
+			return errors.Join(cancelErr, err)
 		}
 		if sess.VaultID != "" {
 			if _, err := c.Beta.Vaults.Delete(bg, sess.VaultID, anthropic.BetaVaultDeleteParams{}); err != nil && !notFoundUpstream(err) {
-				return upstreamError(StepVault, err)
+				return errors.Join(cancelErr, upstreamError(StepVault, err))
 			}
 		}
 		if sess.AnthropicSessionID != "" {
@@ -281,7 +293,23 @@ func (s *Service) cleanup(ctx context.Context, sess Session) error {
 			_, _ = c.Beta.Sessions.Archive(bg, sess.AnthropicSessionID, anthropic.BetaSessionArchiveParams{})
 		}
 	}
+	if cancelErr != nil {
+		return fmt.Errorf("cancel the session's waiting actions: %w", cancelErr)
+	}
 	return s.Store.MarkCleaned(bg, sess.TenantID, sess.ID, s.now())
+}
+
+// cancelActions cancels the waiting actions of sess, which ended or
+// completed, with a reason that says so.
+func (s *Service) cancelActions(ctx context.Context, sess Session) error {
+	if s.Actions == nil {
+		return nil
+	}
+	reason := fmt.Sprintf("session %s is %s", sess.ID, sess.Status)
+	if sess.EndReason != "" {
+		reason += ": " + sess.EndReason
+	}
+	return s.Actions.SessionEnded(ctx, sess.TenantID, sess.ID, reason)
 }
 
 // record appends a lifecycle record (source session) for sess; a failure

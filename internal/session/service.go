@@ -46,6 +46,14 @@ type Pending interface {
 	PendingActions(ctx context.Context, tenantID, sessionID string) (int, error)
 }
 
+// Actions settles the actions of a session that ended: those still
+// waiting for a human (or approved but not started) are cancelled with
+// the reason, so that nothing queued runs after the stop. cmd adapts the
+// approval queue.
+type Actions interface {
+	SessionEnded(ctx context.Context, tenantID, sessionID, reason string) error
+}
+
 // Auditor appends to the tenant's audit trail; *audit.Log implements it.
 type Auditor interface {
 	Append(ctx context.Context, rec audit.Record) (audit.Record, error)
@@ -86,6 +94,9 @@ type Service struct {
 	Policy Policy
 	// Pending counts unsettled approvals; nil counts none.
 	Pending Pending
+	// Actions cancels the waiting actions of sessions that end; nil
+	// leaves them queued.
+	Actions Actions
 	// Observer follows event streams (internal/observe); required.
 	Observer Observer
 	// Events receives lifecycle webhooks; nil sends none.

@@ -231,6 +231,12 @@ func OutcomeMessage(a approval.Action) string {
 		b.WriteString(" Do not try to reach the same effect another way.")
 	case approval.StatusExpired:
 		b.WriteString("was not decided in time and expired; it was not executed. Do not try to reach the same effect another way.")
+	case approval.StatusCancelled:
+		b.WriteString("was cancelled before it ran")
+		if f := a.Failure; f != nil {
+			b.WriteString(": " + truncate(f.Message, 1000))
+		}
+		b.WriteString(". It was not executed. Do not try to reach the same effect another way.")
 	case approval.StatusFailed:
 		b.WriteString("was approved but did not complete")
 		if f := a.Failure; f != nil {

@@ -20,7 +20,7 @@ var _ approval.Store = (*ApprovalStore)(nil)
 // NewApprovalStore returns the approval queue store over db.
 func NewApprovalStore(db *DB) *ApprovalStore { return &ApprovalStore{db: db} }
 
-const approvalColumns = `id, tenant_id, session_id, agent_id, tool, args, args_sealed, args_redacted, args_digest,
+const approvalColumns = `id, tenant_id, session_id, agent_id, key_id, tool, args, args_sealed, args_redacted, args_digest,
 	policy_version, decision_id, reasons, status, created_at, expires_at, decided_at, decided_by, decision_note,
 	runner, lease_until, finished_at, result, result_sealed, result_digest, failure, version`
 
@@ -49,10 +49,10 @@ func (s *ApprovalStore) Create(ctx context.Context, r approval.Record, ev approv
 		redacted = sql.NullString{String: string(r.ArgsRedacted), Valid: true}
 	}
 	return s.db.InTx(ctx, func(tx *Tx) error {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO approvals (id, tenant_id, session_id, agent_id, tool, args,
+		if _, err := tx.ExecContext(ctx, `INSERT INTO approvals (id, tenant_id, session_id, agent_id, key_id, tool, args,
 			args_sealed, args_redacted, args_digest, policy_version, decision_id, reasons, status, created_at,
-			expires_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
-			r.ID, r.TenantID, r.SessionID, r.AgentID, r.Tool, r.ArgsStored, apBool(r.ArgsSealed), redacted,
+			expires_at, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)`,
+			r.ID, r.TenantID, r.SessionID, r.AgentID, r.KeyID, r.Tool, r.ArgsStored, apBool(r.ArgsSealed), redacted,
 			r.ArgsDigest, r.PolicyVersion, r.DecisionID, string(reasons), string(r.Status),
 			Micros(r.CreatedAt), Micros(r.ExpiresAt)); err != nil {
 			return err
@@ -94,7 +94,7 @@ func scanApproval(sc apScanner) (approval.Record, error) {
 	var created, expires int64
 	var decided, lease, finished sql.NullInt64
 	var result []byte
-	err := sc.Scan(&r.ID, &r.TenantID, &r.SessionID, &r.AgentID, &r.Tool, &r.ArgsStored, &argsSealed, &redacted,
+	err := sc.Scan(&r.ID, &r.TenantID, &r.SessionID, &r.AgentID, &r.KeyID, &r.Tool, &r.ArgsStored, &argsSealed, &redacted,
 		&r.ArgsDigest, &r.PolicyVersion, &r.DecisionID, &reasons, &status, &created, &expires, &decided,
 		&r.DecidedBy, &r.Note, &r.Runner, &lease, &finished, &result, &resultSealed, &r.ResultDigest, &failure,
 		&r.Version)
@@ -142,7 +142,7 @@ func (s *ApprovalStore) List(ctx context.Context, tenantID string, f approval.Fi
 	where := []string{"tenant_id = ?"}
 	args := []any{tenantID}
 	for _, c := range []struct{ col, v string }{
-		{"status", string(f.Status)}, {"session_id", f.SessionID}, {"agent_id", f.AgentID}, {"tool", f.Tool},
+		{"status", string(f.Status)}, {"session_id", f.SessionID}, {"agent_id", f.AgentID}, {"key_id", f.KeyID}, {"tool", f.Tool},
 	} {
 		if c.v != "" {
 			where = append(where, c.col+" = ?")
@@ -268,7 +268,7 @@ func (s *ApprovalStore) Transition(ctx context.Context, t approval.Transition) (
 		case approval.StatusExecuting:
 			set += ", runner = ?, lease_until = ?"
 			args = append(args, t.Runner, Micros(t.LeaseUntil))
-		case approval.StatusExecuted, approval.StatusFailed:
+		case approval.StatusExecuted, approval.StatusFailed, approval.StatusCancelled:
 			var failure sql.NullString
 			if t.Failure != nil {
 				b, err := json.Marshal(t.Failure)

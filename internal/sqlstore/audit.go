@@ -436,23 +436,6 @@ func (s *AuditStore) List(ctx context.Context, tenantID string, f audit.Filter) 
 	return recs, rows.Err()
 }
 
-// SessionDecisionCounts returns how many governed calls (mcp_governed
-// records: MCP calls and built-in tool confirmations) the session has,
-// and how many of them were denied.
-func (s *AuditStore) SessionDecisionCounts(ctx context.Context, tenantID, sessionID string) (calls, denials int, err error) {
-	from := "audit_log"
-	if s.db.Dialect == SQLite {
-		from += " INDEXED BY audit_log_session"
-	}
-	err = s.db.QueryRowContext(ctx, `SELECT COUNT(*), COALESCE(SUM(CASE WHEN decision = 'deny' THEN 1 ELSE 0 END), 0) FROM `+from+`
-		WHERE tenant_id = ? AND session_id = ? AND session_id <> '' AND source = ?`, tenantID, sessionID, string(audit.SourceMCPGoverned)).
-		Scan(&calls, &denials)
-	if err != nil {
-		return 0, 0, fmt.Errorf("count session decisions: %w", err)
-	}
-	return calls, denials, nil
-}
-
 // auditListQuery is List's query. A filter on session or action also
 // states that the column is not empty: the partial indexes
 // audit_log_session and audit_log_action cover only such rows, and

@@ -15,7 +15,11 @@ import (
 )
 
 // SessionStore implements session.Store.
-type SessionStore struct{ db *DB }
+type SessionStore struct {
+	db *DB
+	// counts group-commits the session call counters (sessioncalls.go).
+	counts counterBatcher
+}
 
 var _ session.Store = (*SessionStore)(nil)
 

@@ -15,6 +15,7 @@ const (
 	EventRejected           = "action.rejected"
 	EventExpired            = "action.expired"
 	EventExecuted           = "action.executed"
+	EventCancelled          = "action.cancelled"
 	EventAnomalyDetected    = "anomaly.detected"
 	EventSessionInterrupted = "session.interrupted"
 	EventSessionCompleted   = "session.completed"
@@ -31,7 +32,7 @@ const EventTest = "webhook.test"
 // Events returns every event a tenant can subscribe to.
 func Events() []string {
 	return []string{
-		EventPendingApproval, EventDenied, EventApproved, EventRejected, EventExpired, EventExecuted,
+		EventPendingApproval, EventDenied, EventApproved, EventRejected, EventExpired, EventExecuted, EventCancelled,
 		EventAnomalyDetected, EventSessionInterrupted, EventSessionCompleted, EventSessionExpired, EventToolChanged,
 	}
 }
