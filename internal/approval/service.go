@@ -181,21 +181,6 @@ func (s *Service) Close() error {
 	return nil
 }
 
-// track runs fn as a tracked background task unless the service is closed.
-func (s *Service) track(fn func(ctx context.Context)) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if !s.opened || s.closed {
-		return false
-	}
-	s.wg.Add(1)
-	go func() {
-		defer s.wg.Done()
-		fn(s.life)
-	}()
-	return true
-}
-
 func (s *Service) sweepLoop(interval time.Duration) {
 	defer s.wg.Done()
 	t := time.NewTicker(interval)
