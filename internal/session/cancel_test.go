@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -12,7 +13,9 @@ import (
 	"github.com/vargate/vargate/internal/agent"
 	"github.com/vargate/vargate/internal/approval"
 	"github.com/vargate/vargate/internal/session"
+	"github.com/vargate/vargate/internal/sim"
 	"github.com/vargate/vargate/internal/sqlstore"
+	"github.com/vargate/vargate/internal/testwait"
 )
 
 // queue is the approval queue over env's database, wired into svc as
@@ -50,6 +53,28 @@ func (e *env) wantCancelled(t *testing.T, q *approval.Service, id, because strin
 	}
 }
 
+// waitObserved waits until the event consumer has stored the session's
+// first upstream event of type typ.
+func (e *env) waitObserved(t *testing.T, s session.Session, typ string) {
+	t.Helper()
+	store := sqlstore.NewObserveStore(e.db)
+	testwait.For(t, waitTimeout, "the consumer stores the session's "+typ, func() bool {
+		evs, err := e.sim.Events(s.AnthropicSessionID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		i := slices.IndexFunc(evs, func(ev sim.Event) bool { return ev.Type == typ })
+		if i < 0 {
+			return false
+		}
+		ids, err := store.ExistingEvents(t.Context(), s.ID, []string{evs[i].ID})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(ids) == 1
+	})
+}
+
 // A session that expires takes its waiting actions with it.
 func TestExpiryCancelsActions(t *testing.T) {
 	e := newEnv(t, sqlstore.SQLite)
@@ -79,6 +104,9 @@ func TestCompletionCancelsActions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The consumer moves a session it sees running back to active, so
+	// the turn's end below must come after it has read the turn's start.
+	e.waitObserved(t, s, "agent.message")
 	a := e.enqueue(t, q, s) // e.pending still says 0
 	if _, err := e.svc.TurnEnded(t.Context(), e.tenant, s.ID, session.StopEndTurn); err != nil {
 		t.Fatal(err)
