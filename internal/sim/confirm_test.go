@@ -26,7 +26,7 @@ func TestToolConfirmationRoundTrip(t *testing.T) {
 	// 1: the search asks.
 	evs := st.waitIdle(t, 1)
 	search := ofType(evs, "agent.mcp_tool_use")[0].AsAgentMCPToolUse()
-	if search.Name != "vargate_web_search" || search.MCPServerName != "vargate" || search.EvaluatedPermission != "ask" || search.Evaluation.Type != "always_ask" {
+	if search.Name != "vargate_web_search" || search.MCPServerName != "vargate-governance" || search.EvaluatedPermission != "ask" || search.Evaluation.Type != "always_ask" {
 		t.Errorf("first MCP tool use = %s on %s, %s/%s; want vargate_web_search on vargate, ask/always_ask",
 			search.Name, search.MCPServerName, search.EvaluatedPermission, search.Evaluation.Type)
 	}

@@ -397,7 +397,7 @@ func richAgentParams(mcpURL string) anthropic.BetaAgentNewParams {
 					{OfBash: &anthropic.BetaManagedAgentsBashToolConfigParams{Enabled: anthropic.Bool(true)}},
 				},
 			}},
-			mcpToolset("vargate", false),
+			mcpToolset("vargate-governance", false),
 			{OfCustom: &anthropic.BetaManagedAgentsCustomToolParams{
 				Name: "get_weather", Description: "weather of a city",
 				InputSchema: anthropic.BetaManagedAgentsCustomToolInputSchemaParam{
@@ -405,7 +405,7 @@ func richAgentParams(mcpURL string) anthropic.BetaAgentNewParams {
 				},
 			}},
 		},
-		MCPServers: []anthropic.BetaManagedAgentsURLMCPServerParams{{Name: "vargate", URL: mcpURL}},
+		MCPServers: []anthropic.BetaManagedAgentsURLMCPServerParams{{Name: "vargate-governance", URL: mcpURL}},
 		Skills: []anthropic.BetaManagedAgentsSkillParamsUnion{
 			{OfAnthropic: &anthropic.BetaManagedAgentsAnthropicSkillParams{SkillID: "xlsx"}},
 		},

@@ -87,7 +87,7 @@ func mcpToolset(server string, allow bool) anthropic.BetaAgentNewParamsToolUnion
 }
 
 // newAgent creates an agent with the built-in toolset and, when mcpURL is
-// set, an MCP server "vargate" at mcpURL.
+// set, an MCP server "vargate-governance" at mcpURL.
 func (f *fixture) newAgent(t *testing.T, mcpURL string, allowMCP bool) *anthropic.BetaManagedAgentsAgent {
 	t.Helper()
 	p := anthropic.BetaAgentNewParams{
@@ -97,8 +97,8 @@ func (f *fixture) newAgent(t *testing.T, mcpURL string, allowMCP bool) *anthropi
 		Tools:  []anthropic.BetaAgentNewParamsToolUnion{builtinToolset()},
 	}
 	if mcpURL != "" {
-		p.MCPServers = []anthropic.BetaManagedAgentsURLMCPServerParams{{Name: "vargate", URL: mcpURL}}
-		p.Tools = append(p.Tools, mcpToolset("vargate", allowMCP))
+		p.MCPServers = []anthropic.BetaManagedAgentsURLMCPServerParams{{Name: "vargate-governance", URL: mcpURL}}
+		p.Tools = append(p.Tools, mcpToolset("vargate-governance", allowMCP))
 	}
 	a, err := f.client.Beta.Agents.New(t.Context(), p)
 	if err != nil {

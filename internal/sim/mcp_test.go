@@ -76,7 +76,7 @@ func TestMCPConnectionFailure(t *testing.T) {
 		t.Fatalf("session.error events: %d, want 1; got %v", len(errs), types(evs))
 	}
 	e := errs[0].AsSessionError().Error
-	if e.Type != "mcp_connection_failed_error" || e.MCPServerName != "vargate" {
+	if e.Type != "mcp_connection_failed_error" || e.MCPServerName != "vargate-governance" {
 		t.Errorf("error = %s on %q, want mcp_connection_failed_error on vargate", e.Type, e.MCPServerName)
 	}
 	if res := ofType(evs, "agent.mcp_tool_result")[0].AsAgentMCPToolResult(); !res.IsError {
@@ -103,7 +103,7 @@ func TestMCPAuthenticationFailure(t *testing.T) {
 	if len(errs) != 1 {
 		t.Fatalf("session.error events: %d; got %v", len(errs), types(evs))
 	}
-	if e := errs[0].AsSessionError().Error; e.Type != "mcp_authentication_failed_error" || e.MCPServerName != "vargate" {
+	if e := errs[0].AsSessionError().Error; e.Type != "mcp_authentication_failed_error" || e.MCPServerName != "vargate-governance" {
 		t.Errorf("error = %s on %q, want mcp_authentication_failed_error on vargate", e.Type, e.MCPServerName)
 	}
 	if len(srv.Calls()) != 0 {

@@ -19,7 +19,7 @@ func TestAgentLifecycle(t *testing.T) {
 		t.Errorf("created agent: id %q version %d model %q archived %v", a.ID, a.Version, a.Model.ID, a.ArchivedAt)
 	}
 	if len(a.Tools) != 2 || a.Tools[0].Type != "agent_toolset_20260401" || a.Tools[0].DefaultConfig.PermissionPolicy.Type != "always_allow" ||
-		a.Tools[1].Type != "mcp_toolset" || a.Tools[1].MCPServerName != "vargate" || a.Tools[1].DefaultConfig.PermissionPolicy.Type != "always_ask" {
+		a.Tools[1].Type != "mcp_toolset" || a.Tools[1].MCPServerName != "vargate-governance" || a.Tools[1].DefaultConfig.PermissionPolicy.Type != "always_ask" {
 		t.Errorf("resolved tools = %s, want the toolset defaults filled in (always_allow, always_ask)", a.JSON.Tools.Raw())
 	}
 	if a.ExecutionIdentity.Type != "service_account" {

@@ -11,10 +11,10 @@ import (
 // agentBody is an agents.new body with most optional parts set.
 const agentBody = `{"name":"research","description":"d","system":"s",
 "model":{"id":"claude-sonnet-4-6","effort":"low","speed":"standard"},
-"mcp_servers":[{"type":"url","name":"vargate","url":"https://gw.example/mcp"}],
+"mcp_servers":[{"type":"url","name":"vargate-governance","url":"https://gw.example/mcp"}],
 "tools":[{"type":"agent_toolset_20260401","configs":[{"name":"write","permission_policy":{"type":"always_ask"}},
 {"name":"web_fetch","allowed_domains":["example.com"]}]},
-{"type":"mcp_toolset","mcp_server_name":"vargate","default_config":{"permission_policy":{"type":"always_allow"}}}],
+{"type":"mcp_toolset","mcp_server_name":"vargate-governance","default_config":{"permission_policy":{"type":"always_allow"}}}],
 "skills":[{"type":"anthropic","skill_id":"xlsx"}],"metadata":{"team":"qa"}}`
 
 // FuzzCheckParams: the checker never panics, whatever the body, and what
