@@ -1,15 +1,11 @@
 package mcpserver
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"sync"
 
-	"github.com/go-json-experiment/json/jsontext"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/vargate/vargate"
@@ -87,34 +83,25 @@ func (s *Server) cancellable(next http.Handler) http.Handler {
 			return
 		}
 		p, ok := vargate.FromContext(r.Context())
-		if !ok {
+		m := messageOf(r.Context())
+		if !ok || m == nil || !m.single {
 			next.ServeHTTP(w, r)
 			return
 		}
-		limit := s.MaxBodyBytes
-		if limit <= 0 {
-			limit = DefaultMaxBodyBytes
-		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
-		r.Body = readCloser{io.MultiReader(bytes.NewReader(body), r.Body), r.Body}
-		if err != nil {
-			next.ServeHTTP(w, r)
-			return
-		}
-		method, id, cancelID := peekMessage(body)
-		if method == "notifications/cancelled" {
+		if m.method == "notifications/cancelled" {
 			// Handled here: the SDK answers a notification at once and
 			// closes the stateless session, maybe before it is read.
-			if cancelID != "" {
-				s.inflight.cancel(keyOf(p, cancelID))
+			if m.cancelID != "" {
+				s.inflight.cancel(keyOf(p, m.cancelID))
 			}
 			next.ServeHTTP(w, r)
 			return
 		}
-		if method != "tools/call" || id == "" {
+		if m.method != "tools/call" || m.id == "" {
 			next.ServeHTTP(w, r)
 			return
 		}
+		id := m.id
 		ctx, cancel := context.WithCancelCause(r.Context())
 		defer cancel(nil)
 		k := keyOf(p, id)
@@ -122,60 +109,6 @@ func (s *Server) cancellable(next http.Handler) http.Handler {
 		defer s.inflight.remove(k)
 		next.ServeHTTP(w, r.WithContext(ctx))
 	})
-}
-
-type readCloser struct {
-	io.Reader
-	io.Closer
-}
-
-// peekMessage reads the top level of a single JSON-RPC message: its
-// method, its ID and, for notifications/cancelled, the ID it names (IDs
-// as compact JSON). A batch or anything else yields nothing.
-func peekMessage(body []byte) (method, id, cancelID string) {
-	d := jsontext.NewDecoder(bytes.NewReader(body))
-	if tok, err := d.ReadToken(); err != nil || tok.Kind() != '{' {
-		return "", "", ""
-	}
-	var params []byte
-	for d.PeekKind() == '"' {
-		tok, err := d.ReadToken()
-		if err != nil {
-			return "", "", ""
-		}
-		name := tok.String() // before the next read voids tok
-		v, err := d.ReadValue()
-		if err != nil {
-			return "", "", ""
-		}
-		switch name {
-		case "id":
-			id = normalizeID(v)
-		case "method":
-			_ = json.Unmarshal(v, &method)
-		case "params":
-			params = bytes.Clone(v) // v is valid only until the next read
-		}
-	}
-	if method == "notifications/cancelled" && params != nil {
-		var p struct {
-			RequestID json.RawMessage `json:"requestId"`
-		}
-		if json.Unmarshal(params, &p) == nil && len(p.RequestID) > 0 {
-			cancelID = normalizeID(p.RequestID)
-		}
-	}
-	return method, id, cancelID
-}
-
-// normalizeID writes a JSON-RPC ID the way the SDK's decoded ID marshals.
-func normalizeID(raw []byte) string {
-	var v any
-	if json.Unmarshal(raw, &v) != nil {
-		return ""
-	}
-	b, _ := json.Marshal(v)
-	return string(b)
 }
 
 // withRequest returns ctx cancelled also when the HTTP request of the call

@@ -1,9 +1,7 @@
 package mcpserver
 
 import (
-	"bytes"
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/netip"
 	"strings"
@@ -127,33 +125,20 @@ const methodNotFound = -32601
 // logging, completion) with a JSON-RPC -32601 error carrying the
 // request's ID, instead of the SDK's plain-text 400 or an empty answer.
 // Batches and responses pass to the SDK unchanged.
-func (s *Server) methods(limit int64, next http.Handler) http.Handler {
+func (s *Server) methods(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || r.Body == nil {
-			next.ServeHTTP(w, r)
+		msg := messageOf(r.Context())
+		if msg == nil || !msg.single || !msg.hasMethod {
+			next.ServeHTTP(w, r) // the SDK reports a broken body, answers a batch or a response
 			return
 		}
-		body, err := io.ReadAll(io.LimitReader(r.Body, limit+1))
-		r.Body.Close()
-		r.Body = io.NopCloser(bytes.NewReader(body))
-		if err != nil {
-			next.ServeHTTP(w, r) // the SDK reports the oversized or broken body
-			return
-		}
-		var msg struct {
-			ID     json.RawMessage `json:"id"`
-			Method *string         `json:"method"`
-		}
-		if json.Unmarshal(body, &msg) != nil || msg.Method == nil {
-			next.ServeHTTP(w, r)
-			return
-		}
-		m := *msg.Method
+		m := msg.method
+		id := msg.rawID
 		if servedMethods[m] || strings.HasPrefix(m, "notifications/") {
 			next.ServeHTTP(w, r)
 			return
 		}
-		if len(msg.ID) == 0 || string(msg.ID) == "null" {
+		if len(id) == 0 || string(id) == "null" {
 			w.WriteHeader(http.StatusAccepted) // a notification gets no answer
 			return
 		}
@@ -167,7 +152,7 @@ func (s *Server) methods(limit int64, next http.Handler) http.Handler {
 			JSONRPC string          `json:"jsonrpc"`
 			ID      json.RawMessage `json:"id"`
 			Error   rpcError        `json:"error"`
-		}{"2.0", msg.ID, rpcError{Code: methodNotFound, Message: "method not found: " + strings.ToValidUTF8(truncateMethod(m), "") + " (this server offers tools only)"}})
+		}{"2.0", id, rpcError{Code: methodNotFound, Message: "method not found: " + strings.ToValidUTF8(truncateMethod(m), "") + " (this server offers tools only)"}})
 	})
 }
 
