@@ -117,9 +117,6 @@ var servedMethods = map[string]bool{
 	"tools/list": true, "tools/call": true,
 }
 
-// methodNotFound is the JSON-RPC code of an unknown or undeclared method.
-const methodNotFound = -32601
-
 // methods answers a request for a method the server does not serve
 // (unknown, or of a capability it does not declare: prompts, resources,
 // logging, completion) with a JSON-RPC -32601 error carrying the

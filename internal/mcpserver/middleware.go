@@ -34,7 +34,7 @@ func (s *Server) allowlist(next http.Handler) http.Handler {
 			if !s.IPAllowlist.Allows(addr) {
 				s.Logger.LogAttrs(r.Context(), slog.LevelWarn, "MCP request from an address outside the allowlist",
 					slog.String(logKeyAddr, addrString(addr)))
-				writeRPCError(w, http.StatusForbidden, -32001, "forbidden: client address not allowed")
+				writeRPCError(w, http.StatusForbidden, codeRefused, "forbidden: client address not allowed")
 				return
 			}
 		}
@@ -63,7 +63,7 @@ func (s *Server) origin(next http.Handler) http.Handler {
 		o := r.Header.Get("Origin")
 		if o != "" && !allowed[normalizeOrigin(o)] {
 			s.Logger.LogAttrs(r.Context(), slog.LevelWarn, "MCP request from a foreign origin", slog.String(logKeyOrigin, o))
-			writeRPCError(w, http.StatusForbidden, -32001, "forbidden: origin not allowed")
+			writeRPCError(w, http.StatusForbidden, codeRefused, "forbidden: origin not allowed")
 			return
 		}
 		// An allowed page may read the answers (and the 401's challenge);
@@ -107,23 +107,23 @@ func (s *Server) authenticate(next http.Handler) http.Handler {
 		token, ok := bearer(r.Header.Get("Authorization"))
 		if !ok {
 			w.Header().Set("WWW-Authenticate", s.challenge(r, ""))
-			writeRPCError(w, http.StatusUnauthorized, -32001, "unauthorized: send Authorization: Bearer with a session token or an agent key")
+			writeRPCError(w, http.StatusUnauthorized, codeRefused, "unauthorized: send Authorization: Bearer with a session token or an agent key")
 			return
 		}
 		p, err := s.principal(r.Context(), token)
 		if err != nil {
 			if vargate.IsKind(err, vargate.KindUnauthorized) {
 				w.Header().Set("WWW-Authenticate", s.challenge(r, `error="invalid_token", error_description="invalid, revoked or expired token"`))
-				writeRPCError(w, http.StatusUnauthorized, -32001, "unauthorized: invalid, revoked or expired token")
+				writeRPCError(w, http.StatusUnauthorized, codeRefused, "unauthorized: invalid, revoked or expired token")
 				return
 			}
 			s.Logger.LogAttrs(r.Context(), slog.LevelError, "MCP authentication failed", slog.String(logKeyError, err.Error()))
-			writeRPCError(w, http.StatusServiceUnavailable, -32603, "authentication is unavailable; try again")
+			writeRPCError(w, http.StatusServiceUnavailable, rpcCode(vargate.KindUnavailable), "authentication is unavailable; try again")
 			return
 		}
 		if p.Role != vargate.RoleAgent || p.AgentID == "" {
 			w.Header().Set("WWW-Authenticate", s.challenge(r, `error="insufficient_scope", error_description="only agent credentials may call tools"`))
-			writeRPCError(w, http.StatusForbidden, -32001, "forbidden: only agent credentials (session tokens, agent keys) may call tools")
+			writeRPCError(w, http.StatusForbidden, codeRefused, "forbidden: only agent credentials (session tokens, agent keys) may call tools")
 			return
 		}
 		if l, ok := w.(interface{ SetTenant(string) }); ok {
@@ -152,11 +152,11 @@ type rpcErrorBody struct {
 }
 
 type rpcError struct {
-	Code    int    `json:"code"`
+	Code    int64  `json:"code"`
 	Message string `json:"message"`
 }
 
-func writeRPCError(w http.ResponseWriter, status, code int, msg string) {
+func writeRPCError(w http.ResponseWriter, status int, code int64, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	_ = json.NewEncoder(w).Encode(rpcErrorBody{JSONRPC: "2.0", Error: rpcError{Code: code, Message: msg}})

@@ -1,15 +1,16 @@
 package mcpserver
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/netip"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/modelcontextprotocol/go-sdk/auth"
@@ -81,12 +82,20 @@ type Server struct {
 	mu       sync.Mutex
 	servers  map[string]*tenantServer // tenant ID → its MCP server
 	inflight inflight                 // calls cancellable by notification
+	// noFastPath sends every request to the SDK (the differential test
+	// compares both paths).
+	noFastPath atomic.Bool
+	// fastCalls counts the calls the fast path answered.
+	fastCalls atomic.Int64
 }
 
 // tenantServer is one tenant's MCP server, built from one tool set.
 type tenantServer struct {
 	set *tools.Set
 	srv *mcp.Server
+	// fast names the tools the fast path may call: those the SDK server
+	// has, without arguments bound to headers (x-mcp-header).
+	fast map[string]bool
 }
 
 // Mount adds the endpoint, under /mcp/server and /api/mcp/server, and
@@ -136,7 +145,7 @@ func (s *Server) Handler() http.Handler {
 		// RequireBearerToken only moves the principal, already
 		// authenticated by s.authenticate, into the SDK's TokenInfo.
 		tokenInfo := auth.RequireBearerToken(principalTokenInfo, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true})
-		s.handler = s.headers(s.allowlist(s.origin(s.authenticate(s.batchLimit(s.methods(limit, s.cancellable(tokenInfo(mcpHandler))))))))
+		s.handler = s.headers(s.allowlist(s.origin(s.authenticate(s.readBody(s.batchLimit(s.methods(s.cancellable(tokenInfo(s.fastPath(mcpHandler))))))))))
 	})
 	return s.handler
 }
@@ -177,6 +186,16 @@ func principalOf(extra *mcp.RequestExtra) (vargate.Principal, bool) {
 // it twice per request, so it is a map lookup unless the tenant's tool set
 // changed.
 func (s *Server) serverFor(r *http.Request) *mcp.Server {
+	ts := s.tenant(r)
+	if ts == nil {
+		return nil
+	}
+	return ts.srv
+}
+
+// tenant returns the MCP server of the request's tenant and what it was
+// built from.
+func (s *Server) tenant(r *http.Request) *tenantServer {
 	p, ok := vargate.FromContext(r.Context())
 	if !ok {
 		return nil
@@ -190,14 +209,14 @@ func (s *Server) serverFor(r *http.Request) *mcp.Server {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if ts := s.servers[p.TenantID]; ts != nil && ts.set == set {
-		return ts.srv
+		return ts
 	}
-	ts := &tenantServer{set: set, srv: s.newMCPServer(set)}
+	ts := s.newTenantServer(set)
 	if s.servers == nil || len(s.servers) > 10000 {
 		s.servers = map[string]*tenantServer{}
 	}
 	s.servers[p.TenantID] = ts
-	return ts.srv
+	return ts
 }
 
 // Log attribute keys.
@@ -209,9 +228,15 @@ const (
 	logKeyOrigin = "origin"
 )
 
-// newMCPServer builds the MCP server of one tool set.
-func (s *Server) newMCPServer(set *tools.Set) *mcp.Server {
-	srv := mcp.NewServer(&mcp.Implementation{Name: ServerName, Title: "Vargate governed tools", Version: vargate.Version}, &mcp.ServerOptions{
+// implementation is the server's self-description, in the initialize
+// result and (protocol 2026-07-28) in each result's _meta.
+func implementation() *mcp.Implementation {
+	return &mcp.Implementation{Name: ServerName, Title: "Vargate governed tools", Version: vargate.Version}
+}
+
+// newTenantServer builds the MCP server of one tool set.
+func (s *Server) newTenantServer(set *tools.Set) *tenantServer {
+	srv := mcp.NewServer(implementation(), &mcp.ServerOptions{
 		Instructions: "Tools served by the Vargate governance gateway. Every call is checked against your organisation's policy and recorded. " +
 			"A call may be denied (the result says why) or held for human approval (the result gives an action ID; check it with vargate_approval_status).",
 		Logger: warnOnly(s.Logger),
@@ -221,23 +246,37 @@ func (s *Server) newMCPServer(set *tools.Set) *mcp.Server {
 		// Tool lists differ per agent configuration: never shared caches.
 		SetCacheable: func(_ context.Context, _ mcp.Request, c *mcp.Cacheable) { c.CacheScope = "private"; c.TTLMs = 0 },
 	})
+	ts := &tenantServer{set: set, srv: srv, fast: map[string]bool{}}
 	for _, t := range set.Tools {
-		s.addTool(srv, set.TenantID, t)
+		if mt, ok := s.addTool(srv, set.TenantID, t); ok && !bindsHeaders(mt) {
+			ts.fast[t.Name] = true
+		}
 	}
 	srv.AddReceivingMiddleware(s.middleware(set))
-	return srv
+	return ts
 }
 
-// addTool adds one tool. The SDK panics on a tool it cannot serve; a
-// tenant's broken definition must cost that tool, not the tenant's server.
-func (s *Server) addTool(srv *mcp.Server, tenantID string, t *tools.Tool) {
+// bindsHeaders reports whether a tool's input schema binds arguments to
+// Mcp-Param headers, which the SDK checks and the fast path does not.
+func bindsHeaders(t *mcp.Tool) bool {
+	raw, ok := t.InputSchema.(json.RawMessage)
+	return !ok || bytes.Contains(raw, []byte("x-mcp-header"))
+}
+
+// addTool adds one tool and reports whether it was added. The SDK panics
+// on a tool it cannot serve; a tenant's broken definition must cost that
+// tool, not the tenant's server.
+func (s *Server) addTool(srv *mcp.Server, tenantID string, t *tools.Tool) (mt *mcp.Tool, added bool) {
 	defer func() {
 		if v := recover(); v != nil {
+			added = false
 			s.Logger.LogAttrs(context.Background(), slog.LevelError, "tool left out of the MCP server",
 				slog.String(logKeyTenant, tenantID), slog.String(logKeyTool, t.Name), slog.Any(logKeyError, v))
 		}
 	}()
-	srv.AddTool(mcpTool(t), s.callTool)
+	mt = mcpTool(t)
+	srv.AddTool(mt, s.callTool)
+	return mt, true
 }
 
 // mcpTool describes a tool for tools/list.
@@ -319,7 +358,7 @@ func (s *Server) middleware(set *tools.Set) mcp.Middleware {
 					if _, known := set.Lookup(params.Name); !known {
 						if p, ok := principalOf(req.GetExtra()); ok {
 							if err := s.Governor.RecordUnknown(ctx, p, params.Name, params.Arguments); err != nil {
-								return nil, internalError(ctx, s.Logger, p, params.Name, err)
+								return nil, callError(ctx, s.Logger, p, params.Name, err)
 							}
 						}
 					}
@@ -342,29 +381,17 @@ func (s *Server) callTool(ctx context.Context, req *mcp.CallToolRequest) (*mcp.C
 	// or cancels must still stop a call that has not acted yet.
 	ctx, release := withRequest(ctx, req.Extra)
 	defer release()
-	out, err := s.Governor.Call(ctx, p, req.Params.Name, req.Params.Arguments)
-	if err != nil {
-		if errors.Is(err, govern.ErrUnknownTool) {
-			return nil, &jsonrpc.Error{Code: jsonrpc.CodeInvalidParams, Message: fmt.Sprintf("unknown tool %q", req.Params.Name)}
-		}
-		return nil, internalError(ctx, s.Logger, p, req.Params.Name, err)
-	}
-	return toolResult(out), nil
+	return s.governedCall(ctx, p, req.Params.Name, req.Params.Arguments)
 }
 
-// internalError logs err and returns a JSON-RPC error that says nothing
-// about it.
-func internalError(ctx context.Context, log *slog.Logger, p vargate.Principal, tool string, err error) error {
-	log.LogAttrs(ctx, slog.LevelError, "governed call failed",
-		slog.String(logKeyTenant, p.TenantID), slog.String(logKeyTool, tool), slog.String(logKeyError, err.Error()))
-	msg := "the gateway could not process this call"
-	if vargate.IsKind(err, vargate.KindUnavailable) || vargate.IsKind(err, vargate.KindRateLimited) {
-		var ve *vargate.Error
-		if errors.As(err, &ve) {
-			msg = ve.Message
-		}
+// governedCall hands a call to the governor and turns its outcome into
+// the MCP result (callTool and the fast path).
+func (s *Server) governedCall(ctx context.Context, p vargate.Principal, name string, args json.RawMessage) (*mcp.CallToolResult, error) {
+	out, err := s.Governor.Call(ctx, p, name, args)
+	if err != nil {
+		return nil, callError(ctx, s.Logger, p, name, err)
 	}
-	return &jsonrpc.Error{Code: jsonrpc.CodeInternalError, Message: msg}
+	return toolResult(out), nil
 }
 
 // warnOnly returns l limited to warnings and errors.
