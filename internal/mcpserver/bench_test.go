@@ -102,13 +102,20 @@ func targets(b *testing.B) map[string]func(testing.TB) target {
 		"bare":     bareTarget,
 		"sqlite":   func(tb testing.TB) target { return governedTarget(tb, sqlstore.SQLite) },
 		"postgres": func(tb testing.TB) target { return governedTarget(tb, sqlstore.Postgres) },
+		// The same gateway with every request answered by the SDK (the
+		// fast path off), for comparison.
+		"sqlite-sdk": func(tb testing.TB) target {
+			tg := governedTarget(tb, sqlstore.SQLite)
+			mcpserver.SetFastPath(tg.gw.server, false)
+			return tg
+		},
 	}
 }
 
 // BenchmarkGovernedCall measures calls per second with 64 concurrent
 // callers.
 func BenchmarkGovernedCall(b *testing.B) {
-	for _, name := range []string{"bare", "sqlite", "postgres"} {
+	for _, name := range []string{"bare", "sqlite", "sqlite-sdk", "postgres"} {
 		b.Run(name, func(b *testing.B) {
 			tg := targets(b)[name](b)
 			if err := tg.call(b.Context()); err != nil {
