@@ -6,9 +6,11 @@
 // Every request passes, in order: the IP allowlist (the real client
 // address, X-Forwarded-For believed only from trusted proxies), the Origin
 // check, bearer authentication (a session token or an agent key; human
-// keys get 403), and then the SDK, whose tool handlers hand each call to
-// govern.Governor. tools/list shows only what the caller's agent
-// configuration allows.
+// keys get 403), one read of the body (body.go), and then the SDK, whose
+// tool handlers hand each call to govern.Governor — except a plain
+// single tools/call, which the fast path (fast.go) hands to the governor
+// itself and answers as the SDK would. tools/list shows only what the
+// caller's agent configuration allows.
 //
 // Each tenant gets its own *mcp.Server (built-ins plus its own tools),
 // built once and rebuilt only when the tenant's tool set changes.

@@ -350,3 +350,20 @@ func isHeaderValue(s string) bool {
 	}
 	return strings.TrimSpace(s) == s
 }
+
+// A call the governor fails (here: the audit trail is closed, so the call
+// cannot be recorded) gets the same JSON-RPC error from both paths, in
+// every protocol era.
+func TestFastPathErrorMatchesSDK(t *testing.T) {
+	g := newGateway(t, gatewayOptions{noop: true})
+	g.log.Close()
+	for _, v := range diffVersions {
+		d := callRequest(v, diffAccepts[0], "5", tools.WebSearch, `{"query":"no audit"}`)
+		compare(t, g, d)
+		mcpserver.SetFastPath(g.server, true)
+		a := d.send(t, g)
+		if b, _ := json.Marshal(a); !strings.Contains(string(b), `"code":-32603`) {
+			t.Errorf("%s: answer = %s, want an internal error", d.name, b)
+		}
+	}
+}
