@@ -278,4 +278,3 @@ func queryBool(q url.Values, name string) (bool, error) {
 	}
 	return b, nil
 }
-
