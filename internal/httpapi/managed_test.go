@@ -8,6 +8,7 @@ import (
 
 	"github.com/vargate/vargate/internal/httpapi"
 	"github.com/vargate/vargate/internal/sim"
+	"github.com/vargate/vargate/internal/testwait"
 )
 
 // quickScenario answers at once and ends the turn.
@@ -158,19 +159,12 @@ func TestSessionsAPI(t *testing.T) {
 
 	// The guide's polling loop terminates.
 	var st httpapi.SessionStatusResponse
-	deadline := time.Now().Add(20 * time.Second)
-	for {
+	testwait.For(t, 20*time.Second, "the session to leave active", func() bool {
 		if code := e.do(t, "acme/auditor", "GET", "/managed/sessions/"+id+"/status", "", &st).status; code != 200 {
 			t.Fatalf("status = %d", code)
 		}
-		if st.Status != "active" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("session still active")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return st.Status != "active"
+	})
 	if st.Status != "completed" || st.SystemPromptHash != s["system_prompt_hash"] || st.TotalGovernedCalls != 0 || st.TotalPending != 0 {
 		t.Errorf("status = %+v", st)
 	}
@@ -180,16 +174,10 @@ func TestSessionsAPI(t *testing.T) {
 	}
 	// The lifecycle record is appended just after the status changes, so
 	// give it a moment to land.
-	for {
+	testwait.For(t, 20*time.Second, "session.created and session.completed in the audit trail", func() bool {
 		code := e.do(t, "acme/auditor", "GET", "/managed/sessions/"+id+"/audit?limit=50", "", &trail).status
-		if code == 200 && len(trail.Events) >= 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("audit = %d, %d events; want session.created and session.completed", code, len(trail.Events))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return code == 200 && len(trail.Events) >= 2
+	})
 	if trail.Events[0].Decision != "session.created" || trail.Events[0].Source != "control_plane" {
 		t.Errorf("first event = %+v", trail.Events[0])
 	}
