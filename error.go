@@ -3,6 +3,7 @@ package vargate
 import (
 	"errors"
 	"fmt"
+	"net/http"
 )
 
 // Kind classifies an error. The set is closed: adapters map each kind to
@@ -21,6 +22,40 @@ const (
 	KindUpstream     Kind = "upstream"
 	KindInternal     Kind = "internal"
 )
+
+// Kinds returns every error kind, in the order declared above.
+func Kinds() []Kind {
+	return []Kind{KindInvalid, KindNotFound, KindConflict, KindUnauthorized, KindForbidden,
+		KindRateLimited, KindUnavailable, KindUpstream, KindInternal}
+}
+
+// httpStatus is the one table from error kind to HTTP status, shared by
+// the JSON API (httpapi) and the dashboard (web) so both answer the same
+// status for the same error.
+var httpStatus = map[Kind]int{
+	KindInvalid:      http.StatusUnprocessableEntity,
+	KindNotFound:     http.StatusNotFound,
+	KindConflict:     http.StatusConflict,
+	KindUnauthorized: http.StatusUnauthorized,
+	KindForbidden:    http.StatusForbidden,
+	KindRateLimited:  http.StatusTooManyRequests,
+	KindUnavailable:  http.StatusServiceUnavailable,
+	KindUpstream:     http.StatusBadGateway,
+	KindInternal:     http.StatusInternalServerError,
+}
+
+// HTTPStatus returns the HTTP status that answers an error of kind k. A
+// kind outside the closed set counts as internal (500).
+func (k Kind) HTTPStatus() int {
+	if status, ok := httpStatus[k]; ok {
+		return status
+	}
+	return http.StatusInternalServerError
+}
+
+// HTTPStatus returns the HTTP status that answers err: that of its kind
+// (KindOf), so an error of no known kind is a 500.
+func HTTPStatus(err error) int { return KindOf(err).HTTPStatus() }
 
 // Error is the error type every package returns for failures a caller can
 // act on. Message is safe to show to the client; Err (if any) is for the

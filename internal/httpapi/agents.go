@@ -2,13 +2,11 @@ package httpapi
 
 import (
 	"bytes"
-	"encoding/base64"
 	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/vargate/vargate"
@@ -279,37 +277,4 @@ func queryBool(q url.Values, name string) (bool, error) {
 		return false, vargate.Invalid(name, "must be true or false")
 	}
 	return b, nil
-}
-
-// queryLimit reads the optional limit parameter (0 when absent).
-func queryLimit(q url.Values, max int) (int, error) {
-	v := q.Get("limit")
-	if v == "" {
-		return 0, nil
-	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 || n > max {
-		return 0, vargate.Invalid("limit", "must be a whole number from 1 to %d", max)
-	}
-	return n, nil
-}
-
-// encodeCursor makes the opaque pagination cursor of a list sorted by
-// creation time and ID, newest first.
-func encodeCursor(at time.Time, id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at.UnixMicro(), 10) + ":" + id))
-}
-
-func decodeCursor(c string) (time.Time, string, error) {
-	if c == "" {
-		return time.Time{}, "", nil
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(c)
-	if err == nil {
-		us, id, ok := strings.Cut(string(raw), ":")
-		if n, perr := strconv.ParseInt(us, 10, 64); ok && perr == nil && id != "" {
-			return time.UnixMicro(n).UTC(), id, nil
-		}
-	}
-	return time.Time{}, "", vargate.Invalid("cursor", "is not a cursor this API returned")
 }

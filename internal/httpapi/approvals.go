@@ -3,7 +3,6 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/vargate/vargate"
@@ -116,19 +115,11 @@ func (s *Server) listApprovals(w http.ResponseWriter, r *http.Request, p vargate
 			return vargate.Invalid("status", "must be all or one of %v", approval.Statuses())
 		}
 	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > approval.MaxListLimit {
-			return vargate.Invalid("limit", "must be a number from 1 to %d", approval.MaxListLimit)
-		}
-		f.Limit = n
+	if f.Limit, err = queryLimit(q, approval.MaxListLimit); err != nil {
+		return err
 	}
-	if v := q.Get("before"); v != "" {
-		t, err := time.Parse(time.RFC3339Nano, v)
-		if err != nil {
-			return vargate.Invalid("before", "must be an RFC 3339 time (next_before of the previous page)")
-		}
-		f.Before = t
+	if f.Before, err = queryBefore(q); err != nil {
+		return err
 	}
 	list, err := svc.List(r.Context(), p.TenantID, f)
 	if err != nil {

@@ -34,12 +34,8 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, p vargate.Pri
 		return err
 	}
 	q := r.URL.Query()
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > audit.MaxListLimit {
-			return vargate.Invalid("limit", "must be a number from 1 to %d", audit.MaxListLimit)
-		}
-		f.Limit = n
+	if f.Limit, err = queryLimit(q, audit.MaxListLimit); err != nil {
+		return err
 	}
 	if v := q.Get("cursor"); v != "" {
 		// The cursor is the seq of the last record of the previous page;

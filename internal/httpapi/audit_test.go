@@ -3,63 +3,23 @@ package httpapi_test
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
-	"github.com/vargate/vargate"
 	"github.com/vargate/vargate/internal/audit"
-	"github.com/vargate/vargate/internal/auth"
 	"github.com/vargate/vargate/internal/httpapi"
-	"github.com/vargate/vargate/internal/sqlstore"
-	"github.com/vargate/vargate/internal/storetest"
 )
 
-type auditEnv struct {
-	srv  *httptest.Server
-	log  *audit.Log
-	keys map[string]string // "acme/auditor" → secret
-	tids map[string]string
-}
-
-func newAuditEnv(t *testing.T) *auditEnv {
+// newAuditAPI is the API with 25 governed calls in acme's audit trail
+// (sessions sess-0 and sess-1, allowed and denied by turns) and one
+// control-plane record in globex's.
+func newAuditAPI(t *testing.T) *api {
 	t.Helper()
 	ctx := t.Context()
-	db := storetest.Open(t, sqlstore.SQLite)
-	svc := auth.NewService(sqlstore.NewAuthStore(db))
-	signer, err := audit.LoadOrCreateKey(filepath.Join(t.TempDir(), "audit.key"), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := audit.New(sqlstore.NewAuditStore(db), signer)
-	l.CheckpointInterval = -1
-	if err := l.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	e := &auditEnv{log: l, keys: map[string]string{}, tids: map[string]string{}}
-	for _, name := range []string{"acme", "globex"} {
-		tn, err := svc.CreateTenant(ctx, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		e.tids[name] = tn.ID
-		for _, role := range []vargate.Role{vargate.RoleAdmin, vargate.RoleApprover, vargate.RoleAuditor, vargate.RoleAgent} {
-			req := auth.KeyRequest{TenantID: tn.ID, Role: role}
-			if role == vargate.RoleAgent {
-				req.AgentID = "agent-x"
-			}
-			_, secret, err := svc.CreateKey(ctx, req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			e.keys[name+"/"+string(role)] = secret
-		}
-	}
+	e := newAPI(t, apiOptions{})
+	l := e.log
 	at := time.Date(2026, 4, 11, 9, 0, 0, 0, time.UTC)
 	for i := range 25 {
 		_, err := l.Append(ctx, audit.Record{
@@ -74,56 +34,28 @@ func newAuditEnv(t *testing.T) *auditEnv {
 	if _, err := l.Append(ctx, audit.Record{TenantID: e.tids["globex"], Time: at, Source: audit.SourceControlPlane, Actor: "key-g"}); err != nil {
 		t.Fatal(err)
 	}
-	api := &httpapi.Server{Auth: svc, Ping: db.Ping, Audit: l}
-	e.srv = httptest.NewServer(api.Handler())
-	t.Cleanup(e.srv.Close)
 	return e
 }
 
-// get calls path with key and decodes the JSON answer into v (if not nil).
-func (e *auditEnv) get(t *testing.T, key, path string, v any) int {
-	t.Helper()
-	req, err := http.NewRequest("GET", e.srv.URL+path, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+key)
-	resp, err := e.srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if v != nil && resp.StatusCode == http.StatusOK {
-		if err := json.Unmarshal(raw, v); err != nil {
-			t.Fatalf("GET %s: %v in %s", path, err, raw)
-		}
-	}
-	return resp.StatusCode
-}
-
 func TestAuditRoutesAccess(t *testing.T) {
-	e := newAuditEnv(t)
+	e := newAuditAPI(t)
 	paths := []string{"/audit", "/audit/verify", "/audit/checkpoint", "/audit/proof/inclusion?seq=1",
 		"/audit/proof/consistency?from=1", "/audit/bundle", "/api/audit"}
 	for _, path := range paths {
 		for role, want := range map[string]int{"admin": 200, "approver": 200, "auditor": 200, "agent": 403} {
-			if got := e.get(t, e.keys["acme/"+role], path, nil); got != want {
+			if got := e.do(t, "acme/"+role, "GET", path, "", nil).status; got != want {
 				t.Errorf("GET %s as %s: %d, want %d", path, role, got, want)
 			}
 		}
-		if got := e.get(t, "vgk_nonsense", path, nil); got != http.StatusUnauthorized {
+		if got := e.do(t, "vgk_nonsense", "GET", path, "", nil).status; got != http.StatusUnauthorized {
 			t.Errorf("GET %s without a valid key: %d, want 401", path, got)
 		}
 	}
 }
 
 func TestAuditList(t *testing.T) {
-	e := newAuditEnv(t)
-	key := e.keys["acme/auditor"]
+	e := newAuditAPI(t)
+	key := "acme/auditor"
 	// Walk every page; each record appears once, newest first.
 	var seqs []int64
 	path := "/audit?limit=4"
@@ -132,7 +64,7 @@ func TestAuditList(t *testing.T) {
 			t.Fatal("pagination does not end")
 		}
 		var page httpapi.AuditListResponse
-		if code := e.get(t, key, path, &page); code != 200 {
+		if code := e.do(t, key, "GET", path, "", &page).status; code != 200 {
 			t.Fatalf("GET %s: %d", path, code)
 		}
 		for _, r := range page.Records {
@@ -153,7 +85,7 @@ func TestAuditList(t *testing.T) {
 	}
 
 	var page httpapi.AuditListResponse
-	e.get(t, key, "/audit?session_id=sess-1&decision=deny&since=2026-04-11T09:10:00Z&until=2026-04-11T09:20:00Z", &page)
+	e.do(t, key, "GET", "/audit?session_id=sess-1&decision=deny&since=2026-04-11T09:10:00Z&until=2026-04-11T09:20:00Z", "", &page)
 	var got []int64
 	for _, r := range page.Records {
 		got = append(got, r.Seq)
@@ -165,28 +97,28 @@ func TestAuditList(t *testing.T) {
 		t.Errorf("filtered seqs = %v, want [20 18 16 14 12]", got)
 	}
 	// Another tenant sees only its own trail.
-	e.get(t, e.keys["globex/auditor"], "/audit", &page)
+	e.do(t, "globex/auditor", "GET", "/audit", "", &page)
 	if page.Count != 1 || page.Records[0].TenantID != e.tids["globex"] {
 		t.Errorf("globex sees %d records: %+v", page.Count, page.Records)
 	}
 	for _, bad := range []string{"limit=0", "limit=abc", "cursor=x", "source=direct", "since=yesterday"} {
-		if code := e.get(t, key, "/audit?"+bad, nil); code != http.StatusUnprocessableEntity {
+		if code := e.do(t, key, "GET", "/audit?"+bad, "", nil).status; code != http.StatusUnprocessableEntity {
 			t.Errorf("GET /audit?%s: %d, want 422", bad, code)
 		}
 	}
 }
 
 func TestAuditVerifyCheckpointProofs(t *testing.T) {
-	e := newAuditEnv(t)
-	key := e.keys["acme/auditor"]
+	e := newAuditAPI(t)
+	key := "acme/auditor"
 	var res audit.VerifyResult
-	e.get(t, key, "/audit/verify", &res)
+	e.do(t, key, "GET", "/audit/verify", "", &res)
 	if !res.Valid || res.RecordsChecked != 25 || res.FirstInvalidSeq != 0 {
 		t.Errorf("verify = %+v", res)
 	}
 
 	var cp httpapi.AuditCheckpointResponse
-	e.get(t, key, "/audit/checkpoint", &cp)
+	e.do(t, key, "GET", "/audit/checkpoint", "", &cp)
 	v, err := audit.NewVerifier(cp.PublicKey)
 	if err != nil {
 		t.Fatal(err)
@@ -201,7 +133,7 @@ func TestAuditVerifyCheckpointProofs(t *testing.T) {
 
 	for _, seq := range []int64{1, 13, 25} {
 		var p httpapi.AuditInclusionResponse
-		if code := e.get(t, key, "/audit/proof/inclusion?seq="+strconv.FormatInt(seq, 10), &p); code != 200 {
+		if code := e.do(t, key, "GET", "/audit/proof/inclusion?seq="+strconv.FormatInt(seq, 10), "", &p).status; code != 200 {
 			t.Fatalf("inclusion of %d: %d", seq, code)
 		}
 		if p.Checkpoint != cp.Checkpoint {
@@ -211,10 +143,10 @@ func TestAuditVerifyCheckpointProofs(t *testing.T) {
 			t.Errorf("inclusion of %d: %v", seq, err)
 		}
 	}
-	if code := e.get(t, key, "/audit/proof/inclusion?seq=26", nil); code != http.StatusUnprocessableEntity {
+	if code := e.do(t, key, "GET", "/audit/proof/inclusion?seq=26", "", nil).status; code != http.StatusUnprocessableEntity {
 		t.Errorf("inclusion of a record beyond the log: %d, want 422", code)
 	}
-	if code := e.get(t, key, "/audit/proof/inclusion", nil); code != http.StatusUnprocessableEntity {
+	if code := e.do(t, key, "GET", "/audit/proof/inclusion", "", nil).status; code != http.StatusUnprocessableEntity {
 		t.Errorf("inclusion without seq: %d, want 422", code)
 	}
 
@@ -223,13 +155,13 @@ func TestAuditVerifyCheckpointProofs(t *testing.T) {
 		t.Fatal(err)
 	}
 	var cp2 httpapi.AuditCheckpointResponse
-	e.get(t, key, "/audit/checkpoint", &cp2)
+	e.do(t, key, "GET", "/audit/checkpoint", "", &cp2)
 	body2, err := v.Open(e.tids["acme"], cp2.Checkpoint)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var cons httpapi.AuditConsistencyResponse
-	if code := e.get(t, key, "/audit/proof/consistency?from=25&to=26", &cons); code != 200 {
+	if code := e.do(t, key, "GET", "/audit/proof/consistency?from=25&to=26", "", &cons).status; code != 200 {
 		t.Fatalf("consistency: %d", code)
 	}
 	if cons.FromCheckpoint != cp.Checkpoint || cons.ToCheckpoint != cp2.Checkpoint {
@@ -241,15 +173,7 @@ func TestAuditVerifyCheckpointProofs(t *testing.T) {
 
 	// The bundle verifies offline with the key from /audit/checkpoint.
 	for _, q := range []string{"", "?session_id=sess-0"} {
-		req, _ := http.NewRequest("GET", e.srv.URL+"/audit/bundle"+q, nil)
-		req.Header.Set("X-API-Key", key)
-		resp, err := e.srv.Client().Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		raw, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		b, err := audit.DecodeBundle(raw)
+		b, err := audit.DecodeBundle(e.do(t, key, "GET", "/audit/bundle"+q, "", nil).raw)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -1,128 +1,19 @@
 package httpapi_test
 
 import (
-	"context"
 	"encoding/json"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/vargate/vargate"
-	"github.com/vargate/vargate/internal/agent"
-	"github.com/vargate/vargate/internal/audit"
-	"github.com/vargate/vargate/internal/auth"
 	"github.com/vargate/vargate/internal/httpapi"
-	"github.com/vargate/vargate/internal/observe"
-	"github.com/vargate/vargate/internal/session"
 	"github.com/vargate/vargate/internal/sim"
-	"github.com/vargate/vargate/internal/sqlstore"
-	"github.com/vargate/vargate/internal/storetest"
-	"github.com/vargate/vargate/internal/vault"
+	"github.com/vargate/vargate/internal/testwait"
 )
 
-const simKey = "sk-ant-http-test"
-
-type simKeys struct{}
-
-func (simKeys) AnthropicKey(context.Context, string, vault.Purpose) (vault.Secret, error) {
-	return vault.EnvSecret(vault.AnthropicToolID, vault.TypeAPIKey, "ANTHROPIC_API_KEY", simKey), nil
-}
-
-// managedEnv is the API with agents and sessions over SQLite and the
-// simulator, with keys of every role in tenants acme and globex.
-type managedEnv struct {
-	srv  *httptest.Server
-	keys map[string]string // "acme/admin" → secret
-}
-
-func newManagedEnv(t *testing.T) *managedEnv {
-	t.Helper()
-	ctx := t.Context()
-	db := storetest.Open(t, sqlstore.SQLite)
-	as := auth.NewService(sqlstore.NewAuthStore(db))
-	e := &managedEnv{keys: map[string]string{}}
-	for _, name := range []string{"acme", "globex"} {
-		tn, err := as.CreateTenant(ctx, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, role := range []vargate.Role{vargate.RoleAdmin, vargate.RoleAuditor, vargate.RoleAgent} {
-			req := auth.KeyRequest{TenantID: tn.ID, Role: role}
-			if role == vargate.RoleAgent {
-				req.AgentID = "agent-000000000000"
-			}
-			_, secret, err := as.CreateKey(ctx, req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			e.keys[name+"/"+string(role)] = secret
-		}
-	}
-	signer, err := audit.LoadOrCreateKey(filepath.Join(t.TempDir(), "audit.key"), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := audit.New(sqlstore.NewAuditStore(db), signer)
-	log.CheckpointInterval = -1
-	if err := log.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { log.Close() })
-	s, err := sim.New(sim.Options{APIKey: simKey, StepDelay: time.Millisecond, TimeScale: 0.01, Scenarios: []sim.Scenario{
-		{Name: "quick", Steps: []sim.Step{{Type: sim.StepMessage, Text: "Done."}, {Type: sim.StepEndTurn}}},
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	simSrv := httptest.NewServer(s)
-	t.Cleanup(func() {
-		_ = s.Close()
-		simSrv.Close()
-	})
-	agents := agent.New(sqlstore.NewAgentStore(db), log)
-	upstream := &session.Upstream{BaseURL: simSrv.URL, Keys: simKeys{}}
-	sessions := session.New(sqlstore.NewSessionStore(db), agents, upstream, log, "https://gateway.example/api/mcp/server")
-	t.Cleanup(func() { _ = sessions.Close() })
-	obs := observe.New(sqlstore.NewObserveStore(db), observe.SessionUpstream{Upstream: upstream}, log, nil)
-	obs.Lifecycle, obs.Configs = sessions, agents
-	if err := obs.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = obs.Close() })
-	sessions.Observer = obs
-	as.Sessions = sessions
-	api := &httpapi.Server{Auth: as, Agents: agents, Sessions: sessions, Ping: db.Ping}
-	e.srv = httptest.NewServer(api.Handler())
-	t.Cleanup(e.srv.Close)
-	return e
-}
-
-func (e *managedEnv) do(t *testing.T, who, method, path, body string, out any) int {
-	t.Helper()
-	req, err := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("X-API-Key", e.keys[who])
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := e.srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, _ := io.ReadAll(resp.Body)
-	if out != nil {
-		if err := json.Unmarshal(raw, out); err != nil {
-			t.Fatalf("%s %s: %d %s: %v", method, path, resp.StatusCode, raw, err)
-		}
-	}
-	return resp.StatusCode
+// quickScenario answers at once and ends the turn.
+var quickScenario = []sim.Scenario{
+	{Name: "quick", Steps: []sim.Step{{Type: sim.StepMessage, Text: "Done."}, {Type: sim.StepEndTurn}}},
 }
 
 type errBody struct {
@@ -144,9 +35,9 @@ const guideAgent = `{
 }`
 
 func TestAgentsAPI(t *testing.T) {
-	e := newManagedEnv(t)
+	e := newAPI(t, apiOptions{Scenarios: quickScenario})
 	var a httpapi.AgentResponse
-	if code := e.do(t, "acme/admin", "POST", "/api/managed/agents", guideAgent, &a); code != 201 {
+	if code := e.do(t, "acme/admin", "POST", "/api/managed/agents", guideAgent, &a).status; code != 201 {
 		t.Fatalf("create = %d", code)
 	}
 	if !strings.HasPrefix(a.ID, "agent-") || len(a.ID) != 18 || a.Version != 1 || a.MaxSessionHours != 4 ||
@@ -171,46 +62,46 @@ func TestAgentsAPI(t *testing.T) {
 		{`{"anthropic_model":"claude-sonnet-4-6"}`, "name"},
 	} {
 		var eb errBody
-		if code := e.do(t, "acme/admin", "POST", "/managed/agents", tt.body, &eb); code != 422 || eb.Error.Field != tt.field {
+		if code := e.do(t, "acme/admin", "POST", "/managed/agents", tt.body, &eb).status; code != 422 || eb.Error.Field != tt.field {
 			t.Errorf("%s: %d %+v, want 422 naming %s", tt.body, code, eb.Error, tt.field)
 		}
 	}
 
 	// Roles: humans read, only admins write, agents neither.
-	if code := e.do(t, "acme/auditor", "GET", "/managed/agents/"+a.ID, "", nil); code != 200 {
+	if code := e.do(t, "acme/auditor", "GET", "/managed/agents/"+a.ID, "", nil).status; code != 200 {
 		t.Errorf("auditor read = %d", code)
 	}
 	for _, who := range []string{"acme/auditor", "acme/agent"} {
-		if code := e.do(t, who, "POST", "/managed/agents", `{"name":"x"}`, nil); code != 403 {
+		if code := e.do(t, who, "POST", "/managed/agents", `{"name":"x"}`, nil).status; code != 403 {
 			t.Errorf("%s create = %d, want 403", who, code)
 		}
 	}
-	if code := e.do(t, "acme/agent", "GET", "/managed/agents", "", nil); code != 403 {
+	if code := e.do(t, "acme/agent", "GET", "/managed/agents", "", nil).status; code != 403 {
 		t.Errorf("agent key list = %d, want 403", code)
 	}
-	if code := e.do(t, "globex/admin", "GET", "/managed/agents/"+a.ID, "", nil); code != 404 {
+	if code := e.do(t, "globex/admin", "GET", "/managed/agents/"+a.ID, "", nil).status; code != 404 {
 		t.Errorf("other tenant read = %d, want 404", code)
 	}
 
 	// PATCH makes version 2; version 1 stays readable.
 	var a2 httpapi.AgentResponse
-	if code := e.do(t, "acme/admin", "PATCH", "/managed/agents/"+a.ID, `{"max_daily_sessions":5,"governance_profile":{"network_access":{"type":"unrestricted"}}}`, &a2); code != 200 {
+	if code := e.do(t, "acme/admin", "PATCH", "/managed/agents/"+a.ID, `{"max_daily_sessions":5,"governance_profile":{"network_access":{"type":"unrestricted"}}}`, &a2).status; code != 200 {
 		t.Fatalf("patch = %d", code)
 	}
 	if a2.Version != 2 || a2.MaxDailySessions != 5 || a2.Name != "Research Assistant" || a2.GovernanceProfile.NetworkAccess.Type != "unrestricted" {
 		t.Errorf("version 2 = %+v", a2)
 	}
 	var v1 httpapi.AgentResponse
-	if code := e.do(t, "acme/admin", "GET", "/managed/agents/"+a.ID+"?version=1", "", &v1); code != 200 || v1.MaxDailySessions != 20 {
+	if code := e.do(t, "acme/admin", "GET", "/managed/agents/"+a.ID+"?version=1", "", &v1).status; code != 200 || v1.MaxDailySessions != 20 {
 		t.Errorf("version 1 = %d %+v", code, v1)
 	}
 
 	// A child, then clearing its parent with null.
 	var child httpapi.AgentResponse
-	if code := e.do(t, "acme/admin", "POST", "/managed/agents", `{"name":"child","parent_agent_id":"`+a.ID+`"}`, &child); code != 201 || child.ParentAgentID == nil {
+	if code := e.do(t, "acme/admin", "POST", "/managed/agents", `{"name":"child","parent_agent_id":"`+a.ID+`"}`, &child).status; code != 201 || child.ParentAgentID == nil {
 		t.Fatalf("child = %d %+v", code, child)
 	}
-	if code := e.do(t, "acme/admin", "PATCH", "/managed/agents/"+child.ID, `{"parent_agent_id":null}`, &child); code != 200 || child.ParentAgentID != nil {
+	if code := e.do(t, "acme/admin", "PATCH", "/managed/agents/"+child.ID, `{"parent_agent_id":null}`, &child).status; code != 200 || child.ParentAgentID != nil {
 		t.Errorf("cleared parent = %d %+v", code, child)
 	}
 
@@ -231,7 +122,7 @@ func TestAgentsAPI(t *testing.T) {
 
 	// DELETE archives.
 	var arch httpapi.AgentResponse
-	if code := e.do(t, "acme/admin", "DELETE", "/managed/agents/"+a.ID, "", &arch); code != 200 || arch.ArchivedAt == nil {
+	if code := e.do(t, "acme/admin", "DELETE", "/managed/agents/"+a.ID, "", &arch).status; code != 200 || arch.ArchivedAt == nil {
 		t.Errorf("archive = %d %+v", code, arch)
 	}
 	e.do(t, "acme/auditor", "GET", "/managed/agents", "", &page)
@@ -243,14 +134,14 @@ func TestAgentsAPI(t *testing.T) {
 }
 
 func TestSessionsAPI(t *testing.T) {
-	e := newManagedEnv(t)
+	e := newAPI(t, apiOptions{Scenarios: quickScenario})
 	var a httpapi.AgentResponse
-	if code := e.do(t, "acme/admin", "POST", "/managed/agents", guideAgent, &a); code != 201 {
+	if code := e.do(t, "acme/admin", "POST", "/managed/agents", guideAgent, &a).status; code != 201 {
 		t.Fatalf("create agent = %d", code)
 	}
 	var s map[string]any
 	code := e.do(t, "acme/admin", "POST", "/api/managed/sessions",
-		`{"agent_id":"`+a.ID+`","user_message":"scenario:quick Research the latest trends in enterprise AI governance."}`, &s)
+		`{"agent_id":"`+a.ID+`","user_message":"scenario:quick Research the latest trends in enterprise AI governance."}`, &s).status
 	if code != 201 {
 		t.Fatalf("create session = %d %v", code, s)
 	}
@@ -268,19 +159,12 @@ func TestSessionsAPI(t *testing.T) {
 
 	// The guide's polling loop terminates.
 	var st httpapi.SessionStatusResponse
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if code := e.do(t, "acme/auditor", "GET", "/managed/sessions/"+id+"/status", "", &st); code != 200 {
+	testwait.For(t, 20*time.Second, "the session to leave active", func() bool {
+		if code := e.do(t, "acme/auditor", "GET", "/managed/sessions/"+id+"/status", "", &st).status; code != 200 {
 			t.Fatalf("status = %d", code)
 		}
-		if st.Status != "active" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatal("session still active")
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return st.Status != "active"
+	})
 	if st.Status != "completed" || st.SystemPromptHash != s["system_prompt_hash"] || st.TotalGovernedCalls != 0 || st.TotalPending != 0 {
 		t.Errorf("status = %+v", st)
 	}
@@ -290,16 +174,10 @@ func TestSessionsAPI(t *testing.T) {
 	}
 	// The lifecycle record is appended just after the status changes, so
 	// give it a moment to land.
-	for {
-		code := e.do(t, "acme/auditor", "GET", "/managed/sessions/"+id+"/audit?limit=50", "", &trail)
-		if code == 200 && len(trail.Events) >= 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("audit = %d, %d events; want session.created and session.completed", code, len(trail.Events))
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	testwait.For(t, 20*time.Second, "session.created and session.completed in the audit trail", func() bool {
+		code := e.do(t, "acme/auditor", "GET", "/managed/sessions/"+id+"/audit?limit=50", "", &trail).status
+		return code == 200 && len(trail.Events) >= 2
+	})
 	if trail.Events[0].Decision != "session.created" || trail.Events[0].Source != "control_plane" {
 		t.Errorf("first event = %+v", trail.Events[0])
 	}
@@ -312,11 +190,11 @@ func TestSessionsAPI(t *testing.T) {
 	// A follow-up message.
 	var after map[string]any
 	// The simulated agent may answer before the response is written.
-	if code := e.do(t, "acme/admin", "POST", "/managed/sessions/"+id+"/messages", `{"message":"And in the EU?"}`, &after); code != 202 ||
+	if code := e.do(t, "acme/admin", "POST", "/managed/sessions/"+id+"/messages", `{"message":"And in the EU?"}`, &after).status; code != 202 ||
 		(after["status"] != "active" && after["status"] != "completed") {
 		t.Errorf("message = %d %v", code, after)
 	}
-	if code := e.do(t, "acme/auditor", "POST", "/managed/sessions/"+id+"/messages", `{"message":"x"}`, nil); code != 403 {
+	if code := e.do(t, "acme/auditor", "POST", "/managed/sessions/"+id+"/messages", `{"message":"x"}`, nil).status; code != 403 {
 		t.Errorf("auditor message = %d", code)
 	}
 
@@ -329,32 +207,32 @@ func TestSessionsAPI(t *testing.T) {
 	if list.Count != 1 || list.Sessions[0].SessionID != id {
 		t.Errorf("list = %+v", list)
 	}
-	if code := e.do(t, "acme/auditor", "GET", "/managed/sessions?status=bogus", "", nil); code != 422 {
+	if code := e.do(t, "acme/auditor", "GET", "/managed/sessions?status=bogus", "", nil).status; code != 422 {
 		t.Errorf("bad status filter = %d", code)
 	}
-	if code := e.do(t, "globex/admin", "GET", "/managed/sessions/"+id, "", nil); code != 404 {
+	if code := e.do(t, "globex/admin", "GET", "/managed/sessions/"+id, "", nil).status; code != 404 {
 		t.Errorf("other tenant = %d", code)
 	}
 	var eb errBody
-	if code := e.do(t, "acme/admin", "POST", "/managed/sessions", `{"agent_id":"`+a.ID+`"}`, &eb); code != 422 || eb.Error.Field != "user_message" {
+	if code := e.do(t, "acme/admin", "POST", "/managed/sessions", `{"agent_id":"`+a.ID+`"}`, &eb).status; code != 422 || eb.Error.Field != "user_message" {
 		t.Errorf("no message = %d %+v", code, eb)
 	}
 
 	// Settings: a tenant template with an unknown placeholder is refused.
-	if code := e.do(t, "acme/admin", "PUT", "/managed/settings", `{"governance_prompt_template":"Obey {boss}."}`, &eb); code != 422 || eb.Error.Field != "governance_prompt_template" {
+	if code := e.do(t, "acme/admin", "PUT", "/managed/settings", `{"governance_prompt_template":"Obey {boss}."}`, &eb).status; code != 422 || eb.Error.Field != "governance_prompt_template" {
 		t.Errorf("bad template = %d %+v", code, eb)
 	}
 	var set httpapi.SessionSettingsResponse
-	if code := e.do(t, "acme/admin", "PUT", "/managed/settings", `{"governance_prompt_template":"Governed by Vargate ({session_id}).","max_concurrent_sessions":5}`, &set); code != 200 || set.MaxConcurrentSessions == nil {
+	if code := e.do(t, "acme/admin", "PUT", "/managed/settings", `{"governance_prompt_template":"Governed by Vargate ({session_id}).","max_concurrent_sessions":5}`, &set).status; code != 200 || set.MaxConcurrentSessions == nil {
 		t.Errorf("settings = %d %+v", code, set)
 	}
 	var got httpapi.SessionSettingsResponse
-	if code := e.do(t, "acme/auditor", "GET", "/managed/settings", "", &got); code != 200 || got.GovernancePromptTemplate == nil ||
+	if code := e.do(t, "acme/auditor", "GET", "/managed/settings", "", &got).status; code != 200 || got.GovernancePromptTemplate == nil ||
 		*got.MaxConcurrentSessions != 5 || !strings.Contains(got.DefaultGovernanceTemplate, "{session_id}") {
 		t.Errorf("settings read back = %d %+v", code, got)
 	}
 	var s2 httpapi.SessionResponse
-	if code := e.do(t, "acme/admin", "POST", "/managed/sessions", `{"agent_id":"`+a.ID+`","user_message":"scenario:quick again"}`, &s2); code != 201 {
+	if code := e.do(t, "acme/admin", "POST", "/managed/sessions", `{"agent_id":"`+a.ID+`","user_message":"scenario:quick again"}`, &s2).status; code != 201 {
 		t.Fatalf("second session = %d %v", code, s2)
 	}
 	e.do(t, "acme/auditor", "GET", "/managed/sessions/"+s2.SessionID+"/audit?limit=1", "", &trail)

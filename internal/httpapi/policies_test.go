@@ -2,110 +2,17 @@ package httpapi_test
 
 import (
 	"encoding/json"
-	"io"
-	"net/http"
-	"net/http/httptest"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/vargate/vargate"
 	"github.com/vargate/vargate/internal/audit"
-	"github.com/vargate/vargate/internal/auth"
 	"github.com/vargate/vargate/internal/httpapi"
 	"github.com/vargate/vargate/internal/policy"
-	"github.com/vargate/vargate/internal/sqlstore"
-	"github.com/vargate/vargate/internal/storetest"
 )
 
-// policyEnv is the API with /policies over a fresh SQLite store, an audit
-// log and a policy engine, with two tenants and a key of every role.
-type policyEnv struct {
-	srv    *httptest.Server
-	store  *sqlstore.PolicyStore
-	engine *policy.Engine
-	log    *audit.Log
-	keys   map[string]string // "acme/admin" → secret
-	ids    map[string]string // "acme/admin" → key ID
-	tids   map[string]string // tenant name → ID
-}
-
-func newPolicyEnv(t *testing.T) *policyEnv {
-	t.Helper()
-	ctx := t.Context()
-	db := storetest.Open(t, sqlstore.SQLite)
-	svc := auth.NewService(sqlstore.NewAuthStore(db))
-	signer, err := audit.LoadOrCreateKey(filepath.Join(t.TempDir(), "audit.key"), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	l := audit.New(sqlstore.NewAuditStore(db), signer)
-	l.CheckpointInterval = -1
-	if err := l.Open(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { l.Close() })
-	e := &policyEnv{store: sqlstore.NewPolicyStore(db), log: l, keys: map[string]string{}, ids: map[string]string{}, tids: map[string]string{}}
-	if e.engine, err = policy.NewEngine(ctx, e.store); err != nil {
-		t.Fatal(err)
-	}
-	for _, name := range []string{"acme", "globex"} {
-		tn, err := svc.CreateTenant(ctx, name)
-		if err != nil {
-			t.Fatal(err)
-		}
-		e.tids[name] = tn.ID
-		for _, role := range []vargate.Role{vargate.RoleAdmin, vargate.RoleApprover, vargate.RoleAuditor, vargate.RoleAgent} {
-			req := auth.KeyRequest{TenantID: tn.ID, Role: role}
-			if role == vargate.RoleAgent {
-				req.AgentID = "agent-x"
-			}
-			k, secret, err := svc.CreateKey(ctx, req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			e.keys[name+"/"+string(role)] = secret
-			e.ids[name+"/"+string(role)] = k.ID
-		}
-	}
-	api := &httpapi.Server{Auth: svc, Ping: db.Ping, Audit: l, Policies: &httpapi.Policies{Store: e.store, Engine: e.engine, Audit: l}}
-	e.srv = httptest.NewServer(api.Handler())
-	t.Cleanup(e.srv.Close)
-	return e
-}
-
-// do calls the API as who ("acme/admin") and decodes the answer into out
-// (if not nil). It returns the status and the raw body.
-func (e *policyEnv) do(t *testing.T, who, method, path, body string, out any) (int, string) {
-	t.Helper()
-	req, err := http.NewRequest(method, e.srv.URL+path, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("X-API-Key", e.keys[who])
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	resp, err := e.srv.Client().Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if out != nil {
-		if err := json.Unmarshal(raw, out); err != nil {
-			t.Fatalf("%s %s: %v in %s", method, path, err, raw)
-		}
-	}
-	return resp.StatusCode, string(raw)
-}
-
-// upload posts modules as acme's admin and returns the status and body.
-func (e *policyEnv) upload(t *testing.T, label string, modules map[string]string, activate bool, out any) (int, string) {
+// upload posts modules as acme's admin.
+func (e *api) upload(t *testing.T, label string, modules map[string]string, activate bool, out any) response {
 	t.Helper()
 	b, err := json.Marshal(httpapi.PolicyUploadRequest{Label: label, Modules: modules, Activate: activate})
 	if err != nil {
@@ -115,7 +22,7 @@ func (e *policyEnv) upload(t *testing.T, label string, modules map[string]string
 }
 
 // decide asks the engine about a charge of amount for tenant.
-func (e *policyEnv) decide(t *testing.T, tenant string, amount int) policy.Decision {
+func (e *api) decide(t *testing.T, tenant string, amount int) policy.Decision {
 	t.Helper()
 	return decideWith(t, e.engine, e.tids[tenant], amount)
 }
@@ -136,7 +43,7 @@ func decideWith(t *testing.T, engine *policy.Engine, tenantID string, amount int
 
 // controlPlane returns the Decision (event) and label of acme's
 // control_plane records, oldest first.
-func (e *policyEnv) controlPlane(t *testing.T) []string {
+func (e *api) controlPlane(t *testing.T) []string {
 	t.Helper()
 	recs, err := e.log.Store.List(t.Context(), e.tids["acme"], audit.Filter{Source: audit.SourceControlPlane})
 	if err != nil {
@@ -190,21 +97,21 @@ deny contains "no_large_charges: charges above 1000 are switched off" if {
 )
 
 func TestPolicyRoles(t *testing.T) {
-	e := newPolicyEnv(t)
-	if status, body := e.upload(t, "v1", map[string]string{"charges.rego": approveCharges}, false, nil); status != 201 {
-		t.Fatalf("admin upload: %d %s", status, body)
+	e := newAPI(t, apiOptions{Policies: true})
+	if r := e.upload(t, "v1", map[string]string{"charges.rego": approveCharges}, false, nil); r.status != 201 {
+		t.Fatalf("admin upload: %d %s", r.status, r.raw)
 	}
 	reads := []string{"/policies", "/policies/active", "/policies/v1"}
 	for _, who := range []string{"acme/admin", "acme/approver", "acme/auditor"} {
 		for _, path := range reads {
-			if status, body := e.do(t, who, "GET", path, "", nil); status != 200 {
-				t.Errorf("%s GET %s = %d %s, want 200", who, path, status, body)
+			if r := e.do(t, who, "GET", path, "", nil); r.status != 200 {
+				t.Errorf("%s GET %s = %d %s, want 200", who, path, r.status, r.raw)
 			}
 		}
 	}
 	for _, path := range reads {
-		if status, _ := e.do(t, "acme/agent", "GET", path, "", nil); status != 403 {
-			t.Errorf("agent GET %s = %d, want 403", path, status)
+		if r := e.do(t, "acme/agent", "GET", path, "", nil); r.status != 403 {
+			t.Errorf("agent GET %s = %d, want 403", path, r.status)
 		}
 	}
 	writes := []struct{ path, body string }{
@@ -214,17 +121,17 @@ func TestPolicyRoles(t *testing.T) {
 	}
 	for _, who := range []string{"acme/approver", "acme/auditor", "acme/agent"} {
 		for _, w := range writes {
-			if status, _ := e.do(t, who, "POST", w.path, w.body, nil); status != 403 {
-				t.Errorf("%s POST %s = %d, want 403", who, w.path, status)
+			if r := e.do(t, who, "POST", w.path, w.body, nil); r.status != 403 {
+				t.Errorf("%s POST %s = %d, want 403", who, w.path, r.status)
 			}
 		}
 	}
 	// Another tenant sees none of acme's versions.
-	if status, _ := e.do(t, "globex/admin", "GET", "/policies/v1", "", nil); status != 404 {
-		t.Errorf("globex GET acme's v1 = %d, want 404", status)
+	if r := e.do(t, "globex/admin", "GET", "/policies/v1", "", nil); r.status != 404 {
+		t.Errorf("globex GET acme's v1 = %d, want 404", r.status)
 	}
-	if status, _ := e.do(t, "globex/admin", "POST", "/policies/v1/activate", "", nil); status != 404 {
-		t.Errorf("globex activating acme's v1 = %d, want 404", status)
+	if r := e.do(t, "globex/admin", "POST", "/policies/v1/activate", "", nil); r.status != 404 {
+		t.Errorf("globex activating acme's v1 = %d, want 404", r.status)
 	}
 	var list httpapi.PolicyListResponse
 	if e.do(t, "globex/auditor", "GET", "/policies", "", &list); list.Count != 0 || list.Active != "base" {
@@ -233,7 +140,7 @@ func TestPolicyRoles(t *testing.T) {
 }
 
 func TestPolicyUploadRejected(t *testing.T) {
-	e := newPolicyEnv(t)
+	e := newAPI(t, apiOptions{Policies: true})
 	failingTest := `package vargate.tenant.tests
 
 test_small_charge_needs_approval if {
@@ -286,9 +193,9 @@ test_small_charge_needs_approval if {
 				httpapi.ErrorBody
 				Tests []policy.TestResult `json:"tests"`
 			}
-			status, raw := e.upload(t, tt.label, tt.modules, true, &body)
-			if status != 422 {
-				t.Fatalf("status %d %s, want 422", status, raw)
+			r := e.upload(t, tt.label, tt.modules, true, &body)
+			if r.status != 422 {
+				t.Fatalf("status %d %s, want 422", r.status, r.raw)
 			}
 			t.Logf("422: %s", body.Error.Message)
 			if body.Error.Code != "invalid" || body.Error.Field != tt.field {
@@ -318,26 +225,26 @@ test_small_charge_needs_approval if {
 	if got := e.controlPlane(t); len(got) != 0 {
 		t.Errorf("rejected uploads were audited: %v", got)
 	}
-	if status, raw := e.upload(t, "v1", map[string]string{"a.rego": approveCharges}, false, nil); status != 201 {
-		t.Fatalf("upload v1: %d %s", status, raw)
+	if r := e.upload(t, "v1", map[string]string{"a.rego": approveCharges}, false, nil); r.status != 201 {
+		t.Fatalf("upload v1: %d %s", r.status, r.raw)
 	}
 	var conflict httpapi.ErrorBody
-	if status, _ := e.upload(t, "v1", map[string]string{"a.rego": denyCharges}, false, &conflict); status != 409 || conflict.Error.Code != "conflict" {
-		t.Errorf("reused label: %d %+v, want 409", status, conflict)
+	if r := e.upload(t, "v1", map[string]string{"a.rego": denyCharges}, false, &conflict); r.status != 409 || conflict.Error.Code != "conflict" {
+		t.Errorf("reused label: %d %+v, want 409", r.status, conflict)
 	}
 }
 
 func TestPolicyActivationAndRollback(t *testing.T) {
-	e := newPolicyEnv(t)
+	e := newAPI(t, apiOptions{Policies: true})
 	if d := e.decide(t, "acme", 9000); d.Decision != policy.Allow || d.PolicyVersion != "base" {
 		t.Fatalf("before any upload: %+v, want allow by base", d)
 	}
 
 	// Upload v1 (approval above 5000) with its tests; not yet active.
 	var up httpapi.PolicyUploadResponse
-	status, raw := e.upload(t, "", map[string]string{"charges.rego": approveCharges, "charges_test.rego": approveChargesTest}, false, &up)
-	if status != 201 {
-		t.Fatalf("upload: %d %s", status, raw)
+	r := e.upload(t, "", map[string]string{"charges.rego": approveCharges, "charges_test.rego": approveChargesTest}, false, &up)
+	if r.status != 201 {
+		t.Fatalf("upload: %d %s", r.status, r.raw)
 	}
 	if up.Version.Label != "v1" || up.Version.Active || up.Activation != nil || !strings.HasPrefix(up.Version.Digest, "sha256:") {
 		t.Errorf("upload answer = %+v", up)
@@ -351,8 +258,8 @@ func TestPolicyActivationAndRollback(t *testing.T) {
 
 	// Activation takes effect for the next decision.
 	var act httpapi.PolicyActivateResponse
-	if status, raw := e.do(t, "acme/admin", "POST", "/policies/v1/activate", "", &act); status != 200 {
-		t.Fatalf("activate v1: %d %s", status, raw)
+	if r := e.do(t, "acme/admin", "POST", "/policies/v1/activate", "", &act); r.status != 200 {
+		t.Fatalf("activate v1: %d %s", r.status, r.raw)
 	}
 	if !act.Changed || act.Active != "v1" || act.Activation.Previous != "base" || act.Activation.ActivatedBy != e.ids["acme/admin"] || act.Activation.ActivatedAt.IsZero() {
 		t.Errorf("activation = %+v", act)
@@ -369,17 +276,17 @@ func TestPolicyActivationAndRollback(t *testing.T) {
 	}
 
 	// Upload and activate v2 (deny above 1000) in one call.
-	status, raw = e.upload(t, "strict-2", map[string]string{"charges.rego": denyCharges}, true, &up)
-	if status != 201 || up.Activation == nil || up.Activation.Previous != "v1" || !up.Version.Active {
-		t.Fatalf("upload and activate: %d %s", status, raw)
+	r = e.upload(t, "strict-2", map[string]string{"charges.rego": denyCharges}, true, &up)
+	if r.status != 201 || up.Activation == nil || up.Activation.Previous != "v1" || !up.Version.Active {
+		t.Fatalf("upload and activate: %d %s", r.status, r.raw)
 	}
 	if d := e.decide(t, "acme", 2000); d.Decision != policy.Deny || d.PolicyVersion != "strict-2" {
 		t.Errorf("after activating strict-2: %+v, want deny by strict-2", d)
 	}
 
 	// Rollback returns to v1; once more, and there is nothing left.
-	if status, raw := e.do(t, "acme/admin", "POST", "/policies/rollback", "", &act); status != 200 {
-		t.Fatalf("rollback: %d %s", status, raw)
+	if r := e.do(t, "acme/admin", "POST", "/policies/rollback", "", &act); r.status != 200 {
+		t.Fatalf("rollback: %d %s", r.status, r.raw)
 	}
 	if act.Active != "v1" || !act.Activation.Rollback || act.Activation.Previous != "strict-2" {
 		t.Errorf("rollback = %+v, want v1 from strict-2", act)
@@ -388,19 +295,19 @@ func TestPolicyActivationAndRollback(t *testing.T) {
 		t.Errorf("after rollback: %+v, want require_approval by v1", d)
 	}
 	var conflict httpapi.ErrorBody
-	if status, _ := e.do(t, "acme/admin", "POST", "/policies/rollback", "{}", &conflict); status != 409 {
-		t.Errorf("rollback past the first activation: %d %+v, want 409", status, conflict)
+	if r := e.do(t, "acme/admin", "POST", "/policies/rollback", "{}", &conflict); r.status != 409 {
+		t.Errorf("rollback past the first activation: %d %+v, want 409", r.status, conflict)
 	}
 
 	// Rolling back by label: activate the older version directly.
-	if status, raw := e.do(t, "acme/admin", "POST", "/policies/strict-2/activate", "", &act); status != 200 || act.Activation.Previous != "v1" {
-		t.Fatalf("activate strict-2 again: %d %s", status, raw)
+	if r := e.do(t, "acme/admin", "POST", "/policies/strict-2/activate", "", &act); r.status != 200 || act.Activation.Previous != "v1" {
+		t.Fatalf("activate strict-2 again: %d %s", r.status, r.raw)
 	}
-	if status, _ := e.do(t, "acme/admin", "POST", "/policies/v9/activate", "", nil); status != 404 {
-		t.Errorf("activate a missing version: %d, want 404", status)
+	if r := e.do(t, "acme/admin", "POST", "/policies/v9/activate", "", nil); r.status != 404 {
+		t.Errorf("activate a missing version: %d, want 404", r.status)
 	}
-	if status, _ := e.do(t, "acme/admin", "POST", "/policies/base/activate", "", nil); status != 422 {
-		t.Errorf("activate base: %d, want 422", status)
+	if r := e.do(t, "acme/admin", "POST", "/policies/base/activate", "", nil); r.status != 422 {
+		t.Errorf("activate base: %d, want 422", r.status)
 	}
 
 	// What the API shows.
@@ -448,7 +355,7 @@ func TestPolicyActivationAndRollback(t *testing.T) {
 	}
 
 	// A restarted gateway decides with the active version.
-	restarted, err := policy.NewEngine(t.Context(), e.store)
+	restarted, err := policy.NewEngine(t.Context(), e.policies)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -458,8 +365,8 @@ func TestPolicyActivationAndRollback(t *testing.T) {
 }
 
 func TestPoliciesNotConfigured(t *testing.T) {
-	f := newFixture(t)
-	r := f.call(t, "GET", "/policies", key(f.keys["acme/admin"]), "")
+	e := newAPI(t, apiOptions{})
+	r := e.do(t, "acme/admin", "GET", "/policies", "", nil)
 	if r.status != 503 {
 		t.Errorf("GET /policies without a policy service = %d, want 503", r.status)
 	}
@@ -469,12 +376,12 @@ func TestPoliciesNotConfigured(t *testing.T) {
 // it: GET /policies/base answers its sources, and it cannot be activated
 // on its own.
 func TestBasePolicyReadable(t *testing.T) {
-	e := newPolicyEnv(t)
+	e := newAPI(t, apiOptions{Policies: true})
 	for _, who := range []string{"acme/admin", "acme/auditor", "globex/admin"} {
 		var v httpapi.PolicyVersion
-		if status, body := e.do(t, who, "GET", "/api/policies/base", "", &v); status != 200 || v.Label != "base" || v.CreatedAt != nil ||
+		if r := e.do(t, who, "GET", "/api/policies/base", "", &v); r.status != 200 || v.Label != "base" || v.CreatedAt != nil ||
 			!strings.Contains(v.Modules["base.rego"], "package vargate") || v.Digest == "" || !v.Active {
-			t.Errorf("%s: GET /policies/base = %d %s", who, status, body)
+			t.Errorf("%s: GET /policies/base = %d %s", who, r.status, r.raw)
 		}
 		for name := range v.Modules {
 			if strings.HasSuffix(name, "_test.rego") {
@@ -482,10 +389,10 @@ func TestBasePolicyReadable(t *testing.T) {
 			}
 		}
 	}
-	if status, _ := e.do(t, "acme/agent", "GET", "/api/policies/base", "", nil); status != 403 {
-		t.Errorf("agent key reads the base policy: %d", status)
+	if r := e.do(t, "acme/agent", "GET", "/api/policies/base", "", nil); r.status != 403 {
+		t.Errorf("agent key reads the base policy: %d", r.status)
 	}
-	if status, _ := e.do(t, "acme/admin", "POST", "/api/policies/base/activate", "", nil); status != 422 {
-		t.Errorf("activate base = %d, want 422", status)
+	if r := e.do(t, "acme/admin", "POST", "/api/policies/base/activate", "", nil); r.status != 422 {
+		t.Errorf("activate base = %d, want 422", r.status)
 	}
 }

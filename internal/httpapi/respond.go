@@ -12,19 +12,6 @@ import (
 	"github.com/vargate/vargate"
 )
 
-// statusOf is the one table from error kind to HTTP status.
-var statusOf = map[vargate.Kind]int{
-	vargate.KindInvalid:      http.StatusUnprocessableEntity,
-	vargate.KindNotFound:     http.StatusNotFound,
-	vargate.KindConflict:     http.StatusConflict,
-	vargate.KindUnauthorized: http.StatusUnauthorized,
-	vargate.KindForbidden:    http.StatusForbidden,
-	vargate.KindRateLimited:  http.StatusTooManyRequests,
-	vargate.KindUnavailable:  http.StatusServiceUnavailable,
-	vargate.KindUpstream:     http.StatusBadGateway,
-	vargate.KindInternal:     http.StatusInternalServerError,
-}
-
 // ErrorBody is the JSON shape of every error response.
 type ErrorBody struct {
 	Error ErrorDetail `json:"error"`
@@ -68,7 +55,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		return
 	}
 	kind := vargate.KindOf(err)
-	status := statusOf[kind]
+	status := kind.HTTPStatus()
 	detail := ErrorDetail{Code: string(kind), RequestID: reqID}
 	var ve *vargate.Error
 	if kind != vargate.KindInternal && errors.As(err, &ve) {

@@ -3,7 +3,6 @@ package httpapi
 import (
 	"encoding/json"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/vargate/vargate"
@@ -110,19 +109,11 @@ func (s *Server) listWebhookDeliveries(w http.ResponseWriter, r *http.Request, p
 	default:
 		return vargate.Invalid("status", "must be pending, delivered, failed or cancelled")
 	}
-	if v := q.Get("limit"); v != "" {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > webhook.MaxListLimit {
-			return vargate.Invalid("limit", "must be a number from 1 to %d", webhook.MaxListLimit)
-		}
-		f.Limit = n
+	if f.Limit, err = queryLimit(q, webhook.MaxListLimit); err != nil {
+		return err
 	}
-	if v := q.Get("before"); v != "" {
-		t, err := time.Parse(time.RFC3339Nano, v)
-		if err != nil {
-			return vargate.Invalid("before", "must be an RFC 3339 time (next_before of the previous page)")
-		}
-		f.Before = t
+	if f.Before, err = queryBefore(q); err != nil {
+		return err
 	}
 	ms, err := svc.Deliveries(r.Context(), p.TenantID, f)
 	if err != nil {

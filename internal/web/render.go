@@ -107,19 +107,6 @@ func (s *Server) fragment(w http.ResponseWriter, c *reqCtx, name string, data an
 	return nil
 }
 
-// statusOf maps error kinds to HTTP statuses.
-var statusOf = map[vargate.Kind]int{
-	vargate.KindInvalid:      http.StatusUnprocessableEntity,
-	vargate.KindNotFound:     http.StatusNotFound,
-	vargate.KindConflict:     http.StatusConflict,
-	vargate.KindUnauthorized: http.StatusUnauthorized,
-	vargate.KindForbidden:    http.StatusForbidden,
-	vargate.KindRateLimited:  http.StatusTooManyRequests,
-	vargate.KindUnavailable:  http.StatusServiceUnavailable,
-	vargate.KindUpstream:     http.StatusBadGateway,
-	vargate.KindInternal:     http.StatusInternalServerError,
-}
-
 // errorData is the error page.
 type errorData struct {
 	Status    int
@@ -130,8 +117,7 @@ type errorData struct {
 // renderError shows err as a page (or plain text to the page script).
 // Internal errors are logged and shown without detail.
 func (s *Server) renderError(w http.ResponseWriter, r *http.Request, c *reqCtx, err error) {
-	kind := vargate.KindOf(err)
-	status := statusOf[kind]
+	status := vargate.HTTPStatus(err) // the one table, shared with the JSON API
 	if status >= 500 {
 		s.Logger.LogAttrs(r.Context(), slog.LevelError, "dashboard request failed",
 			slog.String(logKeyRoute, r.Pattern), slog.Any(logKeyError, err))
