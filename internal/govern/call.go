@@ -479,7 +479,7 @@ func (g *Governor) record(ctx context.Context, out *Outcome, rec audit.Record, t
 		detail.Input = &ri
 	}
 	var err error
-	if rec.Detail, err = json.Marshal(detail); err != nil {
+	if rec.Detail, err = detail.EncodeDetail(); err != nil {
 		return Outcome{}, fmt.Errorf("encode audit detail: %w", err)
 	}
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.auditTimeout())
@@ -550,7 +550,7 @@ func (g *Governor) finishRecord(ctx context.Context, out *Outcome, tr trace) (Ou
 		},
 	}
 	var err error
-	if rec.Detail, err = json.Marshal(detail); err != nil {
+	if rec.Detail, err = detail.EncodeDetail(); err != nil {
 		return Outcome{}, fmt.Errorf("encode audit detail: %w", err)
 	}
 	if a, ok := g.Audit.(AsyncAuditor); ok {
