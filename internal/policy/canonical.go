@@ -68,6 +68,9 @@ func (in *Input) AppendCanonicalJSON(b []byte) ([]byte, error) {
 }
 
 func (a *Agent) appendCanonical(b []byte) []byte {
+	if p := a.prepared; p != nil {
+		return append(b, p.json...)
+	}
 	b = append(b, `{"allowed_tools":`...)
 	b = audit.AppendCanonicalStrings(b, a.AllowedTools)
 	b = append(b, `,"delegation":{"depth":`...)

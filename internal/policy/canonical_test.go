@@ -193,3 +193,36 @@ func FuzzCanonicalNumber(f *testing.F) {
 			Session: Session{AgeSeconds: x, AnomalyScore: -x, Calls: int(n)}, Agent: Agent{Delegation: Delegation{Depth: int(n)}}}})
 	})
 }
+
+// TestPreparedAgent: an input whose agent was prepared evaluates and
+// encodes exactly as one whose agent was not.
+func TestPreparedAgent(t *testing.T) {
+	r := rand.New(rand.NewPCG(7, 7))
+	for range 500 {
+		in := randInput(r)
+		prepared := *in
+		prepared.Agent.Prepare()
+		want, err := in.value()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := prepared.value()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got.Compare(want) != 0 {
+			t.Fatalf("prepared agent's value\n%v\nwant\n%v", got, want)
+		}
+		gotJSON, err := prepared.AppendCanonicalJSON(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		wantJSON, err := in.AppendCanonicalJSON(nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(gotJSON, wantJSON) {
+			t.Fatalf("prepared agent's JSON\n%s\nwant\n%s", gotJSON, wantJSON)
+		}
+	}
+}
