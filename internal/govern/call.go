@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -400,22 +401,70 @@ func (g *Governor) input(ctx context.Context, p vargate.Principal, cfg agent.Con
 		facts.Session.ID = p.SessionID
 	}
 	return &policy.Input{
-		Tenant: policy.Tenant{ID: p.TenantID},
-		Agent: policy.Agent{
-			ID:                   cfg.ID,
-			AllowedTools:         allowedTools(cfg),
-			RequireHumanApproval: cfg.RequireHumanApproval,
-			GovernanceProfile: policy.GovernanceProfile{
-				RiskLevel: cfg.GovernanceProfile.RiskLevel, PIIDetection: cfg.GovernanceProfile.PIIDetection,
-			},
-			Delegation: policy.Delegation{Depth: facts.DelegationDepth, MaxDepth: cfg.MaxDelegationDepth},
-		},
+		Tenant:  policy.Tenant{ID: p.TenantID},
+		Agent:   g.policyAgent(cfg, facts.DelegationDepth),
 		Session: facts.Session,
 		Call:    c,
 		PII:     findings,
 		Time:    g.Now(),
 	}, nil
 }
+
+// policyAgent returns the agent part of the policy input for a
+// configuration at a delegation depth. It is prepared once
+// (policy.Agent.Prepare) and reused while the configuration's fields that
+// it holds are unchanged.
+func (g *Governor) policyAgent(cfg agent.Config, depth int) policy.Agent {
+	k := agentKey{tenant: cfg.TenantID, agent: cfg.ID, version: cfg.Version, depth: depth}
+	g.cfgMu.Lock()
+	e, ok := g.agents[k]
+	g.cfgMu.Unlock()
+	if ok && e.matches(cfg) {
+		return e.agent
+	}
+	a := policy.Agent{
+		ID:                   cfg.ID,
+		AllowedTools:         allowedTools(cfg),
+		RequireHumanApproval: slices.Clone(cfg.RequireHumanApproval),
+		GovernanceProfile: policy.GovernanceProfile{
+			RiskLevel: cfg.GovernanceProfile.RiskLevel, PIIDetection: cfg.GovernanceProfile.PIIDetection,
+		},
+		Delegation: policy.Delegation{Depth: depth, MaxDepth: cfg.MaxDelegationDepth},
+	}
+	a.Prepare()
+	g.cfgMu.Lock()
+	if g.agents == nil || len(g.agents) > maxPreparedAgents {
+		g.agents = map[agentKey]agentEntry{}
+	}
+	g.agents[k] = agentEntry{agent: a, allowed: slices.Clone(cfg.AllowedTools)}
+	g.cfgMu.Unlock()
+	return a
+}
+
+// agentKey names one configuration version at one delegation depth.
+type agentKey struct {
+	tenant, agent  string
+	version, depth int
+}
+
+// agentEntry is a prepared agent and the configuration it was made from.
+type agentEntry struct {
+	agent   policy.Agent
+	allowed []string // the configuration's own allowed_tools
+}
+
+// matches reports whether e was made from cfg's values.
+func (e *agentEntry) matches(cfg agent.Config) bool {
+	a := &e.agent
+	return slices.Equal(e.allowed, cfg.AllowedTools) && slices.Equal(a.RequireHumanApproval, cfg.RequireHumanApproval) &&
+		a.GovernanceProfile.RiskLevel == cfg.GovernanceProfile.RiskLevel &&
+		a.GovernanceProfile.PIIDetection == cfg.GovernanceProfile.PIIDetection &&
+		a.Delegation.MaxDepth == cfg.MaxDelegationDepth
+}
+
+// maxPreparedAgents bounds the prepared agents kept; the cache starts
+// over beyond it.
+const maxPreparedAgents = 10000
 
 // run executes the connector under the call timeout. A panic in a
 // connector is a failed call, not a dead gateway.
@@ -479,7 +528,7 @@ func (g *Governor) record(ctx context.Context, out *Outcome, rec audit.Record, t
 		detail.Input = &ri
 	}
 	var err error
-	if rec.Detail, err = json.Marshal(detail); err != nil {
+	if rec.Detail, err = detail.EncodeDetail(); err != nil {
 		return Outcome{}, fmt.Errorf("encode audit detail: %w", err)
 	}
 	actx, cancel := context.WithTimeout(context.WithoutCancel(ctx), g.auditTimeout())
@@ -550,7 +599,7 @@ func (g *Governor) finishRecord(ctx context.Context, out *Outcome, tr trace) (Ou
 		},
 	}
 	var err error
-	if rec.Detail, err = json.Marshal(detail); err != nil {
+	if rec.Detail, err = detail.EncodeDetail(); err != nil {
 		return Outcome{}, fmt.Errorf("encode audit detail: %w", err)
 	}
 	if a, ok := g.Audit.(AsyncAuditor); ok {

@@ -129,8 +129,9 @@ type Governor struct {
 	AuditTimeout time.Duration
 	CallTimeout  time.Duration
 
-	cfgMu sync.Mutex
-	cfgs  map[cfgKey]cfgEntry
+	cfgMu  sync.Mutex
+	cfgs   map[cfgKey]cfgEntry
+	agents map[agentKey]agentEntry // prepared policy input agents
 
 	outcomes sync.WaitGroup // mcp_outcome records queued, not yet committed
 }

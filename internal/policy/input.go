@@ -53,6 +53,25 @@ type Agent struct {
 	RequireHumanApproval []string          `json:"require_human_approval"`
 	GovernanceProfile    GovernanceProfile `json:"governance_profile"`
 	Delegation           Delegation        `json:"delegation"`
+
+	// prepared is set by Prepare: the agent's Rego value and its RFC
+	// 8785 JSON, built once for every input that copies this Agent.
+	prepared *preparedAgent
+}
+
+type preparedAgent struct {
+	term *ast.Term
+	json []byte
+}
+
+// Prepare builds the agent's Rego value and canonical JSON once, so that
+// the inputs of many calls of one agent configuration (which copy this
+// Agent) share them instead of building them per decision and record. No
+// field may change after Prepare; a copy whose fields are changed must be
+// made from an Agent that was not prepared.
+func (a *Agent) Prepare() {
+	a.prepared = nil
+	a.prepared = &preparedAgent{term: a.term(), json: a.appendCanonical(nil)}
 }
 
 // MarshalJSON writes empty lists as [] rather than null.
@@ -204,22 +223,9 @@ func (in *Input) value() (ast.Value, error) {
 			item(keyField, ast.StringTerm(f.Field)),
 		)
 	}
-	a := &in.Agent
 	return ast.NewObject(
 		item(keyTenant, ast.ObjectTerm(item(keyID, ast.StringTerm(in.Tenant.ID)))),
-		item(keyAgent, ast.ObjectTerm(
-			item(keyID, ast.StringTerm(a.ID)),
-			item(keyAllowedTools, stringArray(a.AllowedTools)),
-			item(keyRequireHumanApproval, stringArray(a.RequireHumanApproval)),
-			item(keyGovernanceProfile, ast.ObjectTerm(
-				item(keyRiskLevel, ast.StringTerm(a.GovernanceProfile.RiskLevel)),
-				item(keyPIIDetection, ast.BooleanTerm(a.GovernanceProfile.PIIDetection)),
-			)),
-			item(keyDelegation, ast.ObjectTerm(
-				item(keyDepth, ast.IntNumberTerm(a.Delegation.Depth)),
-				item(keyMaxDepth, ast.IntNumberTerm(a.Delegation.MaxDepth)),
-			)),
-		)),
+		item(keyAgent, in.Agent.term()),
 		item(keySession, ast.ObjectTerm(
 			item(keyID, ast.StringTerm(in.Session.ID)),
 			item(keyAgeSeconds, ast.FloatNumberTerm(in.Session.AgeSeconds)),
@@ -231,6 +237,26 @@ func (in *Input) value() (ast.Value, error) {
 		item(keyPII, ast.ArrayTerm(findings...)),
 		item(keyTime, ast.StringTerm(in.Time.UTC().Format(time.RFC3339Nano))),
 	), nil
+}
+
+// term is the agent as a Rego object.
+func (a *Agent) term() *ast.Term {
+	if p := a.prepared; p != nil {
+		return p.term
+	}
+	return ast.ObjectTerm(
+		item(keyID, ast.StringTerm(a.ID)),
+		item(keyAllowedTools, stringArray(a.AllowedTools)),
+		item(keyRequireHumanApproval, stringArray(a.RequireHumanApproval)),
+		item(keyGovernanceProfile, ast.ObjectTerm(
+			item(keyRiskLevel, ast.StringTerm(a.GovernanceProfile.RiskLevel)),
+			item(keyPIIDetection, ast.BooleanTerm(a.GovernanceProfile.PIIDetection)),
+		)),
+		item(keyDelegation, ast.ObjectTerm(
+			item(keyDepth, ast.IntNumberTerm(a.Delegation.Depth)),
+			item(keyMaxDepth, ast.IntNumberTerm(a.Delegation.MaxDepth)),
+		)),
+	)
 }
 
 // term is the call as a Rego object; upstream and annotations appear only

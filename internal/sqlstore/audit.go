@@ -19,7 +19,7 @@ type AuditStore struct {
 	db *DB
 
 	mu    sync.Mutex
-	stmts map[stmtKey]*sql.Stmt // INSERTs of n rows, prepared once (SQLite)
+	stmts map[stmtKey]*sql.Stmt // SQLite: the append statements, prepared once
 }
 
 var _ audit.Store = (*AuditStore)(nil)
@@ -27,11 +27,22 @@ var _ audit.Store = (*AuditStore)(nil)
 // NewAuditStore returns the audit trail store over db.
 func NewAuditStore(db *DB) *AuditStore { return &AuditStore{db: db, stmts: map[stmtKey]*sql.Stmt{}} }
 
-// stmtKey names a prepared multi-row INSERT: of n records, or of n
-// Merkle nodes.
+// stmtKind names a statement of the SQLite append path.
+type stmtKind int
+
+const (
+	stmtRecords    stmtKind = iota // INSERT of n records
+	stmtNodes                      // INSERT of n Merkle nodes
+	stmtSelectHead                 // the chain head of a tenant
+	stmtCreateHead                 // a tenant's first (empty) head
+	stmtUpdateHead                 // the head after a batch
+)
+
+// stmtKey names a prepared statement: its kind and, for the INSERTs, its
+// row count.
 type stmtKey struct {
-	nodes bool
-	n     int
+	kind stmtKind
+	n    int
 }
 
 const auditColumns = `tenant_id, seq, time, source, session_id, agent_id, action_id, tool, decision,
@@ -47,10 +58,23 @@ const auditReadColumns = `seq, time, source, session_id, agent_id, action_id, to
 	policy_version, decision_id, reasons, args_digest, args_redacted, result_digest, anomaly, actor,
 	detail, prev_hash, hash, outcome`
 
-// auditInsertChunks are the row counts of the prepared INSERT statements,
-// largest first. A batch is written with as few statements as these sizes
-// allow; preparing a fixed few keeps SQL parsing out of the append path.
-var auditInsertChunks = []int{64, 16, 4, 1}
+// maxInsertRows is the most records one INSERT writes on SQLite (1,344
+// parameters, far below SQLite's limit). A tenant's records in a batch
+// are written with as few statements as this allows: a batch of up to 64
+// records is one statement, prepared once for its row count.
+const maxInsertRows = 64
+
+// nodeInsertChunks are the row counts of the prepared Merkle node
+// INSERTs, largest first (a batch completes a node only every 256
+// records, so a few sizes do).
+var nodeInsertChunks = []int{16, 4, 1}
+
+// The statements of the SQLite append path besides the INSERTs.
+const (
+	qSelectHead = `SELECT seq, hash, merkle FROM audit_heads WHERE tenant_id = ?`
+	qCreateHead = `INSERT INTO audit_heads (tenant_id, seq, hash, merkle) VALUES (?, 0, ?, ?) ON CONFLICT (tenant_id) DO NOTHING`
+	qUpdateHead = `UPDATE audit_heads SET seq = ?, hash = ?, merkle = ? WHERE tenant_id = ?`
+)
 
 // Append seals and writes recs in one transaction, tenant by tenant in
 // ID order (a fixed lock order, so concurrent gateways cannot deadlock).
@@ -69,7 +93,7 @@ func (s *AuditStore) Append(ctx context.Context, recs []*audit.Record) error {
 	}
 	sort.Strings(tenants)
 	if s.db.Dialect == SQLite {
-		if err := s.prepare(ctx); err != nil {
+		if err := s.prepare(ctx, byTenant); err != nil {
 			return err
 		}
 	}
@@ -84,28 +108,25 @@ func (s *AuditStore) Append(ctx context.Context, recs []*audit.Record) error {
 }
 
 func (s *AuditStore) appendTenant(ctx context.Context, tx *Tx, tenantID string, recs []*audit.Record) error {
-	head, err := lockHead(ctx, tx, tenantID)
-	if err != nil {
-		return err
-	}
-	var nodes []audit.Node
-	for _, r := range recs {
-		ns, err := head.Seal(r)
+	if tx.Dialect() == Postgres {
+		head, nodes, err := seal(recs, func() (audit.Head, error) { return lockHead(ctx, tx, tenantID) })
 		if err != nil {
 			return err
 		}
-		nodes = append(nodes, ns...)
-	}
-	if tx.Dialect() == Postgres {
 		return insertRecordsPG(ctx, tx, recs, nodes, head)
 	}
-	for _, n := range auditInsertChunks {
-		for len(recs) >= n {
-			if err := s.insertRecords(ctx, tx, recs[:n]); err != nil {
-				return err
-			}
-			recs = recs[n:]
+	head, nodes, err := seal(recs, func() (audit.Head, error) { return s.lockHeadSQLite(ctx, tx, tenantID) })
+	if err != nil {
+		return err
+	}
+	for len(recs) > 0 {
+		n := min(len(recs), maxInsertRows)
+		if err := s.insertRecords(ctx, tx, recs[:n]); err != nil {
+			return err
 		}
+		recs = recs[n:]
+	}
+	for _, n := range nodeInsertChunks {
 		for len(nodes) >= n {
 			if err := s.insertNodes(ctx, tx, tenantID, nodes[:n]); err != nil {
 				return err
@@ -113,11 +134,29 @@ func (s *AuditStore) appendTenant(ctx context.Context, tx *Tx, tenantID string, 
 			nodes = nodes[n:]
 		}
 	}
-	if _, err := tx.ExecContext(ctx, `UPDATE audit_heads SET seq = ?, hash = ?, merkle = ? WHERE tenant_id = ?`,
+	if _, err := s.stmt(ctx, tx, stmtKey{kind: stmtUpdateHead}).ExecContext(ctx,
 		head.Seq, head.Hash[:], head.MarshalRange(), tenantID); err != nil {
 		return fmt.Errorf("update audit chain head: %w", err)
 	}
 	return nil
+}
+
+// seal locks the tenant's chain head and seals recs onto it, returning
+// the new head and the Merkle nodes the records completed.
+func seal(recs []*audit.Record, lock func() (audit.Head, error)) (audit.Head, []audit.Node, error) {
+	head, err := lock()
+	if err != nil {
+		return audit.Head{}, nil, err
+	}
+	var nodes []audit.Node
+	for _, r := range recs {
+		ns, err := head.Seal(r)
+		if err != nil {
+			return audit.Head{}, nil, err
+		}
+		nodes = append(nodes, ns...)
+	}
+	return head, nodes, nil
 }
 
 // insertRecordsPG writes a whole batch, the Merkle nodes it completed and
@@ -215,33 +254,71 @@ func scanHead(row *sql.Row, tenantID string) (audit.Head, error) {
 	return h, nil
 }
 
-// prepare prepares the INSERT statements once. It must run outside a
-// transaction: on SQLite the write pool's only connection would be taken.
-func (s *AuditStore) prepare(ctx context.Context) error {
+// lockHeadSQLite is lockHead with the prepared statements: the single
+// write transaction is the lock.
+func (s *AuditStore) lockHeadSQLite(ctx context.Context, tx *Tx, tenantID string) (audit.Head, error) {
+	sel := s.stmt(ctx, tx, stmtKey{kind: stmtSelectHead})
+	head, err := scanHead(sel.QueryRowContext(ctx, tenantID), tenantID)
+	if !errors.Is(err, sql.ErrNoRows) {
+		return head, err
+	}
+	var zero audit.Hash
+	if _, err := s.stmt(ctx, tx, stmtKey{kind: stmtCreateHead}).ExecContext(ctx, tenantID, zero[:], []byte{}); err != nil {
+		return audit.Head{}, fmt.Errorf("create audit chain head: %w", err)
+	}
+	return scanHead(sel.QueryRowContext(ctx, tenantID), tenantID)
+}
+
+// prepare prepares, once each, the statements an append of byTenant
+// needs (SQLite). It must run outside a transaction: the write pool's
+// only connection would be taken.
+func (s *AuditStore) prepare(ctx context.Context, byTenant map[string][]*audit.Record) error {
+	keys := []stmtKey{{kind: stmtSelectHead}, {kind: stmtCreateHead}, {kind: stmtUpdateHead}}
+	for _, n := range nodeInsertChunks {
+		keys = append(keys, stmtKey{kind: stmtNodes, n: n})
+	}
+	for _, recs := range byTenant {
+		if n := len(recs); n >= maxInsertRows {
+			keys = append(keys, stmtKey{kind: stmtRecords, n: maxInsertRows})
+		}
+		if n := len(recs) % maxInsertRows; n > 0 {
+			keys = append(keys, stmtKey{kind: stmtRecords, n: n})
+		}
+	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	for _, n := range auditInsertChunks {
-		for _, k := range []stmtKey{{n: n}, {nodes: true, n: n}} {
-			if _, ok := s.stmts[k]; ok {
-				continue
-			}
-			head, row := `INSERT INTO audit_log (`+auditColumns+`) VALUES `, "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-			if k.nodes {
-				head, row = `INSERT INTO audit_merkle_nodes (tenant_id, level, idx, hash) VALUES `, "(?, ?, ?, ?)"
-			}
-			q := head + strings.Repeat(row+", ", n-1) + row
-			st, err := s.db.Write.PrepareContext(ctx, s.db.q(q))
-			if err != nil {
-				return fmt.Errorf("prepare audit insert: %w", err)
-			}
-			s.stmts[k] = st
+	for _, k := range keys {
+		if _, ok := s.stmts[k]; ok {
+			continue
 		}
+		st, err := s.db.Write.PrepareContext(ctx, s.db.q(k.query()))
+		if err != nil {
+			return fmt.Errorf("prepare audit statement: %w", err)
+		}
+		s.stmts[k] = st
 	}
 	return nil
 }
 
-// insertStmt returns a prepared INSERT, bound to tx.
-func (s *AuditStore) insertStmt(ctx context.Context, tx *Tx, k stmtKey) *sql.Stmt {
+// query is the SQL of the statement k names.
+func (k stmtKey) query() string {
+	switch k.kind {
+	case stmtSelectHead:
+		return qSelectHead
+	case stmtCreateHead:
+		return qCreateHead
+	case stmtUpdateHead:
+		return qUpdateHead
+	}
+	head, row := `INSERT INTO audit_log (`+auditColumns+`) VALUES `, "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+	if k.kind == stmtNodes {
+		head, row = `INSERT INTO audit_merkle_nodes (tenant_id, level, idx, hash) VALUES `, "(?, ?, ?, ?)"
+	}
+	return head + strings.Repeat(row+", ", k.n-1) + row
+}
+
+// stmt returns a prepared statement, bound to tx.
+func (s *AuditStore) stmt(ctx context.Context, tx *Tx, k stmtKey) *sql.Stmt {
 	s.mu.Lock()
 	st := s.stmts[k]
 	s.mu.Unlock()
@@ -255,14 +332,16 @@ func (s *AuditStore) insertNodes(ctx context.Context, tx *Tx, tenantID string, n
 	for _, nd := range nodes {
 		args = append(args, tenantID, int64(nd.Level), int64(nd.Index), nd.Hash)
 	}
-	if _, err := s.insertStmt(ctx, tx, stmtKey{nodes: true, n: len(nodes)}).ExecContext(ctx, args...); err != nil {
+	if _, err := s.stmt(ctx, tx, stmtKey{kind: stmtNodes, n: len(nodes)}).ExecContext(ctx, args...); err != nil {
 		return fmt.Errorf("insert merkle nodes: %w", err)
 	}
 	return nil
 }
 
+// insertRecords writes recs with the prepared INSERT of len(recs) rows
+// (SQLite).
 func (s *AuditStore) insertRecords(ctx context.Context, tx *Tx, recs []*audit.Record) error {
-	st := s.insertStmt(ctx, tx, stmtKey{n: len(recs)})
+	st := s.stmt(ctx, tx, stmtKey{kind: stmtRecords, n: len(recs)})
 	args := make([]any, 0, len(recs)*auditColumnCount)
 	for _, r := range recs {
 		var reasons sql.NullString
