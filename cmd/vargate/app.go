@@ -220,6 +220,9 @@ func newApp(ctx context.Context, cfg *Config, getenv func(string) string, log *s
 			return err
 		}),
 	}
+	// Closed before the database (closers run in reverse): it cancels a
+	// running audit verification and waits for it.
+	a.closers = append(a.closers, dashboard.Close)
 	mount := func(mux *http.ServeMux) {
 		a.mcp.server.Mount(mux)
 		dashboard.Mount(mux)

@@ -416,9 +416,7 @@ func (g *Governor) input(ctx context.Context, p vargate.Principal, cfg agent.Con
 // it holds are unchanged.
 func (g *Governor) policyAgent(cfg agent.Config, depth int) policy.Agent {
 	k := agentKey{tenant: cfg.TenantID, agent: cfg.ID, version: cfg.Version, depth: depth}
-	g.cfgMu.Lock()
-	e, ok := g.agents[k]
-	g.cfgMu.Unlock()
+	e, ok := g.agents.Get(k, time.Time{})
 	if ok && e.matches(cfg) {
 		return e.agent
 	}
@@ -432,12 +430,7 @@ func (g *Governor) policyAgent(cfg agent.Config, depth int) policy.Agent {
 		Delegation: policy.Delegation{Depth: depth, MaxDepth: cfg.MaxDelegationDepth},
 	}
 	a.Prepare()
-	g.cfgMu.Lock()
-	if g.agents == nil || len(g.agents) > maxPreparedAgents {
-		g.agents = map[agentKey]agentEntry{}
-	}
-	g.agents[k] = agentEntry{agent: a, allowed: slices.Clone(cfg.AllowedTools)}
-	g.cfgMu.Unlock()
+	g.agents.Add(k, agentEntry{agent: a, allowed: slices.Clone(cfg.AllowedTools)}, time.Time{})
 	return a
 }
 
@@ -461,10 +454,6 @@ func (e *agentEntry) matches(cfg agent.Config) bool {
 		a.GovernanceProfile.PIIDetection == cfg.GovernanceProfile.PIIDetection &&
 		a.Delegation.MaxDepth == cfg.MaxDelegationDepth
 }
-
-// maxPreparedAgents bounds the prepared agents kept; the cache starts
-// over beyond it.
-const maxPreparedAgents = 10000
 
 // run executes the connector under the call timeout. A panic in a
 // connector is a failed call, not a dead gateway.

@@ -10,7 +10,7 @@
 // approved, and the vargate_approval_status tool.
 //
 // It imports the root package and the capability packages whose types it
-// uses (agent, approval, audit, policy, pii, tools); it must not import
+// uses (agent, approval, audit, cache, policy, pii, tools); it must not import
 // adapters or cmd. What it needs from other capabilities it names as small
 // interfaces (Configs, Decider, Queue, Auditor, Emitter, Facts), wired in
 // cmd.

@@ -11,6 +11,7 @@ import (
 	"github.com/vargate/vargate/internal/agent"
 	"github.com/vargate/vargate/internal/approval"
 	"github.com/vargate/vargate/internal/audit"
+	"github.com/vargate/vargate/internal/cache"
 	"github.com/vargate/vargate/internal/policy"
 	"github.com/vargate/vargate/internal/tools"
 )
@@ -129,9 +130,8 @@ type Governor struct {
 	AuditTimeout time.Duration
 	CallTimeout  time.Duration
 
-	cfgMu  sync.Mutex
-	cfgs   map[cfgKey]cfgEntry
-	agents map[agentKey]agentEntry // prepared policy input agents
+	cfgs   cache.Cache[cfgKey, agent.Config]
+	agents cache.Cache[agentKey, agentEntry] // prepared policy input agents
 
 	outcomes sync.WaitGroup // mcp_outcome records queued, not yet committed
 }
@@ -167,11 +167,6 @@ const (
 
 type cfgKey struct{ tenant, agent, session string }
 
-type cfgEntry struct {
-	cfg     agent.Config
-	expires time.Time
-}
-
 // ConfigFor returns the principal's agent configuration, from a short
 // cache. Only the agent role has one.
 func (g *Governor) ConfigFor(ctx context.Context, p vargate.Principal) (agent.Config, error) {
@@ -180,11 +175,8 @@ func (g *Governor) ConfigFor(ctx context.Context, p vargate.Principal) (agent.Co
 	}
 	k := cfgKey{p.TenantID, p.AgentID, p.SessionID}
 	now := g.Now()
-	g.cfgMu.Lock()
-	e, ok := g.cfgs[k]
-	g.cfgMu.Unlock()
-	if ok && now.Before(e.expires) {
-		return e.cfg, nil
+	if cfg, ok := g.cfgs.Get(k, now); ok {
+		return cfg, nil
 	}
 	cfg, err := g.Configs.ConfigFor(ctx, p)
 	if err != nil {
@@ -198,25 +190,14 @@ func (g *Governor) ConfigFor(ctx context.Context, p vargate.Principal) (agent.Co
 	if ttl <= 0 {
 		ttl = DefaultConfigTTL
 	}
-	g.cfgMu.Lock()
-	if g.cfgs == nil || len(g.cfgs) > 100000 {
-		g.cfgs = map[cfgKey]cfgEntry{}
-	}
-	g.cfgs[k] = cfgEntry{cfg: cfg, expires: now.Add(ttl)}
-	g.cfgMu.Unlock()
+	g.cfgs.Add(k, cfg, now.Add(ttl))
 	return cfg, nil
 }
 
 // Invalidate forgets the cached configurations of an agent (after an
 // update or archive on this gateway).
 func (g *Governor) Invalidate(tenantID, agentID string) {
-	g.cfgMu.Lock()
-	defer g.cfgMu.Unlock()
-	for k := range g.cfgs {
-		if k.tenant == tenantID && k.agent == agentID {
-			delete(g.cfgs, k)
-		}
-	}
+	g.cfgs.RemoveFunc(func(k cfgKey) bool { return k.tenant == tenantID && k.agent == agentID })
 }
 
 // Visible returns the tools of the principal's tenant that its agent

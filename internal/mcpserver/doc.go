@@ -15,6 +15,7 @@
 // Each tenant gets its own *mcp.Server (built-ins plus its own tools),
 // built once and rebuilt only when the tenant's tool set changes.
 //
-// It imports the root package, internal/govern, internal/tools and
-// internal/netguard; it must not import the store adapters, httpapi or cmd.
+// It imports the root package, internal/govern, internal/tools,
+// internal/netguard and internal/cache; it must not import the store
+// adapters, httpapi or cmd.
 package mcpserver

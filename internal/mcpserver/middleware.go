@@ -162,12 +162,6 @@ func writeRPCError(w http.ResponseWriter, status int, code int64, msg string) {
 	_ = json.NewEncoder(w).Encode(rpcErrorBody{JSONRPC: "2.0", Error: rpcError{Code: code, Message: msg}})
 }
 
-// authEntry is a cached authentication.
-type authEntry struct {
-	p       vargate.Principal
-	expires time.Time
-}
-
 // principal authenticates token, reusing a recent success for the same
 // token (failures are never cached: a new key works at once).
 func (s *Server) principal(ctx context.Context, token string) (vargate.Principal, error) {
@@ -183,21 +177,13 @@ func (s *Server) principal(ctx context.Context, token string) (vargate.Principal
 	if s.Now != nil {
 		now = s.Now()
 	}
-	s.authMu.Lock()
-	e, ok := s.authed[key]
-	s.authMu.Unlock()
-	if ok && now.Before(e.expires) {
-		return e.p, nil
+	if p, ok := s.authed.Get(key, now); ok {
+		return p, nil
 	}
 	p, err := s.Auth.Authenticate(ctx, token)
 	if err != nil {
 		return p, err
 	}
-	s.authMu.Lock()
-	if s.authed == nil || len(s.authed) > 100000 {
-		s.authed = map[[32]byte]authEntry{}
-	}
-	s.authed[key] = authEntry{p: p, expires: now.Add(ttl)}
-	s.authMu.Unlock()
+	s.authed.Add(key, p, now.Add(ttl))
 	return p, nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/vargate/vargate"
+	"github.com/vargate/vargate/internal/cache"
 	"github.com/vargate/vargate/internal/govern"
 	"github.com/vargate/vargate/internal/netguard"
 	"github.com/vargate/vargate/internal/tools"
@@ -77,17 +78,20 @@ type Server struct {
 
 	once     sync.Once
 	handler  http.Handler
-	authMu   sync.Mutex
-	authed   map[[32]byte]authEntry
+	authed   cache.Cache[[32]byte, vargate.Principal] // token hash → principal
 	mu       sync.Mutex
-	servers  map[string]*tenantServer // tenant ID → its MCP server
-	inflight inflight                 // calls cancellable by notification
+	servers  *cache.Cache[string, *tenantServer] // tenant ID → its MCP server
+	inflight inflight                            // calls cancellable by notification
 	// noFastPath sends every request to the SDK (the differential test
 	// compares both paths).
 	noFastPath atomic.Bool
 	// fastCalls counts the calls the fast path answered.
 	fastCalls atomic.Int64
 }
+
+// maxTenantServers bounds the tenants' MCP servers kept; the least
+// recently used is rebuilt when next needed.
+const maxTenantServers = 10000
 
 // tenantServer is one tenant's MCP server, built from one tool set.
 type tenantServer struct {
@@ -208,14 +212,14 @@ func (s *Server) tenant(r *http.Request) *tenantServer {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if ts := s.servers[p.TenantID]; ts != nil && ts.set == set {
+	if s.servers == nil {
+		s.servers = cache.New[string, *tenantServer](maxTenantServers)
+	}
+	if ts, _ := s.servers.Get(p.TenantID, time.Time{}); ts != nil && ts.set == set {
 		return ts
 	}
 	ts := s.newTenantServer(set)
-	if s.servers == nil || len(s.servers) > 10000 {
-		s.servers = map[string]*tenantServer{}
-	}
-	s.servers[p.TenantID] = ts
+	s.servers.Add(p.TenantID, ts, time.Time{})
 	return ts
 }
 

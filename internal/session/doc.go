@@ -35,6 +35,6 @@
 // retries. docs/SESSIONS.md has more.
 //
 // It imports the root package and the capability packages whose types it
-// uses (agent, audit, approval, auth, policy, vault, pii); stores implement
+// uses (agent, audit, approval, auth, cache, policy, vault, pii); stores implement
 // Store (internal/sqlstore). It must not import adapters or cmd.
 package session

@@ -7,6 +7,7 @@ import (
 
 	"github.com/vargate/vargate"
 	"github.com/vargate/vargate/internal/agent"
+	"github.com/vargate/vargate/internal/cache"
 	"github.com/vargate/vargate/internal/policy"
 )
 
@@ -75,9 +76,9 @@ type Facts struct {
 	AgentFactTTL time.Duration
 	ScoreTTL     time.Duration
 
-	mu      sync.Mutex
-	bySess  map[string]*sessionFact
-	byAgent map[string]agentFact
+	mu      sync.Mutex // guards the sessionFacts' scores
+	bySess  cache.Cache[string, *sessionFact]
+	byAgent cache.Cache[string, int] // delegation depths
 }
 
 type sessionFact struct {
@@ -86,14 +87,6 @@ type sessionFact struct {
 	score   float64
 	scored  time.Time // zero: never
 }
-
-type agentFact struct {
-	depth   int
-	expires time.Time
-}
-
-// maxFacts bounds the in-memory facts; the maps start over beyond it.
-const maxFacts = 100000
 
 func (f *Facts) now() time.Time {
 	if f.Now == nil {
@@ -166,27 +159,15 @@ func (f *Facts) Decided(ctx context.Context, tenantID, sessionID, decision strin
 // call.
 func (f *Facts) session(ctx context.Context, p vargate.Principal) (*sessionFact, error) {
 	key := p.TenantID + "/" + p.SessionID
-	f.mu.Lock()
-	sf := f.bySess[key]
-	f.mu.Unlock()
-	if sf != nil {
+	if sf, ok := f.bySess.Get(key, time.Time{}); ok {
 		return sf, nil
 	}
 	s, err := f.Sessions.SessionFor(ctx, p)
 	if err != nil {
 		return nil, err
 	}
-	sf = &sessionFact{created: s.CreatedAt, depth: s.DelegationDepth()}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.bySess == nil || len(f.bySess) > maxFacts {
-		f.bySess = map[string]*sessionFact{}
-	}
-	if cur := f.bySess[key]; cur != nil {
-		return cur, nil
-	}
-	f.bySess[key] = sf
-	return sf, nil
+	sf := &sessionFact{created: s.CreatedAt, depth: s.DelegationDepth()}
+	return f.bySess.GetOrAdd(key, time.Time{}, sf, time.Time{}), nil
 }
 
 // score returns the session's anomaly score, read again when older than
@@ -219,11 +200,8 @@ func (f *Facts) score(ctx context.Context, p vargate.Principal, sf *sessionFact,
 func (f *Facts) agentDepth(ctx context.Context, p vargate.Principal) (int, error) {
 	key := p.TenantID + "/" + p.AgentID
 	now := f.now()
-	f.mu.Lock()
-	af, ok := f.byAgent[key]
-	f.mu.Unlock()
-	if ok && now.Before(af.expires) {
-		return af.depth, nil
+	if depth, ok := f.byAgent.Get(key, now); ok {
+		return depth, nil
 	}
 	c, err := f.Agents.Get(ctx, p.TenantID, p.AgentID)
 	if err != nil {
@@ -237,12 +215,7 @@ func (f *Facts) agentDepth(ctx context.Context, p vargate.Principal) (int, error
 	if ttl <= 0 {
 		ttl = DefaultAgentFactTTL
 	}
-	af = agentFact{depth: len(chain) - 1, expires: now.Add(ttl)}
-	f.mu.Lock()
-	if f.byAgent == nil || len(f.byAgent) > maxFacts {
-		f.byAgent = map[string]agentFact{}
-	}
-	f.byAgent[key] = af
-	f.mu.Unlock()
-	return af.depth, nil
+	depth := len(chain) - 1
+	f.byAgent.Add(key, depth, now.Add(ttl))
+	return depth, nil
 }

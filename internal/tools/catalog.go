@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
-	"sync"
 	"time"
 
 	"github.com/vargate/vargate"
 	"github.com/vargate/vargate/internal/audit"
+	"github.com/vargate/vargate/internal/cache"
 )
 
 // DefaultSetTTL is how long a tenant's tool set is used before it is
@@ -57,8 +57,9 @@ type Catalog struct {
 	Logger *slog.Logger
 
 	builtins []*Tool
-	mu       sync.Mutex
-	sets     map[string]*cachedSet
+	// sets maps a tenant ID to its set. Its entries do not expire: Set
+	// checks their age itself and serves an old set while a reload fails.
+	sets cache.Cache[string, *cachedSet]
 }
 
 type cachedSet struct {
@@ -107,9 +108,7 @@ func (c *Catalog) ttl() time.Duration {
 // Set returns the tenant's current tool set.
 func (c *Catalog) Set(ctx context.Context, tenantID string) (*Set, error) {
 	now := c.Now()
-	c.mu.Lock()
-	cs := c.sets[tenantID]
-	c.mu.Unlock()
+	cs, _ := c.sets.Get(tenantID, now)
 	if cs != nil && now.Sub(cs.loaded) < c.ttl() {
 		return cs.set, nil
 	}
@@ -127,12 +126,7 @@ func (c *Catalog) Set(ctx context.Context, tenantID string) (*Set, error) {
 	if cs != nil && sameTools(cs.set, s) {
 		s = cs.set // keep the identity, so that caches keyed on it stay warm
 	}
-	c.mu.Lock()
-	if c.sets == nil || len(c.sets) > 100000 {
-		c.sets = map[string]*cachedSet{}
-	}
-	c.sets[tenantID] = &cachedSet{set: s, loaded: now}
-	c.mu.Unlock()
+	c.sets.Add(tenantID, &cachedSet{set: s, loaded: now}, time.Time{})
 	return s, nil
 }
 
@@ -211,9 +205,7 @@ func sameTools(a, b *Set) bool {
 
 // Invalidate drops the tenant's cached set.
 func (c *Catalog) Invalidate(tenantID string) {
-	c.mu.Lock()
-	delete(c.sets, tenantID)
-	c.mu.Unlock()
+	c.sets.Remove(tenantID)
 }
 
 // Create declares a tenant tool.

@@ -63,6 +63,11 @@ type DatabaseConnector struct {
 	mu    sync.Mutex
 	pools map[string]*list.Element // credential ID@version → entry in lru
 	lru   list.List                // of *poolEntry, most recent first
+	// closing counts the evicted pools still closing; Close waits for them.
+	closing sync.WaitGroup
+	// closePool closes a pool; nil means (*pgxpool.Pool).Close. Tests
+	// set it to see the order of closes.
+	closePool func(*pgxpool.Pool)
 }
 
 type poolEntry struct {
@@ -340,19 +345,33 @@ func (d *DatabaseConnector) pool(ctx context.Context, key, dsn string) (*pgxpool
 		last := d.lru.Back()
 		e := d.lru.Remove(last).(*poolEntry)
 		delete(d.pools, e.key)
-		go e.pool.Close() // waits for connections in use
+		// Closing waits for the pool's connections in use, so it runs
+		// apart; Close waits for it.
+		d.closing.Go(func() { d.close(e.pool) })
 	}
 	return p, nil
 }
 
-// Close closes every pool.
+// close closes a pool, waiting for its connections in use.
+func (d *DatabaseConnector) close(p *pgxpool.Pool) {
+	if d.closePool != nil {
+		d.closePool(p)
+		return
+	}
+	p.Close()
+}
+
+// Close closes every pool, and returns once the pools evicted earlier
+// have closed too.
 func (d *DatabaseConnector) Close() error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, el := range d.pools {
-		el.Value.(*poolEntry).pool.Close()
+		d.close(el.Value.(*poolEntry).pool)
 	}
 	d.pools = nil
 	d.lru.Init()
+	// Under d.mu, so that no eviction adds to closing while it is waited on.
+	d.closing.Wait()
 	return nil
 }

@@ -13,7 +13,7 @@
 // netguard.Guard.
 //
 // It imports the root package, internal/vault (for the Secret type),
-// internal/audit (records of tool definition changes) and
-// internal/netguard; it must not import adapters, govern, mcpserver or cmd.
+// internal/audit (records of tool definition changes), internal/netguard
+// and internal/cache; it must not import adapters, govern, mcpserver or cmd.
 // Stores implement Store (internal/sqlstore).
 package tools

@@ -31,6 +31,8 @@ const (
 type verifyCache struct {
 	mu sync.Mutex
 	m  map[string]*verifyState
+	// closed says the Server is closed: no verification starts.
+	closed bool
 }
 
 type verifyState struct {
@@ -68,9 +70,10 @@ func (s *Server) verify(ctx context.Context, tenantID string, maxAge, wait time.
 		st = &verifyState{}
 		s.verified.m[tenantID] = st
 	}
-	if st.done == nil && (st.last == nil || s.Now().Sub(st.last.At) >= maxAge) {
-		st.done = make(chan struct{})
-		go s.runVerify(tenantID, st, st.done)
+	if !s.verified.closed && st.done == nil && (st.last == nil || s.Now().Sub(st.last.At) >= maxAge) {
+		done := make(chan struct{})
+		st.done = done
+		s.running.Go(func() { s.runVerify(tenantID, st, done) })
 	}
 	done := st.done
 	s.verified.mu.Unlock()
@@ -91,15 +94,17 @@ func (s *Server) verify(ctx context.Context, tenantID string, maxAge, wait time.
 
 // runVerify verifies the tenant's chain and records the result. It is not
 // tied to the request that started it, so a slow verification finishes
-// for the next page view.
+// for the next page view; Close cancels it.
 func (s *Server) runVerify(tenantID string, st *verifyState, done chan struct{}) {
-	ctx, cancel := context.WithTimeout(context.Background(), verifyTimeout)
+	ctx, cancel := context.WithTimeout(s.work, verifyTimeout)
 	defer cancel()
 	res, err := s.Audit.Verify(ctx, tenantID)
 	v := &verified{Result: res, At: s.Now()}
 	if err != nil {
-		s.Logger.LogAttrs(ctx, slog.LevelError, "dashboard: verify audit chain",
-			slog.String(logKeyTenant, tenantID), slog.Any(logKeyError, err))
+		if s.work.Err() == nil { // else cancelled by Close: no failure to report
+			s.Logger.LogAttrs(ctx, slog.LevelError, "dashboard: verify audit chain",
+				slog.String(logKeyTenant, tenantID), slog.Any(logKeyError, err))
+		}
 		v.Failed = true
 	}
 	s.verified.mu.Lock()

@@ -27,6 +27,6 @@
 // interfaces declared in services.go, never the REST API. It imports the
 // root package and the capability packages whose types it shows (agent,
 // approval, audit, auth, compliance, netguard, pii, policy, session,
-// upstream, vault, webhook); it must not import other adapters (httpapi,
-// mcpserver, sqlstore) or cmd.
+// upstream, vault, webhook) or uses (cache); it must not import other
+// adapters (httpapi, mcpserver, sqlstore) or cmd.
 package web

@@ -88,6 +88,11 @@ type Server struct {
 	static   *staticFiles
 	crossOri *http.CrossOriginProtection
 	verified verifyCache
+	// work is the context of the background work (audit verifications);
+	// Close cancels it with stop and waits for running on the work.
+	work    context.Context
+	stop    context.CancelFunc
+	running sync.WaitGroup
 }
 
 // access says who may use a route.
@@ -191,8 +196,8 @@ func (s *Server) Routes() []string {
 	return out
 }
 
-// init fills in defaults and parses the templates, once.
-func (s *Server) init() {
+// setup fills in defaults and parses the templates, once.
+func (s *Server) setup() {
 	s.once.Do(func() {
 		if s.Logger == nil {
 			s.Logger = slog.New(slog.DiscardHandler)
@@ -216,13 +221,28 @@ func (s *Server) init() {
 		s.static = mustStatic()
 		s.pages = mustParsePages(s.static)
 		s.crossOri = http.NewCrossOriginProtection()
+		s.work, s.stop = context.WithCancel(context.Background())
 	})
+}
+
+// Close cancels the dashboard's background work (a running audit
+// verification) and returns once it has stopped; none starts after.
+// Call it when the HTTP server has stopped, before the services' database
+// closes.
+func (s *Server) Close() error {
+	s.setup()
+	s.verified.mu.Lock()
+	s.verified.closed = true
+	s.verified.mu.Unlock()
+	s.stop()
+	s.running.Wait()
+	return nil
 }
 
 // Mount adds the dashboard to mux: everything under /ui/, and GET / which
 // sends a browser to /ui/.
 func (s *Server) Mount(mux *http.ServeMux) {
-	s.init()
+	s.setup()
 	for _, rt := range s.routes() {
 		mux.Handle(rt.method+" "+rt.path, s.wrap(rt))
 	}

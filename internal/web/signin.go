@@ -17,6 +17,7 @@ import (
 
 	"github.com/vargate/vargate"
 	"github.com/vargate/vargate/internal/auth"
+	"github.com/vargate/vargate/internal/cache"
 	"github.com/vargate/vargate/internal/netguard"
 )
 
@@ -330,9 +331,9 @@ func (s *Server) clientKey(r *http.Request) string {
 
 // limiter counts failed sign-ins per client in one-minute windows.
 type limiter struct {
-	mu  sync.Mutex
+	mu  sync.Mutex // guards the windows' counts
 	max int
-	m   map[string]*window
+	m   *cache.Cache[string, *window] // client → its window
 }
 
 type window struct {
@@ -340,28 +341,28 @@ type window struct {
 	n     int
 }
 
-func newLimiter(max int) *limiter { return &limiter{max: max, m: map[string]*window{}} }
+// maxLimitedClients bounds the clients whose failures are counted; the
+// least recently failing client's count is dropped first (an attacker
+// with more addresses than this gets as many tries from them anyway).
+const maxLimitedClients = 10000
+
+func newLimiter(max int) *limiter {
+	return &limiter{max: max, m: cache.New[string, *window](maxLimitedClients)}
+}
 
 func (l *limiter) allow(client string, now time.Time) bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	w, ok := l.m[client]
+	w, ok := l.m.Get(client, now)
 	return !ok || now.Sub(w.start) > time.Minute || w.n < l.max
 }
 
 func (l *limiter) fail(client string, now time.Time) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	if len(l.m) > 10000 {
-		for k, w := range l.m {
-			if now.Sub(w.start) > time.Minute {
-				delete(l.m, k)
-			}
-		}
-	}
-	w, ok := l.m[client]
+	w, ok := l.m.Get(client, now)
 	if !ok || now.Sub(w.start) > time.Minute {
-		l.m[client] = &window{start: now, n: 1}
+		l.m.Add(client, &window{start: now, n: 1}, time.Time{}) // the window's age is checked above
 		return
 	}
 	w.n++
