@@ -15,7 +15,6 @@ import (
 	"github.com/vargate/vargate/internal/govern"
 	"github.com/vargate/vargate/internal/mcpserver"
 	"github.com/vargate/vargate/internal/netguard"
-	"github.com/vargate/vargate/internal/policy"
 	"github.com/vargate/vargate/internal/session"
 	"github.com/vargate/vargate/internal/sqlstore"
 	"github.com/vargate/vargate/internal/tools"
@@ -27,12 +26,11 @@ import (
 // (the per-call pipeline, also the approval queue's executor), and the
 // MCP endpoint mounted on the API's mux.
 //
-// Other capabilities plug into the governor after openMCP:
-// governor.Queue (the approval service, whose Executor is the governor)
-// and governor.Events (webhooks). Until then, calls that need approval
-// fail and denials send no webhook.
+// It is built in two steps: openTools before the agents (whose
+// allowed_tools are checked against the catalog), openGovernor once the
+// sessions, the approval queue and the event consumer it hands calls and
+// facts to exist.
 type mcpWiring struct {
-	policy   *policy.Engine
 	catalog  *tools.Catalog
 	database *tools.DatabaseConnector
 	governor *govern.Governor
@@ -43,18 +41,12 @@ type mcpWiring struct {
 	upstreams *upstream.Service
 }
 
-// openMCP builds the governed MCP server over the app's store, audit log,
-// vault, auth and sessions. engine may be nil: a policy engine over the
-// base policy is made.
-func openMCP(ctx context.Context, a *app, engine *policy.Engine) (*mcpWiring, error) {
+// openTools builds the tool catalog over the app's store, audit log,
+// vault and webhooks: the built-in tools, the tenants' own tools and the
+// tools of their upstream MCP servers, which it opens.
+func openTools(a *app) (*mcpWiring, error) {
 	cfg := a.cfg
-	w := &mcpWiring{policy: engine}
-	if w.policy == nil {
-		var err error
-		if w.policy, err = policy.NewEngine(ctx, nil); err != nil {
-			return nil, fmt.Errorf("policy engine: %w", err)
-		}
-	}
+	w := &mcpWiring{}
 	// Connections to targets a tenant or an agent chose (SMTP servers,
 	// databases, HTTP APIs) go through the guard; the web search endpoint
 	// is the operator's and does not.
@@ -86,6 +78,7 @@ func openMCP(ctx context.Context, a *app, engine *policy.Engine) (*mcpWiring, er
 	w.upstreams.AllowStdio = cfg.UpstreamStdio
 	w.upstreams.TLSConfig = toolTLS
 	w.upstreams.OnChange = w.catalog.Invalidate
+	w.upstreams.Events = a.webhooks
 	w.catalog.Sources = append(w.catalog.Sources, w.upstreams)
 	if err := w.upstreams.Open(); err != nil {
 		return nil, fmt.Errorf("upstream MCP servers: %w", err)
@@ -99,8 +92,17 @@ func openMCP(ctx context.Context, a *app, engine *policy.Engine) (*mcpWiring, er
 		}
 		w.catalog.Add(noop)
 	}
+	return w, nil
+}
 
-	w.governor = govern.New(w.catalog, a.sessions, w.policy, a.audit, a.log)
+// openGovernor builds the governor over the catalog, with the app's
+// sessions, policy engine, audit log, approval queue (calls that need a
+// human), webhooks (denials) and event consumer (anomaly scores), and the
+// MCP endpoint that serves it.
+func (w *mcpWiring) openGovernor(a *app) {
+	cfg := a.cfg
+	w.governor = govern.New(w.catalog, a.sessions, a.policy, a.audit, a.log)
+	w.governor.Queue, w.governor.Events = a.approvals, a.webhooks
 	if cfg.PolicySidecarURL != "" {
 		// Comparison mode (vargate bench): decide over HTTP through an
 		// OPA sidecar instead of the embedded engine.
@@ -109,8 +111,10 @@ func openMCP(ctx context.Context, a *app, engine *policy.Engine) (*mcpWiring, er
 			slog.String("url", netguard.RedactURL(cfg.PolicySidecarURL)))
 	}
 	// Session budgets: each governed call reserves its place in the
-	// session's counters in the database before it is decided.
-	w.facts = &session.Facts{Sessions: a.sessions, Agents: a.agents, Counters: sqlstore.NewSessionStore(a.db), Now: w.governor.Now}
+	// session's counters in the database before it is decided; the
+	// session's anomaly score comes from the event consumer.
+	w.facts = &session.Facts{Sessions: a.sessions, Agents: a.agents, Counters: sqlstore.NewSessionStore(a.db),
+		Scores: a.observe, Now: w.governor.Now}
 	w.governor.Facts = governFacts{w.facts}
 	w.catalog.Add(w.governor.ApprovalStatusTool())
 
@@ -128,7 +132,6 @@ func openMCP(ctx context.Context, a *app, engine *policy.Engine) (*mcpWiring, er
 		// The configured public URL names the resource (RFC 9728).
 		w.server.PublicURL = originOf(cfg.MCPServerURL)
 	}
-	return w, nil
 }
 
 // originOf returns the scheme://host of a URL ("" if it has none).

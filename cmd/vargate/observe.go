@@ -1,62 +1,30 @@
 package main
 
 import (
-	"context"
-	"encoding/json"
-	"log/slog"
-
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/vargate/vargate/internal/approval"
 	"github.com/vargate/vargate/internal/observe"
+	"github.com/vargate/vargate/internal/session"
 	"github.com/vargate/vargate/internal/sqlstore"
 )
 
 // newObserve builds the event consumer (issue 10): one consumer per
 // active session, its lease in the database so that several gateways on
-// one PostgreSQL share the sessions, replacing the session package's
-// minimal stream observer. It reads Anthropic through the sessions'
-// client factory, drives their lifecycle, judges confirmation requests
+// one PostgreSQL share the sessions. It reads Anthropic through the
+// sessions' client, drives their lifecycle, judges confirmation requests
 // with the tenant's policy and sends those that need a human to the
-// approval queue (set Approvals once it exists). Open it before the
-// sessions' Run re-attaches running sessions.
-func newObserve(a *app, log *slog.Logger) *observe.Service {
-	o := observe.New(sqlstore.NewObserveStore(a.db), observe.SessionUpstream{Upstream: a.sessions.Upstream}, a.audit, log)
+// approval queue. Open it before the sessions' Run re-attaches running
+// sessions.
+func newObserve(a *app, upstream *session.Upstream) *observe.Service {
+	o := observe.New(sqlstore.NewObserveStore(a.db), observe.SessionUpstream{Upstream: upstream}, a.audit, a.log)
 	o.AuditReader = a.audit.Store
 	o.Lifecycle, o.Configs = a.sessions, a.agents
 	o.Policy = a.policy
+	o.Approvals = a.approvals
 	o.Webhooks = a.webhooks
 	o.SSETimeout = a.cfg.SSETimeout
 	o.Retention = a.cfg.ObserveRetention
 	return o
-}
-
-// approvalRouter sends the approval queue's escalated confirmations of
-// built-in tool calls to the event consumer, and every other action to
-// the governor (execution) and the sessions (settlement messages).
-type approvalRouter struct {
-	observe  *observe.Service
-	executor approval.Executor
-	notifier approval.SessionNotifier
-}
-
-// ExecuteApproved implements approval.Executor.
-func (r approvalRouter) ExecuteApproved(ctx context.Context, a approval.Action) (json.RawMessage, error) {
-	if r.observe.Owns(ctx, a) {
-		return r.observe.ExecuteApproved(ctx, a)
-	}
-	return r.executor.ExecuteApproved(ctx, a)
-}
-
-// ActionSettled implements approval.SessionNotifier.
-func (r approvalRouter) ActionSettled(ctx context.Context, a approval.Action) error {
-	if r.observe.Owns(ctx, a) {
-		return r.observe.ActionSettled(ctx, a)
-	}
-	if r.notifier == nil {
-		return nil
-	}
-	return r.notifier.ActionSettled(ctx, a)
 }
 
 // observeCollector exports the event consumer's counters at /metrics.

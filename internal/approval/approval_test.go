@@ -266,3 +266,38 @@ func TestWithoutExecutor(t *testing.T) {
 		}
 	})
 }
+
+func TestPendingActionsCountsUnsettled(t *testing.T) {
+	each(t, func(t *testing.T, e *env) {
+		ctx := t.Context()
+		count := func() int {
+			t.Helper()
+			n, err := e.svc.PendingActions(ctx, e.ten, "vs-1")
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		approved, rejected := e.enqueue(t, false), e.enqueue(t, false)
+		e.enqueue(t, false)
+		if n := count(); n != 3 {
+			t.Errorf("three pending: %d, want 3", n)
+		}
+		if _, err := e.svc.Approve(ctx, e.principal(vargate.RoleApprover), approved.ID, ""); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := e.svc.Reject(ctx, e.principal(vargate.RoleApprover), rejected.ID, "no"); err != nil {
+			t.Fatal(err)
+		}
+		if n := count(); n != 1 {
+			t.Errorf("after one executed and one rejected: %d, want 1", n)
+		}
+		if n, err := e.svc.PendingActions(ctx, e.ten, "vs-2"); err != nil || n != 0 {
+			t.Errorf("another session: %d, %v; want 0", n, err)
+		}
+		e.clock.advance(approval.DefaultTTL)
+		if n := count(); n != 0 {
+			t.Errorf("past the expiry: %d, want 0", n)
+		}
+	})
+}

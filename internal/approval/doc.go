@@ -29,6 +29,11 @@
 // that a crash between the commit and a side effect is repaired by the
 // sweeper rather than lost.
 //
+// When two parties run approved actions, a Router sends each action to
+// the one that owns it: internal/observe owns the escalated confirmations
+// of built-in tool calls, the governor runs every other action. A
+// session's status counts its unsettled actions through PendingActions.
+//
 // It imports the root package and internal/audit (for the record type).
 // The Executor (internal/govern), SessionNotifier (internal/session),
 // Emitter (internal/webhook) and Sealer (internal/vault) are interfaces

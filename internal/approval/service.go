@@ -73,14 +73,16 @@ type Service struct {
 	Logger *slog.Logger
 	Now    vargate.Clock
 
-	// TTL is how long an action waits for a decision (DefaultTTL if 0).
+	// TTL is how long an action waits for a decision (DefaultTTL if 0
+	// or less).
 	TTL time.Duration
-	// ExecuteTimeout bounds one execution (DefaultExecuteTimeout if 0).
+	// ExecuteTimeout bounds one execution (DefaultExecuteTimeout if 0 or
+	// less).
 	ExecuteTimeout time.Duration
-	// LeaseSlack (DefaultLeaseSlack if 0), SweepInterval, SettleAfter,
-	// ResumeAfter and SideEffectTimeout: see the Default constants. A
+	// LeaseSlack, SweepInterval, SettleAfter, ResumeAfter and
+	// SideEffectTimeout: see the Default constants, which 0 means. A
 	// negative SweepInterval disables the background sweeper (Sweep can
-	// still be called).
+	// still be called); the others take their default when negative.
 	LeaseSlack        time.Duration
 	SweepInterval     time.Duration
 	SettleAfter       time.Duration
@@ -114,22 +116,21 @@ func New(store Store, exec Executor, logger *slog.Logger) *Service {
 	}
 }
 
-func orDefault(d, def time.Duration) time.Duration {
-	if d == 0 {
-		return def
-	}
-	return d
-}
-
-func (s *Service) ttl() time.Duration { return orDefault(s.TTL, DefaultTTL) }
+func (s *Service) ttl() time.Duration { return vargate.OrDefault(s.TTL, DefaultTTL) }
 func (s *Service) executeTimeout() time.Duration {
-	return orDefault(s.ExecuteTimeout, DefaultExecuteTimeout)
+	return vargate.OrDefault(s.ExecuteTimeout, DefaultExecuteTimeout)
 }
-func (s *Service) leaseSlack() time.Duration  { return orDefault(s.LeaseSlack, DefaultLeaseSlack) }
-func (s *Service) settleAfter() time.Duration { return orDefault(s.SettleAfter, DefaultSettleAfter) }
-func (s *Service) resumeAfter() time.Duration { return orDefault(s.ResumeAfter, DefaultResumeAfter) }
+func (s *Service) leaseSlack() time.Duration {
+	return vargate.OrDefault(s.LeaseSlack, DefaultLeaseSlack)
+}
+func (s *Service) settleAfter() time.Duration {
+	return vargate.OrDefault(s.SettleAfter, DefaultSettleAfter)
+}
+func (s *Service) resumeAfter() time.Duration {
+	return vargate.OrDefault(s.ResumeAfter, DefaultResumeAfter)
+}
 func (s *Service) sideTimeout() time.Duration {
-	return orDefault(s.SideEffectTimeout, DefaultSideEffectTimeout)
+	return vargate.OrDefault(s.SideEffectTimeout, DefaultSideEffectTimeout)
 }
 
 func (s *Service) now() time.Time { return s.Now().UTC() }
@@ -158,10 +159,12 @@ func (s *Service) Open() error {
 	}
 	s.opened = true
 	s.life, s.stop = context.WithCancel(context.Background())
-	interval := orDefault(s.SweepInterval, DefaultSweepInterval)
-	if interval > 0 {
+	if s.SweepInterval >= 0 {
 		s.wg.Add(1)
-		go s.sweepLoop(interval)
+		go func() {
+			defer s.wg.Done()
+			vargate.Every(s.life, vargate.OrDefault(s.SweepInterval, DefaultSweepInterval), s.sweepOnce)
+		}()
 	}
 	return nil
 }
@@ -181,19 +184,11 @@ func (s *Service) Close() error {
 	return nil
 }
 
-func (s *Service) sweepLoop(interval time.Duration) {
-	defer s.wg.Done()
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		if err := s.Sweep(s.life); err != nil && s.life.Err() == nil {
-			s.Logger.LogAttrs(s.life, slog.LevelError, "approval sweep failed", slog.String(logKeyError, err.Error()))
-		}
-		select {
-		case <-s.life.Done():
-			return
-		case <-t.C:
-		}
+// sweepOnce runs one sweep of the background sweeper and logs its error
+// (unless the service is closing).
+func (s *Service) sweepOnce(ctx context.Context) {
+	if err := s.Sweep(ctx); err != nil && ctx.Err() == nil {
+		s.Logger.LogAttrs(ctx, slog.LevelError, "approval sweep failed", slog.String(logKeyError, err.Error()))
 	}
 }
 
@@ -367,6 +362,13 @@ func (s *Service) List(ctx context.Context, tenantID string, f Filter) ([]Action
 // Counts returns the number of the tenant's actions in each status.
 func (s *Service) Counts(ctx context.Context, tenantID string) (map[Status]int, error) {
 	return s.Store.Counts(ctx, tenantID)
+}
+
+// PendingActions returns the number of the session's actions not
+// settled yet: waiting for a human (and not past their expiry), approved
+// or executing. It implements session.Pending.
+func (s *Service) PendingActions(ctx context.Context, tenantID, sessionID string) (int, error) {
+	return s.Store.CountUnsettled(ctx, tenantID, sessionID, s.now())
 }
 
 // checkNote validates an approver's reason.

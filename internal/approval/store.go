@@ -3,6 +3,8 @@ package approval
 import (
 	"context"
 	"time"
+
+	"github.com/vargate/vargate"
 )
 
 // Record is an action as stored: the arguments and result in stored form
@@ -72,21 +74,13 @@ type Filter struct {
 
 // Page sizes for List.
 const (
-	DefaultListLimit = 100
-	MaxListLimit     = 1000
+	DefaultListLimit = vargate.DefaultListLimit
+	MaxListLimit     = vargate.MaxListLimit
 )
 
 // EffectiveLimit returns f.Limit clamped to [1, MaxListLimit], with 0
 // meaning DefaultListLimit.
-func (f Filter) EffectiveLimit() int {
-	switch {
-	case f.Limit <= 0:
-		return DefaultListLimit
-	case f.Limit > MaxListLimit:
-		return MaxListLimit
-	}
-	return f.Limit
-}
+func (f Filter) EffectiveLimit() int { return vargate.ListLimit(f.Limit) }
 
 // Store persists actions and their events. internal/sqlstore implements
 // it for SQLite and PostgreSQL.
@@ -100,6 +94,10 @@ type Store interface {
 	List(ctx context.Context, tenantID string, f Filter) ([]Record, error)
 	// Counts returns the number of the tenant's actions in each status.
 	Counts(ctx context.Context, tenantID string) (map[Status]int, error)
+	// CountUnsettled returns the number of the session's actions that
+	// are pending and not expired at now (expires_at after now), approved
+	// or executing.
+	CountUnsettled(ctx context.Context, tenantID, sessionID string, now time.Time) (int, error)
 	// Events returns an action's events in order.
 	Events(ctx context.Context, tenantID, id string) ([]Event, error)
 	// Transition changes the action's status if it is one of t.From, and

@@ -41,7 +41,7 @@ type Policy interface {
 }
 
 // Pending counts a session's actions that are not settled yet (waiting
-// for a human, approved, or executing). cmd adapts the approval queue.
+// for a human, approved, or executing). approval.Service implements it.
 type Pending interface {
 	PendingActions(ctx context.Context, tenantID, sessionID string) (int, error)
 }

@@ -197,6 +197,16 @@ func (s *ApprovalStore) Counts(ctx context.Context, tenantID string) (map[approv
 	return out, rows.Err()
 }
 
+// CountUnsettled returns the number of the session's actions pending and
+// not expired at now, approved or executing.
+func (s *ApprovalStore) CountUnsettled(ctx context.Context, tenantID, sessionID string, now time.Time) (int, error) {
+	var n int
+	err := s.db.QueryRowContext(ctx, `SELECT COUNT(*) FROM approvals
+		WHERE tenant_id = ? AND session_id = ? AND status IN ('pending', 'approved', 'executing')
+		AND (status <> 'pending' OR expires_at > ?)`, tenantID, sessionID, Micros(now)).Scan(&n)
+	return n, err
+}
+
 const approvalEventColumns = `id, action_id, tenant_id, seq, at, from_status, to_status, actor, note, audited_at, notified_at`
 
 func scanApprovalEvent(sc apScanner) (approval.Event, error) {

@@ -2,6 +2,7 @@ package sqlstore_test
 
 import (
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -190,4 +191,81 @@ func approvalIDs(rs []approval.Record) []string {
 		out = append(out, r.ID)
 	}
 	return out
+}
+
+// TestApprovalStoreCountUnsettled checks the count behind a session's
+// pending actions: pending and not expired, approved and executing count;
+// expired-by-time pending actions, settled ones, other sessions' and other
+// tenants' do not.
+func TestApprovalStoreCountUnsettled(t *testing.T) {
+	storetest.Each(t, func(t *testing.T, db *sqlstore.DB) {
+		ctx := t.Context()
+		approvalTenant(t, db, "ten-a")
+		approvalTenant(t, db, "ten-b")
+		s := sqlstore.NewApprovalStore(db)
+		at := time.Date(2026, 5, 1, 9, 0, 0, 0, time.UTC)
+		now := at.Add(30 * time.Minute)
+		create := func(tenant, id, session string, ttl time.Duration) {
+			t.Helper()
+			rec := approval.Record{
+				Action: approval.Action{ID: id, TenantID: tenant, SessionID: session, Tool: "send_email",
+					Status: approval.StatusPending, CreatedAt: at, ExpiresAt: at.Add(ttl)},
+				ArgsStored: []byte(`{}`), Version: 1,
+			}
+			if err := s.Create(ctx, rec, approval.Event{ID: "evt-" + id, At: at}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		move := func(id string, to ...approval.Status) {
+			t.Helper()
+			from := approval.StatusPending
+			for i, st := range to {
+				tr := approval.Transition{TenantID: "ten-a", ID: id, From: []approval.Status{from}, To: st, At: at,
+					Event: approval.Event{ID: fmt.Sprintf("evt-%s-%d", id, i)}}
+				if st == approval.StatusExecuting {
+					tr.Runner, tr.LeaseUntil = "run-1", now.Add(time.Hour)
+				}
+				if _, _, err := s.Transition(ctx, tr); err != nil {
+					t.Fatalf("%s to %s: %v", id, st, err)
+				}
+				from = st
+			}
+		}
+		count := func(tenant, session string) int {
+			t.Helper()
+			n, err := s.CountUnsettled(ctx, tenant, session, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return n
+		}
+		if n := count("ten-a", "vs-1"); n != 0 {
+			t.Errorf("no actions: %d, want 0", n)
+		}
+
+		create("ten-a", "pending", "vs-1", time.Hour)
+		create("ten-a", "pending-due", "vs-1", 30*time.Minute) // expires at now: not counted
+		create("ten-a", "approved", "vs-1", time.Hour)
+		move("approved", approval.StatusApproved)
+		create("ten-a", "executing", "vs-1", time.Hour)
+		move("executing", approval.StatusApproved, approval.StatusExecuting)
+		create("ten-a", "executed", "vs-1", time.Hour)
+		move("executed", approval.StatusApproved, approval.StatusExecuting, approval.StatusExecuted)
+		create("ten-a", "rejected", "vs-1", time.Hour)
+		move("rejected", approval.StatusRejected)
+		create("ten-a", "cancelled", "vs-1", time.Hour)
+		move("cancelled", approval.StatusCancelled)
+		create("ten-a", "other-session", "vs-2", time.Hour)
+		create("ten-b", "other-tenant", "vs-1", time.Hour)
+
+		if n := count("ten-a", "vs-1"); n != 3 {
+			t.Errorf("session vs-1: %d, want 3 (pending, approved, executing)", n)
+		}
+		if n := count("ten-a", "vs-2"); n != 1 {
+			t.Errorf("session vs-2: %d, want 1", n)
+		}
+		if n := count("ten-b", "vs-1"); n != 1 {
+			t.Errorf("tenant ten-b: %d, want 1", n)
+		}
+	})
 }
