@@ -40,7 +40,7 @@ func (p *processor) log() *slog.Logger { return p.c.log() }
 
 // run handles batches from in until it is closed.
 func (p *processor) run(ctx context.Context, in <-chan item) error {
-	if err := p.recover(ctx); err != nil {
+	if err := p.resumeUnfinished(ctx); err != nil {
 		return err
 	}
 	batch := make([]item, 0, p.c.s.maxBatch())
@@ -94,10 +94,10 @@ func (p *processor) run(ctx context.Context, in <-chan item) error {
 	}
 }
 
-// recover completes what a previous connection or process left undone:
+// resumeUnfinished completes what a previous connection or process left undone:
 // a lifecycle step stored but not taken, tool uses with a result but no
 // audit record, confirmation requests not answered.
-func (p *processor) recover(ctx context.Context) error {
+func (p *processor) resumeUnfinished(ctx context.Context) error {
 	st := p.st
 	if st.sess.PendingStep != "" {
 		if err := p.lifecycle(ctx, st.sess.PendingStep); err != nil {
