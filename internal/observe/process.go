@@ -94,9 +94,9 @@ func (p *processor) run(ctx context.Context, in <-chan item) error {
 	}
 }
 
-// resumeUnfinished completes what a previous connection or process left undone:
-// a lifecycle step stored but not taken, tool uses with a result but no
-// audit record, confirmation requests not answered.
+// resumeUnfinished completes what a previous connection or process left
+// undone: a lifecycle step stored but not taken, tool uses with a result
+// but no audit record, confirmation requests not answered.
 func (p *processor) resumeUnfinished(ctx context.Context) error {
 	st := p.st
 	if st.sess.PendingStep != "" {
