@@ -273,30 +273,31 @@ func New(store Store, upstream Upstream, auditor Auditor, logger *slog.Logger) *
 	}
 }
 
-func orDefault[T int | time.Duration](v, def T) T {
-	if v <= 0 {
-		return def
-	}
-	return v
+func (s *Service) sseTimeout() time.Duration {
+	return vargate.OrDefault(s.SSETimeout, DefaultSSETimeout)
 }
-
-func (s *Service) sseTimeout() time.Duration   { return orDefault(s.SSETimeout, DefaultSSETimeout) }
-func (s *Service) leaseTTL() time.Duration     { return orDefault(s.LeaseTTL, DefaultLeaseTTL) }
-func (s *Service) reconnectMin() time.Duration { return orDefault(s.ReconnectMin, DefaultReconnectMin) }
-func (s *Service) reconnectMax() time.Duration { return orDefault(s.ReconnectMax, DefaultReconnectMax) }
-func (s *Service) historySlack() time.Duration { return orDefault(s.HistorySlack, DefaultHistorySlack) }
+func (s *Service) leaseTTL() time.Duration { return vargate.OrDefault(s.LeaseTTL, DefaultLeaseTTL) }
+func (s *Service) reconnectMin() time.Duration {
+	return vargate.OrDefault(s.ReconnectMin, DefaultReconnectMin)
+}
+func (s *Service) reconnectMax() time.Duration {
+	return vargate.OrDefault(s.ReconnectMax, DefaultReconnectMax)
+}
+func (s *Service) historySlack() time.Duration {
+	return vargate.OrDefault(s.HistorySlack, DefaultHistorySlack)
+}
 func (s *Service) interruptWait() time.Duration {
-	return orDefault(s.InterruptWait, DefaultInterruptWait)
+	return vargate.OrDefault(s.InterruptWait, DefaultInterruptWait)
 }
 func (s *Service) interruptAttempts() int {
-	return orDefault(s.InterruptAttempts, DefaultInterruptAttempts)
+	return vargate.OrDefault(s.InterruptAttempts, DefaultInterruptAttempts)
 }
-func (s *Service) maxBatch() int { return orDefault(s.MaxBatch, DefaultMaxBatch) }
+func (s *Service) maxBatch() int { return vargate.OrDefault(s.MaxBatch, DefaultMaxBatch) }
 func (s *Service) sideTimeout() time.Duration {
-	return orDefault(s.SideEffectTimeout, DefaultSideEffectTimeout)
+	return vargate.OrDefault(s.SideEffectTimeout, DefaultSideEffectTimeout)
 }
 func (s *Service) detachGrace() time.Duration {
-	return orDefault(s.DetachGrace, DefaultDetachGrace)
+	return vargate.OrDefault(s.DetachGrace, DefaultDetachGrace)
 }
 func (s *Service) now() time.Time { return s.Now().UTC() }
 
@@ -352,18 +353,11 @@ func (s *Service) pruneLoop(ctx context.Context) {
 	if s.Retention <= 0 {
 		return
 	}
-	t := time.NewTicker(orDefault(s.PruneInterval, DefaultPruneInterval))
-	defer t.Stop()
-	for {
+	vargate.Every(ctx, vargate.OrDefault(s.PruneInterval, DefaultPruneInterval), func(ctx context.Context) {
 		if _, err := s.Prune(ctx); err != nil && ctx.Err() == nil {
 			s.Logger.LogAttrs(ctx, slog.LevelError, "prune observed sessions", slog.Any(logKeyError, err))
 		}
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-	}
+	})
 }
 
 // Prune deletes the consumer state of the sessions whose consumer

@@ -102,8 +102,8 @@ func (s *Service) Create(ctx context.Context, req CreateRequest) (Session, error
 		return Session{}, err
 	}
 	budget := Budget{
-		MaxConcurrent:  orDefault(settings.MaxConcurrent, s.maxConcurrent()),
-		MaxDailyTenant: orDefault(settings.MaxDaily, s.MaxDailyTenant),
+		MaxConcurrent:  settingOr(settings.MaxConcurrent, s.maxConcurrent()),
+		MaxDailyTenant: settingOr(settings.MaxDaily, s.MaxDailyTenant),
 		MaxDailyAgent:  cfg.MaxDailySessions,
 		DayStart:       now.Truncate(24 * time.Hour),
 	}
@@ -465,20 +465,16 @@ func validateCreate(req CreateRequest) error {
 }
 
 func (s *Service) maxConcurrent() int {
-	if s.MaxConcurrent <= 0 {
-		return DefaultMaxConcurrent
-	}
-	return s.MaxConcurrent
+	return vargate.OrDefault(s.MaxConcurrent, DefaultMaxConcurrent)
 }
 
 func (s *Service) createTimeout() time.Duration {
-	if s.CreateTimeout <= 0 {
-		return DefaultCreateTimeout
-	}
-	return s.CreateTimeout
+	return vargate.OrDefault(s.CreateTimeout, DefaultCreateTimeout)
 }
 
-func orDefault(p *int, def int) int {
+// settingOr returns a tenant setting, or def when the tenant left it
+// unset (nil). Unlike vargate.OrDefault, a set zero stays zero.
+func settingOr(p *int, def int) int {
 	if p != nil {
 		return *p
 	}

@@ -224,7 +224,7 @@ func (s *Service) wake(ctx context.Context, sess *Session) (bool, error) {
 		return false, err
 	}
 	next, err := s.Store.Transition(ctx, Transition{TenantID: sess.TenantID, ID: sess.ID, From: []Status{StatusCompleted},
-		To: StatusActive, At: s.now(), MaxConcurrent: orDefault(settings.MaxConcurrent, s.maxConcurrent())})
+		To: StatusActive, At: s.now(), MaxConcurrent: settingOr(settings.MaxConcurrent, s.maxConcurrent())})
 	if err != nil {
 		return false, err
 	}

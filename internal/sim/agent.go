@@ -3,7 +3,6 @@ package sim
 import (
 	"github.com/anthropics/anthropic-sdk-go/v2"
 
-	"cmp"
 	"encoding/json"
 	"net/http"
 	"net/url"
@@ -59,14 +58,15 @@ func (c *agentConfig) mcpServerURL(name string) (string, bool) {
 
 // agent is a stored agent with all its versions.
 type agent struct {
-	id         string
-	seq        int64
-	createdAt  time.Time
-	archivedAt *time.Time
-	versions   []*agentConfig // versions[i].Version == i+1
+	record
+	createdAt time.Time
+	versions  []*agentConfig // versions[i].Version == i+1
 }
 
 func (a *agent) latest() *agentConfig { return a.versions[len(a.versions)-1] }
+
+// wireLatest is the wire form of the agent's latest version.
+func (a *agent) wireLatest() agentWire { return a.wire(a.latest()) }
 
 // agentWire is the wire form of an agent (GET /v1/agents/{id}).
 type agentWire struct {
@@ -324,8 +324,8 @@ func (s *Server) createAgent(w http.ResponseWriter, r *http.Request) (any, error
 	if c.Multiagent, err = s.normalizeMultiagent(c.Multiagent, map[string]any{"type": "agent", "id": id, "version": 1}); err != nil {
 		return nil, err
 	}
-	a := &agent{id: id, seq: s.nextSeq(), createdAt: now, versions: []*agentConfig{c}}
-	s.agents[a.id] = a
+	a := &agent{record: record{id: id, seq: s.nextSeq()}, createdAt: now, versions: []*agentConfig{c}}
+	s.agents.add(a)
 	return a.wire(c), nil
 }
 
@@ -395,44 +395,14 @@ func (s *Server) updateAgent(w http.ResponseWriter, r *http.Request) (any, error
 	return a.wire(&next), nil
 }
 
-func (s *Server) archiveAgent(_ http.ResponseWriter, r *http.Request) (any, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	a, err := s.agent(r.PathValue("agent_id"))
+// createdIn is the filter of the agent list: the agents created in the
+// request's created_at range.
+func createdIn(r *http.Request) (func(*agent) bool, error) {
+	created, err := parseTimeRange(r.URL.Query(), "created_at")
 	if err != nil {
 		return nil, err
 	}
-	if a.archivedAt == nil {
-		now := s.now()
-		a.archivedAt = &now
-	}
-	return a.wire(a.latest()), nil
-}
-
-func (s *Server) listAgents(_ http.ResponseWriter, r *http.Request) (any, error) {
-	q := r.URL.Query()
-	includeArchived, err := queryBool(q, "include_archived")
-	if err != nil {
-		return nil, err
-	}
-	created, err := parseTimeRange(q, "created_at")
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var list []*agent
-	for _, a := range s.agents {
-		if (includeArchived || a.archivedAt == nil) && created.contains(a.createdAt) {
-			list = append(list, a)
-		}
-	}
-	slices.SortFunc(list, func(a, b *agent) int { return cmp.Compare(b.seq, a.seq) }) // newest first
-	page, err := paginate(list, func(a *agent) int64 { return a.seq }, q, true, false)
-	if err != nil {
-		return nil, err
-	}
-	return mapPage(page, func(a *agent) agentWire { return a.wire(a.latest()) }), nil
+	return func(a *agent) bool { return created.contains(a.createdAt) }, nil
 }
 
 func (s *Server) listAgentVersions(_ http.ResponseWriter, r *http.Request) (any, error) {
@@ -452,13 +422,7 @@ func (s *Server) listAgentVersions(_ http.ResponseWriter, r *http.Request) (any,
 }
 
 // agent returns the stored agent; the caller holds s.mu.
-func (s *Server) agent(id string) (*agent, error) {
-	a, ok := s.agents[id]
-	if !ok {
-		return nil, notFound("Agent %s not found", id)
-	}
-	return a, nil
-}
+func (s *Server) agent(id string) (*agent, error) { return s.agents.get(id) }
 
 // mapPage converts the items of a page.
 func mapPage[T, U any](p listPage[T], f func(T) U) listPage[U] {

@@ -6,7 +6,6 @@ import (
 	"cmp"
 	"encoding/json"
 	"net/http"
-	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -123,8 +122,7 @@ func parseEnvConfig(raw json.RawMessage) (envConfig, error) {
 
 // environment is a stored environment.
 type environment struct {
-	id          string
-	seq         int64
+	record
 	name        string
 	description string
 	config      envConfig
@@ -132,7 +130,6 @@ type environment struct {
 	scope       string
 	createdAt   time.Time
 	updatedAt   time.Time
-	archivedAt  *time.Time
 }
 
 type environmentWire struct {
@@ -147,6 +144,9 @@ type environmentWire struct {
 	UpdatedAt   time.Time         `json:"updated_at"`
 	ArchivedAt  *time.Time        `json:"archived_at"`
 }
+
+// touch records t as the environment's last update.
+func (e *environment) touch(t time.Time) { e.updatedAt = t }
 
 func (e *environment) wire() environmentWire {
 	return environmentWire{
@@ -200,31 +200,21 @@ func (s *Server) createEnvironment(w http.ResponseWriter, r *http.Request) (any,
 	}
 	now := s.now()
 	e := &environment{
-		id: newID(prefixEnvironment), seq: s.nextSeq(), name: name, description: desc, config: cfg,
+		record: s.newRecord(prefixEnvironment), name: name, description: desc, config: cfg,
 		metadata: meta, scope: scope, createdAt: now, updatedAt: now,
 	}
-	s.environments[e.id] = e
+	s.environments.add(e)
 	return e.wire(), nil
 }
 
 // checkEnvironmentName rejects a name another environment already uses.
 func (s *Server) checkEnvironmentName(name, self string) error {
-	for _, e := range s.environments {
+	for _, e := range s.environments.items {
 		if e.name == name && e.id != self {
 			return conflict("An environment named %q already exists", name)
 		}
 	}
 	return nil
-}
-
-func (s *Server) getEnvironment(_ http.ResponseWriter, r *http.Request) (any, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e, err := s.environment(r.PathValue("environment_id"))
-	if err != nil {
-		return nil, err
-	}
-	return e.wire(), nil
 }
 
 func (s *Server) updateEnvironment(w http.ResponseWriter, r *http.Request) (any, error) {
@@ -285,58 +275,5 @@ func (s *Server) updateEnvironment(w http.ResponseWriter, r *http.Request) (any,
 	return e.wire(), nil
 }
 
-func (s *Server) listEnvironments(_ http.ResponseWriter, r *http.Request) (any, error) {
-	q := r.URL.Query()
-	includeArchived, err := queryBool(q, "include_archived")
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var list []*environment
-	for _, e := range s.environments {
-		if includeArchived || e.archivedAt == nil {
-			list = append(list, e)
-		}
-	}
-	slices.SortFunc(list, func(a, b *environment) int { return cmp.Compare(b.seq, a.seq) })
-	page, err := paginate(list, func(e *environment) int64 { return e.seq }, q, true, false)
-	if err != nil {
-		return nil, err
-	}
-	return mapPage(page, (*environment).wire), nil
-}
-
-func (s *Server) archiveEnvironment(_ http.ResponseWriter, r *http.Request) (any, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e, err := s.environment(r.PathValue("environment_id"))
-	if err != nil {
-		return nil, err
-	}
-	if e.archivedAt == nil {
-		now := s.now()
-		e.archivedAt, e.updatedAt = &now, now
-	}
-	return e.wire(), nil
-}
-
-func (s *Server) deleteEnvironment(_ http.ResponseWriter, r *http.Request) (any, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	e, err := s.environment(r.PathValue("environment_id"))
-	if err != nil {
-		return nil, err
-	}
-	delete(s.environments, e.id)
-	return map[string]string{"id": e.id, "type": "environment_deleted"}, nil
-}
-
 // environment returns the stored environment; the caller holds s.mu.
-func (s *Server) environment(id string) (*environment, error) {
-	e, ok := s.environments[id]
-	if !ok {
-		return nil, notFound("Environment %s not found", id)
-	}
-	return e, nil
-}
+func (s *Server) environment(id string) (*environment, error) { return s.environments.get(id) }

@@ -45,7 +45,7 @@ type Event struct {
 func (s *Server) Session(id string) (SessionInfo, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sess, ok := s.sessions[id]
+	sess, ok := s.sessions.items[id]
 	if !ok {
 		return SessionInfo{}, vargate.NotFound("session " + id)
 	}
@@ -57,7 +57,7 @@ func (s *Server) Session(id string) (SessionInfo, error) {
 func (s *Server) SessionIDs() []string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	list := slices.Collect(maps.Values(s.sessions))
+	list := slices.Collect(maps.Values(s.sessions.items))
 	slices.SortFunc(list, func(a, b *session) int { return cmp.Compare(a.seq, b.seq) })
 	ids := make([]string, 0, len(list))
 	for _, sess := range list {
@@ -70,7 +70,7 @@ func (s *Server) SessionIDs() []string {
 func (s *Server) Events(id string) ([]Event, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sess, ok := s.sessions[id]
+	sess, ok := s.sessions.items[id]
 	if !ok {
 		return nil, vargate.NotFound("session " + id)
 	}
@@ -82,7 +82,7 @@ func (s *Server) Events(id string) ([]Event, error) {
 func (s *Server) WaitFor(ctx context.Context, id string, cond func(SessionInfo, []Event) bool) error {
 	for {
 		s.mu.Lock()
-		sess, ok := s.sessions[id]
+		sess, ok := s.sessions.items[id]
 		if !ok {
 			s.mu.Unlock()
 			return vargate.NotFound("session " + id)

@@ -96,7 +96,7 @@ func (s *Server) agentRef(field string, entry any, self map[string]any) (map[str
 			version = int64(v)
 		}
 	}
-	a, ok := s.agents[id]
+	a, ok := s.agents.items[id]
 	if !ok {
 		return nil, invalid("%s: agent %s not found", field, id)
 	}

@@ -143,6 +143,16 @@ func (sess *session) resource(id string) (*resource, error) {
 	return nil, notFound("Resource %s not found in session %s", id, sess.id)
 }
 
+// resourceAt finds the session resource a request's path names
+// (session_id, resource_id); the caller holds s.mu.
+func (s *Server) resourceAt(r *http.Request) (*resource, error) {
+	sess, err := s.session(r.PathValue("session_id"))
+	if err != nil {
+		return nil, err
+	}
+	return sess.resource(r.PathValue("resource_id"))
+}
+
 func (s *Server) listResources(_ http.ResponseWriter, r *http.Request) (any, error) {
 	q := r.URL.Query()
 	s.mu.Lock()
@@ -161,20 +171,6 @@ func (s *Server) listResources(_ http.ResponseWriter, r *http.Request) (any, err
 
 // maxResourcePageLimit is the largest page of the resources list.
 const maxResourcePageLimit = 1000
-
-func (s *Server) getResource(_ http.ResponseWriter, r *http.Request) (any, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sess, err := s.session(r.PathValue("session_id"))
-	if err != nil {
-		return nil, err
-	}
-	res, err := sess.resource(r.PathValue("resource_id"))
-	if err != nil {
-		return nil, err
-	}
-	return res.wire(), nil
-}
 
 // addResource adds a file to a running session (the only type the SDK's
 // add endpoint takes).
@@ -211,11 +207,7 @@ func (s *Server) updateResource(w http.ResponseWriter, r *http.Request) (any, er
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	sess, err := s.session(r.PathValue("session_id"))
-	if err != nil {
-		return nil, err
-	}
-	res, err := sess.resource(r.PathValue("resource_id"))
+	res, err := s.resourceAt(r)
 	if err != nil {
 		return nil, err
 	}

@@ -82,11 +82,11 @@ type Server struct {
 	closed       bool
 	seq          int64
 	scenarios    map[string]Scenario
-	agents       map[string]*agent
-	environments map[string]*environment
-	vaults       map[string]*vault
-	credentials  map[string]*credential
-	sessions     map[string]*session
+	agents       *collection[*agent]
+	environments *collection[*environment]
+	vaults       *collection[*vault]
+	credentials  *collection[*credential]
+	sessions     *collection[*session]
 }
 
 // New returns a Server with the built-in scenarios and opts.Scenarios
@@ -119,11 +119,11 @@ func New(opts Options) (*Server, error) {
 	s := &Server{
 		opts: opts, log: log, ctx: ctx, cancel: cancel,
 		scenarios:    map[string]Scenario{},
-		agents:       map[string]*agent{},
-		environments: map[string]*environment{},
-		vaults:       map[string]*vault{},
-		credentials:  map[string]*credential{},
-		sessions:     map[string]*session{},
+		agents:       newCollection[*agent]("Agent"),
+		environments: newCollection[*environment]("Environment"),
+		vaults:       newCollection[*vault]("Vault"),
+		credentials:  newCollection[*credential]("Credential"),
+		sessions:     newCollection[*session]("Session"),
 	}
 	for _, sc := range append(BuiltinScenarios(), opts.Scenarios...) {
 		if err := s.RegisterScenario(sc); err != nil {
@@ -167,7 +167,7 @@ func (s *Server) Close() error {
 		return nil
 	}
 	s.closed = true
-	for _, sess := range s.sessions {
+	for _, sess := range s.sessions.items {
 		s.closeStreams(sess)
 	}
 	s.mu.Unlock()

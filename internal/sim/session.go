@@ -15,8 +15,7 @@ import (
 // session is a stored session with its event history and the state its
 // runner shares with the handlers. Everything is guarded by Server.mu.
 type session struct {
-	id            string
-	seq           int64
+	record
 	agentID       string
 	agent         *agentConfig
 	environmentID string
@@ -27,7 +26,6 @@ type session struct {
 	resources     []*resource
 	createdAt     time.Time
 	updatedAt     time.Time
-	archivedAt    *time.Time
 
 	status        string
 	lastStop      string
@@ -241,7 +239,7 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) (any, err
 	}
 	ctx, cancel := context.WithCancel(s.ctx)
 	sess := &session{
-		id: newID(prefixSession), seq: s.nextSeq(), agentID: agentID, agent: cfg, environmentID: env.id,
+		record: s.newRecord(prefixSession), agentID: agentID, agent: cfg, environmentID: env.id,
 		vaultIDs: slices.Clone(p.VaultIDs), metadata: p.Metadata, title: p.Title, budget: normalizeBudget(p.Budget), resources: resources,
 		createdAt: now, updatedAt: now, status: StatusIdle, pending: map[string]*asked{}, subs: map[*subscriber]struct{}{},
 		scenario: sc, ctx: ctx, cancel: cancel, notify: make(chan struct{}, 1), change: make(chan struct{}),
@@ -252,7 +250,7 @@ func (s *Server) createSession(w http.ResponseWriter, r *http.Request) (any, err
 	}
 	_ = json.Unmarshal(p.Agent, &ref) // a bare agent ID leaves Type empty
 	sess.overridden = ref.Type == "agent_with_overrides"
-	s.sessions[sess.id] = sess
+	s.sessions.add(sess)
 	for _, ev := range initial {
 		s.accept(sess, ev)
 	}
@@ -301,16 +299,6 @@ func (s *Server) resolveSessionAgent(raw json.RawMessage) (string, *agentConfig,
 		return a.id, &next, nil
 	}
 	return "", nil, invalid("agent.type: must be agent or agent_with_overrides")
-}
-
-func (s *Server) getSession(_ http.ResponseWriter, r *http.Request) (any, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	sess, err := s.session(r.PathValue("session_id"))
-	if err != nil {
-		return nil, err
-	}
-	return s.sessionWire(sess), nil
 }
 
 type sessionUpdateParams struct {
@@ -431,7 +419,7 @@ func (s *Server) listSessions(_ http.ResponseWriter, r *http.Request) (any, erro
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	var list []*session
-	for _, sess := range s.sessions {
+	for _, sess := range s.sessions.items {
 		switch {
 		case !includeArchived && sess.archivedAt != nil,
 			agentID != "" && sess.agentID != agentID,
@@ -502,18 +490,12 @@ func (s *Server) deleteSession(_ http.ResponseWriter, r *http.Request) (any, err
 	sess.gone = true
 	sess.cancel()
 	sess.touch()
-	delete(s.sessions, sess.id)
+	s.sessions.remove(sess)
 	return map[string]string{"id": sess.id, "type": "session_deleted"}, nil
 }
 
 // session returns the stored session; the caller holds s.mu.
-func (s *Server) session(id string) (*session, error) {
-	sess, ok := s.sessions[id]
-	if !ok {
-		return nil, notFound("Session %s not found", id)
-	}
-	return sess, nil
-}
+func (s *Server) session(id string) (*session, error) { return s.sessions.get(id) }
 
 // scenarioNamesLocked is ScenarioNames for a caller that holds s.mu.
 func (s *Server) scenarioNamesLocked() []string {

@@ -63,7 +63,7 @@ func threadAgent(id string, c *agentConfig) map[string]any {
 // The caller holds s.mu.
 func (s *Server) subagentConfig(sess *session, name string) (string, *agentConfig) {
 	var best *agent
-	for _, a := range s.agents {
+	for _, a := range s.agents.items {
 		if a.archivedAt == nil && a.latest().Name == name && (best == nil || a.seq > best.seq) {
 			best = a
 		}

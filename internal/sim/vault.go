@@ -21,13 +21,11 @@ const (
 
 // vault is a stored vault.
 type vault struct {
-	id          string
-	seq         int64
+	record
 	displayName string
 	metadata    map[string]string
 	createdAt   time.Time
 	updatedAt   time.Time
-	archivedAt  *time.Time
 }
 
 type vaultWire struct {
@@ -39,6 +37,9 @@ type vaultWire struct {
 	UpdatedAt   time.Time         `json:"updated_at"`
 	ArchivedAt  *time.Time        `json:"archived_at"`
 }
+
+// touch records t as the vault's last update.
+func (v *vault) touch(t time.Time) { v.updatedAt = t }
 
 func (v *vault) wire() vaultWire {
 	return vaultWire{
@@ -192,15 +193,13 @@ func (a credAuth) update(p *authParam) (credAuth, error) {
 
 // credential is a stored vault credential.
 type credential struct {
-	id          string
-	seq         int64
+	record
 	vaultID     string
 	displayName *string
 	metadata    map[string]string
 	auth        credAuth
 	createdAt   time.Time
 	updatedAt   time.Time
-	archivedAt  *time.Time
 }
 
 type credentialWire struct {
@@ -214,6 +213,9 @@ type credentialWire struct {
 	UpdatedAt   time.Time         `json:"updated_at"`
 	ArchivedAt  *time.Time        `json:"archived_at"`
 }
+
+// touch records t as the credential's last update.
+func (c *credential) touch(t time.Time) { c.updatedAt = t }
 
 func (c *credential) wire() credentialWire {
 	return credentialWire{
@@ -246,18 +248,8 @@ func (s *Server) createVault(w http.ResponseWriter, r *http.Request) (any, error
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	v := &vault{id: newID(prefixVault), seq: s.nextSeq(), displayName: name, metadata: meta, createdAt: now, updatedAt: now}
-	s.vaults[v.id] = v
-	return v.wire(), nil
-}
-
-func (s *Server) getVault(_ http.ResponseWriter, r *http.Request) (any, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v, err := s.vault(r.PathValue("vault_id"))
-	if err != nil {
-		return nil, err
-	}
+	v := &vault{record: s.newRecord(prefixVault), displayName: name, metadata: meta, createdAt: now, updatedAt: now}
+	s.vaults.add(v)
 	return v.wire(), nil
 }
 
@@ -293,65 +285,17 @@ func (s *Server) updateVault(w http.ResponseWriter, r *http.Request) (any, error
 	return v.wire(), nil
 }
 
-func (s *Server) listVaults(_ http.ResponseWriter, r *http.Request) (any, error) {
-	q := r.URL.Query()
-	includeArchived, err := queryBool(q, "include_archived")
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	var list []*vault
-	for _, v := range s.vaults {
-		if includeArchived || v.archivedAt == nil {
-			list = append(list, v)
-		}
-	}
-	slices.SortFunc(list, func(a, b *vault) int { return cmp.Compare(b.seq, a.seq) })
-	page, err := paginate(list, func(v *vault) int64 { return v.seq }, q, true, false)
-	if err != nil {
-		return nil, err
-	}
-	return mapPage(page, (*vault).wire), nil
-}
-
-func (s *Server) archiveVault(_ http.ResponseWriter, r *http.Request) (any, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v, err := s.vault(r.PathValue("vault_id"))
-	if err != nil {
-		return nil, err
-	}
-	if v.archivedAt == nil {
-		now := s.now()
-		v.archivedAt, v.updatedAt = &now, now
-	}
-	return v.wire(), nil
-}
-
-func (s *Server) deleteVault(_ http.ResponseWriter, r *http.Request) (any, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v, err := s.vault(r.PathValue("vault_id"))
-	if err != nil {
-		return nil, err
-	}
-	delete(s.vaults, v.id)
-	for id, c := range s.credentials {
-		if c.vaultID == v.id {
-			delete(s.credentials, id)
-		}
-	}
-	return map[string]string{"id": v.id, "type": "vault_deleted"}, nil
-}
-
 // vault returns the stored vault; the caller holds s.mu.
-func (s *Server) vault(id string) (*vault, error) {
-	v, ok := s.vaults[id]
-	if !ok {
-		return nil, notFound("Vault %s not found", id)
+func (s *Server) vault(id string) (*vault, error) { return s.vaults.get(id) }
+
+// removeVault deletes a vault and its credentials; the caller holds s.mu.
+func (s *Server) removeVault(v *vault) {
+	s.vaults.remove(v)
+	for _, c := range s.credentials.items {
+		if c.vaultID == v.id {
+			s.credentials.remove(c)
+		}
 	}
-	return v, nil
 }
 
 type credentialParams struct {
@@ -387,21 +331,11 @@ func (s *Server) createCredential(w http.ResponseWriter, r *http.Request) (any, 
 		return nil, conflict("Vault %s is archived", v.id)
 	}
 	now := s.now()
-	c := &credential{id: newID(prefixCredential), seq: s.nextSeq(), vaultID: v.id, metadata: meta, auth: auth, createdAt: now, updatedAt: now}
+	c := &credential{record: s.newRecord(prefixCredential), vaultID: v.id, metadata: meta, auth: auth, createdAt: now, updatedAt: now}
 	if nameSet && name != "" {
 		c.displayName = &name
 	}
-	s.credentials[c.id] = c
-	return c.wire(), nil
-}
-
-func (s *Server) getCredential(_ http.ResponseWriter, r *http.Request) (any, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, err := s.credential(r.PathValue("vault_id"), r.PathValue("credential_id"))
-	if err != nil {
-		return nil, err
-	}
+	s.credentials.add(c)
 	return c.wire(), nil
 }
 
@@ -443,69 +377,39 @@ func (s *Server) updateCredential(w http.ResponseWriter, r *http.Request) (any, 
 	return c.wire(), nil
 }
 
-func (s *Server) listCredentials(_ http.ResponseWriter, r *http.Request) (any, error) {
-	q := r.URL.Query()
-	includeArchived, err := queryBool(q, "include_archived")
-	if err != nil {
-		return nil, err
-	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	v, err := s.vault(r.PathValue("vault_id"))
-	if err != nil {
-		return nil, err
-	}
-	list := s.vaultCredentials(v.id, includeArchived)
-	slices.Reverse(list) // newest first
-	page, err := paginate(list, func(c *credential) int64 { return c.seq }, q, true, false)
-	if err != nil {
-		return nil, err
-	}
-	return mapPage(page, (*credential).wire), nil
-}
-
-func (s *Server) archiveCredential(_ http.ResponseWriter, r *http.Request) (any, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, err := s.credential(r.PathValue("vault_id"), r.PathValue("credential_id"))
-	if err != nil {
-		return nil, err
-	}
-	if c.archivedAt == nil {
-		now := s.now()
-		c.archivedAt, c.updatedAt = &now, now
-	}
-	return c.wire(), nil
-}
-
-func (s *Server) deleteCredential(_ http.ResponseWriter, r *http.Request) (any, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	c, err := s.credential(r.PathValue("vault_id"), r.PathValue("credential_id"))
-	if err != nil {
-		return nil, err
-	}
-	delete(s.credentials, c.id)
-	return map[string]string{"id": c.id, "type": "vault_credential_deleted"}, nil
-}
-
 // credential returns the stored credential of a vault; the caller holds s.mu.
 func (s *Server) credential(vaultID, id string) (*credential, error) {
 	if _, err := s.vault(vaultID); err != nil {
 		return nil, err
 	}
-	c, ok := s.credentials[id]
+	c, ok := s.credentials.items[id]
 	if !ok || c.vaultID != vaultID {
 		return nil, notFound("Credential %s not found in vault %s", id, vaultID)
 	}
 	return c, nil
 }
 
+// credentialAt finds the credential a request's path names (vault_id,
+// credential_id); the caller holds s.mu.
+func (s *Server) credentialAt(r *http.Request) (*credential, error) {
+	return s.credential(r.PathValue("vault_id"), r.PathValue("credential_id"))
+}
+
+// inPathVault is the filter of the credential list: the credentials of
+// the vault the request's path names, which must exist.
+func (s *Server) inPathVault(r *http.Request) (func(*credential) bool, error) {
+	v, err := s.vault(r.PathValue("vault_id"))
+	if err != nil {
+		return nil, err
+	}
+	return func(c *credential) bool { return c.vaultID == v.id }, nil
+}
+
 // vaultCredentials returns a vault's credentials, oldest first; the caller
 // holds s.mu.
 func (s *Server) vaultCredentials(vaultID string, includeArchived bool) []*credential {
 	var list []*credential
-	for _, c := range s.credentials {
+	for _, c := range s.credentials.items {
 		if c.vaultID == vaultID && (includeArchived || c.archivedAt == nil) {
 			list = append(list, c)
 		}
@@ -521,7 +425,7 @@ func (s *Server) vaultCredentials(vaultID string, includeArchived bool) []*crede
 // caller holds s.mu.
 func (s *Server) mcpToken(vaultIDs []string, url string) (token, credentialID string) {
 	for _, vid := range vaultIDs {
-		v, ok := s.vaults[vid]
+		v, ok := s.vaults.items[vid]
 		if !ok || v.archivedAt != nil {
 			continue
 		}

@@ -103,10 +103,7 @@ const (
 func (s *Service) Open() error {
 	ctx, cancel := context.WithCancel(context.Background())
 	s.stop, s.done = cancel, make(chan struct{})
-	every := s.RefreshInterval
-	if every <= 0 {
-		every = DefaultRefreshInterval
-	}
+	every := vargate.OrDefault(s.RefreshInterval, DefaultRefreshInterval)
 	go func() {
 		defer close(s.done)
 		t := time.NewTicker(every)

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/vargate/vargate"
 )
 
 // DefaultMaxBatch caps the messages one outbox transaction writes.
@@ -47,10 +49,7 @@ func (s *Service) write(ctx context.Context, m Message) error {
 // writer commits waiting writes in batches until the channel is closed.
 func (s *Service) writer() {
 	defer close(s.writerDone)
-	maxBatch := s.MaxBatch
-	if maxBatch <= 0 {
-		maxBatch = DefaultMaxBatch
-	}
+	maxBatch := vargate.OrDefault(s.MaxBatch, DefaultMaxBatch)
 	batch := make([]*writeReq, 0, maxBatch)
 	msgs := make([]Message, 0, maxBatch)
 	for req := range s.writes {

@@ -132,9 +132,7 @@ func (s *Service) Open() error {
 	if s.Now == nil {
 		s.Now = func() time.Time { return time.Now().UTC() }
 	}
-	if s.Workers <= 0 {
-		s.Workers = DefaultWorkers
-	}
+	s.Workers = vargate.OrDefault(s.Workers, DefaultWorkers)
 	if s.Client == nil {
 		s.Client = s.newClient()
 	}
