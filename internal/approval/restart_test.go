@@ -196,9 +196,11 @@ func TestKilledDuringExecution(t *testing.T) {
 			t.Logf("child output:\n%s", out)
 		}
 	}()
+	// The executor creates the file, then writes the action's line: wait
+	// for the line.
 	testwait.For(t, 60*time.Second, "the child to execute the action", func() bool {
-		_, err := os.Stat(marker)
-		return err == nil
+		b, err := os.ReadFile(marker)
+		return err == nil && strings.HasSuffix(string(b), "\n")
 	})
 	executed = true
 	if err := cmd.Process.Kill(); err != nil { // SIGKILL
