@@ -10,6 +10,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/vargate/vargate/internal/sim"
+	"github.com/vargate/vargate/internal/testwait"
 )
 
 // An action queued for a human dies with what it needed: interrupting its
@@ -39,15 +40,13 @@ func TestServeApprovalsDieWithTheirSession(t *testing.T) {
 			t.Fatalf("create session = %d %v\n%s", code, sess, g.Stderr)
 		}
 		id := sess["session_id"].(string)
-		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		var as []any
+		testwait.For(t, 30*time.Second, "an action to be queued", func() bool {
 			_, list := g.do(t, "GET", "/api/approvals?session_id="+id, g.Key, "")
-			if as, _ := list["approvals"].([]any); len(as) == 1 {
-				return id, as[0].(map[string]any)["id"].(string)
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("no action queued: %v\n%s", list, g.Stderr)
-			}
-		}
+			as, _ = list["approvals"].([]any)
+			return len(as) == 1
+		})
+		return id, as[0].(map[string]any)["id"].(string)
 	}
 	cancelled := func(t *testing.T, actionID, because string) {
 		t.Helper()

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net/http"
 	"os"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vargate/vargate/internal/testwait"
 )
 
 func demoEnv(stdout io.Writer) *environment {
@@ -83,18 +86,14 @@ func TestDemoKeepsServing(t *testing.T) {
 	}()
 	waitFor := func(what string) {
 		t.Helper()
-		deadline := time.Now().Add(2 * time.Minute)
-		for !strings.Contains(stdout.String(), what) {
+		testwait.For(t, 2*time.Minute, fmt.Sprintf("the demo to print %q", what), func() bool {
 			select {
 			case err := <-done:
 				t.Fatalf("demo ended before %q: %v\n%s", what, err, stdout.String())
 			default:
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("demo did not print %q:\n%s", what, stdout.String())
-			}
-			time.Sleep(20 * time.Millisecond)
-		}
+			return strings.Contains(stdout.String(), what)
+		})
 	}
 	waitFor("until Ctrl-C")
 	out := stdout.String()

@@ -15,6 +15,7 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 
 	"github.com/vargate/vargate/internal/sim"
+	"github.com/vargate/vargate/internal/testwait"
 )
 
 // fakeSearch answers like the Brave Search API for the key "brave-key".
@@ -181,12 +182,10 @@ func TestServeSessionCallsGovernedTool(t *testing.T) {
 	}
 	id := sess["session_id"].(string)
 	var status map[string]any
-	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+	testwait.For(t, 30*time.Second, "the session to end", func() bool {
 		_, status = g.do(t, "GET", "/api/managed/sessions/"+id+"/status", g.Key, "")
-		if status["status"] != "active" || time.Now().After(deadline) {
-			break
-		}
-	}
+		return status["status"] != "active"
+	})
 	if status["status"] != "completed" || status["total_governed_calls"] != 1.0 || status["total_denied"] != 0.0 {
 		t.Errorf("status = %v, want completed with one governed call\n%s", status, g.Stderr)
 	}
@@ -230,15 +229,15 @@ func TestServeSessionFactsReachThePolicy(t *testing.T) {
 	waitStatus := func(what string, done func(map[string]any) bool) {
 		t.Helper()
 		var status map[string]any
-		for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		defer func() { // runs when For fails the test, too
+			if !done(status) {
+				t.Logf("%s: status %v\n%s", what, status, g.Stderr)
+			}
+		}()
+		testwait.For(t, 30*time.Second, what, func() bool {
 			_, status = g.do(t, "GET", "/api/managed/sessions/"+id+"/status", g.Key, "")
-			if done(status) {
-				return
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s: status %v\n%s", what, status, g.Stderr)
-			}
-		}
+			return done(status)
+		})
 	}
 	waitStatus("the key read to be observed", func(st map[string]any) bool {
 		return st["status"] == "completed" && st["total_observed_calls"] == 1.0

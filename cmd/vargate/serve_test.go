@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -12,6 +13,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/vargate/vargate/internal/testwait"
 )
 
 // syncBuffer is a bytes.Buffer safe for a server goroutine and the test.
@@ -59,22 +62,18 @@ func startServe(t *testing.T, extraEnv map[string]string, args ...string) *gatew
 	ctx, cancel := context.WithCancel(context.Background())
 	g := &gateway{Stderr: stderr, Env: envVars, cancel: cancel, done: make(chan error, 1)}
 	go func() { g.done <- run(ctx, env, append([]string{"serve", "--ready-file", ready}, args...)) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
+	testwait.For(t, 30*time.Second, "serve to start", func() bool {
 		if b, err := os.ReadFile(ready); err == nil && len(b) > 0 {
 			g.URL = "http://" + string(b)
-			break
+			return true
 		}
 		select {
 		case err := <-g.done:
 			t.Fatalf("serve exited early: %v\n%s", err, stderr)
 		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("serve did not start:\n%s", stderr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return false
+	})
 	if i := strings.Index(stderr.String(), "vgk_"); i >= 0 {
 		g.Key = strings.Fields(stderr.String()[i:])[0]
 	}
@@ -175,18 +174,25 @@ func TestServeBootstrapHealthAndShutdown(t *testing.T) {
 	}
 
 	// A request in flight when shutdown starts is finished, not cut: its
-	// body is still arriving when the server is told to stop.
+	// body is still arriving when the server is told to stop. The request
+	// expects 100-continue, so the client sends the body only once the
+	// handler reads it: the first write returning means the server is
+	// reading the body.
+	first, rest := `{"role":"aud`, `itor"}`
 	pr, pw := io.Pipe()
 	req, _ := http.NewRequest("POST", g.URL+"/api/keys", pr)
+	req.ContentLength = int64(len(first + rest))
 	req.Header.Set("X-API-Key", g.Key)
 	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Expect", "100-continue")
+	client := &http.Client{Transport: &http.Transport{ExpectContinueTimeout: time.Minute}}
 	type result struct {
 		code int
 		err  error
 	}
 	inflight := make(chan result, 1)
 	go func() {
-		resp, err := http.DefaultClient.Do(req)
+		resp, err := client.Do(req)
 		if err != nil {
 			inflight <- result{0, err}
 			return
@@ -194,14 +200,22 @@ func TestServeBootstrapHealthAndShutdown(t *testing.T) {
 		resp.Body.Close()
 		inflight <- result{resp.StatusCode, nil}
 	}()
-	if _, err := pw.Write([]byte(`{"role":"aud`)); err != nil {
+	if _, err := pw.Write([]byte(first)); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(200 * time.Millisecond) // let the server start reading the body
 	stopped := make(chan struct{})
 	go func() { g.Stop(t); close(stopped) }()
-	time.Sleep(200 * time.Millisecond)
-	if _, err := pw.Write([]byte(`itor"}`)); err != nil {
+	// Shutdown closes the listener first: once a new connection is
+	// refused, the server is shutting down with the request in flight.
+	addr := strings.TrimPrefix(g.URL, "http://")
+	testwait.For(t, 30*time.Second, "the server to stop accepting connections", func() bool {
+		c, err := net.Dial("tcp", addr)
+		if err == nil {
+			c.Close()
+		}
+		return err != nil
+	})
+	if _, err := pw.Write([]byte(rest)); err != nil {
 		t.Fatal(err)
 	}
 	pw.Close()

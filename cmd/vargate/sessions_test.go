@@ -3,11 +3,13 @@ package main
 import (
 	"fmt"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/vargate/vargate/internal/sim"
+	"github.com/vargate/vargate/internal/testwait"
 )
 
 // TestServeManagedSession points a real `vargate serve` at the simulator
@@ -61,21 +63,13 @@ func TestServeManagedSession(t *testing.T) {
 		!strings.HasSuffix(sess["mcp_server_url"].(string), "/api/mcp/server") {
 		t.Errorf("session = %v", sess)
 	}
-	deadline := time.Now().Add(20 * time.Second)
 	var status map[string]any
-	for {
-		code, status = g.do(t, "GET", "/api/managed/sessions/"+id+"/status", g.Key, "")
-		if code != 200 {
+	testwait.For(t, 20*time.Second, "the session to end", func() bool {
+		if code, status = g.do(t, "GET", "/api/managed/sessions/"+id+"/status", g.Key, ""); code != 200 {
 			t.Fatalf("status = %d %v", code, status)
 		}
-		if status["status"] != "active" {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("still active: %v", status)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return status["status"] != "active"
+	})
 	if status["status"] != "completed" || status["system_prompt_hash"] != sess["system_prompt_hash"] {
 		t.Errorf("final status = %v", status)
 	}
@@ -153,20 +147,20 @@ func TestServeGovernedSessionThroughMCP(t *testing.T) {
 
 func waitSessionStatus(t *testing.T, g *gateway, id, want string) map[string]any {
 	t.Helper()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		code, status := g.do(t, "GET", "/api/managed/sessions/"+id+"/status", g.Key, "")
-		if code != 200 {
+	var status map[string]any
+	defer func() { // runs when For fails the test, too
+		if status["status"] != want {
+			t.Logf("session is %v, want %s\n%s", status, want, g.Stderr)
+		}
+	}()
+	testwait.For(t, 30*time.Second, "session "+id+" to be "+want, func() bool {
+		var code int
+		if code, status = g.do(t, "GET", "/api/managed/sessions/"+id+"/status", g.Key, ""); code != 200 {
 			t.Fatalf("status = %d %v", code, status)
 		}
-		if status["status"] == want {
-			return status
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("session is %v, want %s\n%s", status, want, g.Stderr)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return status["status"] == want
+	})
+	return status
 }
 
 // TestServeOversizedWriteThenExfiltration: through a real gateway, an
@@ -209,17 +203,11 @@ func TestServeOversizedWriteThenExfiltration(t *testing.T) {
 		t.Errorf("observed tools %v, want the write and the exfiltration", tools)
 	}
 	// The session is marked interrupted before user.interrupt is sent.
-	deadline := time.Now().Add(20 * time.Second)
-	for interrupted := false; !interrupted; time.Sleep(20 * time.Millisecond) {
+	testwait.For(t, 20*time.Second, "a user.interrupt to reach the session", func() bool {
 		evs, err := s.Events(sess["anthropic_session_id"].(string))
 		if err != nil {
 			t.Fatal(err)
 		}
-		for _, ev := range evs {
-			interrupted = interrupted || ev.Type == "user.interrupt"
-		}
-		if !interrupted && time.Now().After(deadline) {
-			t.Fatal("no user.interrupt reached the session")
-		}
-	}
+		return slices.ContainsFunc(evs, func(ev sim.Event) bool { return ev.Type == "user.interrupt" })
+	})
 }

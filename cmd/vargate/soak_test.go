@@ -254,7 +254,7 @@ func soak(t *testing.T, bin, store string, dur time.Duration) {
 		genMu.Lock()
 		generation++
 		genMu.Unlock()
-		time.Sleep(time.Second)
+		time.Sleep(time.Second) // the outage is the fault injected, not a wait
 		t0 := time.Now()
 		if err := proc.Start(ctx); err != nil {
 			t.Fatalf("restart after SIGKILL: %v", err)
@@ -298,7 +298,7 @@ func soak(t *testing.T, bin, store string, dur time.Duration) {
 				left, pending, err, unfinished, qerr)
 			break
 		}
-		time.Sleep(time.Second)
+		time.Sleep(time.Second) // settling takes minutes; a slow poll keeps its load off the soak's numbers
 	}
 	close(stopSide)
 	side.Wait()

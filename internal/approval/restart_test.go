@@ -17,6 +17,7 @@ import (
 	"github.com/vargate/vargate/internal/audit"
 	"github.com/vargate/vargate/internal/sqlite"
 	"github.com/vargate/vargate/internal/sqlstore"
+	"github.com/vargate/vargate/internal/testwait"
 	"github.com/vargate/vargate/internal/vault/vaulttest"
 )
 
@@ -187,18 +188,21 @@ func TestKilledDuringExecution(t *testing.T) {
 		t.Fatal(err)
 	}
 	marker := filepath.Join(dir, "executions")
-	deadline := time.Now().Add(60 * time.Second)
-	for {
-		if _, err := os.Stat(marker); err == nil {
-			break
-		}
-		if time.Now().After(deadline) {
+	executed := false
+	defer func() { // runs when For fails the test, too
+		if !executed {
 			_ = cmd.Process.Kill()
 			_ = cmd.Wait()
-			t.Fatalf("child never executed the action:\n%s", out)
+			t.Logf("child output:\n%s", out)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	}()
+	// The executor creates the file, then writes the action's line: wait
+	// for the line.
+	testwait.For(t, 60*time.Second, "the child to execute the action", func() bool {
+		b, err := os.ReadFile(marker)
+		return err == nil && strings.HasSuffix(string(b), "\n")
+	})
+	executed = true
 	if err := cmd.Process.Kill(); err != nil { // SIGKILL
 		t.Fatal(err)
 	}

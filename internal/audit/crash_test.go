@@ -44,10 +44,7 @@ func TestCrashChild(t *testing.T) {
 	}
 	ctx := context.Background()
 	// Never outlive a parent that died without killing us.
-	go func() {
-		time.Sleep(2 * time.Minute)
-		os.Exit(3)
-	}()
+	time.AfterFunc(2*time.Minute, func() { os.Exit(3) })
 	var db *sqlstore.DB
 	var err error
 	if dialect == string(sqlstore.Postgres) {
@@ -187,6 +184,9 @@ func runCrashChild(t *testing.T, d sqlstore.Dialect, dsn, keyPath string, round 
 		_ = cmd.Wait()
 		t.Fatalf("round %d: no %d acknowledgements within a minute: %s", round, target, stderr.String())
 	}
+	// A random moment within the next 5 ms, so that rounds kill the
+	// writers at different points of an append (the delay is the test's
+	// input, not a wait for something).
 	time.Sleep(time.Duration(rand.IntN(5000)) * time.Microsecond)
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)

@@ -3,6 +3,7 @@ package loadgen_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -22,8 +23,25 @@ func TestRunClosedLoopAgainstBareServer(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The run ends once each kind of the mix was measured (a busy machine
+	// may fit only a few calls into any fixed duration); the minute is a
+	// bound only.
+	var (
+		mu   sync.Mutex // OnResult runs on the client goroutines
+		seen = map[loadgen.Kind]bool{}
+		stop = make(chan struct{})
+	)
 	rep, err := loadgen.Run(t.Context(), loadgen.Options{
-		Target: bareTarget(t), Mix: mix, Concurrency: 4, Duration: 300 * time.Millisecond, Warmup: 50 * time.Millisecond,
+		Target: bareTarget(t), Mix: mix, Concurrency: 4, Duration: time.Minute, Warmup: 50 * time.Millisecond, Stop: stop,
+		OnResult: func(r loadgen.Result) {
+			mu.Lock()
+			defer mu.Unlock()
+			if len(seen) < 3 {
+				if seen[r.Kind] = true; len(seen) == 3 {
+					close(stop)
+				}
+			}
+		},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -92,13 +110,17 @@ func TestRunReportsErrors(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var got loadgen.Result
+		var last atomic.Pointer[loadgen.Result] // OnResult runs on the client goroutines
 		rep, err := loadgen.Run(t.Context(), loadgen.Options{
 			Target: loadgen.Target{URL: ts.URL}, Mix: mix, Rate: 100, Duration: 10 * time.Millisecond,
-			OnResult: func(r loadgen.Result) { got = r },
+			OnResult: func(r loadgen.Result) { last.Store(&r) },
 		})
 		if err != nil {
 			t.Fatal(err)
+		}
+		var got loadgen.Result
+		if p := last.Load(); p != nil {
+			got = *p
 		}
 		if got.Outcome != tc.want || got.ActionID != tc.action || rep.Outcomes[tc.want] != 1 {
 			t.Errorf("%s: outcome %q action %q (%v), want %q %q", tc.tool, got.Outcome, got.ActionID, got.Err, tc.want, tc.action)
@@ -120,7 +142,7 @@ func TestRunFixedRateCountsTheWaitBehindAStall(t *testing.T) {
 	var n atomic.Int32
 	ts := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if n.Add(1) == 10 { // one client: requests arrive one at a time
-			time.Sleep(300 * time.Millisecond)
+			time.Sleep(300 * time.Millisecond) // the stall under test, not a wait
 		}
 		bare.ServeHTTP(w, r)
 	}))
@@ -129,12 +151,12 @@ func TestRunFixedRateCountsTheWaitBehindAStall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var slow int
+	var slow atomic.Int32 // OnResult runs on the client goroutines
 	rep, err := loadgen.Run(t.Context(), loadgen.Options{
 		Target: loadgen.Target{URL: ts.URL}, Mix: mix, Concurrency: 1, Rate: 100, Duration: time.Second,
 		OnResult: func(r loadgen.Result) {
 			if r.Latency >= 100*time.Millisecond {
-				slow++
+				slow.Add(1)
 			}
 		},
 	})
@@ -144,8 +166,8 @@ func TestRunFixedRateCountsTheWaitBehindAStall(t *testing.T) {
 	if rep.Errors != 0 {
 		t.Fatalf("%d errors: %s", rep.Errors, rep.FirstError)
 	}
-	if slow < 15 {
-		t.Errorf("%d calls of %d took ≥ 100 ms from their intended start, want ≥ 15", slow, rep.Calls)
+	if slow.Load() < 15 {
+		t.Errorf("%d calls of %d took ≥ 100 ms from their intended start, want ≥ 15", slow.Load(), rep.Calls)
 	}
 	if rep.Latency.Quantile(0.99) < 100*time.Millisecond {
 		t.Errorf("p99 %v, want ≥ 100 ms", rep.Latency.Quantile(0.99))

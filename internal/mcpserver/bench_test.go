@@ -211,7 +211,7 @@ func openLoop(tg target, rate int, dur time.Duration) ([]time.Duration, int, err
 	start := time.Now()
 	for i := range n {
 		if d := time.Until(start.Add(time.Duration(i) * interval)); d > 0 {
-			time.Sleep(d)
+			time.Sleep(d) // open-loop pacing: the schedule is the load being measured
 		}
 		wg.Add(1)
 		go func() {

@@ -12,6 +12,7 @@ import (
 	"github.com/vargate/vargate/internal/audit"
 	"github.com/vargate/vargate/internal/govern"
 	"github.com/vargate/vargate/internal/policy"
+	"github.com/vargate/vargate/internal/testwait"
 	"github.com/vargate/vargate/internal/tools"
 )
 
@@ -53,16 +54,18 @@ func rawCall(ctx context.Context, g *gateway, version, body string) (*http.Respo
 // cancelled call.
 func waitCancelled(t *testing.T, g *gateway) audit.Record {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		recs := g.records(t, g.acme.ID, audit.SourceMCPGoverned)
-		if n := len(recs); n > 0 && recs[n-1].Outcome == audit.OutcomeCancelled {
-			return recs[n-1]
+	var recs []audit.Record
+	defer func() { // runs when For fails the test, too
+		if n := len(recs); n == 0 || recs[n-1].Outcome != audit.OutcomeCancelled {
+			t.Logf("governed records: %+v", recs)
 		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	t.Fatalf("no cancelled record; governed records: %+v", g.records(t, g.acme.ID, audit.SourceMCPGoverned))
-	return audit.Record{}
+	}()
+	testwait.For(t, 10*time.Second, "a cancelled record", func() bool {
+		recs = g.records(t, g.acme.ID, audit.SourceMCPGoverned)
+		n := len(recs)
+		return n > 0 && recs[n-1].Outcome == audit.OutcomeCancelled
+	})
+	return recs[len(recs)-1]
 }
 
 // A client that closes its connection stops a call that has not yet run

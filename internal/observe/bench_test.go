@@ -23,6 +23,7 @@ import (
 	"github.com/vargate/vargate/internal/observe"
 	"github.com/vargate/vargate/internal/sqlstore"
 	"github.com/vargate/vargate/internal/storetest"
+	"github.com/vargate/vargate/internal/testwait"
 )
 
 // cpuTime returns the process's CPU time so far (user and system).
@@ -182,16 +183,13 @@ func benchConsumer(b *testing.B, d sqlstore.Dialect, toolsOnly bool, sessions in
 			ids = append(ids, t.SessionID)
 		}
 		for _, id := range ids {
-			for {
+			testwait.For(b, waitTimeout, "the consumer of "+id+" to finish", func() bool {
 				s, err := store.Get(ctx, tenantID, id)
 				if err != nil {
 					b.Fatal(err)
 				}
-				if s.State == observe.StateDone {
-					break
-				}
-				time.Sleep(20 * time.Millisecond)
-			}
+				return s.State == observe.StateDone
+			})
 		}
 		total += time.Since(start)
 	}
@@ -239,7 +237,7 @@ func pacedUpstream(b *testing.B, calls int, gap, pause time.Duration) *httptest.
 				for time.Now().Before(end) {
 					fmt.Fprint(w, "event: ping\ndata: {}\n\n")
 					fl.Flush()
-					time.Sleep(100 * time.Millisecond)
+					time.Sleep(100 * time.Millisecond) // the fake server's pause is the scenario, not a wait
 				}
 			}
 			select {
@@ -308,16 +306,13 @@ func BenchmarkEventLatency(b *testing.B) {
 				if err := svc.Observe(ctx, t); err != nil {
 					b.Fatal(err)
 				}
-				for {
+				testwait.For(b, waitTimeout, "the consumer of "+t.SessionID+" to finish", func() bool {
 					s, err := store.Get(ctx, tenantID, t.SessionID)
 					if err != nil {
 						b.Fatal(err)
 					}
-					if s.State == observe.StateDone {
-						break
-					}
-					time.Sleep(20 * time.Millisecond)
-				}
+					return s.State == observe.StateDone
+				})
 			}
 			b.StopTimer()
 			st := svc.Stats()

@@ -26,6 +26,7 @@ import (
 	"github.com/vargate/vargate/internal/sim"
 	"github.com/vargate/vargate/internal/sqlstore"
 	"github.com/vargate/vargate/internal/storetest"
+	"github.com/vargate/vargate/internal/testwait"
 )
 
 const (
@@ -279,13 +280,7 @@ func ofType(evs []sim.Event, typ string) []sim.Event {
 // waitFor polls cond until it holds or the wait times out.
 func waitFor(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+	testwait.For(t, waitTimeout, what, cond)
 }
 
 // waitDone waits until the consumer of the session stored its end.

@@ -264,7 +264,7 @@ func TestResumedSessionIsWatchedAtOnce(t *testing.T) {
 	}
 	f.send(target.UpstreamID, "look around")
 	f.waitTurnEnded(target.SessionID, 1)
-	time.Sleep(3 * time.Second) // idle: ten times the request timeout
+	time.Sleep(3 * time.Second) // idle: ten times the request timeout (the idle time is the behaviour under test; real connections, so no synctest)
 	if n := svc.Stats().Connections; n != 1 {
 		t.Errorf("%d stream connections while idle, want the first one kept (heartbeats keep it alive)", n)
 	}

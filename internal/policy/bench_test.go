@@ -19,6 +19,7 @@ import (
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 
 	"github.com/vargate/vargate/internal/policy"
+	"github.com/vargate/vargate/internal/testwait"
 )
 
 // benchInput is a typical governed call: an e-mail with recipients (an
@@ -172,13 +173,7 @@ func startOPAServer(b *testing.B) string {
 		m.Stop(ctx)
 	})
 	// The loops bind their listeners as they start.
-	deadline := time.Now().Add(10 * time.Second)
-	for len(srv.Addrs()) == 0 {
-		if time.Now().After(deadline) {
-			b.Fatal("OPA server did not start listening")
-		}
-		time.Sleep(time.Millisecond)
-	}
+	testwait.For(b, 10*time.Second, "the OPA server to listen", func() bool { return len(srv.Addrs()) > 0 })
 	base := "http://" + srv.Addrs()[0]
 
 	src, err := os.ReadFile("rego/base.rego")

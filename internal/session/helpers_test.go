@@ -27,6 +27,7 @@ import (
 	"github.com/vargate/vargate/internal/sim"
 	"github.com/vargate/vargate/internal/sqlstore"
 	"github.com/vargate/vargate/internal/storetest"
+	"github.com/vargate/vargate/internal/testwait"
 	"github.com/vargate/vargate/internal/vault"
 )
 
@@ -230,20 +231,20 @@ func (e *env) create(t *testing.T, svc *session.Service, agentID, msg string) (s
 // waitStatus polls the session until it has status want.
 func (e *env) waitStatus(t *testing.T, svc *session.Service, id string, want session.Status) session.Session {
 	t.Helper()
-	deadline := time.Now().Add(waitTimeout)
-	for {
-		s, err := svc.Get(t.Context(), e.tenant, id)
-		if err != nil {
+	var s session.Session
+	defer func() { // runs when For fails the test, too
+		if s.Status != want {
+			t.Logf("session %s is %s (stop %q, end %q), want %s", id, s.Status, s.StopReason, s.EndReason, want)
+		}
+	}()
+	testwait.For(t, waitTimeout, fmt.Sprintf("session %s to be %s", id, want), func() bool {
+		var err error
+		if s, err = svc.Get(t.Context(), e.tenant, id); err != nil {
 			t.Fatal(err)
 		}
-		if s.Status == want {
-			return s
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("session %s is %s (stop %q, end %q), want %s", id, s.Status, s.StopReason, s.EndReason, want)
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
+		return s.Status == want
+	})
+	return s
 }
 
 // client is an SDK client of the simulator, to inspect it as a test.

@@ -194,6 +194,7 @@ type goServer struct {
 	close     func()
 	srv       *mcp.Server
 	token     string
+	waiting   chan struct{} // the wait tool has started
 	cancelled chan struct{}
 	calls     atomic.Int32
 }
@@ -206,7 +207,7 @@ type empty struct{}
 
 func newGoServer(t *testing.T, token string) *goServer {
 	t.Helper()
-	g := &goServer{token: token, cancelled: make(chan struct{}, 1)}
+	g := &goServer{token: token, waiting: make(chan struct{}, 1), cancelled: make(chan struct{}, 1)}
 	g.srv = mcp.NewServer(&mcp.Implementation{Name: "test-upstream", Version: "1"}, nil)
 	g.setGreet("Greets a person by name.")
 	mcp.AddTool(g.srv, &mcp.Tool{Name: "slow", Description: "Answers after ten seconds."},
@@ -219,6 +220,7 @@ func newGoServer(t *testing.T, token string) *goServer {
 		})
 	mcp.AddTool(g.srv, &mcp.Tool{Name: "wait", Description: "Waits until cancelled."},
 		func(ctx context.Context, _ *mcp.CallToolRequest, _ empty) (*mcp.CallToolResult, any, error) {
+			g.waiting <- struct{}{}
 			<-ctx.Done()
 			g.cancelled <- struct{}{}
 			return nil, nil, ctx.Err()

@@ -265,7 +265,13 @@ func TestUpstreamFailures(t *testing.T) {
 		done := make(chan error, 1)
 		wait := f.tool(t, "ours__wait")
 		go func() { _, err := f.call(cctx, t, wait, `{}`); done <- err }()
-		time.Sleep(100 * time.Millisecond)
+		select {
+		case <-g.waiting: // the call is running upstream
+		case err := <-done:
+			t.Fatalf("the call ended before it was cancelled: %v", err)
+		case <-time.After(10 * time.Second):
+			t.Fatal("the call never reached the upstream")
+		}
 		cancel()
 		if err := <-done; !strings.Contains(err.Error(), "cancelled") {
 			t.Errorf("cancelled call: %v", err)

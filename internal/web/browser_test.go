@@ -22,6 +22,7 @@ import (
 	"github.com/vargate/vargate/internal/session"
 	"github.com/vargate/vargate/internal/sim"
 	"github.com/vargate/vargate/internal/sqlstore"
+	"github.com/vargate/vargate/internal/testwait"
 	"github.com/vargate/vargate/internal/tools"
 	"github.com/vargate/vargate/internal/vault"
 	"github.com/vargate/vargate/internal/web"
@@ -241,19 +242,16 @@ func newGateway(t *testing.T) *gateway {
 // pendingOf waits for the session's pending action and returns it.
 func (g *gateway) pendingOf(t *testing.T, sessionID string) approval.Action {
 	t.Helper()
-	deadline := time.Now().Add(90 * time.Second)
-	for time.Now().Before(deadline) {
-		acts, err := g.queue.List(t.Context(), g.tenant, approval.Filter{SessionID: sessionID, Status: approval.StatusPending})
+	var acts []approval.Action
+	testwait.For(t, 90*time.Second, "session "+sessionID+" to queue an action", func() bool {
+		var err error
+		acts, err = g.queue.List(t.Context(), g.tenant, approval.Filter{SessionID: sessionID, Status: approval.StatusPending})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if len(acts) > 0 {
-			return acts[0]
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	t.Fatalf("session %s queued no action", sessionID)
-	return approval.Action{}
+		return len(acts) > 0
+	})
+	return acts[0]
 }
 
 // TestBrowserApprovalFlow drives the dashboard in headless Chromium: sign

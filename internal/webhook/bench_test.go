@@ -90,9 +90,7 @@ func BenchmarkDeliver(b *testing.B) {
 			b.ResetTimer()
 			start := time.Now()
 			s2 := e.service(b)
-			for len(r.requests()) < n {
-				time.Sleep(time.Millisecond)
-			}
+			r.awaitRequests(n)
 			b.StopTimer()
 			s2.Close()
 			b.ReportMetric(float64(n)/time.Since(start).Seconds(), "msgs/s")

@@ -80,11 +80,13 @@ type receiver struct {
 	down atomic.Bool
 	code atomic.Int32 // answer when up (204 if 0)
 	mu   sync.Mutex
+	more *sync.Cond // on mu: got grew
 	got  []request
 }
 
 func newReceiver(t testing.TB) *receiver {
 	r := &receiver{}
+	r.more = sync.NewCond(&r.mu)
 	r.srv = httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
 		body, _ := io.ReadAll(req.Body)
 		if r.down.Load() {
@@ -93,6 +95,7 @@ func newReceiver(t testing.TB) *receiver {
 		}
 		r.mu.Lock()
 		r.got = append(r.got, request{req.Header.Clone(), body})
+		r.more.Broadcast()
 		r.mu.Unlock()
 		code := int(r.code.Load())
 		if code == 0 {
@@ -102,6 +105,15 @@ func newReceiver(t testing.TB) *receiver {
 	}))
 	t.Cleanup(r.srv.Close)
 	return r
+}
+
+// awaitRequests returns once the receiver has taken n requests.
+func (r *receiver) awaitRequests(n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for len(r.got) < n {
+		r.more.Wait()
+	}
 }
 
 func (r *receiver) requests() []request {
