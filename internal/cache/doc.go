@@ -4,7 +4,7 @@
 // caches that fill up together do not all miss together).
 //
 // It is the one cache of the gateway's in-memory lookups: authentications
-// and tenant MCP servers (mcpserver), agent configurations (govern), tool
+// and tenant MCP servers (mcpserver), agent configurations and their prepared policy input (govern), tool
 // sets (tools), session facts (session) and failed sign-ins (web). The
 // caller keeps the clock and passes the time in, so tests drive expiry
 // with a fake clock.
