@@ -92,7 +92,7 @@ func (g *Governor) Call(ctx context.Context, p vargate.Principal, name string, r
 	}
 	set, err := g.Tools.Set(ctx, p.TenantID)
 	if err != nil {
-		return Outcome{}, fmt.Errorf("tool catalog: %w", err)
+		return Outcome{}, g.gatewayError(ctx, p, name, fmt.Errorf("tool catalog: %w", err))
 	}
 	tool, ok := set.Lookup(name)
 	if !ok {
@@ -120,7 +120,7 @@ func (g *Governor) Call(ctx context.Context, p vargate.Principal, name string, r
 			out.Status, out.Message = Cancelled, msgCancelledEarly
 			return g.record(ctx, &out, rec, tr, nil)
 		}
-		return Outcome{}, err
+		return Outcome{}, g.gatewayError(ctx, p, name, err)
 	}
 	tr.policyStart, tr.policyEnd = prep.policyStart, prep.policyEnd
 	out.Decision = prep.decision
@@ -673,6 +673,15 @@ func errMessage(err error) string {
 		return msg
 	}
 	return "the tool failed; the action ID identifies it in the gateway's log"
+}
+
+// gatewayError logs a failure of the gateway that stopped a call before
+// anything was decided or run (the audit writer's failures are logged
+// where they happen), and returns it: the one log line of that error.
+func (g *Governor) gatewayError(ctx context.Context, p vargate.Principal, tool string, err error) error {
+	g.Logger.LogAttrs(ctx, slog.LevelError, "governed call failed before its decision",
+		slog.String(logKeyTenant, p.TenantID), slog.String(logKeyTool, validUTF8(tool, 256)), slog.String(logKeyError, err.Error()))
+	return err
 }
 
 func (g *Governor) logConnectorError(ctx context.Context, p vargate.Principal, tool, actionID string, err error) {

@@ -1,9 +1,11 @@
 package govern_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -427,5 +429,33 @@ func TestApprovalStatusChecksOwnership(t *testing.T) {
 	other.SessionID = "vs-2"
 	if o := ask(other); o.Status != govern.Failed || !strings.Contains(o.Message, "no action") {
 		t.Errorf("other session: %s %q", o.Status, o.Message)
+	}
+}
+
+// TestGatewayFailureLoggedOnce: a failure of the gateway before the
+// decision (here the agent configuration cannot be read) stops the call,
+// runs nothing and is logged once, at error level, by the governor (the
+// MCP server only logs it at debug level).
+func TestGatewayFailureLoggedOnce(t *testing.T) {
+	f := newFixture(t)
+	var logs bytes.Buffer
+	f.gov.Logger = slog.New(slog.NewJSONHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	f.configs.err = errors.New("database is down")
+	_, err := f.gov.Call(t.Context(), f.p, tools.WebSearch, json.RawMessage(`{"query":"x"}`))
+	if err == nil {
+		t.Fatal("a call whose configuration cannot be read went ahead")
+	}
+	if len(f.search.calls) != 0 {
+		t.Fatalf("the connector ran %d times", len(f.search.calls))
+	}
+	lines := strings.Split(strings.TrimSpace(logs.String()), "\n")
+	errorLines := 0
+	for _, l := range lines {
+		if strings.Contains(l, `"level":"ERROR"`) && strings.Contains(l, "database is down") {
+			errorLines++
+		}
+	}
+	if errorLines != 1 {
+		t.Fatalf("%d error lines name the failure, want 1:\n%s", errorLines, logs.String())
 	}
 }
