@@ -148,6 +148,11 @@ func TestPinningCatchesAChangedDescription(t *testing.T) {
 	if n := g.calls.Load(); n != 1 {
 		t.Errorf("upstream greet ran %d times, want 1", n)
 	}
+	// The tool is withheld as soon as the listing shows the change; its
+	// record and event follow from the same check.
+	testwait.For(t, 10*time.Second, "the tool.changed record and event", func() bool {
+		return len(f.eventsNamed(upstream.EventToolChanged)) > 0 && contains(f.ops(), "upstream.tool_changed")
+	})
 	evs := f.eventsNamed(upstream.EventToolChanged)
 	if len(evs) != 1 || evs[0].data["tool"] != "greet" || evs[0].data["change"] != "changed" || evs[0].data["name"] != "ours__greet" {
 		t.Errorf("tool.changed events = %+v", evs)
