@@ -7,6 +7,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -58,10 +59,14 @@ func Open(ctx context.Context, path string) (*sqlstore.DB, error) {
 	// Deleted content (a destroyed credential's sealed value, say) is
 	// overwritten with zeros rather than left in a free block of its page.
 	wq.Add("_pragma", "secure_delete(1)")
-	w, err := sql.Open("sqlite", "file:"+path+"?"+wq.Encode())
+	wc, err := sqlite.NewConnector("file:" + path + "?" + wq.Encode())
 	if err != nil {
 		return nil, fmt.Errorf("open sqlite: %w", err)
 	}
+	// The group commit's guard watches the writer's commits and rollbacks
+	// (see sqlstore.TxGuard).
+	guard := &sqlstore.TxGuard{}
+	w := sql.OpenDB(guardConnector{Connector: wc, guard: guard})
 	// One writer connection: SQLite allows one writer at a time anyway, and
 	// queueing in Go is cheaper than spinning on SQLITE_BUSY.
 	w.SetMaxOpenConns(1)
@@ -83,6 +88,7 @@ func Open(ctx context.Context, path string) (*sqlstore.DB, error) {
 		Read:              r,
 		IsUniqueViolation: isUnique,
 		IsRetryable:       isBusy,
+		Guard:             guard,
 		Now:               func() time.Time { return time.Now().UTC() },
 	}
 	if err := w.PingContext(ctx); err != nil {
@@ -94,6 +100,28 @@ func Open(ctx context.Context, path string) (*sqlstore.DB, error) {
 		return nil, fmt.Errorf("restrict sqlite file mode: %w", err)
 	}
 	return db, nil
+}
+
+// guardConnector opens the writer's connections with guard installed as
+// their commit and rollback hooks.
+type guardConnector struct {
+	driver.Connector
+	guard *sqlstore.TxGuard
+}
+
+func (c guardConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	h, ok := conn.(sqlite.HookRegisterer)
+	if !ok {
+		conn.Close()
+		return nil, fmt.Errorf("sqlite connection %T has no commit hook", conn)
+	}
+	h.RegisterCommitHook(c.guard.Commit)
+	h.RegisterRollbackHook(c.guard.Rollback)
+	return conn, nil
 }
 
 func code(err error) int {

@@ -98,6 +98,7 @@ func (s *AuditStore) Append(ctx context.Context, recs []*audit.Record) error {
 		}
 	}
 	return s.db.InTx(ctx, func(tx *Tx) error {
+		ctx := tx.context(ctx) // the prepared statements bypass tx's methods
 		for _, t := range tenants {
 			if err := s.appendTenant(ctx, tx, t, byTenant[t]); err != nil {
 				return err

@@ -37,12 +37,19 @@ type DB struct {
 	IsRetryable func(error) bool
 	// Now is the clock used for timestamps written by stores.
 	Now vargate.Clock
+	// Guard, if set, watches the SQLite writer connection for a group
+	// commit's transaction that ends early (see TxGuard); internal/sqlite
+	// installs it as the connection's commit and rollback hooks.
+	Guard *TxGuard
 
 	rebound sync.Map // query string → dialect-specific query
+	group   group    // SQLite: the write transactions queued for the writer
 }
 
-// Close closes both pools.
+// Close closes both pools. InTx calls still queued for the SQLite writer
+// fail; a batch already running finishes first.
 func (db *DB) Close() error {
+	db.group.close()
 	err := db.Write.Close()
 	if db.Read != db.Write {
 		err = errors.Join(err, db.Read.Close())
@@ -97,23 +104,36 @@ func (db *DB) QueryRowContext(ctx context.Context, query string, args ...any) *s
 
 // Tx is a write transaction whose methods take ?-placeholder queries.
 type Tx struct {
-	tx *sql.Tx
-	db *DB
+	tx     *sql.Tx
+	db     *DB
+	detach bool // a group commit's batch: statements ignore cancellation
+}
+
+// context returns the context a statement of tx runs with: in a group
+// commit's batch (SQLite), ctx without its cancellation, so that one
+// caller's ending context cannot interrupt a write and with it roll back
+// the other callers' work; otherwise ctx. Code that runs statements of tx
+// other than through its methods (a prepared *sql.Stmt) uses it too.
+func (tx *Tx) context(ctx context.Context) context.Context {
+	if tx.detach {
+		return context.WithoutCancel(ctx)
+	}
+	return ctx
 }
 
 // ExecContext executes a statement in the transaction.
 func (tx *Tx) ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error) {
-	return tx.tx.ExecContext(ctx, tx.db.q(query), args...)
+	return tx.tx.ExecContext(tx.context(ctx), tx.db.q(query), args...)
 }
 
 // QueryContext runs a query in the transaction.
 func (tx *Tx) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
-	return tx.tx.QueryContext(ctx, tx.db.q(query), args...)
+	return tx.tx.QueryContext(tx.context(ctx), tx.db.q(query), args...)
 }
 
 // QueryRowContext runs a single-row query in the transaction.
 func (tx *Tx) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
-	return tx.tx.QueryRowContext(ctx, tx.db.q(query), args...)
+	return tx.tx.QueryRowContext(tx.context(ctx), tx.db.q(query), args...)
 }
 
 // ForUpdate is the row-lock suffix for SELECTs that must serialise writers:
@@ -131,11 +151,24 @@ func (tx *Tx) Dialect() Dialect { return tx.db.Dialect }
 
 // InTx runs fn in a write transaction, committing if fn returns nil and
 // rolling back otherwise. Transactions that fail for a retryable reason are
-// retried a few times with a short backoff.
+// retried a few times with a short backoff, so fn may run more than once.
+//
+// On SQLite, concurrent calls share one transaction and one commit (group
+// commit, see group.go), each fn in a savepoint of its own, with the same
+// outcome for each caller as separate transactions run one after another.
+// There fn's statements ignore ctx's cancellation once fn has started, and
+// InTx waits for the commit; a fn that panics is rolled back and the panic
+// raised again as a *PanicError. fn must not call InTx or use db.Write
+// (the one writer connection is busy with its transaction), must not run
+// COMMIT, ROLLBACK or BEGIN itself, and should be short.
 func (db *DB) InTx(ctx context.Context, fn func(*Tx) error) error {
 	var err error
 	for attempt := 0; attempt < 5; attempt++ {
-		err = db.inTxOnce(ctx, fn)
+		if db.Dialect == SQLite {
+			err = db.group.do(db, ctx, fn)
+		} else {
+			err = db.inTxOnce(ctx, fn)
+		}
 		if err == nil || db.IsRetryable == nil || !db.IsRetryable(err) {
 			return db.translate(err)
 		}

@@ -309,6 +309,7 @@ func (s *ObserveStore) Commit(ctx context.Context, b observe.Batch) error {
 		}
 	}
 	return s.db.InTx(ctx, func(tx *Tx) error {
+		ctx := tx.context(ctx) // the prepared statements bypass tx's methods
 		auto := 0
 		if b.AutoInterrupted {
 			auto = 1
