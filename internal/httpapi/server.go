@@ -272,6 +272,22 @@ func (r *recorder) Flush() {
 
 func (r *recorder) Unwrap() http.ResponseWriter { return r.ResponseWriter }
 
+// statusLabel is the metrics label of an HTTP status: strconv.Itoa, made
+// once for the statuses the server answers with.
+func statusLabel(status int) string {
+	if status >= 100 && status < 600 {
+		return statusLabels[status-100]
+	}
+	return strconv.Itoa(status)
+}
+
+var statusLabels = func() (l [500]string) {
+	for i := range l {
+		l[i] = strconv.Itoa(i + 100)
+	}
+	return l
+}()
+
 // observe assigns the request ID, recovers panics, and records logs and
 // metrics for every request.
 func (s *Server) observe(next http.Handler) http.Handler {
@@ -304,16 +320,19 @@ func (s *Server) observe(next http.Handler) http.Handler {
 				pattern = "unmatched"
 			}
 			dur := time.Since(start)
-			s.requests.WithLabelValues(pattern, r.Method, strconv.Itoa(status)).Inc()
+			code := statusLabel(status)
+			s.requests.WithLabelValues(pattern, r.Method, code).Inc()
 			s.latency.WithLabelValues(pattern, r.Method).Observe(dur.Seconds())
 			if rec.tenant != "" {
-				s.byTenant.WithLabelValues(rec.tenant, pattern, r.Method, strconv.Itoa(status)).Inc()
+				s.byTenant.WithLabelValues(rec.tenant, pattern, r.Method, code).Inc()
 			}
-			s.Logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
-				slog.String(logKeyRequestID, id), slog.String(logKeyMethod, r.Method),
-				slog.String(logKeyRoute, pattern), slog.Int(logKeyStatus, status),
-				slog.Float64(logKeyDuration, float64(dur.Microseconds())/1000),
-				slog.String(logKeyTenant, rec.tenant))
+			if s.Logger.Enabled(r.Context(), slog.LevelInfo) { // spares building the line below Info
+				s.Logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
+					slog.String(logKeyRequestID, id), slog.String(logKeyMethod, r.Method),
+					slog.String(logKeyRoute, pattern), slog.Int(logKeyStatus, status),
+					slog.Float64(logKeyDuration, float64(dur.Microseconds())/1000),
+					slog.String(logKeyTenant, rec.tenant))
+			}
 		}()
 		next.ServeHTTP(rec, r)
 	})

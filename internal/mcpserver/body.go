@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
+	"sync"
 
 	"github.com/go-json-experiment/json/jsontext"
 )
@@ -68,7 +70,7 @@ func (s *Server) readBody(next http.Handler) http.Handler {
 			return
 		}
 		m := &message{}
-		m.body, m.err = io.ReadAll(io.LimitReader(r.Body, limit+1))
+		m.body, m.err = readLimited(r.Body, limit+1, r.ContentLength)
 		if m.err != nil {
 			r.Body = readCloser{io.MultiReader(bytes.NewReader(m.body), r.Body), r.Body}
 		} else {
@@ -84,6 +86,31 @@ func (s *Server) readBody(next http.Handler) http.Handler {
 	})
 }
 
+// readLimited reads r to its end, or to n bytes, as
+// io.ReadAll(io.LimitReader(r, n)) does, in one allocation when the
+// request says its length (size, -1 if unknown).
+func readLimited(r io.Reader, n, size int64) ([]byte, error) {
+	c := int64(512)
+	if size >= 0 && size < n {
+		c = size + 1 // room to read the end without growing
+	}
+	b := make([]byte, 0, c)
+	for int64(len(b)) < n {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		k, err := r.Read(b[len(b):min(int64(cap(b)), n)])
+		b = b[:len(b)+k]
+		if err == io.EOF {
+			return b, nil
+		}
+		if err != nil {
+			return b, err
+		}
+	}
+	return b, nil
+}
+
 // firstNonBlank returns the first byte of b that is not JSON whitespace,
 // or 0.
 func firstNonBlank(b []byte) byte {
@@ -97,33 +124,50 @@ func firstNonBlank(b []byte) byte {
 	return 0
 }
 
-// peek reads the top level of a single JSON-RPC message.
+// peek reads the top level of a single JSON-RPC message. The members it
+// keeps (rawID, params) are slices of body, which nothing writes to.
 func (m *message) peek() {
-	d := jsontext.NewDecoder(bytes.NewReader(m.body))
+	sc := newScanner(m.body)
+	defer sc.release()
+	d := &sc.d
 	if tok, err := d.ReadToken(); err != nil || tok.Kind() != '{' {
 		return
 	}
 	for d.PeekKind() == '"' {
-		tok, err := d.ReadToken()
+		name, err := sc.name()
 		if err != nil {
 			return
 		}
-		name := tok.String() // before the next read voids tok
-		v, err := d.ReadValue()
-		if err != nil {
-			return
-		}
-		switch name {
+		switch string(name) { // before the next read voids name
 		case "id":
-			m.rawID = bytes.Clone(v) // v is valid only until the next read
+			v, err := sc.value()
+			if err != nil {
+				return
+			}
+			m.rawID = v
 			m.id = normalizeID(v)
 		case "method":
-			m.hasMethod = json.Unmarshal(v, &m.method) == nil
+			// As json.Unmarshal into a string: a string, or null (which
+			// leaves it empty); anything else is not a method.
+			s, kind, err := sc.stringOrValue()
+			if err != nil {
+				return
+			}
+			m.method, m.hasMethod = s, kind == '"' || kind == 'n'
 		case "params":
-			m.params = bytes.Clone(v)
+			if m.params, err = sc.value(); err != nil {
+				return
+			}
 		case "jsonrpc":
-			_ = json.Unmarshal(v, &m.version)
+			s, _, err := sc.stringOrValue()
+			if err != nil {
+				return
+			}
+			m.version = s
 		default:
+			if _, err := d.ReadValue(); err != nil {
+				return
+			}
 			m.other = true
 		}
 	}
@@ -144,14 +188,128 @@ func (m *message) peek() {
 	}
 }
 
+// scanner reads one JSON text with a reused decoder (jsontext's keeps
+// its buffers across Reset), and hands out its values as slices of the
+// text instead of copies.
+type scanner struct {
+	text    []byte
+	r       bytes.Reader
+	d       jsontext.Decoder
+	scratch []byte // an unescaped name
+}
+
+var scanners = sync.Pool{New: func() any { return new(scanner) }}
+
+// newScanner returns a scanner of text; release it when done.
+func newScanner(text []byte) *scanner {
+	sc := scanners.Get().(*scanner)
+	sc.text = text
+	sc.r.Reset(text)
+	sc.d.Reset(&sc.r)
+	return sc
+}
+
+// release returns the scanner to the pool, without its text.
+func (sc *scanner) release() {
+	sc.text = nil
+	sc.r.Reset(nil)
+	sc.d.Reset(&sc.r)
+	scanners.Put(sc)
+}
+
+// value reads the next value and returns it as a slice of the text.
+func (sc *scanner) value() ([]byte, error) {
+	v, err := sc.d.ReadValue()
+	if err != nil {
+		return nil, err
+	}
+	end := sc.d.InputOffset()
+	return sc.text[end-int64(len(v)) : end : end], nil
+}
+
+// name reads the next object member's name and returns it unquoted,
+// valid until the next read. Compare it as string(name) == "…", which
+// does not allocate.
+func (sc *scanner) name() ([]byte, error) {
+	v, err := sc.d.ReadValue() // a name, as the decoder checked it
+	if err != nil {
+		return nil, err
+	}
+	if len(v) < 2 || v[0] != '"' {
+		return nil, errNotName
+	}
+	if bytes.IndexByte(v, '\\') < 0 {
+		return v[1 : len(v)-1], nil
+	}
+	sc.scratch, err = jsontext.AppendUnquote(sc.scratch[:0], v)
+	return sc.scratch, err
+}
+
+var errNotName = errors.New("not an object member's name")
+
+// stringOrValue reads the next value and returns its kind and, for a
+// string, its unquoted text.
+func (sc *scanner) stringOrValue() (string, jsontext.Kind, error) {
+	if sc.d.PeekKind() == '"' {
+		tok, err := sc.d.ReadToken()
+		if err != nil {
+			return "", 0, err
+		}
+		return tok.String(), '"', nil
+	}
+	v, err := sc.d.ReadValue()
+	if err != nil {
+		return "", 0, err
+	}
+	return "", v.Kind(), nil
+}
+
 // normalizeID writes a JSON-RPC ID the way the SDK's decoded ID marshals.
 func normalizeID(raw []byte) string {
+	if plainID(raw) {
+		return string(raw)
+	}
 	var v any
 	if json.Unmarshal(raw, &v) != nil {
 		return ""
 	}
 	b, _ := json.Marshal(v)
 	return string(b)
+}
+
+// plainID reports whether a JSON value (valid, as read by the decoder)
+// is an ID that decodes and marshals back to the same bytes: an integer
+// of at most 15 digits (exact as a float64, written without exponent) or
+// a string of printable ASCII that encoding/json writes unescaped (no
+// backslash, no <, > or &).
+func plainID(raw []byte) bool {
+	if len(raw) == 0 {
+		return false
+	}
+	if raw[0] == '"' {
+		if len(raw) < 2 || raw[len(raw)-1] != '"' {
+			return false
+		}
+		for _, c := range raw[1 : len(raw)-1] {
+			if c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+				return false
+			}
+		}
+		return true
+	}
+	digits := raw
+	if digits[0] == '-' {
+		digits = digits[1:]
+	}
+	if len(digits) == 0 || len(digits) > 15 || (digits[0] == '0' && len(digits) > 1) {
+		return false
+	}
+	for _, c := range digits {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 type readCloser struct {

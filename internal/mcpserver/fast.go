@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"io"
 	"log/slog"
 	"mime"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 
 	"github.com/go-json-experiment/json/jsontext"
 	"github.com/modelcontextprotocol/go-sdk/jsonrpc"
@@ -84,7 +86,7 @@ func (s *Server) fastCallOf(r *http.Request) (fastCall, bool) {
 		return fastCall{}, false
 	}
 	c := fastCall{version: r.Header.Get("Mcp-Protocol-Version")}
-	if c.version != "" && !slices.Contains(mcp.SupportedProtocolVersions(), c.version) {
+	if c.version != "" && !slices.Contains(supportedVersions, c.version) {
 		return fastCall{}, false
 	}
 	c.newEra = c.version >= protocolNew
@@ -92,7 +94,7 @@ func (s *Server) fastCallOf(r *http.Request) (fastCall, bool) {
 	if c.id, ok = fastID(m.rawID); !ok || depth(m.body) > maxFastDepth {
 		return fastCall{}, false
 	}
-	var meta map[string]json.RawMessage
+	var meta callMeta
 	if c.name, c.args, meta, ok = fastParams(m.params); !ok {
 		return fastCall{}, false
 	}
@@ -100,7 +102,7 @@ func (s *Server) fastCallOf(r *http.Request) (fastCall, bool) {
 		if !fastNewEra(r.Header, c.version, c.name, meta) {
 			return fastCall{}, false
 		}
-	} else if _, ok := meta[metaProtocolVersion]; ok {
+	} else if meta.version != nil {
 		return fastCall{}, false // the SDK checks it against the header
 	}
 	if c.p, ok = vargate.FromContext(r.Context()); !ok {
@@ -113,12 +115,18 @@ func (s *Server) fastCallOf(r *http.Request) (fastCall, bool) {
 	return c, true
 }
 
+// supportedVersions is mcp.SupportedProtocolVersions(), which copies
+// the list on each call.
+var supportedVersions = mcp.SupportedProtocolVersions()
+
 // fastHeaders reports whether the request's headers are those of a plain
 // POST the SDK accepts: a JSON body, an Accept that takes both answers, no
 // session, no resumption and no parameter headers.
 func fastHeaders(h http.Header) bool {
-	if ct, _, err := mime.ParseMediaType(h.Get("Content-Type")); err != nil || ct != "application/json" {
-		return false
+	if ct := h.Get("Content-Type"); ct != "application/json" { // as sent by most clients: spares parsing it
+		if ct, _, err := mime.ParseMediaType(ct); err != nil || ct != "application/json" {
+			return false
+		}
 	}
 	if jsonOK, streamOK := accepts(h.Values("Accept")); !jsonOK || !streamOK {
 		return false
@@ -157,6 +165,9 @@ func fastID(raw json.RawMessage) (json.RawMessage, bool) {
 	}
 	switch raw[0] {
 	case '"':
+		if plainID(raw) {
+			return raw, true // written back as it came
+		}
 		var s string
 		if json.Unmarshal(raw, &s) != nil {
 			return nil, false
@@ -168,72 +179,177 @@ func fastID(raw json.RawMessage) (json.RawMessage, bool) {
 		if err != nil || n > 1<<53 || n < -(1<<53) {
 			return nil, false
 		}
-		return strconv.AppendInt(nil, n, 10), true
+		var buf [24]byte
+		if b := strconv.AppendInt(buf[:0], n, 10); bytes.Equal(b, raw) {
+			return raw, true // written back as it came
+		}
+		return strconv.AppendInt(nil, n, 10), true // "-0"
 	}
 }
 
+// callMeta holds the members of a tools/call's _meta the fast path reads,
+// as sent (nil when absent).
+type callMeta struct {
+	version, clientInfo, capabilities json.RawMessage
+}
+
 // fastParams reads the params of tools/call: a name, arguments (an
-// object, or absent) and _meta (an object, or absent), nothing else.
-func fastParams(params json.RawMessage) (name string, args json.RawMessage, meta map[string]json.RawMessage, ok bool) {
-	d := jsontext.NewDecoder(bytes.NewReader(params))
+// object, or absent) and _meta (an object, or absent), nothing else. The
+// arguments and _meta members are slices of params.
+func fastParams(params json.RawMessage) (name string, args json.RawMessage, meta callMeta, ok bool) {
+	sc := newScanner(params)
+	defer sc.release()
+	d := &sc.d
 	if tok, err := d.ReadToken(); err != nil || tok.Kind() != '{' {
-		return "", nil, nil, false
+		return "", nil, callMeta{}, false
 	}
 	hasName := false
 	for d.PeekKind() == '"' {
-		tok, err := d.ReadToken()
+		key, err := sc.name()
 		if err != nil {
-			return "", nil, nil, false
+			return "", nil, callMeta{}, false
 		}
-		key := tok.String()
-		v, err := d.ReadValue()
-		if err != nil {
-			return "", nil, nil, false
-		}
+		// key is void after the next read (PeekKind is one).
+		isName, isArgs, isMeta := string(key) == "name", string(key) == "arguments", string(key) == "_meta"
+		next := d.PeekKind()
 		switch {
-		case key == "name" && v.Kind() == '"':
-			hasName = json.Unmarshal(v, &name) == nil
-		case key == "arguments" && v.Kind() == '{':
-			args = bytes.Clone(v)
-		case key == "_meta" && v.Kind() == '{':
-			if json.Unmarshal(v, &meta) != nil {
-				return "", nil, nil, false
+		case isName && next == '"':
+			tok, err := d.ReadToken()
+			if err != nil {
+				return "", nil, callMeta{}, false
+			}
+			name, hasName = tok.String(), true
+		case isArgs && next == '{':
+			if args, err = sc.value(); err != nil {
+				return "", nil, callMeta{}, false
+			}
+		case isMeta && next == '{':
+			if meta, ok = readMeta(sc); !ok {
+				return "", nil, callMeta{}, false
 			}
 		default:
-			return "", nil, nil, false
+			return "", nil, callMeta{}, false
 		}
 	}
 	if tok, err := d.ReadToken(); err != nil || tok.Kind() != '}' {
-		return "", nil, nil, false
+		return "", nil, callMeta{}, false
+	}
+	if _, err := d.ReadToken(); err != io.EOF {
+		return "", nil, callMeta{}, false // params is one value: cannot happen
 	}
 	return name, args, meta, hasName && name != ""
+}
+
+// readMeta reads a _meta object and keeps the members callMeta holds.
+func readMeta(sc *scanner) (callMeta, bool) {
+	var meta callMeta
+	d := &sc.d
+	if tok, err := d.ReadToken(); err != nil || tok.Kind() != '{' {
+		return callMeta{}, false
+	}
+	for d.PeekKind() == '"' {
+		key, err := sc.name()
+		if err != nil {
+			return callMeta{}, false
+		}
+		var v *json.RawMessage
+		switch {
+		case string(key) == metaProtocolVersion:
+			v = &meta.version
+		case string(key) == metaClientInfo:
+			v = &meta.clientInfo
+		case string(key) == metaClientCapabilities:
+			v = &meta.capabilities
+		default:
+			if _, err := d.ReadValue(); err != nil {
+				return callMeta{}, false
+			}
+			continue
+		}
+		if *v, err = sc.value(); err != nil {
+			return callMeta{}, false
+		}
+	}
+	if tok, err := d.ReadToken(); err != nil || tok.Kind() != '}' {
+		return callMeta{}, false
+	}
+	return meta, true
 }
 
 // fastNewEra checks what the SDK checks of a protocolNew request: the
 // Mcp-Method and Mcp-Name headers match the body, and _meta carries the
 // header's protocol version, the client's capabilities and, if present,
 // a valid clientInfo.
-func fastNewEra(h http.Header, version, name string, meta map[string]json.RawMessage) bool {
+func fastNewEra(h http.Header, version, name string, meta callMeta) bool {
 	if vs := h.Values("Mcp-Method"); len(vs) != 1 || vs[0] != "tools/call" {
 		return false
 	}
 	if vs := h.Values("Mcp-Name"); len(vs) != 1 || vs[0] != name {
 		return false
 	}
-	var v string
-	if json.Unmarshal(meta[metaProtocolVersion], &v) != nil || v != version {
+	if !jsonStringIs(meta.version, version) {
 		return false
 	}
-	caps := meta[metaClientCapabilities]
-	if len(caps) == 0 || caps[0] != '{' || json.Unmarshal(caps, &clientCapabilities{}) != nil {
+	caps := meta.capabilities
+	if len(caps) == 0 || caps[0] != '{' {
 		return false
 	}
-	if info, ok := meta[metaClientInfo]; ok {
-		if len(info) == 0 || info[0] != '{' || json.Unmarshal(info, &mcp.Implementation{}) != nil {
+	if string(caps) != "{}" && json.Unmarshal(caps, &clientCapabilities{}) != nil {
+		return false
+	}
+	if info := meta.clientInfo; info != nil {
+		if len(info) == 0 || info[0] != '{' {
+			return false
+		}
+		if !plainImplementation(info) && json.Unmarshal(info, &mcp.Implementation{}) != nil {
 			return false
 		}
 	}
 	return true
+}
+
+// jsonStringIs reports whether raw (a JSON value) is the string s.
+func jsonStringIs(raw json.RawMessage, s string) bool {
+	if len(raw) < 2 || raw[0] != '"' {
+		return false
+	}
+	if !bytes.Contains(raw, []byte{'\\'}) {
+		return string(raw[1:len(raw)-1]) == s
+	}
+	u, err := jsontext.AppendUnquote(nil, raw)
+	return err == nil && string(u) == s
+}
+
+// plainImplementation reports whether raw, a JSON object, is a clientInfo
+// that surely decodes into mcp.Implementation: its members are among the
+// string fields, named exactly, with string values. Anything else is left
+// to json.Unmarshal (which matches names case-insensitively).
+func plainImplementation(raw json.RawMessage) bool {
+	sc := newScanner(raw)
+	defer sc.release()
+	d := &sc.d
+	if tok, err := d.ReadToken(); err != nil || tok.Kind() != '{' {
+		return false
+	}
+	for d.PeekKind() == '"' {
+		key, err := sc.name()
+		if err != nil {
+			return false
+		}
+		switch string(key) {
+		case "name", "title", "description", "version", "websiteUrl":
+		default:
+			return false
+		}
+		if d.PeekKind() != '"' {
+			return false
+		}
+		if _, err := d.ReadValue(); err != nil {
+			return false
+		}
+	}
+	tok, err := d.ReadToken()
+	return err == nil && tok.Kind() == '}'
 }
 
 // clientCapabilities is the shape the SDK decodes the _meta capabilities
@@ -277,9 +393,9 @@ func (s *Server) serveFast(w http.ResponseWriter, r *http.Request, c fastCall) {
 	s.fastCalls.Add(1)
 	res, err := s.governedCall(r.Context(), c.p, c.name, c.args)
 	h := w.Header()
-	h.Set("Cache-Control", "no-cache, no-transform")
-	h.Set("Content-Type", "text/event-stream")
-	h.Set("Connection", "keep-alive")
+	h["Cache-Control"] = sseCacheControl
+	h["Content-Type"] = sseContentType
+	h["Connection"] = sseConnection
 	if r.Context().Err() != nil {
 		// The client cancelled the request or went away: as the SDK, no
 		// answer (the spec asks for none to a cancelled request).
@@ -303,33 +419,57 @@ func (s *Server) serveFast(w http.ResponseWriter, r *http.Request, c fastCall) {
 			_, _ = w.Write(data)
 			return
 		}
-		writeMessageEvent(w, data)
+		b := newEvent()
+		b.Write(data)
+		b.end(w)
 		return
 	}
 	if c.newEra {
-		res.Meta[mcp.MetaKeyServerInfo] = implementation()
+		res.Meta[mcp.MetaKeyServerInfo] = serverInfo
 	}
-	result, err := json.Marshal(res)
-	if err != nil {
-		// A result of strings and raw JSON the governor checked; the
-		// SDK would fail the same way, as an internal error.
-		s.Logger.LogAttrs(r.Context(), slog.LevelError, "cannot encode a tool result",
-			slog.String(logKeyTool, c.name), slog.String(logKeyError, err.Error()))
-		result = []byte(`{"content":[],"isError":true}`)
-	}
-	if c.newEra {
-		// The SDK's result type is unexported; its member goes first.
-		result = append([]byte(`{"resultType":"complete",`), result[1:]...)
-	}
-	var b bytes.Buffer
-	b.Grow(len(result) + len(c.id) + 40)
+	b := newEvent()
 	b.WriteString(`{"jsonrpc":"2.0","id":`)
 	b.Write(c.id)
 	b.WriteString(`,"result":`)
-	b.Write(result)
-	b.WriteByte('}')
-	writeMessageEvent(w, b.Bytes())
+	if c.newEra {
+		// The SDK's result type is unexported; its member goes first.
+		b.WriteString(`{"resultType":"complete",`)
+	} else {
+		b.WriteByte('{')
+	}
+	if mark := b.Len(); b.result(res) {
+		b.WriteByte('}')
+	} else {
+		b.Truncate(mark)
+		result, err := json.Marshal(res)
+		if err != nil {
+			// A result of strings and raw JSON the governor checked; the
+			// SDK would fail the same way, as an internal error.
+			s.Logger.LogAttrs(r.Context(), slog.LevelError, "cannot encode a tool result",
+				slog.String(logKeyTool, c.name), slog.String(logKeyError, err.Error()))
+			result = []byte(`{"content":[],"isError":true}`)
+		}
+		b.Write(result[1:]) // its closing brace too
+	}
+	b.WriteByte('}') // the message's
+	b.end(w)
 }
+
+// The headers of an SSE answer, as the SDK sets them. The slices are
+// shared by every answer (net/http only reads them; a handler that adds a
+// value appends to a full slice, which copies it).
+var (
+	sseCacheControl = []string{"no-cache, no-transform"}
+	sseContentType  = []string{"text/event-stream"}
+	sseConnection   = []string{"keep-alive"}
+)
+
+// serverInfo is implementation(), in each result's _meta of protocolNew
+// (only read: marshalled), and serverInfoJSON its JSON.
+var (
+	serverInfo        = implementation()
+	serverInfoJSON, _ = json.Marshal(serverInfo)
+)
 
 // errorStatus is the HTTP status the SDK gives a JSON-RPC error of the
 // protocolNew era (its extractErrorStatus), or 0 to answer it on the
@@ -347,13 +487,115 @@ func errorStatus(newEra bool, code int64) int {
 	return 0
 }
 
-// writeMessageEvent writes one SSE "message" event and flushes it.
-func writeMessageEvent(w http.ResponseWriter, data []byte) {
-	var b bytes.Buffer
-	b.Grow(len(data) + 24)
+// event is an SSE "message" event being written: newEvent starts it and
+// the caller writes its data.
+type event struct {
+	bytes.Buffer
+	enc  *json.Encoder // writes to the buffer, as json.Marshal does
+	keys []string
+}
+
+var events = sync.Pool{New: func() any {
+	b := new(event)
+	b.enc = json.NewEncoder(&b.Buffer)
+	return b
+}}
+
+// result writes the members of a tool result made by toolResult, as
+// json.Marshal writes them (the SDK's CallToolResult.MarshalJSON, byte
+// for byte: the same escaping, sorted _meta), without the braces.
+// It reports false, having written part of it, for a result of another
+// shape or that does not encode; json.Marshal then writes it (or fails).
+func (b *event) result(res *mcp.CallToolResult) bool {
+	if res.InputRequests != nil || res.RequestState != "" || res.NeedsInput() || len(res.Content) != 1 {
+		return false
+	}
+	text, ok := res.Content[0].(*mcp.TextContent)
+	if !ok || text.Meta != nil || text.Annotations != nil {
+		return false
+	}
+	var structured json.RawMessage
+	if res.StructuredContent != nil {
+		if structured, ok = res.StructuredContent.(json.RawMessage); !ok || structured == nil {
+			return false
+		}
+	}
+	if len(res.Meta) > 0 {
+		b.keys = b.keys[:0]
+		for k := range res.Meta {
+			b.keys = append(b.keys, k)
+		}
+		slices.Sort(b.keys)
+		b.WriteString(`"_meta":{`)
+		for i, k := range b.keys {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			if !b.encode(k) {
+				return false
+			}
+			b.WriteByte(':')
+			switch v := res.Meta[k].(type) {
+			case string:
+				if !b.encode(v) {
+					return false
+				}
+			case *mcp.Implementation:
+				if v != serverInfo {
+					return false
+				}
+				b.Write(serverInfoJSON)
+			default:
+				return false
+			}
+		}
+		b.WriteString(`},`)
+	}
+	b.WriteString(`"content":[{"type":"text","text":`)
+	if !b.encode(text.Text) {
+		return false
+	}
+	b.WriteString(`}]`)
+	if structured != nil {
+		b.WriteString(`,"structuredContent":`)
+		if !b.encode(structured) {
+			return false
+		}
+	}
+	if res.IsError {
+		b.WriteString(`,"isError":true`)
+	}
+	return true
+}
+
+// encode writes v as json.Marshal does (a raw message compacted).
+func (b *event) encode(v any) bool {
+	if b.enc.Encode(v) != nil {
+		return false
+	}
+	b.Truncate(b.Len() - 1) // the Encoder's newline
+	return true
+}
+
+// maxPooledEvent bounds the buffers kept for reuse.
+const maxPooledEvent = 64 << 10
+
+func newEvent() *event {
+	b := events.Get().(*event)
+	b.Reset()
 	b.WriteString("event: message\ndata: ")
-	b.Write(data)
+	return b
+}
+
+// end finishes the event and writes it in one Write, without a flush:
+// the handler returns right after, so net/http sends the answer as one
+// response (with a Content-Length when it is small) instead of the
+// headers and a chunk, then the last chunk, as a flush per event does.
+// A client sees the same stream of one event.
+func (b *event) end(w http.ResponseWriter) {
 	b.WriteString("\n\n")
 	_, _ = w.Write(b.Bytes())
-	_ = http.NewResponseController(w).Flush()
+	if b.Cap() <= maxPooledEvent {
+		events.Put(b)
+	}
 }

@@ -39,6 +39,13 @@ type sseEvent struct {
 }
 
 // comparedHeaders are the response headers both paths must agree on.
+// The framing headers (Content-Length, Transfer-Encoding) are not among
+// them: the SDK flushes its stream after each event, so its one-event
+// answer goes out chunked, while the fast path writes the event once and
+// returns, so net/http sends it with a Content-Length (or chunked, when
+// large). HTTP/1.1 framing is the transport's, not MCP's: a client reads
+// the same body, content type and event either way
+// (TestFastPathAnswersInOneResponse checks the fast path's framing).
 var comparedHeaders = []string{"Content-Type", "Cache-Control", "Connection", "Mcp-Session-Id", "X-Accel-Buffering", "Allow"}
 
 // volatile are the values that differ between two identical calls.
@@ -369,6 +376,39 @@ func TestFastPathErrorMatchesSDK(t *testing.T) {
 		a := d.send(t, g)
 		if b, _ := json.Marshal(a); !strings.Contains(string(b), `"code":-32603`) {
 			t.Errorf("%s: answer = %s, want an internal error", d.name, b)
+		}
+	}
+}
+
+// The fast path writes its answer, an SSE stream of one event, as one
+// HTTP response with a Content-Length: one write to the connection, not
+// the headers and a chunk, then the last chunk (an explicit flush). The
+// body is the same event the SDK writes.
+func TestFastPathAnswersInOneResponse(t *testing.T) {
+	g := newGateway(t, gatewayOptions{noop: true})
+	for _, v := range []string{"2025-06-18", "2026-07-28"} {
+		before := mcpserver.FastCalls(g.server)
+		resp, err := rawCall(t.Context(), g, v, callRequest(v, diffAccepts[0], "7", tools.WebSearch, `{"query":"framing"}`).body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mcpserver.FastCalls(g.server) == before {
+			t.Fatalf("%s: the fast path did not answer", v)
+		}
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "text/event-stream" {
+			t.Errorf("%s: status %d, Content-Type %q", v, resp.StatusCode, resp.Header.Get("Content-Type"))
+		}
+		if len(resp.TransferEncoding) != 0 || resp.ContentLength != int64(len(b)) {
+			t.Errorf("%s: Transfer-Encoding %q, Content-Length %d for a body of %d bytes, want one response of known length",
+				v, resp.TransferEncoding, resp.ContentLength, len(b))
+		}
+		if evs := parseSSE(t, b); len(evs) != 1 || evs[0].Name != "message" {
+			t.Errorf("%s: events %+v, want one message", v, evs)
 		}
 	}
 }

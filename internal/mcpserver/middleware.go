@@ -19,11 +19,18 @@ import (
 // must not be buffered by a reverse proxy.
 func (s *Server) headers(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("X-Accel-Buffering", "no")
-		w.Header().Set("Cache-Control", "no-store")
+		h := w.Header()
+		h["X-Accel-Buffering"] = noBuffering
+		h["Cache-Control"] = noStore
 		next.ServeHTTP(w, r)
 	})
 }
+
+// The values of headers, shared by every answer as the fast path's are.
+var (
+	noBuffering = []string{"no"}
+	noStore     = []string{"no-store"}
+)
 
 // allowlist refuses clients outside the IP allowlist, before anything
 // else is looked at.

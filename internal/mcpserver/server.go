@@ -147,9 +147,11 @@ func (s *Server) Handler() http.Handler {
 			DisableLocalhostProtection: true,
 		})
 		// RequireBearerToken only moves the principal, already
-		// authenticated by s.authenticate, into the SDK's TokenInfo.
+		// authenticated by s.authenticate, into the SDK's TokenInfo, for
+		// the SDK's tool handlers: the fast path, which reads the
+		// principal from the context, goes before it.
 		tokenInfo := auth.RequireBearerToken(principalTokenInfo, &auth.RequireBearerTokenOptions{AllowMissingExpiration: true})
-		s.handler = s.headers(s.allowlist(s.origin(s.authenticate(s.readBody(s.batchLimit(s.methods(s.cancellable(tokenInfo(s.fastPath(mcpHandler))))))))))
+		s.handler = s.headers(s.allowlist(s.origin(s.authenticate(s.readBody(s.batchLimit(s.methods(s.cancellable(s.fastPath(tokenInfo(mcpHandler))))))))))
 	})
 	return s.handler
 }
