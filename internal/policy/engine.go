@@ -115,6 +115,7 @@ func (e *Engine) Evaluate(ctx context.Context, v *Version, in *Input) (Decision,
 		WithTransaction(v.txn).
 		WithInput(ast.NewTerm(input)).
 		WithCancel(c).
+		WithVirtualCache(newVirtualCache()).
 		WithMetrics(metrics.NoOp()).
 		WithStrictBuiltinErrors(true).
 		Iter(ctx, func(qr topdown.QueryResult) error {
