@@ -33,11 +33,15 @@ const (
 	testTimeout    = 5 * time.Second
 )
 
-// resultRef is the one document the gateway evaluates, and resultVar the
-// variable of the compiled query that it is bound to.
+// The gateway evaluates the base policy's two sets, the parts of its
+// result document, each bound to a variable of the compiled query. (The
+// query skips the result rule: the object it builds cost allocations
+// and the decision reads the sets anyway.)
 var (
-	resultRef = ast.MustParseRef("data.vargate.base.result")
-	resultVar = ast.Var("result")
+	denyRef    = ast.MustParseRef("data.vargate.base.deny")
+	approveRef = ast.MustParseRef("data.vargate.base.require_approval")
+	denyVar    = ast.Var("deny")
+	approveVar = ast.Var("require_approval")
 )
 
 //go:embed rego/*.rego
@@ -62,7 +66,7 @@ type Version struct {
 	// the base policy.
 	Modules map[string]string
 
-	// query is resultRef compiled, binding resultVar; evaluations run
+	// query binds denyVar and approveVar to the two sets; evaluations run
 	// it with topdown directly, which costs less per call than the rego
 	// package's prepared query (its result set, metrics and options).
 	query     ast.Body
@@ -247,7 +251,10 @@ func compileWith(ctx context.Context, base map[string]*ast.Module, label string,
 	}
 	store := inmem.NewWithOpts(inmem.OptRoundTripOnWrite(false))
 	qc := c.QueryCompiler()
-	q, err := qc.Compile(ast.NewBody(ast.Equality.Expr(ast.NewTerm(resultVar), ast.NewTerm(resultRef))))
+	q, err := qc.Compile(ast.NewBody(
+		ast.Equality.Expr(ast.NewTerm(denyVar), ast.NewTerm(denyRef)),
+		ast.Equality.Expr(ast.NewTerm(approveVar), ast.NewTerm(approveRef)),
+	))
 	if err != nil {
 		return nil, nil, vargate.Invalid("modules", "%v", err)
 	}

@@ -106,7 +106,7 @@ func (e *Engine) Evaluate(ctx context.Context, v *Version, in *Input) (Decision,
 	timeout := e.timeout()
 	c := &canceller{done: ctx.Done()}
 	timer := time.AfterFunc(timeout, c.timeout)
-	var result *ast.Term
+	var denySet, approveSet *ast.Term
 	results := 0
 	err = topdown.NewQuery(v.query).
 		WithQueryCompiler(v.queryComp).
@@ -120,7 +120,7 @@ func (e *Engine) Evaluate(ctx context.Context, v *Version, in *Input) (Decision,
 		WithStrictBuiltinErrors(true).
 		Iter(ctx, func(qr topdown.QueryResult) error {
 			results++
-			result = qr[resultVar]
+			denySet, approveSet = qr[denyVar], qr[approveVar]
 			return nil
 		})
 	timer.Stop()
@@ -132,9 +132,9 @@ func (e *Engine) Evaluate(ctx context.Context, v *Version, in *Input) (Decision,
 		return failClosed(d, "policy_error: policy evaluation failed"), fmt.Errorf("evaluate policy %s: %w", v.Label, err)
 	}
 	if results != 1 {
-		result = nil
+		denySet, approveSet = nil, nil
 	}
-	deny, approve, err := readResult(result)
+	deny, approve, err := readSets(denySet, approveSet)
 	if err != nil {
 		return failClosed(d, "policy_error: policy evaluation failed"), fmt.Errorf("evaluate policy %s: %w", v.Label, err)
 	}
@@ -182,9 +182,9 @@ var (
 	approveKey = ast.StringTerm("require_approval")
 )
 
-// readResult reads {"deny": set, "require_approval": set} into two sorted
-// lists of reasons. Anything else is an error; nil means the query had no
-// result, or more than one.
+// readResult reads {"deny": set, "require_approval": set} (the base
+// policy's result document) into two sorted lists of reasons. Anything
+// else is an error; nil means the query had no result, or more than one.
 func readResult(t *ast.Term) (deny, approve []string, err error) {
 	if t == nil {
 		return nil, nil, errors.New("policy produced no result")
@@ -193,20 +193,33 @@ func readResult(t *ast.Term) (deny, approve []string, err error) {
 	if !ok {
 		return nil, nil, fmt.Errorf("policy result is %v, not an object", ast.ValueName(t.Value))
 	}
-	if deny, err = reasons(obj, denyKey); err != nil {
+	denySet, approveSet := obj.Get(denyKey), obj.Get(approveKey)
+	if denySet == nil {
+		return nil, nil, fmt.Errorf("policy result has no %v", denyKey)
+	}
+	if approveSet == nil {
+		return nil, nil, fmt.Errorf("policy result has no %v", approveKey)
+	}
+	return readSets(denySet, approveSet)
+}
+
+// readSets reads the deny and require_approval sets into two sorted lists
+// of reasons. Anything else is an error; nil means the query had no
+// result, or more than one.
+func readSets(denySet, approveSet *ast.Term) (deny, approve []string, err error) {
+	if denySet == nil || approveSet == nil {
+		return nil, nil, errors.New("policy produced no result")
+	}
+	if deny, err = reasons(denySet, denyKey); err != nil {
 		return nil, nil, err
 	}
-	if approve, err = reasons(obj, approveKey); err != nil {
+	if approve, err = reasons(approveSet, approveKey); err != nil {
 		return nil, nil, err
 	}
 	return deny, approve, nil
 }
 
-func reasons(obj ast.Object, key *ast.Term) ([]string, error) {
-	t := obj.Get(key)
-	if t == nil {
-		return nil, fmt.Errorf("policy result has no %v", key)
-	}
+func reasons(t *ast.Term, key *ast.Term) ([]string, error) {
 	set, ok := t.Value.(ast.Set)
 	if !ok {
 		return nil, fmt.Errorf("policy result %v is %v, not a set", key, ast.ValueName(t.Value))
