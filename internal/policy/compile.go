@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
-	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/storage"
 	"github.com/open-policy-agent/opa/v1/storage/inmem"
 	"github.com/open-policy-agent/opa/v1/tester"
@@ -34,8 +33,16 @@ const (
 	testTimeout    = 5 * time.Second
 )
 
-// resultQuery is the one query the gateway evaluates.
-const resultQuery = "data.vargate.base.result"
+// The gateway evaluates the base policy's two sets, the parts of its
+// result document, each bound to a variable of the compiled query. (The
+// query skips the result rule: the object it builds cost allocations
+// and the decision reads the sets anyway.)
+var (
+	denyRef    = ast.MustParseRef("data.vargate.base.deny")
+	approveRef = ast.MustParseRef("data.vargate.base.require_approval")
+	denyVar    = ast.Var("deny")
+	approveVar = ast.Var("require_approval")
+)
 
 //go:embed rego/*.rego
 var baseFS embed.FS
@@ -59,11 +66,15 @@ type Version struct {
 	// the base policy.
 	Modules map[string]string
 
-	query rego.PreparedEvalQuery
-	txn   storage.Transaction // a read transaction on the version's empty store, shared by evaluations
-
-	compiler *ast.Compiler // for partial evaluation (AlwaysDenied)
-	static   staticCache
+	// query binds denyVar and approveVar to the two sets; evaluations run
+	// it with topdown directly, which costs less per call than the rego
+	// package's prepared query (its result set, metrics and options).
+	query     ast.Body
+	queryComp ast.QueryCompiler
+	store     storage.Store
+	txn       storage.Transaction // a read transaction on the version's empty store, shared by evaluations
+	compiler  *ast.Compiler       // for evaluation and partial evaluation (AlwaysDenied)
+	static    staticCache
 }
 
 // TestResult is the outcome of one test_ rule.
@@ -201,15 +212,21 @@ func compileBase(ctx context.Context) (*Version, error) {
 // compile checks and prepares a version without running its tests. It
 // returns every module of the version: base, generated and tenant.
 func compile(ctx context.Context, label string, modules map[string]string) (*Version, map[string]*ast.Module, error) {
+	base, err := baseModules()
+	if err != nil {
+		return nil, nil, err
+	}
+	return compileWith(ctx, base, label, modules)
+}
+
+// compileWith is compile with the given base modules (tests compare the
+// base policy with earlier versions of it).
+func compileWith(ctx context.Context, base map[string]*ast.Module, label string, modules map[string]string) (*Version, map[string]*ast.Module, error) {
 	if label != "" && label != BaseLabel && (len(label) > maxLabelLen || !labelRE.MatchString(label)) {
 		return nil, nil, vargate.Invalid("label", "label must be 1 to %d letters, digits, dots, dashes or underscores", maxLabelLen)
 	}
 	if label == BaseLabel && modules != nil {
 		return nil, nil, vargate.Invalid("label", "label %q is reserved for the base policy", BaseLabel)
-	}
-	base, err := baseModules()
-	if err != nil {
-		return nil, nil, err
 	}
 	tenant, err := parseTenant(modules)
 	if err != nil {
@@ -233,12 +250,11 @@ func compile(ctx context.Context, label string, modules map[string]string) (*Ver
 		return nil, nil, vargate.Invalid("modules", "%v", c.Errors)
 	}
 	store := inmem.NewWithOpts(inmem.OptRoundTripOnWrite(false))
-	q, err := rego.New(
-		rego.Query(resultQuery),
-		rego.Compiler(c),
-		rego.Store(store),
-		rego.StrictBuiltinErrors(true),
-	).PrepareForEval(ctx)
+	qc := c.QueryCompiler()
+	q, err := qc.Compile(ast.NewBody(
+		ast.Equality.Expr(ast.NewTerm(denyVar), ast.NewTerm(denyRef)),
+		ast.Equality.Expr(ast.NewTerm(approveVar), ast.NewTerm(approveRef)),
+	))
 	if err != nil {
 		return nil, nil, vargate.Invalid("modules", "%v", err)
 	}
@@ -255,7 +271,7 @@ func compile(ctx context.Context, label string, modules map[string]string) (*Ver
 			mods[k] = v
 		}
 	}
-	return &Version{Label: label, Modules: mods, query: q, txn: txn, compiler: c}, all, nil
+	return &Version{Label: label, Modules: mods, query: q, queryComp: qc, store: store, txn: txn, compiler: c}, all, nil
 }
 
 // parseTenant parses and checks a tenant's modules.

@@ -12,7 +12,6 @@ import (
 
 	"github.com/open-policy-agent/opa/v1/ast"
 	"github.com/open-policy-agent/opa/v1/metrics"
-	"github.com/open-policy-agent/opa/v1/rego"
 	"github.com/open-policy-agent/opa/v1/topdown"
 
 	"github.com/vargate/vargate"
@@ -101,21 +100,30 @@ func (e *Engine) Evaluate(ctx context.Context, v *Version, in *Input) (Decision,
 		return failClosed(d, "policy_error: policy evaluation failed"), fmt.Errorf("evaluate policy %s: %w", v.Label, err)
 	}
 	// Cancel the evaluation when it runs out of time or the caller gives
-	// up. A timer and a context callback do this without the goroutine
-	// per evaluation that OPA would otherwise start.
+	// up: a timer sets the flag the evaluation polls, and the poll also
+	// looks at the context, without the goroutine per evaluation that
+	// OPA would otherwise start or a callback registered on the context.
 	timeout := e.timeout()
-	c := &canceller{Cancel: topdown.NewCancel()}
+	c := &canceller{done: ctx.Done()}
 	timer := time.AfterFunc(timeout, c.timeout)
-	stop := context.AfterFunc(ctx, c.Cancel.Cancel)
-	rs, err := v.query.Eval(ctx,
-		rego.EvalParsedInput(input),
-		rego.EvalTransaction(v.txn),
-		rego.EvalExternalCancel(c.Cancel),
-		rego.EvalMetrics(metrics.NoOp()),
-		rego.EvalGenerateJSON(keepTerm),
-	)
+	var denySet, approveSet *ast.Term
+	results := 0
+	err = topdown.NewQuery(v.query).
+		WithQueryCompiler(v.queryComp).
+		WithCompiler(v.compiler).
+		WithStore(v.store).
+		WithTransaction(v.txn).
+		WithInput(ast.NewTerm(input)).
+		WithCancel(c).
+		WithVirtualCache(newVirtualCache()).
+		WithMetrics(metrics.NoOp()).
+		WithStrictBuiltinErrors(true).
+		Iter(ctx, func(qr topdown.QueryResult) error {
+			results++
+			denySet, approveSet = qr[denyVar], qr[approveVar]
+			return nil
+		})
 	timer.Stop()
-	stop()
 	if err != nil {
 		if c.timedOut.Load() {
 			return failClosed(d, fmt.Sprintf("policy_timeout: policy evaluation did not finish within %v", timeout)),
@@ -123,7 +131,10 @@ func (e *Engine) Evaluate(ctx context.Context, v *Version, in *Input) (Decision,
 		}
 		return failClosed(d, "policy_error: policy evaluation failed"), fmt.Errorf("evaluate policy %s: %w", v.Label, err)
 	}
-	deny, approve, err := readResult(rs)
+	if results != 1 {
+		denySet, approveSet = nil, nil
+	}
+	deny, approve, err := readSets(denySet, approveSet)
 	if err != nil {
 		return failClosed(d, "policy_error: policy evaluation failed"), fmt.Errorf("evaluate policy %s: %w", v.Label, err)
 	}
@@ -138,54 +149,77 @@ func (e *Engine) Evaluate(ctx context.Context, v *Version, in *Input) (Decision,
 	return d, nil
 }
 
-// canceller stops one evaluation and remembers whether it was the timer.
+// canceller stops one evaluation (a topdown.Cancel): when its timer
+// fires, or when the caller's context is done. It remembers whether it
+// was the timer.
 type canceller struct {
-	topdown.Cancel
-	timedOut atomic.Bool
+	done      <-chan struct{} // the caller's context's; nil if it never ends
+	cancelled atomic.Bool
+	timedOut  atomic.Bool
+}
+
+func (c *canceller) Cancel() { c.cancelled.Store(true) }
+
+func (c *canceller) Cancelled() bool {
+	if c.cancelled.Load() {
+		return true
+	}
+	select {
+	case <-c.done:
+		return true
+	default:
+		return false
+	}
 }
 
 func (c *canceller) timeout() {
 	c.timedOut.Store(true)
-	c.Cancel.Cancel()
+	c.Cancel()
 }
-
-// keepTerm hands the result over as the *ast.Term it is, skipping OPA's
-// conversion to Go values.
-func keepTerm(t *ast.Term, _ *rego.EvalContext) (any, error) { return t, nil }
 
 var (
 	denyKey    = ast.StringTerm("deny")
 	approveKey = ast.StringTerm("require_approval")
 )
 
-// readResult reads {"deny": set, "require_approval": set} into two sorted
-// lists of reasons. Anything else is an error.
-func readResult(rs rego.ResultSet) (deny, approve []string, err error) {
-	if len(rs) != 1 || len(rs[0].Expressions) != 1 {
+// readResult reads {"deny": set, "require_approval": set} (the base
+// policy's result document) into two sorted lists of reasons. Anything
+// else is an error; nil means the query had no result, or more than one.
+func readResult(t *ast.Term) (deny, approve []string, err error) {
+	if t == nil {
 		return nil, nil, errors.New("policy produced no result")
-	}
-	t, ok := rs[0].Expressions[0].Value.(*ast.Term)
-	if !ok {
-		return nil, nil, fmt.Errorf("policy result is %T, not a term", rs[0].Expressions[0].Value)
 	}
 	obj, ok := t.Value.(ast.Object)
 	if !ok {
 		return nil, nil, fmt.Errorf("policy result is %v, not an object", ast.ValueName(t.Value))
 	}
-	if deny, err = reasons(obj, denyKey); err != nil {
+	denySet, approveSet := obj.Get(denyKey), obj.Get(approveKey)
+	if denySet == nil {
+		return nil, nil, fmt.Errorf("policy result has no %v", denyKey)
+	}
+	if approveSet == nil {
+		return nil, nil, fmt.Errorf("policy result has no %v", approveKey)
+	}
+	return readSets(denySet, approveSet)
+}
+
+// readSets reads the deny and require_approval sets into two sorted lists
+// of reasons. Anything else is an error; nil means the query had no
+// result, or more than one.
+func readSets(denySet, approveSet *ast.Term) (deny, approve []string, err error) {
+	if denySet == nil || approveSet == nil {
+		return nil, nil, errors.New("policy produced no result")
+	}
+	if deny, err = reasons(denySet, denyKey); err != nil {
 		return nil, nil, err
 	}
-	if approve, err = reasons(obj, approveKey); err != nil {
+	if approve, err = reasons(approveSet, approveKey); err != nil {
 		return nil, nil, err
 	}
 	return deny, approve, nil
 }
 
-func reasons(obj ast.Object, key *ast.Term) ([]string, error) {
-	t := obj.Get(key)
-	if t == nil {
-		return nil, fmt.Errorf("policy result has no %v", key)
-	}
+func reasons(t *ast.Term, key *ast.Term) ([]string, error) {
 	set, ok := t.Value.(ast.Set)
 	if !ok {
 		return nil, fmt.Errorf("policy result %v is %v, not a set", key, ast.ValueName(t.Value))

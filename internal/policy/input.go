@@ -3,6 +3,10 @@ package policy
 import (
 	"bytes"
 	"encoding/json"
+	"math"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/open-policy-agent/opa/v1/ast"
@@ -62,6 +66,15 @@ type Agent struct {
 type preparedAgent struct {
 	term *ast.Term
 	json []byte
+	// tenant is the input's tenant object for the last tenant ID seen
+	// with this agent (its configuration belongs to one tenant), made on
+	// first use.
+	tenant atomic.Pointer[tenantTerm]
+}
+
+type tenantTerm struct {
+	id   string
+	term *ast.Term
 }
 
 // Prepare builds the agent's Rego value and canonical JSON once, so that
@@ -214,29 +227,76 @@ func (in *Input) value() (ast.Value, error) {
 	if err != nil {
 		return nil, err
 	}
-	findings := make([]*ast.Term, len(in.PII))
-	for i, f := range in.PII {
-		findings[i] = ast.ObjectTerm(
-			item(keyKind, ast.StringTerm(string(f.Kind))),
-			item(keyDetector, ast.StringTerm(f.Detector)),
-			item(keyPath, ast.StringTerm(f.Path)),
-			item(keyField, ast.StringTerm(f.Field)),
-		)
+	// The terms of one input are allocated together.
+	t := new(inputTerms)
+	pii := emptyArray
+	if len(in.PII) > 0 {
+		findings := make([]*ast.Term, len(in.PII))
+		for i, f := range in.PII {
+			findings[i] = ast.ObjectTerm(
+				item(keyKind, ast.StringTerm(string(f.Kind))),
+				item(keyDetector, ast.StringTerm(f.Detector)),
+				item(keyPath, ast.StringTerm(f.Path)),
+				item(keyField, ast.StringTerm(f.Field)),
+			)
+		}
+		pii = ast.ArrayTerm(findings...)
 	}
+	t.sessionID.Value = ast.String(in.Session.ID)
+	t.ageSeconds.Value = floatValue(in.Session.AgeSeconds)
+	t.anomalyScore.Value = floatValue(in.Session.AnomalyScore)
+	t.session.Value = ast.NewObject(
+		item(keyID, &t.sessionID),
+		item(keyAgeSeconds, &t.ageSeconds),
+		item(keyCalls, ast.IntNumberTerm(in.Session.Calls)),
+		item(keyDenials, ast.IntNumberTerm(in.Session.Denials)),
+		item(keyAnomalyScore, &t.anomalyScore),
+	)
+	t.time.Value = ast.String(in.Time.UTC().Format(time.RFC3339Nano))
 	return ast.NewObject(
-		item(keyTenant, ast.ObjectTerm(item(keyID, ast.StringTerm(in.Tenant.ID)))),
+		item(keyTenant, in.tenantTerm()),
 		item(keyAgent, in.Agent.term()),
-		item(keySession, ast.ObjectTerm(
-			item(keyID, ast.StringTerm(in.Session.ID)),
-			item(keyAgeSeconds, ast.FloatNumberTerm(in.Session.AgeSeconds)),
-			item(keyCalls, ast.IntNumberTerm(in.Session.Calls)),
-			item(keyDenials, ast.IntNumberTerm(in.Session.Denials)),
-			item(keyAnomalyScore, ast.FloatNumberTerm(in.Session.AnomalyScore)),
-		)),
-		item(keyCall, in.Call.term(args)),
-		item(keyPII, ast.ArrayTerm(findings...)),
-		item(keyTime, ast.StringTerm(in.Time.UTC().Format(time.RFC3339Nano))),
+		item(keySession, &t.session),
+		item(keyCall, in.Call.term(t, args)),
+		item(keyPII, pii),
+		item(keyTime, &t.time),
 	), nil
+}
+
+// inputTerms are the terms an input is made of, but for the shared ones
+// and the arguments' and findings'.
+type inputTerms struct {
+	session, sessionID, ageSeconds, anomalyScore, time ast.Term
+	call, tool, arguments, digest, upstream            ast.Term
+}
+
+// emptyArray is the input's pii when there are no findings (terms are
+// never modified).
+var emptyArray = ast.ArrayTerm()
+
+// tenantTerm is the tenant as a Rego object, shared by the inputs of a
+// prepared agent.
+func (in *Input) tenantTerm() *ast.Term {
+	p := in.Agent.prepared
+	if p == nil {
+		return ast.ObjectTerm(item(keyID, ast.StringTerm(in.Tenant.ID)))
+	}
+	if t := p.tenant.Load(); t != nil && t.id == in.Tenant.ID {
+		return t.term
+	}
+	t := &tenantTerm{id: in.Tenant.ID, term: ast.ObjectTerm(item(keyID, ast.StringTerm(in.Tenant.ID)))}
+	p.tenant.Store(t)
+	return t.term
+}
+
+// floatValue is the value of ast.FloatNumberTerm(f), taken from the
+// interned term of a small whole number (the same number: FormatFloat
+// writes 3.0 as "3", and -0 as "-0", which is left out).
+func floatValue(f float64) ast.Value {
+	if f >= 0 && f <= 512 && f == math.Trunc(f) && !math.Signbit(f) {
+		return ast.InternedTerm(int(f)).Value
+	}
+	return ast.Number(strconv.FormatFloat(f, 'g', -1, 64))
 }
 
 // term is the agent as a Rego object.
@@ -261,25 +321,49 @@ func (a *Agent) term() *ast.Term {
 
 // term is the call as a Rego object; upstream and annotations appear only
 // for an upstream tool.
-func (c *Call) term(args ast.Value) *ast.Term {
-	items := [][2]*ast.Term{
-		item(keyTool, ast.StringTerm(c.Tool)),
-		item(keyArguments, ast.NewTerm(args)),
-		item(keyArgumentsDigest, ast.StringTerm(c.ArgumentsDigest)),
-	}
+func (c *Call) term(t *inputTerms, args ast.Value) *ast.Term {
+	t.tool.Value = ast.String(c.Tool)
+	t.arguments.Value = args
+	t.digest.Value = ast.String(c.ArgumentsDigest)
+	var buf [5][2]*ast.Term
+	items := append(buf[:0],
+		item(keyTool, &t.tool),
+		item(keyArguments, &t.arguments),
+		item(keyArgumentsDigest, &t.digest),
+	)
 	if c.Upstream != "" {
-		items = append(items, item(keyUpstream, ast.StringTerm(c.Upstream)))
+		t.upstream.Value = ast.String(c.Upstream)
+		items = append(items, item(keyUpstream, &t.upstream))
 	}
 	if a := c.Annotations; a != nil {
-		items = append(items, item(keyAnnotations, ast.ObjectTerm(
-			item(keyReadOnlyHint, ast.BooleanTerm(a.ReadOnly)),
-			item(keyDestructiveHint, ast.BooleanTerm(a.Destructive)),
-			item(keyIdempotentHint, ast.BooleanTerm(a.Idempotent)),
-			item(keyOpenWorldHint, ast.BooleanTerm(a.OpenWorld)),
-		)))
+		items = append(items, item(keyAnnotations, a.term()))
 	}
-	return ast.ObjectTerm(items...)
+	t.call.Value = ast.NewObject(items...)
+	return &t.call
 }
+
+// term is the annotations as a Rego object: one of sixteen, made once.
+func (a *Annotations) term() *ast.Term {
+	i := 0
+	for bit, set := range [4]bool{a.ReadOnly, a.Destructive, a.Idempotent, a.OpenWorld} {
+		if set {
+			i |= 1 << bit
+		}
+	}
+	return annotationTerms()[i]
+}
+
+var annotationTerms = sync.OnceValue(func() (ts [16]*ast.Term) {
+	for i := range ts {
+		ts[i] = ast.ObjectTerm(
+			item(keyReadOnlyHint, ast.InternedTerm(i&1 != 0)),
+			item(keyDestructiveHint, ast.InternedTerm(i&2 != 0)),
+			item(keyIdempotentHint, ast.InternedTerm(i&4 != 0)),
+			item(keyOpenWorldHint, ast.InternedTerm(i&8 != 0)),
+		)
+	}
+	return ts
+})
 
 func item(k, v *ast.Term) [2]*ast.Term { return [2]*ast.Term{k, v} }
 

@@ -8,7 +8,10 @@
 -- at the end of the table b-tree and (tenant_id, seq) is a small separate
 -- index: a governed call costs about 10 % less CPU in-process
 -- (BenchmarkGovernedCall/sqlite, 631 → 569 µs on a busy machine) and
--- about 5 % less for the whole gateway under `vargate bench`.
+-- about 5 % less for the whole gateway under `vargate bench`. Reads get
+-- faster too, the large rows no longer in overflow chains: one tenant's
+-- 50,000 records of 200,000 scan in 0.9-1.5 s instead of 6-7 s, their
+-- hashes in 0.7 s instead of 2.7-3.5 s.
 --
 -- The primary key stays (tenant_id, seq): in a rowid table it is a unique
 -- index (sqlite_autoindex_audit_log_1) that every read of the chain
