@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -233,9 +232,6 @@ func fastParams(params json.RawMessage) (name string, args json.RawMessage, meta
 	}
 	if tok, err := d.ReadToken(); err != nil || tok.Kind() != '}' {
 		return "", nil, callMeta{}, false
-	}
-	if _, err := d.ReadToken(); err != io.EOF {
-		return "", nil, callMeta{}, false // params is one value: cannot happen
 	}
 	return name, args, meta, hasName && name != ""
 }
