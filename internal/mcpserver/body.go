@@ -88,10 +88,12 @@ func (s *Server) readBody(next http.Handler) http.Handler {
 
 // readLimited reads r to its end, or to n bytes, as
 // io.ReadAll(io.LimitReader(r, n)) does, in one allocation when the
-// request says its length (size, -1 if unknown).
+// request says its length (size, -1 if unknown) and it is not large: a
+// large body grows as it arrives, so a client cannot make the gateway
+// hold memory it has not sent.
 func readLimited(r io.Reader, n, size int64) ([]byte, error) {
 	c := int64(512)
-	if size >= 0 && size < n {
+	if size >= 0 && size < n && size < maxPresized {
 		c = size + 1 // room to read the end without growing
 	}
 	b := make([]byte, 0, c)
@@ -110,6 +112,9 @@ func readLimited(r io.Reader, n, size int64) ([]byte, error) {
 	}
 	return b, nil
 }
+
+// maxPresized bounds the buffer readLimited makes before reading.
+const maxPresized = 64 << 10
 
 // firstNonBlank returns the first byte of b that is not JSON whitespace,
 // or 0.

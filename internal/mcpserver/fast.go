@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -233,9 +232,6 @@ func fastParams(params json.RawMessage) (name string, args json.RawMessage, meta
 	}
 	if tok, err := d.ReadToken(); err != nil || tok.Kind() != '}' {
 		return "", nil, callMeta{}, false
-	}
-	if _, err := d.ReadToken(); err != io.EOF {
-		return "", nil, callMeta{}, false // params is one value: cannot happen
 	}
 	return name, args, meta, hasName && name != ""
 }
@@ -531,13 +527,13 @@ func (b *event) result(res *mcp.CallToolResult) bool {
 			if i > 0 {
 				b.WriteByte(',')
 			}
-			if !b.encode(k) {
+			if !b.str(k) {
 				return false
 			}
 			b.WriteByte(':')
 			switch v := res.Meta[k].(type) {
 			case string:
-				if !b.encode(v) {
+				if !b.str(v) {
 					return false
 				}
 			case *mcp.Implementation:
@@ -552,7 +548,7 @@ func (b *event) result(res *mcp.CallToolResult) bool {
 		b.WriteString(`},`)
 	}
 	b.WriteString(`"content":[{"type":"text","text":`)
-	if !b.encode(text.Text) {
+	if !b.str(text.Text) {
 		return false
 	}
 	b.WriteString(`}]`)
@@ -565,6 +561,21 @@ func (b *event) result(res *mcp.CallToolResult) bool {
 	if res.IsError {
 		b.WriteString(`,"isError":true`)
 	}
+	return true
+}
+
+// str writes s as json.Marshal does: as it is between quotes when it has
+// nothing encoding/json escapes (printable ASCII but for ", \, <, > and
+// &), else through the Encoder.
+func (b *event) str(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return b.encode(s)
+		}
+	}
+	b.WriteByte('"')
+	b.WriteString(s)
+	b.WriteByte('"')
 	return true
 }
 

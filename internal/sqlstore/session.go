@@ -372,6 +372,9 @@ func (s *SessionStore) SaveSettings(ctx context.Context, st session.Settings) er
 // Counters counts the session's governed and observed calls and denials
 // from its audit records. A call is one action ID (records without one
 // count one each), so the several records of one action count once.
+// Here and in Audit, the condition that session_id is not empty repeats
+// the partial index audit_log_session's, so that the query searches that
+// index instead of reading the tenant's whole chain; id is never empty.
 func (s *SessionStore) Counters(ctx context.Context, tenantID, id string) (session.Counters, error) {
 	var c session.Counters
 	err := s.db.QueryRowContext(ctx, `SELECT
@@ -380,7 +383,8 @@ func (s *SessionStore) Counters(ctx context.Context, tenantID, id string) (sessi
 			COUNT(DISTINCT CASE WHEN decision = 'deny' THEN k END)
 		FROM (SELECT source, decision,
 				CASE WHEN action_id <> '' THEN source || ':' || action_id ELSE 'seq:' || CAST(seq AS TEXT) END AS k
-			FROM audit_log WHERE tenant_id = ? AND session_id = ? AND source IN ('mcp_governed', 'mcp_observed')) calls`,
+			FROM audit_log WHERE tenant_id = ? AND session_id = ? AND session_id <> ''
+				AND source IN ('mcp_governed', 'mcp_observed')) calls`,
 		tenantID, id).Scan(&c.GovernedCalls, &c.ObservedCalls, &c.Denied)
 	if err != nil {
 		return c, fmt.Errorf("count session calls: %w", err)
@@ -391,7 +395,7 @@ func (s *SessionStore) Counters(ctx context.Context, tenantID, id string) (sessi
 // Audit returns the session's records after afterSeq, oldest first.
 func (s *SessionStore) Audit(ctx context.Context, tenantID, id string, afterSeq int64, limit int) ([]audit.Record, error) {
 	rows, err := s.db.QueryContext(ctx, `SELECT `+auditColumns+` FROM audit_log
-		WHERE tenant_id = ? AND session_id = ? AND seq > ? ORDER BY seq LIMIT ?`, tenantID, id, afterSeq, limit)
+		WHERE tenant_id = ? AND session_id = ? AND session_id <> '' AND seq > ? ORDER BY seq LIMIT ?`, tenantID, id, afterSeq, limit)
 	if err != nil {
 		return nil, fmt.Errorf("list session audit records: %w", err)
 	}
