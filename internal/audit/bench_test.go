@@ -188,3 +188,42 @@ func governed(tenant string, i int) audit.Record {
 		call, 30+call%600, call%400, call%32, tenant, at.Format(time.RFC3339Nano), 95+call%7, 240+call%60))
 	return r
 }
+
+// BenchmarkNormalize measures Normalize of a governed call's records (its
+// mcp_governed record and its mcp_outcome record), as Append runs it.
+func BenchmarkNormalize(b *testing.B) {
+	recs := []audit.Record{governed("t1", 0), governed("t1", 1)}
+	b.ReportAllocs()
+	cpu0 := cpuTime()
+	for i := 0; b.Loop(); i++ {
+		r := recs[i%2]
+		if err := r.Normalize(); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N), "cpu-ns/op")
+}
+
+// BenchmarkSeal measures sealing a batch of 32 governed records (hash,
+// chain link, Merkle range), as the store does for each batch.
+func BenchmarkSeal(b *testing.B) {
+	recs := make([]*audit.Record, 32)
+	for i := range recs {
+		r := governed("t1", i)
+		if err := r.Normalize(); err != nil {
+			b.Fatal(err)
+		}
+		recs[i] = &r
+	}
+	head := audit.Head{TenantID: "t1"}
+	b.ReportAllocs()
+	cpu0 := cpuTime()
+	for b.Loop() {
+		for _, r := range recs {
+			if _, err := head.Seal(r); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64((cpuTime()-cpu0).Nanoseconds())/float64(b.N*len(recs)), "cpu-ns/record")
+}
