@@ -148,13 +148,9 @@ func seal(recs []*audit.Record, lock func() (audit.Head, error)) (audit.Head, []
 	if err != nil {
 		return audit.Head{}, nil, err
 	}
-	var nodes []audit.Node
-	for _, r := range recs {
-		ns, err := head.Seal(r)
-		if err != nil {
-			return audit.Head{}, nil, err
-		}
-		nodes = append(nodes, ns...)
+	nodes, err := head.SealAll(recs)
+	if err != nil {
+		return audit.Head{}, nil, err
 	}
 	return head, nodes, nil
 }
