@@ -189,3 +189,21 @@ func checkStorageClasses(t *testing.T, db *sqlstore.DB) {
 	}
 }
 
+// The reasons column is what json.Marshal writes, whatever the reasons.
+func TestReasonsJSON(t *testing.T) {
+	cases := [][]string{{""}, {"a"}, {"a", "b c"}, {"", ""}, {"a,b", "[x]", "{y}"}}
+	for c := 0; c < 256; c++ {
+		cases = append(cases, []string{"x" + string(rune(c)) + "y"}, []string{"ok", string([]byte{byte(c)})})
+	}
+	cases = append(cases, []string{"naïve", "\u2028\u2029", "😀"}, []string{"\xff\xfe"})
+	for _, rs := range cases {
+		want, err := json.Marshal(rs)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := sqlstore.ReasonsJSON(rs)
+		if err != nil || got != string(want) {
+			t.Errorf("ReasonsJSON(%q) = %s, %v; want %s", rs, got, err, want)
+		}
+	}
+}
