@@ -4,6 +4,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"slices"
+	"sync"
 
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -63,6 +64,12 @@ func hashChildren(l, r []byte) []byte {
 	return sum[:]
 }
 
+// encodeBuffers holds buffers for encoding records to hash them; one
+// grown past maxPooledBuffer (a record with huge JSON fields) is dropped.
+var encodeBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+const maxPooledBuffer = 64 << 10
+
 // Seal makes rec the next record of the chain: it sets Seq, PrevHash and
 // Hash, advances h, and returns the Merkle nodes at NodeStride levels that
 // the new leaf completed (to be stored with the record). rec must be
@@ -94,7 +101,14 @@ func (h *Head) SealAll(recs []*Record) ([]Node, error) {
 		}
 	}
 	seq, prev := h.Seq, h.Hash
-	hs := hasher{buf: make([]byte, 0, 2048)}
+	buf := encodeBuffers.Get().(*[]byte)
+	hs := hasher{buf: *buf}
+	defer func() {
+		if cap(hs.buf) <= maxPooledBuffer {
+			*buf = hs.buf[:0]
+			encodeBuffers.Put(buf)
+		}
+	}()
 	for _, rec := range recs {
 		rec.Seq, rec.PrevHash = seq+1, prev
 		rec.Hash = hs.sum(rec)
