@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"bytes"
 	"encoding/json"
 	"math"
 	"strconv"
@@ -10,9 +11,9 @@ import (
 // The writers of RFC 8785 (JCS) JSON below let the gateway encode the
 // records it writes most (a governed call's detail) directly in the
 // canonical form, instead of encoding/json followed by canonicalisation.
-// Normalize still canonicalises what they write: they save the encoding,
-// and a mistake in them could change only the formatting, never the
-// record's content.
+// Normalize does not trust them: it checks every JSON field (isCanonical)
+// and canonicalises whatever is not already in canonical form, so a
+// mistake in them could cost only time, never change a record.
 
 // CanonicalAppender is a value that appends itself as RFC 8785 JSON: the
 // document encoding/json would write for it, in canonical form.
@@ -175,4 +176,230 @@ func appendValue(b []byte, v any) ([]byte, error) {
 		return nil, err
 	}
 	return append(b, j...), nil
+}
+
+// isCanonical reports whether b is exactly one JSON value in the form
+// jsontext.Value.Canonicalize writes (RFC 8785), so that canonicalising
+// it would return it unchanged. It is a check, not a parser: one pass, no
+// allocation. It errs only one way: a false means "not known to be
+// canonical" and the caller canonicalises (which also reports invalid
+// JSON); a true is never wrong. Hence, conservatively:
+//   - object member names must be ASCII without escapes (where byte
+//     order is RFC 8785's UTF-16 order) and strictly increasing, which
+//     also rules out duplicates;
+//   - a string escapes only '"', '\' and control characters, in their
+//     shortest form (\n, or \u001f in lower case), and is valid UTF-8;
+//   - a number is written as Canonicalize writes it: an integer of at
+//     most 15 digits as it is (not -0), anything else exactly as
+//     AppendCanonicalNumber formats the double it parses to;
+//   - no whitespace, and at most maxCanonicalDepth levels of nesting.
+func isCanonical(b []byte) bool {
+	n, ok := canonicalValue(b, 0, 0)
+	return ok && n == len(b)
+}
+
+// maxCanonicalDepth bounds the nesting isCanonical follows; deeper values
+// take the slow path (Canonicalize allows 10,000 levels).
+const maxCanonicalDepth = 256
+
+// canonicalValue checks the value starting at b[i] and returns the offset
+// just after it.
+func canonicalValue(b []byte, i, depth int) (int, bool) {
+	if i >= len(b) {
+		return i, false
+	}
+	switch c := b[i]; {
+	case c == '"':
+		n, _, ok := canonicalString(b, i)
+		return n, ok
+	case c == '{':
+		return canonicalObject(b, i, depth+1)
+	case c == '[':
+		return canonicalArray(b, i, depth+1)
+	case c == '-' || '0' <= c && c <= '9':
+		return canonicalNumber(b, i)
+	case c == 't':
+		return i + 4, bytes.HasPrefix(b[i:], []byte("true"))
+	case c == 'f':
+		return i + 5, bytes.HasPrefix(b[i:], []byte("false"))
+	case c == 'n':
+		return i + 4, bytes.HasPrefix(b[i:], []byte("null"))
+	}
+	return i, false
+}
+
+func canonicalObject(b []byte, i, depth int) (int, bool) {
+	if depth > maxCanonicalDepth {
+		return i, false
+	}
+	i++ // '{'
+	if i < len(b) && b[i] == '}' {
+		return i + 1, true
+	}
+	var prev []byte
+	for first := true; ; first = false {
+		start := i
+		n, plain, ok := canonicalString(b, i)
+		if !ok || !plain {
+			return i, false
+		}
+		name := b[start+1 : n-1]
+		if !first && bytes.Compare(prev, name) >= 0 {
+			return i, false
+		}
+		prev = name
+		if n >= len(b) || b[n] != ':' {
+			return n, false
+		}
+		if i, ok = canonicalValue(b, n+1, depth); !ok || i >= len(b) {
+			return i, false
+		}
+		switch b[i] {
+		case ',':
+			i++
+		case '}':
+			return i + 1, true
+		default:
+			return i, false
+		}
+	}
+}
+
+func canonicalArray(b []byte, i, depth int) (int, bool) {
+	if depth > maxCanonicalDepth {
+		return i, false
+	}
+	i++ // '['
+	if i < len(b) && b[i] == ']' {
+		return i + 1, true
+	}
+	for {
+		var ok bool
+		if i, ok = canonicalValue(b, i, depth); !ok || i >= len(b) {
+			return i, false
+		}
+		switch b[i] {
+		case ',':
+			i++
+		case ']':
+			return i + 1, true
+		default:
+			return i, false
+		}
+	}
+}
+
+// canonicalString checks the string starting at b[i]; plain
+// reports that it is printable ASCII without escapes.
+func canonicalString(b []byte, i int) (n int, plain, ok bool) {
+	if i >= len(b) || b[i] != '"' {
+		return i, false, false
+	}
+	i++
+	plain = true
+	for i < len(b) {
+		switch c := b[i]; {
+		case c == '"':
+			return i + 1, plain, true
+		case c == '\\':
+			plain = false
+			if i+1 >= len(b) {
+				return i, false, false
+			}
+			switch b[i+1] {
+			case '"', '\\', 'b', 'f', 'n', 'r', 't':
+				i += 2
+				continue
+			case 'u':
+				// Only the control characters without a short form, in
+				// lower case: \u0000-\u001f but \b \t \n \f \r.
+				if i+6 > len(b) || b[i+2] != '0' || b[i+3] != '0' || (b[i+4] != '0' && b[i+4] != '1') {
+					return i, false, false
+				}
+				x := b[i+5]
+				switch {
+				case '0' <= x && x <= '9':
+					x -= '0'
+				case 'a' <= x && x <= 'f':
+					x -= 'a' - 10
+				default:
+					return i, false, false
+				}
+				switch (b[i+4]-'0')<<4 | x {
+				case '\b', '\t', '\n', '\f', '\r':
+					return i, false, false
+				}
+				i += 6
+				continue
+			}
+			return i, false, false
+		case c < 0x20:
+			return i, false, false
+		case c < utf8.RuneSelf:
+			i++
+		default:
+			plain = false
+			r, size := utf8.DecodeRune(b[i:])
+			if r == utf8.RuneError && size == 1 {
+				return i, false, false
+			}
+			i += size
+		}
+	}
+	return i, false, false
+}
+
+// maxVerbatimInt is the length below which Canonicalize copies an
+// integer as it is (it is exact as a double).
+const maxVerbatimInt = 16
+
+func canonicalNumber(b []byte, i int) (int, bool) {
+	start := i
+	if b[i] == '-' {
+		i++
+	}
+	digits := func() bool {
+		j := i
+		for i < len(b) && '0' <= b[i] && b[i] <= '9' {
+			i++
+		}
+		return i > j
+	}
+	switch {
+	case i < len(b) && b[i] == '0':
+		i++
+	case i < len(b) && '1' <= b[i] && b[i] <= '9':
+		digits()
+	default:
+		return i, false
+	}
+	float := false
+	if i < len(b) && b[i] == '.' {
+		float = true
+		i++
+		if !digits() {
+			return i, false
+		}
+	}
+	if i < len(b) && (b[i] == 'e' || b[i] == 'E') {
+		float = true
+		i++
+		if i < len(b) && (b[i] == '+' || b[i] == '-') {
+			i++
+		}
+		if !digits() {
+			return i, false
+		}
+	}
+	num := b[start:i]
+	if !float && len(num) < maxVerbatimInt {
+		return i, string(num) != "-0"
+	}
+	f, err := strconv.ParseFloat(string(num), 64)
+	if err != nil || f == 0 {
+		return i, false
+	}
+	var buf [32]byte
+	out, err := AppendCanonicalNumber(buf[:0], f)
+	return i, err == nil && bytes.Equal(out, num)
 }

@@ -1,7 +1,10 @@
 package audit
 
 import (
+	"crypto/sha256"
 	"fmt"
+	"slices"
+	"sync"
 
 	"github.com/transparency-dev/merkle/compact"
 	"github.com/transparency-dev/merkle/rfc6962"
@@ -35,11 +38,37 @@ type Node struct {
 	Hash  []byte
 }
 
-var rangeFactory = &compact.RangeFactory{Hash: rfc6962.DefaultHasher.HashChildren}
+var rangeFactory = &compact.RangeFactory{Hash: hashChildren}
 
 // LeafHash returns the RFC 6962 leaf hash of a record: the record's Hash
 // is the leaf data, so the leaf hash is SHA-256(0x00 || Hash).
-func LeafHash(h Hash) []byte { return rfc6962.DefaultHasher.HashLeaf(h[:]) }
+func LeafHash(h Hash) []byte {
+	var b [1 + len(h)]byte
+	b[0] = rfc6962.RFC6962LeafHashPrefix
+	copy(b[1:], h[:])
+	sum := sha256.Sum256(b[:])
+	return sum[:]
+}
+
+// hashChildren is rfc6962.DefaultHasher.HashChildren, SHA-256(0x01 || l
+// || r), without its allocations for two 32-byte children.
+func hashChildren(l, r []byte) []byte {
+	if len(l) != sha256.Size || len(r) != sha256.Size {
+		return rfc6962.DefaultHasher.HashChildren(l, r)
+	}
+	var b [1 + 2*sha256.Size]byte
+	b[0] = rfc6962.RFC6962NodeHashPrefix
+	copy(b[1:], l)
+	copy(b[1+sha256.Size:], r)
+	sum := sha256.Sum256(b[:])
+	return sum[:]
+}
+
+// encodeBuffers holds buffers for encoding records to hash them; one
+// grown past maxPooledBuffer (a record with huge JSON fields) is dropped.
+var encodeBuffers = sync.Pool{New: func() any { b := make([]byte, 0, 2048); return &b }}
+
+const maxPooledBuffer = 64 << 10
 
 // Seal makes rec the next record of the chain: it sets Seq, PrevHash and
 // Hash, advances h, and returns the Merkle nodes at NodeStride levels that
@@ -47,26 +76,48 @@ func LeafHash(h Hash) []byte { return rfc6962.DefaultHasher.HashLeaf(h[:]) }
 // normalized. Seal overwrites whatever Seq, PrevHash and Hash rec had, so
 // a retried transaction can seal the same record again.
 func (h *Head) Seal(rec *Record) ([]Node, error) {
-	if rec.TenantID != h.TenantID {
-		return nil, fmt.Errorf("seal: record of tenant %q on chain of tenant %q", rec.TenantID, h.TenantID)
+	return h.SealAll([]*Record{rec})
+}
+
+// SealAll seals recs onto the chain in order, as Seal on each in turn
+// would, and returns the nodes they completed, with one Merkle range and
+// one encoding buffer for all of them. On an error h is unchanged.
+func (h *Head) SealAll(recs []*Record) ([]Node, error) {
+	for _, rec := range recs {
+		if rec.TenantID != h.TenantID {
+			return nil, fmt.Errorf("seal: record of tenant %q on chain of tenant %q", rec.TenantID, h.TenantID)
+		}
 	}
-	r, err := rangeFactory.NewRange(0, uint64(h.Seq), h.Range)
+	// The range works on a copy of the head's hashes: it edits them in
+	// place, and h must stay as it was if the seal fails.
+	r, err := rangeFactory.NewRange(0, uint64(h.Seq), slices.Clone(h.Range))
 	if err != nil {
 		return nil, fmt.Errorf("seal: chain head of tenant %q: %w", h.TenantID, err)
 	}
-	rec.Seq = h.Seq + 1
-	rec.PrevHash = h.Hash
-	rec.Hash = rec.ComputeHash()
 	var nodes []Node
-	err = r.Append(LeafHash(rec.Hash), func(id compact.NodeID, hash []byte) {
+	visit := func(id compact.NodeID, hash []byte) {
 		if id.Level > 0 && id.Level%NodeStride == 0 {
 			nodes = append(nodes, Node{Level: id.Level, Index: id.Index, Hash: hash})
 		}
-	})
-	if err != nil {
-		return nil, err
 	}
-	h.Seq, h.Hash, h.Range = rec.Seq, rec.Hash, r.Hashes()
+	seq, prev := h.Seq, h.Hash
+	buf := encodeBuffers.Get().(*[]byte)
+	hs := hasher{buf: *buf}
+	defer func() {
+		if cap(hs.buf) <= maxPooledBuffer {
+			*buf = hs.buf[:0]
+			encodeBuffers.Put(buf)
+		}
+	}()
+	for _, rec := range recs {
+		rec.Seq, rec.PrevHash = seq+1, prev
+		rec.Hash = hs.sum(rec)
+		if err := r.Append(LeafHash(rec.Hash), visit); err != nil {
+			return nil, err
+		}
+		seq, prev = rec.Seq, rec.Hash
+	}
+	h.Seq, h.Hash, h.Range = seq, prev, r.Hashes()
 	return nodes, nil
 }
 

@@ -242,10 +242,21 @@ func (rec *Record) Normalize() error {
 }
 
 // canonicalJSON returns raw in RFC 8785 (JCS) form, or nil for an empty
-// value or JSON null.
+// value or JSON null. The result never shares memory with raw. Raw that
+// is canonical already (what the canonical writers produce) is only
+// checked and copied, not re-encoded: the result is the same.
 func canonicalJSON(field string, raw json.RawMessage) (json.RawMessage, error) {
 	if len(raw) == 0 {
 		return nil, nil
+	}
+	if isCanonical(raw) {
+		if string(raw) == "null" {
+			return nil, nil
+		}
+		if len(raw) > MaxJSONBytes {
+			return nil, vargate.Invalid(field, "longer than %d bytes", MaxJSONBytes)
+		}
+		return bytes.Clone(raw), nil
 	}
 	v := jsontext.Value(append([]byte(nil), raw...))
 	if err := v.Canonicalize(); err != nil {

@@ -12,9 +12,9 @@ import (
 type Store interface {
 	// Append adds recs (normalized, possibly of several tenants) in one
 	// transaction. For each tenant, in a fixed order, it locks the
-	// tenant's chain head in the database, calls Head.Seal on each of the
-	// tenant's records in slice order, and writes the records, the nodes
-	// Seal returned and the new head. On return without error every
+	// tenant's chain head in the database, seals the tenant's records in
+	// slice order (Head.SealAll, or Head.Seal on each), and writes the
+	// records, the nodes the seal returned and the new head. On return without error every
 	// record has its Seq, PrevHash and Hash set and is committed.
 	Append(ctx context.Context, recs []*Record) error
 	// Head returns the tenant's chain head; a tenant without records has

@@ -149,13 +149,9 @@ func seal(recs []*audit.Record, lock func() (audit.Head, error)) (audit.Head, []
 	if err != nil {
 		return audit.Head{}, nil, err
 	}
-	var nodes []audit.Node
-	for _, r := range recs {
-		ns, err := head.Seal(r)
-		if err != nil {
-			return audit.Head{}, nil, err
-		}
-		nodes = append(nodes, ns...)
+	nodes, err := head.SealAll(recs)
+	if err != nil {
+		return audit.Head{}, nil, err
 	}
 	return head, nodes, nil
 }
@@ -180,11 +176,11 @@ func insertRecordsPG(ctx context.Context, tx *Tx, recs []*audit.Record, nodes []
 		session[i], agent[i], action[i], tool[i], decision[i] = r.SessionID, r.AgentID, r.ActionID, r.Tool, r.Decision
 		policy[i], decisionID[i], argsDigest[i], resultDigest[i], actor[i] = r.PolicyVersion, r.DecisionID, r.ArgsDigest, r.ResultDigest, r.Actor
 		if len(r.Reasons) > 0 {
-			b, err := json.Marshal(r.Reasons)
+			s, err := reasonsJSON(r.Reasons)
 			if err != nil {
 				return err
 			}
-			reasons[i] = ptr(string(b))
+			reasons[i] = &s
 		}
 		args[i], anomaly[i], detail[i] = jsonPtr(r.ArgsRedacted), jsonPtr(r.Anomaly), jsonPtr(r.Detail)
 		prev[i], hash[i], outcome[i] = r.PrevHash[:], r.Hash[:], string(r.Outcome)
@@ -345,13 +341,13 @@ func (s *AuditStore) insertRecords(ctx context.Context, tx *Tx, recs []*audit.Re
 	st := s.stmt(ctx, tx, stmtKey{kind: stmtRecords, n: len(recs)})
 	args := make([]any, 0, len(recs)*auditColumnCount)
 	for _, r := range recs {
-		var reasons sql.NullString
+		var reasons any // NULL
 		if len(r.Reasons) > 0 {
-			b, err := json.Marshal(r.Reasons)
+			s, err := reasonsJSON(r.Reasons)
 			if err != nil {
 				return err
 			}
-			reasons = sql.NullString{String: string(b), Valid: true}
+			reasons = s
 		}
 		args = append(args, r.TenantID, r.Seq, Micros(r.Time), string(r.Source), r.SessionID, r.AgentID,
 			r.ActionID, r.Tool, r.Decision, r.PolicyVersion, r.DecisionID, reasons, r.ArgsDigest,
@@ -364,8 +360,42 @@ func (s *AuditStore) insertRecords(ctx context.Context, tx *Tx, recs []*audit.Re
 	return nil
 }
 
-func nullJSON(b json.RawMessage) sql.NullString {
-	return sql.NullString{String: string(b), Valid: len(b) > 0}
+// nullJSON is a JSON column's argument: NULL for an empty field, else the
+// JSON as a string (TEXT; a []byte would be stored as a BLOB).
+func nullJSON(b json.RawMessage) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return string(b)
+}
+
+// reasonsJSON returns the reasons column: rs as json.Marshal writes it.
+// Reasons of printable ASCII that encoding/json does not escape (the
+// common case) are joined directly.
+func reasonsJSON(rs []string) (string, error) {
+	n := 2
+	for _, r := range rs {
+		for i := 0; i < len(r); i++ {
+			if c := r[i]; c < 0x20 || c >= 0x7f || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+				b, err := json.Marshal(rs)
+				return string(b), err
+			}
+		}
+		n += len(r) + 3
+	}
+	var b strings.Builder
+	b.Grow(n)
+	b.WriteByte('[')
+	for i, r := range rs {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		b.WriteByte('"')
+		b.WriteString(r)
+		b.WriteByte('"')
+	}
+	b.WriteByte(']')
+	return b.String(), nil
 }
 
 // recordScanner scans audit_log rows, reusing its buffers.

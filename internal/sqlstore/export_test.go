@@ -15,3 +15,6 @@ func (db *DB) Queued() int {
 	}
 	return n
 }
+
+// ReasonsJSON exposes the reasons column's encoding.
+var ReasonsJSON = reasonsJSON
