@@ -131,6 +131,11 @@ func TestAuditQueriesSearchIndexes(t *testing.T) {
 		if fullScan.MatchString(plan) {
 			t.Errorf("a full scan of audit_log:\n%s\n%s", q, plan)
 		}
+		// A search by the tenant alone reads the tenant's whole chain: a
+		// query for one session's records must use the session index.
+		if strings.Contains(q, "session_id = ?") && !strings.Contains(plan, "audit_log_session") {
+			t.Errorf("a session's records read without the session index:\n%s\n%s", q, plan)
+		}
 	}
 	if checked < 10 {
 		t.Errorf("only %d queries of audit_log recorded; the recording driver saw:\n%s", checked, strings.Join(queries, "\n"))
