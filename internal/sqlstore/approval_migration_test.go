@@ -1,15 +1,12 @@
 package sqlstore_test
 
 import (
-	"path/filepath"
 	"testing"
 	"time"
 
 	"github.com/vargate/vargate/internal/approval"
 	"github.com/vargate/vargate/internal/auth"
-	"github.com/vargate/vargate/internal/sqlite"
 	"github.com/vargate/vargate/internal/sqlstore"
-	"github.com/vargate/vargate/internal/storetest"
 )
 
 // The approvals cancelled migration keeps the queue as it was (actions and their events),
@@ -19,31 +16,7 @@ func TestApprovalsCancelledMigration(t *testing.T) {
 	for _, d := range []sqlstore.Dialect{sqlstore.SQLite, sqlstore.Postgres} {
 		t.Run(string(d), func(t *testing.T) {
 			ctx := t.Context()
-			var db *sqlstore.DB
-			if d == sqlstore.Postgres {
-				db = storetest.OpenPostgresSchema(t)
-			} else {
-				var err error
-				if db, err = sqlite.Open(ctx, filepath.Join(t.TempDir(), "v.db")); err != nil {
-					t.Fatal(err)
-				}
-			}
-			t.Cleanup(func() { db.Close() })
-			ms := storetest.Migrations(t, d)
-			// Everything before the migration under test, whatever its number.
-			var before []sqlstore.Migration
-			for _, m := range ms {
-				if m.Description == "approvals cancelled" {
-					break
-				}
-				before = append(before, m)
-			}
-			if len(before) == len(ms) {
-				t.Fatal("no approvals cancelled migration")
-			}
-			if _, err := db.Migrate(ctx, before); err != nil {
-				t.Fatal(err)
-			}
+			db, ms := migratedBefore(t, d, "approvals cancelled")
 			tn, err := auth.NewService(sqlstore.NewAuthStore(db)).CreateTenant(ctx, "acme")
 			if err != nil {
 				t.Fatal(err)

@@ -12,9 +12,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/vargate/vargate/internal/audit"
-	"github.com/vargate/vargate/internal/sqlite"
 	"github.com/vargate/vargate/internal/sqlstore"
-	"github.com/vargate/vargate/internal/storetest"
 )
 
 // The audit log rowid migration (SQLite rebuilds audit_log as a rowid
@@ -25,30 +23,7 @@ func TestAuditLogRowidMigration(t *testing.T) {
 	for _, d := range []sqlstore.Dialect{sqlstore.SQLite, sqlstore.Postgres} {
 		t.Run(string(d), func(t *testing.T) {
 			ctx := t.Context()
-			var db *sqlstore.DB
-			if d == sqlstore.Postgres {
-				db = storetest.OpenPostgresSchema(t)
-			} else {
-				var err error
-				if db, err = sqlite.Open(ctx, filepath.Join(t.TempDir(), "v.db")); err != nil {
-					t.Fatal(err)
-				}
-			}
-			t.Cleanup(func() { db.Close() })
-			ms := storetest.Migrations(t, d)
-			var before []sqlstore.Migration
-			for _, m := range ms {
-				if m.Description == "audit log rowid" {
-					break
-				}
-				before = append(before, m)
-			}
-			if len(before) == len(ms) {
-				t.Fatal("no audit log rowid migration")
-			}
-			if _, err := db.Migrate(ctx, before); err != nil {
-				t.Fatal(err)
-			}
+			db, ms := migratedBefore(t, d, "audit log rowid")
 
 			signer, err := audit.LoadOrCreateKey(filepath.Join(t.TempDir(), "audit.key"), "")
 			if err != nil {
