@@ -2,28 +2,13 @@ package httpapi
 
 import (
 	"encoding/json"
-	"errors"
-	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
 	"github.com/vargate/vargate"
+	"github.com/vargate/vargate/internal/kindtest"
 )
-
-// statusCases are the errors both adapters must answer alike: one of
-// every kind (wrapped, as handlers return them), a plain error and a kind
-// outside the closed set. internal/web tests the same list.
-func statusCases() map[string]error {
-	cases := map[string]error{
-		"plain error":  errors.New("disk full"),
-		"unknown kind": &vargate.Error{Kind: "no_such_kind", Message: "odd"},
-	}
-	for _, k := range vargate.Kinds() {
-		cases[string(k)] = fmt.Errorf("handler: %w", vargate.Errorf(k, "a %s failure", k))
-	}
-	return cases
-}
 
 // TestErrorStatusIsTheSharedTable: the JSON API answers every error with
 // the status of the root package's kind→status table (the dashboard's
@@ -32,7 +17,7 @@ func statusCases() map[string]error {
 func TestErrorStatusIsTheSharedTable(t *testing.T) {
 	s := &Server{}
 	s.Handler() // fills in the logger
-	for name, err := range statusCases() {
+	for name, err := range kindtest.StatusCases() {
 		t.Run(name, func(t *testing.T) {
 			w := httptest.NewRecorder()
 			s.writeError(w, httptest.NewRequest("GET", "/x", nil), err)
