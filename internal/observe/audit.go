@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"sort"
 	"sync"
-	"time"
 
 	"github.com/vargate/vargate/internal/audit"
 )
@@ -192,30 +191,10 @@ const (
 	ActorSystem = "system"
 )
 
-// observedDetail is the detail of an mcp_observed record.
-type observedDetail struct {
-	EventID             string `json:"event_id"`
-	ThreadID            string `json:"thread_id,omitempty"`
-	MCPServer           string `json:"mcp_server,omitempty"`
-	EvaluatedPermission string `json:"evaluated_permission,omitempty"`
-	Confirmation        string `json:"confirmation,omitempty"`
-	// ProcessedAt is the tool use event's own time (processed_at),
-	// beside the record's time; UsedAt is the same, kept for readers of
-	// older records.
-	ProcessedAt   time.Time `json:"processed_at"`
-	UsedAt        time.Time `json:"used_at"`
-	ResultEventID string    `json:"result_event_id,omitempty"`
-	ResultAt      time.Time `json:"result_at,omitzero"`
-	ResultExcerpt string    `json:"result_excerpt"`
-	IsError       bool      `json:"is_error"`
-	// NoResult is set when the session ended before the tool returned.
-	NoResult bool `json:"no_result,omitempty"`
-}
-
 // observedRecord is the mcp_observed audit record of a tool use.
 func (p *processor) observedRecord(ctx context.Context, u *ToolUse) audit.Record {
 	st := p.st
-	d := observedDetail{
+	d := audit.ObservedDetail{
 		EventID: u.ToolUseID, ThreadID: u.ThreadID, MCPServer: u.MCPServer,
 		EvaluatedPermission: u.Permission, Confirmation: u.Decision, ProcessedAt: u.UsedAt, UsedAt: u.UsedAt,
 		ResultEventID: u.ResultEvent, ResultExcerpt: u.ResultExcerpt, IsError: u.IsError, NoResult: u.ResultAt == nil,
@@ -254,14 +233,7 @@ func (s *Service) governedAction(ctx context.Context, tenantID, sessionID, tool,
 // recordError writes a session.error to the trail (source session).
 func (p *processor) recordError(ctx context.Context, ev *wireEvent) {
 	st := p.st
-	type errDetail struct {
-		EventID       string `json:"event_id"`
-		Type          string `json:"type"`
-		Message       string `json:"message,omitempty"`
-		RetryStatus   string `json:"retry_status,omitempty"`
-		MCPServerName string `json:"mcp_server_name,omitempty"`
-	}
-	d := errDetail{EventID: ev.ID}
+	d := audit.SessionErrorDetail{EventID: ev.ID}
 	if e := ev.Error; e != nil {
 		d.Type, d.Message, d.MCPServerName = e.Type, st.red.text(cut(e.Message, 1000)), e.MCPServerName
 		if e.RetryStatus != nil {

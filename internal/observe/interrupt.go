@@ -57,20 +57,6 @@ func (s *Service) Interrupt(ctx context.Context, p vargate.Principal, sessionID,
 	return s.interrupt(context.WithoutCancel(ctx), p.TenantID, sessionID, p.KeyID, reason, nil)
 }
 
-// interruptDetail is the detail of the record of an interrupt's outcome.
-type interruptDetail struct {
-	Event     string `json:"event"`
-	Reason    string `json:"reason"`
-	Automatic bool   `json:"automatic"`
-	Confirmed bool   `json:"confirmed"`
-	EventID   string `json:"interrupt_event_id,omitempty"`
-	// ConfirmedBy is how the session was seen stopped: "stream" or
-	// "session_status".
-	ConfirmedBy string          `json:"confirmed_by,omitempty"`
-	Attempts    int             `json:"attempts"`
-	Anomaly     json.RawMessage `json:"anomaly,omitempty"`
-}
-
 // Decisions of the session records of an interrupt's outcome.
 const (
 	DecisionInterruptConfirmed   = audit.EventInterruptConfirmed
@@ -125,7 +111,7 @@ func (s *Service) interrupt(ctx context.Context, tenantID, sessionID, actor, rea
 		s.Logger.LogAttrs(ctx, slog.LevelWarn, "interrupt not confirmed: the stream did not show the session idle",
 			slog.String(logKeySession, sessionID))
 	}
-	detail, _ := json.Marshal(interruptDetail{Event: decision, Reason: reason, Automatic: anomalyInfo != nil, Confirmed: res.Confirmed,
+	detail, _ := json.Marshal(audit.InterruptDetail{Event: decision, Reason: reason, Automatic: anomalyInfo != nil, Confirmed: res.Confirmed,
 		EventID: eventID, ConfirmedBy: confirmedBy, Attempts: res.Attempts, Anomaly: anomalyInfo})
 	actx, cancel := s.sideCtx(ctx)
 	defer cancel()

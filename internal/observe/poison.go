@@ -80,18 +80,6 @@ func (e *wireEvent) clean() (bad string) {
 	return ""
 }
 
-// deadLetterDetail is the detail of a dead-letter record.
-type deadLetterDetail struct {
-	EventID   string `json:"event_id,omitempty"`
-	EventType string `json:"event_type,omitempty"`
-	// EventDigest is the SHA-256 of the raw event, for one without a
-	// usable ID.
-	EventDigest string `json:"event_digest,omitempty"`
-	EventBytes  int    `json:"event_bytes,omitempty"`
-	Tool        string `json:"tool,omitempty"`
-	Reason      string `json:"reason"`
-}
-
 // rawDigest is "sha256:" and the hex SHA-256 of raw.
 func rawDigest(raw []byte) string {
 	sum := sha256.Sum256(raw)
@@ -102,7 +90,7 @@ func rawDigest(raw []byte) string {
 // dead-letter record per event and consumer (a back-fill delivers it
 // again), a log line and the metric.
 func (p *processor) poisonRaw(ctx context.Context, raw []byte, ev *wireEvent, reason string) {
-	d := deadLetterDetail{EventDigest: rawDigest(raw), EventBytes: len(raw), Reason: reason}
+	d := audit.DeadLetterDetail{EventDigest: rawDigest(raw), EventBytes: len(raw), Reason: reason}
 	if ev != nil {
 		d.EventType = cleanText(ev.Type, maxNameBytes)
 		if validID(ev.ID) {
@@ -118,12 +106,12 @@ func (p *processor) poisonRaw(ctx context.Context, raw []byte, ev *wireEvent, re
 // poisonRecord writes the dead-letter record of a tool use whose observed
 // record the trail rejected.
 func (p *processor) poisonRecord(ctx context.Context, u *ToolUse, cause error) error {
-	d := deadLetterDetail{EventID: u.ToolUseID, EventType: "tool_use", Tool: cleanText(u.Tool, maxNameBytes), Reason: cut(cause.Error(), 1024)}
+	d := audit.DeadLetterDetail{EventID: u.ToolUseID, EventType: "tool_use", Tool: cleanText(u.Tool, maxNameBytes), Reason: cut(cause.Error(), 1024)}
 	return p.deadLetter(ctx, u.ToolUseID, d.Tool, u.ArgsDigest, d)
 }
 
 // deadLetter writes a dead-letter record, counts and logs it.
-func (p *processor) deadLetter(ctx context.Context, actionID, tool, digest string, d deadLetterDetail) error {
+func (p *processor) deadLetter(ctx context.Context, actionID, tool, digest string, d audit.DeadLetterDetail) error {
 	s, st := p.c.s, p.st
 	s.stats.poison.Add(1)
 	p.log().LogAttrs(ctx, slog.LevelError, "poison event dead-lettered; the stream moves on",
